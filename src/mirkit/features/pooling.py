@@ -1,0 +1,59 @@
+"""Accumulates one item's layer outputs across its windows into clip vectors (and frames)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from mirkit.errors import InvalidAudioError
+
+
+class ItemAccumulator:
+    """Frame-weighted mean over all windows of an item, per layer; optionally keeps the frames.
+
+    Frames of overlapping windows are counted once per window that holds them.
+    """
+
+    def __init__(self, layers: tuple[int, ...], frame_rates_hz: dict[int, float], *, keep_frames: bool) -> None:
+        self.layers = layers
+        self.frame_rates_hz = frame_rates_hz
+        self.keep_frames = keep_frames
+        self.sums: dict[int, np.ndarray] = {}
+        self.counts = {layer: 0 for layer in layers}
+        self.frames: dict[int, list[np.ndarray]] = {layer: [] for layer in layers}
+        self.times: dict[int, list[np.ndarray]] = {layer: [] for layer in layers}
+        self.windows_expected: int | None = None
+        self.windows_done = 0
+        self.duration_s = 0.0
+
+    def add(self, layer: int, frames: np.ndarray, *, start_s: float) -> None:
+        """Add one window's valid frames ``(n, dim)`` of ``layer``, starting at ``start_s`` in the file."""
+        frames = frames.astype(np.float64, copy=False)
+        if layer in self.sums:
+            self.sums[layer] += frames.sum(axis=0)
+        else:
+            self.sums[layer] = frames.sum(axis=0)
+        self.counts[layer] += len(frames)
+        if self.keep_frames:
+            self.frames[layer].append(frames.astype(np.float32))
+            self.times[layer].append(start_s + np.arange(len(frames)) / self.frame_rates_hz[layer])
+
+    @property
+    def complete(self) -> bool:
+        return self.windows_expected is not None and self.windows_done == self.windows_expected
+
+    def finish(self, *, name: str, dtype: str) -> dict[str, np.ndarray]:
+        """Arrays to store: ``pooled_<layer>`` and, when kept, ``frames_<layer>`` / ``times_<layer>``."""
+        arrays: dict[str, np.ndarray] = {}
+        for layer in self.layers:
+            if self.counts[layer] == 0:
+                raise InvalidAudioError(f"{name!r} produced no frames for layer {layer}; it is too short for this "
+                                        "encoder's patch size.", reason="too_short")
+            pooled = self.sums[layer] / self.counts[layer]
+            if not np.isfinite(pooled).all():
+                raise InvalidAudioError(f"{name!r}: the encoder produced non-finite features at layer {layer}.",
+                                        reason="non_finite_features")
+            arrays[f"pooled_{layer}"] = pooled.astype(dtype)
+            if self.keep_frames:
+                arrays[f"frames_{layer}"] = np.concatenate(self.frames[layer]).astype(dtype)
+                arrays[f"times_{layer}"] = np.concatenate(self.times[layer]).astype(np.float64)
+        return arrays

@@ -1,0 +1,75 @@
+"""A feature recipe: everything that changes the numbers, hashed into a recipe id."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass
+from typing import Literal
+
+from mirkit.audio.resample import DEFAULT_QUALITY
+from mirkit.errors import ConfigError
+
+FORMAT_VERSION = 1
+Pooling = Literal["mean", "none"]
+
+
+@dataclass(frozen=True)
+class FeatureRecipe:
+    """How features were made. Two runs with equal recipes produce the same numbers.
+
+    Attributes:
+        encoder: registry name (``random:`` prefix for twins).
+        weights_revision: content hash of the weights (or ``random-seed0`` / library version).
+        sample_rate: encoder input rate in Hz.
+        resampler: ``soxr-<quality>``.
+        channel_policy: ``mean`` or ``first``.
+        window_s, hop_s: analysis windows (see :mod:`mirkit.audio.stream`).
+        min_duration_s: shortest accepted input; shorter tails are extended backwards to it.
+        batching: ``pad-zero`` (padding-invariant encoders) or ``exact-length`` (equal-length batches only).
+        layers: stored layer indices.
+        pooling: ``mean`` (clip vectors only) or ``none`` (frame-level features as well).
+        dtype: stored dtype.
+        format_version: store layout version.
+    """
+
+    encoder: str
+    weights_revision: str
+    sample_rate: int
+    window_s: float
+    hop_s: float
+    min_duration_s: float
+    batching: str
+    layers: tuple[int, ...]
+    pooling: str = "mean"
+    channel_policy: str = "mean"
+    resampler: str = f"soxr-{DEFAULT_QUALITY}"
+    dtype: str = "float32"
+    format_version: int = FORMAT_VERSION
+
+    def __post_init__(self) -> None:
+        if self.pooling not in ("mean", "none"):
+            raise ConfigError(f"pooling={self.pooling!r} must be 'mean' (clip vectors) or 'none' (frame-level too).")
+        if self.dtype not in ("float32", "float16"):
+            raise ConfigError(f"dtype={self.dtype!r} must be 'float32' or 'float16'.")
+
+    @property
+    def recipe_id(self) -> str:
+        """Stable 16-hex-digit id of this recipe."""
+        payload = json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(payload.encode()).hexdigest()[:16]
+
+    @property
+    def frames(self) -> bool:
+        return self.pooling == "none"
+
+    def to_dict(self) -> dict[str, object]:
+        data = asdict(self)
+        data["layers"] = list(self.layers)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, object]) -> "FeatureRecipe":
+        values = dict(data)
+        values["layers"] = tuple(values["layers"])  # type: ignore[arg-type]
+        return cls(**values)  # type: ignore[arg-type]

@@ -1,0 +1,274 @@
+"""The on-disk feature store: one folder per recipe, one atomic file per item.
+
+Layout::
+
+    STORE/
+      hashes.json                      path -> (size, mtime_ns, content hash) cache
+      recipes/<recipe_id>/
+        recipe.json                    the FeatureRecipe
+        items/<id[:2]>/<id>.npz        pooled_<layer> (dim,), optional frames_/times_<layer>, meta
+        errors.jsonl                   one JSON line per skipped item and run
+        consolidated/layer<k>.npz      bulk-read cache (ids + matrix), rebuilt when items change
+
+Items are keyed by the sha256 of the audio file's bytes, so renaming files recomputes nothing.
+An item file is written to a temporary name, fsynced and renamed: its presence is its done-marker,
+and a kill at any moment leaves either a whole item or none (plus a stray ``*.tmp`` that
+``verify --repair`` removes).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import time
+import zipfile
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from mirkit.errors import StoreError
+from mirkit.features.recipe import FeatureRecipe
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` via a temporary file, fsync and rename."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with open(tmp, "wb") as handle:
+        handle.write(data)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(tmp, path)
+    try:
+        dir_fd = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+    except OSError:
+        pass  # some filesystems refuse directory fsync
+
+
+def content_hash(path: str | Path) -> str:
+    """sha256 of the file's bytes (32 hex digits)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 22), b""):
+            digest.update(chunk)
+    return digest.hexdigest()[:32]
+
+
+class HashCache:
+    """Remembers content hashes by (path, size, mtime) so reruns do not reread every file."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.entries: dict[str, list[object]] = {}
+        if path.is_file():
+            try:
+                self.entries = json.loads(path.read_text())
+            except (OSError, ValueError):
+                self.entries = {}  # a damaged cache only costs rehashing
+        self.dirty = False
+
+    def get(self, file: str | Path) -> str:
+        stat = os.stat(file)
+        key = str(Path(file).resolve())
+        cached = self.entries.get(key)
+        if cached and cached[0] == stat.st_size and cached[1] == stat.st_mtime_ns:
+            return str(cached[2])
+        value = content_hash(file)
+        self.entries[key] = [stat.st_size, stat.st_mtime_ns, value]
+        self.dirty = True
+        return value
+
+    def save(self) -> None:
+        if self.dirty:
+            atomic_write_bytes(self.path, json.dumps(self.entries).encode())
+            self.dirty = False
+
+
+@dataclass
+class VerifyReport:
+    """Result of :meth:`RecipeStore.verify`."""
+
+    ok: int = 0
+    corrupt: list[tuple[str, str]] = field(default_factory=list)  # (file, why)
+    temporary: list[str] = field(default_factory=list)
+    repaired: bool = False
+
+
+class RecipeStore:
+    """The items of one recipe."""
+
+    def __init__(self, root: Path, recipe: FeatureRecipe) -> None:
+        self.recipe = recipe
+        self.dir = root / "recipes" / recipe.recipe_id
+        self.items_dir = self.dir / "items"
+        self.errors_path = self.dir / "errors.jsonl"
+        recipe_file = self.dir / "recipe.json"
+        if recipe_file.is_file():
+            stored = json.loads(recipe_file.read_text())
+            if stored != recipe.to_dict():
+                raise StoreError(f"{recipe_file} does not match recipe {recipe.recipe_id}; the store is inconsistent. "
+                                 "Move that folder away and extract again.")
+        else:
+            atomic_write_bytes(recipe_file, json.dumps(recipe.to_dict(), indent=2).encode())
+
+    def item_path(self, item_id: str) -> Path:
+        return self.items_dir / item_id[:2] / f"{item_id}.npz"
+
+    def has(self, item_id: str) -> bool:
+        return self.item_path(item_id).is_file()
+
+    def item_ids(self) -> list[str]:
+        return sorted(p.stem for p in self.items_dir.glob("*/*.npz"))
+
+    def write(self, item_id: str, arrays: dict[str, np.ndarray], meta: dict[str, object]) -> None:
+        buffer = io.BytesIO()
+        np.savez(buffer, **arrays, meta=np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8))
+        atomic_write_bytes(self.item_path(item_id), buffer.getvalue())
+
+    def read(self, item_id: str) -> tuple[dict[str, np.ndarray], dict[str, object]]:
+        path = self.item_path(item_id)
+        if not path.is_file():
+            raise StoreError(f"item {item_id} is not in the store for recipe {self.recipe.recipe_id} ({path}). "
+                             "Run `mirkit extract` on its audio first.")
+        try:
+            with np.load(path) as data:
+                arrays = {key: data[key] for key in data.files}
+        except (OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:
+            raise StoreError(f"item file {path} is corrupt ({exc}). Run `mirkit cache verify --repair` "
+                             "and extract again.") from exc
+        meta = json.loads(arrays.pop("meta").tobytes().decode())
+        return arrays, meta
+
+    def read_pooled(self, layer: int, item_ids: Sequence[str]) -> np.ndarray:
+        """All items' pooled vectors of one layer as one ``(len(item_ids), dim)`` array.
+
+        The first call builds ``consolidated/layer<k>.npz``; later calls read that one file as long
+        as it holds every requested id.
+        """
+        if layer not in self.recipe.layers:
+            raise StoreError(f"layer {layer} is not stored for recipe {self.recipe.recipe_id} "
+                             f"(stored layers: {list(self.recipe.layers)}).")
+        cache_path = self.dir / "consolidated" / f"layer{layer}.npz"
+        if cache_path.is_file():
+            try:
+                with np.load(cache_path) as data:
+                    ids, matrix = list(data["ids"]), data["matrix"]
+                position = {item: i for i, item in enumerate(ids)}
+                if all(item in position for item in item_ids):
+                    return matrix[[position[item] for item in item_ids]]
+            except (OSError, ValueError, zipfile.BadZipFile, KeyError):
+                pass  # rebuilt below
+        all_ids = sorted(set(self.item_ids()) | set(item_ids))
+        rows = [self.read(item)[0][f"pooled_{layer}"] for item in all_ids]
+        matrix = np.stack(rows) if rows else np.zeros((0, 0), dtype=np.float32)
+        buffer = io.BytesIO()
+        np.savez(buffer, ids=np.array(all_ids), matrix=matrix)
+        atomic_write_bytes(cache_path, buffer.getvalue())
+        position = {item: i for i, item in enumerate(all_ids)}
+        return matrix[[position[item] for item in item_ids]]
+
+    def record_error(self, record: dict[str, object]) -> None:
+        """Append one skip record (item, path, reason, message, run) to ``errors.jsonl``."""
+        self.dir.mkdir(parents=True, exist_ok=True)
+        with open(self.errors_path, "a", encoding="utf-8") as handle:
+            handle.write(json.dumps({**record, "time": time.time()}) + "\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+
+    def errors(self) -> list[dict[str, object]]:
+        """Recorded skips; a line cut short by a crash is ignored."""
+        if not self.errors_path.is_file():
+            return []
+        out = []
+        for line in self.errors_path.read_text(encoding="utf-8").splitlines():
+            try:
+                out.append(json.loads(line))
+            except ValueError:
+                continue
+        return out
+
+    def verify(self, *, repair: bool = False) -> VerifyReport:
+        """Check every item loads with all layers, right shapes and finite values; optionally delete bad ones."""
+        report = VerifyReport(repaired=repair)
+        dims = _layer_dims(self.recipe)
+        for tmp in self.dir.rglob("*.tmp"):
+            report.temporary.append(str(tmp))
+            if repair:
+                tmp.unlink(missing_ok=True)
+        for path in sorted(self.items_dir.glob("*/*.npz")):
+            problem = self._check_item(path, dims)
+            if problem is None:
+                report.ok += 1
+                continue
+            report.corrupt.append((str(path), problem))
+            if repair:
+                path.unlink(missing_ok=True)
+        if repair and report.corrupt:
+            for cache in (self.dir / "consolidated").glob("*.npz"):
+                cache.unlink(missing_ok=True)
+        return report
+
+    def _check_item(self, path: Path, dims: dict[int, int | None]) -> str | None:
+        try:
+            arrays, meta = self.read(path.stem)
+        except StoreError as exc:
+            return str(exc.__cause__ or exc)
+        except (ValueError, KeyError) as exc:
+            return f"unreadable metadata: {exc}"
+        for layer in self.recipe.layers:
+            pooled = arrays.get(f"pooled_{layer}")
+            if pooled is None:
+                return f"layer {layer} is missing"
+            if pooled.ndim != 1 or (dims.get(layer) and pooled.shape[0] != dims[layer]):
+                return f"layer {layer} has shape {pooled.shape}, expected ({dims.get(layer)},)"
+            if not np.isfinite(pooled).all():
+                return f"layer {layer} holds non-finite values"
+            if self.recipe.frames and f"frames_{layer}" not in arrays:
+                return f"frame-level layer {layer} is missing"
+        return None
+
+
+def _layer_dims(recipe: FeatureRecipe) -> dict[int, int | None]:
+    from mirkit.encoders.zoo import get_spec
+
+    try:
+        spec = get_spec(recipe.encoder)
+    except Exception:  # an encoder registered by a plugin that is not loaded now
+        return {}
+    return {layer: spec.layers[layer].dim for layer in recipe.layers}
+
+
+class FeatureStore:
+    """A folder holding features of any number of recipes."""
+
+    def __init__(self, root: str | Path) -> None:
+        self.root = Path(root)
+        self.root.mkdir(parents=True, exist_ok=True)
+
+    def recipe(self, recipe: FeatureRecipe) -> RecipeStore:
+        return RecipeStore(self.root, recipe)
+
+    def recipes(self) -> list[FeatureRecipe]:
+        found = []
+        for path in sorted((self.root / "recipes").glob("*/recipe.json")):
+            found.append(FeatureRecipe.from_dict(json.loads(path.read_text())))
+        return found
+
+    def hash_cache(self) -> HashCache:
+        return HashCache(self.root / "hashes.json")
+
+    def find(self, *, encoder: str | None = None) -> list[RecipeStore]:
+        return [self.recipe(r) for r in self.recipes() if encoder is None or r.encoder == encoder]
+
+
+def read_ids_for(paths: Iterable[str | Path], cache: HashCache) -> list[str]:
+    """Content-hash ids for ``paths`` (through the cache)."""
+    return [cache.get(path) for path in paths]
