@@ -195,3 +195,16 @@ def build(spec: EncoderSpec, *, weights_dir: str | None = None, dataset: str = "
     encoder = MusicnnEncoder(spec, net)
     encoder.weights_revision = "sha256:" + file_digest([Path(p) for p in sorted(glob.glob(glob.escape(prefix_str) + ".data-*"))])
     return encoder
+
+
+def tag_names(dataset: str = "mtt") -> list[str]:
+    """The 50 tag names of layer 7, in order, read from the installed musicnn package."""
+    import ast
+
+    config = checkpoint_prefix(dataset).parent / "configuration.py"
+    tree = ast.parse(config.read_text())
+    wanted = f"{dataset.upper()}_LABELS"
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and any(getattr(t, "id", None) == wanted for t in node.targets):
+            return list(ast.literal_eval(node.value))
+    raise CheckpointError(f"{config} does not define {wanted}")
