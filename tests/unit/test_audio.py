@@ -1,0 +1,150 @@
+"""Decoding, checks and windowing on every kind of bad input the issue lists."""
+
+from __future__ import annotations
+
+import os
+import tracemalloc
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from mirkit.audio import iter_windows, load
+from mirkit.errors import AudioDecodeError, AudioTooShortError, ConfigError, InvalidAudioError
+from tests.conftest import sine, write
+
+
+def test_load_resamples_and_keeps_frequency(tmp_path):
+    for rate in (8000, 44100, 96000):
+        path = write(tmp_path / f"s{rate}.wav", sine(440, 1.0, rate), rate)
+        y, sr = load(path, sample_rate=16000)
+        assert sr == 16000 and abs(len(y) - 16000) <= 1
+        spectrum = np.abs(np.fft.rfft(y))
+        assert abs(np.argmax(spectrum) * 16000 / len(y) - 440) < 2
+
+
+def test_eight_channel_48k_is_mixed_by_policy(tmp_path):
+    data = sine(440, 0.5, 48000, channels=8)
+    path = write(tmp_path / "multi.wav", data, 48000, subtype="FLOAT")
+    mean, _ = load(path, sample_rate=None, channel_policy="mean")
+    first, _ = load(path, sample_rate=None, channel_policy="first")
+    np.testing.assert_allclose(mean, data.mean(axis=1), atol=1e-6)
+    np.testing.assert_allclose(first, data[:, 0], atol=1e-6)
+    with pytest.raises(ConfigError, match="channel_policy='left'"):
+        load(path, sample_rate=None, channel_policy="left")
+
+
+def test_empty_wav_zero_frames(tmp_path):
+    path = write(tmp_path / "empty.wav", np.zeros(0, dtype=np.float32), 16000)
+    with pytest.raises(InvalidAudioError, match="holds no audio samples") as info:
+        load(path, sample_rate=16000)
+    assert info.value.reason == "empty"
+
+
+def test_zero_byte_file(tmp_path):
+    path = tmp_path / "zero.wav"
+    path.write_bytes(b"")
+    with pytest.raises(AudioDecodeError, match=r"empty file \(0 bytes\)") as info:
+        load(path, sample_rate=16000)
+    assert info.value.reason == "empty_file"
+
+
+def test_random_bytes_with_audio_extension(tmp_path):
+    for ext in (".wav", ".flac", ".ogg", ".mp3"):
+        path = tmp_path / f"junk{ext}"
+        path.write_bytes(np.random.default_rng(0).integers(0, 256, 4096, dtype=np.uint8).tobytes())
+        with pytest.raises(AudioDecodeError, match="cannot decode"):
+            load(path, sample_rate=16000)
+
+
+def test_truncated_wav_decodes_only_what_is_there(tmp_path):
+    path = write(tmp_path / "full.wav", sine(440, 2.0, 16000), 16000, subtype="PCM_16")
+    data = path.read_bytes()
+    cut = tmp_path / "cut.wav"
+    cut.write_bytes(data[: 44 + 16000 * 2 // 2])  # header + 0.5 s; the header still claims 2 s
+    y, _ = load(cut, sample_rate=16000)
+    assert len(y) == 8000  # never trust header durations
+    header_only = tmp_path / "header.wav"
+    header_only.write_bytes(data[:44])
+    with pytest.raises(InvalidAudioError, match="no audio samples"):
+        load(header_only, sample_rate=16000)
+
+
+def test_truncated_flac_is_a_named_error_or_partial_audio(tmp_path):
+    path = write(tmp_path / "full.flac", sine(440, 3.0, 16000), 16000)
+    cut = tmp_path / "cut.flac"
+    cut.write_bytes(path.read_bytes()[: len(path.read_bytes()) // 3])
+    try:
+        y, _ = load(cut, sample_rate=16000)
+    except AudioDecodeError as exc:
+        assert "cut.flac" in str(exc)
+    else:
+        assert 0 < len(y) < 3 * 16000
+
+
+def test_non_finite_samples_report_time(tmp_path):
+    data = sine(440, 2.0, 16000)
+    data[24000] = np.nan
+    data[30000] = np.inf
+    path = write(tmp_path / "nan.wav", data, 16000, subtype="FLOAT")
+    with pytest.raises(InvalidAudioError, match=r"2 non-finite samples.*first at 1\.500 s") as info:
+        load(path, sample_rate=16000)
+    assert info.value.reason == "non_finite"
+    with pytest.raises(InvalidAudioError, match=r"first at 1\.500 s"):
+        list(iter_windows(path, sample_rate=8000, window_s=1.0, hop_s=1.0))
+
+
+def test_one_sample_clip_is_too_short(tmp_path):
+    path = write(tmp_path / "one.wav", np.array([0.1], dtype=np.float32), 16000)
+    with pytest.raises(AudioTooShortError, match=r"at least 2\.9760 s") as info:
+        load(path, sample_rate=16000, min_duration_s=2.976)
+    assert info.value.reason == "too_short"
+    with pytest.raises(AudioTooShortError):
+        list(iter_windows(path, sample_rate=16000, window_s=10, hop_s=10, min_samples=47616))
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(AudioDecodeError, match="does not exist") as info:
+        load(tmp_path / "gone.wav", sample_rate=16000)
+    assert info.value.reason == "missing"
+
+
+@pytest.mark.parametrize("window_s,hop_s", [(1.0, 1.0), (1.0, 0.5), (0.75, 0.3)])
+def test_windows_cover_file_and_match_whole_decode(tmp_path, window_s, hop_s):
+    path = write(tmp_path / "a.wav", np.random.default_rng(1).standard_normal(44100 * 3).astype(np.float32) * 0.1, 44100)
+    whole, _ = load(path, sample_rate=16000)
+    windows = list(iter_windows(path, sample_rate=16000, window_s=window_s, hop_s=hop_s, min_samples=4000))
+    assert windows[-1].is_last and not any(w.is_last for w in windows[:-1])
+    assert windows[-1].start_sample + len(windows[-1].waveform) == len(whole)
+    for w in windows:
+        assert len(w.waveform) >= 4000
+        np.testing.assert_allclose(w.waveform, whole[w.start_sample : w.start_sample + len(w.waveform)], atol=1e-5)
+
+
+def test_window_arguments_are_checked(tmp_path):
+    path = write(tmp_path / "a.wav", sine(440, 1.0, 16000), 16000)
+    with pytest.raises(ConfigError, match="hop_s=2.0 must be in"):
+        list(iter_windows(path, sample_rate=16000, window_s=1.0, hop_s=2.0))
+    with pytest.raises(ConfigError, match="window_s=0"):
+        list(iter_windows(path, sample_rate=16000, window_s=0, hop_s=0))
+
+
+def test_one_hour_file_streams_in_bounded_memory(tmp_path):
+    rate = 8000
+    path = tmp_path / "hour.wav"
+    block = (np.sin(np.arange(rate * 60) * 0.05) * 0.2).astype(np.float32)
+    with sf.SoundFile(path, "w", samplerate=rate, channels=1, subtype="PCM_16") as handle:
+        for _ in range(60):
+            handle.write(block)
+    assert os.path.getsize(path) > 50e6
+    tracemalloc.start()
+    total = 0
+    count = 0
+    for window in iter_windows(path, sample_rate=16000, window_s=30.0, hop_s=30.0):
+        total = window.start_sample + len(window.waveform)
+        count += 1
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert count == 120 and abs(total - 3600 * 16000) <= 2
+    whole_file_bytes = 3600 * 16000 * 4
+    assert peak < whole_file_bytes / 10, f"peak {peak / 1e6:.1f} MB is not bounded"
