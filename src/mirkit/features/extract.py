@@ -33,6 +33,7 @@ from mirkit.features.recipe import FeatureRecipe
 from mirkit.features.store import FeatureStore, RecipeStore
 
 log = logging.getLogger(__name__)
+_TEST_DELAY_S = float(os.environ.get("MIRKIT_TEST_DELAY_S", "0") or 0)
 
 
 @dataclass
@@ -306,6 +307,8 @@ def _run_jobs(jobs: list[tuple[str, str]], encoder: Encoder, recipe: FeatureReci
 
     def finish(item_id: str) -> None:
         acc = accumulators.pop(item_id)
+        if _TEST_DELAY_S:
+            time.sleep(_TEST_DELAY_S)  # lets the kill -9 test land mid-run
         try:
             arrays = acc.finish(name=paths[item_id], dtype=recipe.dtype)
         except AudioError as exc:
