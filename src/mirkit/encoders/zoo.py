@@ -97,7 +97,7 @@ _hf("ast", "MIT/ast-finetuned-audioset-10-10-0.4593", "hf-ast", 16000, _stack("l
     "Audio Spectrogram Transformer (AudioSet); patch tokens averaged over frequency, 10 Hz",
     min_duration_s=0.1, max_window_s=10.24, padding_invariant=True)
 _hf("clap-htsat", "laion/clap-htsat-unfused", "hf-clap", 48000,
-    _layers([("patch-embed", 128), ("stage1", 256), ("stage2", 512), ("stage3", 1024), ("stage4", 1024),
+    _layers([("patch-embed", 96), ("stage1", 192), ("stage2", 384), ("stage3", 768), ("stage4", 768),
              ("audio-embed", 512)], 0.1), "Apache-2.0",
     "CLAP HTSAT audio tower; one vector per 10 s window per stage", min_duration_s=0.1, max_window_s=10.0,
     padding_invariant=True)

@@ -198,7 +198,7 @@ class RecipeStore:
     def verify(self, *, repair: bool = False) -> VerifyReport:
         """Check every item loads with all layers, right shapes and finite values; optionally delete bad ones."""
         report = VerifyReport(repaired=repair)
-        dims = _layer_dims(self.recipe)
+        dims = self._expected_dims()
         for tmp in self.dir.rglob("*.tmp"):
             report.temporary.append(str(tmp))
             if repair:
@@ -215,6 +215,20 @@ class RecipeStore:
             for cache in (self.dir / "consolidated").glob("*.npz"):
                 cache.unlink(missing_ok=True)
         return report
+
+    def _expected_dims(self) -> dict[int, int | None]:
+        """Each layer's dimension as most items have it (a checkpoint may differ from the registry shape)."""
+        from collections import Counter
+
+        seen: dict[int, Counter] = {layer: Counter() for layer in self.recipe.layers}
+        for path in sorted(self.items_dir.glob("*/*.npz"))[:50]:
+            try:
+                with np.load(path) as data:
+                    for layer in self.recipe.layers:
+                        seen[layer][data[f"pooled_{layer}"].shape[0]] += 1
+            except Exception:
+                continue
+        return {layer: (counts.most_common(1)[0][0] if counts else None) for layer, counts in seen.items()}
 
     def _check_item(self, path: Path, dims: dict[int, int | None]) -> str | None:
         try:
@@ -234,16 +248,6 @@ class RecipeStore:
             if self.recipe.frames and f"frames_{layer}" not in arrays:
                 return f"frame-level layer {layer} is missing"
         return None
-
-
-def _layer_dims(recipe: FeatureRecipe) -> dict[int, int | None]:
-    from mirkit.encoders.zoo import get_spec
-
-    try:
-        spec = get_spec(recipe.encoder)
-    except Exception:  # an encoder registered by a plugin that is not loaded now
-        return {}
-    return {layer: spec.layers[layer].dim for layer in recipe.layers}
 
 
 class FeatureStore:
