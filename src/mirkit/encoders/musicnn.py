@@ -71,11 +71,11 @@ class MusicnnNet(nn.Module):
         padded = F.pad(x, (0, 0, 3, 3))
         front = []
         for conv, bn in zip(self.timbral, self.timbral_bn):
-            front.append(bn(F.relu(conv(padded))).amax(dim=3))  # (P, C, T); BN before the pool, as TF
+            front.append(_conv_relu_bn_maxpool(conv, bn, padded, training=self.training))  # (P, C, T)
         for conv, bn in zip(self.temporal, self.temporal_bn):
             k = conv.kernel_size[0]
             same = F.pad(x, (0, 0, (k - 1) // 2, k - 1 - (k - 1) // 2))
-            front.append(bn(F.relu(conv(same))).amax(dim=3))
+            front.append(_conv_relu_bn_maxpool(conv, bn, same, training=self.training))
         frontend = torch.cat(front, dim=1)  # (P, 561, T)
         cnn1 = self.mid_bn[0](F.relu(self.mid[0](frontend)))
         cnn2 = self.mid_bn[1](F.relu(self.mid[1](cnn1))) + cnn1
@@ -88,6 +88,23 @@ class MusicnnNet(nn.Module):
         logits = self.logits(penultimate)
         frame_layers = [t.transpose(1, 2) for t in (frontend, cnn1, cnn2, cnn3)]
         return frame_layers + [mean_pool, max_pool, penultimate, logits]
+
+
+def _conv_relu_bn_maxpool(conv: nn.Conv2d, bn: nn.BatchNorm2d, x: torch.Tensor, *, training: bool) -> torch.Tensor:
+    """``max_freq(BN(ReLU(conv(x))))`` as musicnn computes it, returning ``(P, C, T)``.
+
+    In eval mode the per-channel map ``BN o ReLU`` is monotone (increasing where the BN scale is
+    >= 0, decreasing otherwise), so the max over frequency can be taken first, on the conv output:
+    ``max(g(y)) = g(max y)`` for increasing ``g`` and ``g(min y)`` for decreasing ``g``. The result is
+    the same; it saves two passes over the largest tensors of the network (about 15% of the time).
+    """
+    y = conv(x)  # (P, C, T, F)
+    if training:
+        return bn(F.relu(y)).amax(dim=3)
+    low, high = torch.aminmax(y, dim=3)
+    scale = bn.weight / torch.sqrt(bn.running_var + bn.eps)
+    picked = torch.where((scale >= 0)[None, :, None], high, low)
+    return F.batch_norm(F.relu(picked), bn.running_mean, bn.running_var, bn.weight, bn.bias, False, 0.0, bn.eps)
 
 
 def _tf_to_torch(tf: dict[str, np.ndarray]) -> dict[str, torch.Tensor]:

