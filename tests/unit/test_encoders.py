@@ -152,3 +152,16 @@ def test_crepe_pitch_logits_find_the_pitch():
     cents = 1997.3794084376191 + 20 * logits[20:-20].argmax(dim=1).float()  # CREPE bin -> cents re 10 Hz
     hz = 10 * 2 ** (cents.median() / 1200)
     assert abs(float(hz) - 440) < 10
+
+
+@requires_package("musicnn")
+def test_musicnn_log_mel_matches_librosa():
+    import librosa
+
+    encoder = load_encoder("musicnn-mtt")
+    y = (np.random.default_rng(0).standard_normal(16000 * 3) * 0.3).astype(np.float32)
+    reference = np.log10(10000 * librosa.feature.melspectrogram(y=y, sr=16000, hop_length=256, n_fft=512, n_mels=96).T + 1)
+    with torch.inference_mode():
+        ours = encoder.log_mel(torch.from_numpy(y)[None])[0].numpy()
+    assert ours.shape == reference.shape
+    np.testing.assert_allclose(ours, reference, atol=2e-4)
