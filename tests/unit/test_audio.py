@@ -148,3 +148,12 @@ def test_one_hour_file_streams_in_bounded_memory(tmp_path):
     assert count == 120 and abs(total - 3600 * 16000) <= 2
     whole_file_bytes = 3600 * 16000 * 4
     assert peak < whole_file_bytes / 10, f"peak {peak / 1e6:.1f} MB is not bounded"
+
+
+def test_short_tail_is_absorbed_or_extended_back(tmp_path):
+    path = write(tmp_path / "a.wav", np.random.default_rng(2).standard_normal(16000 * 30).astype(np.float32) * 0.1, 16000)
+    absorbed = list(iter_windows(path, sample_rate=16000, window_s=29.92, hop_s=29.92, min_samples=47616,
+                                 max_samples=16000 * 31))
+    assert [(w.start_sample, len(w.waveform)) for w in absorbed] == [(0, 480000)]
+    extended = list(iter_windows(path, sample_rate=16000, window_s=29.92, hop_s=29.92, min_samples=47616))
+    assert [(w.start_sample, len(w.waveform)) for w in extended] == [(0, 478720), (480000 - 47616, 47616)]

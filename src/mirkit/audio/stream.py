@@ -6,9 +6,11 @@ Memory stays bounded by about one window plus one decoded block, so an hour-long
 Windowing policy (part of every feature recipe):
 - windows start at ``0, hop, 2*hop, ...`` and are ``window`` long;
 - a file shorter than one window yields one window holding the whole file;
-- audio after the last full window yields one tail window ``[next_start, end)``; when that tail is
-  shorter than ``min_samples`` it is extended backwards (overlapping the previous window) to
-  ``min_samples``, so no audio is dropped and no window is padded.
+- a tail shorter than ``min_samples`` after a full window is absorbed into that window when the
+  result is at most ``max_samples`` long (so a 30.0 s file is one window for a 29.92 s window);
+- otherwise audio after the last full window yields one tail window ``[next_start, end)``; when that
+  tail is shorter than ``min_samples`` it is extended backwards (overlapping the previous window)
+  to ``min_samples``. No audio is dropped and no window is padded.
 """
 
 from __future__ import annotations
@@ -65,6 +67,7 @@ def iter_windows(
     window_s: float,
     hop_s: float,
     min_samples: int = 1,
+    max_samples: int | None = None,
     channel_policy: str = "mean",
     resample_quality: str = DEFAULT_QUALITY,
 ) -> Iterator[Window]:
@@ -76,6 +79,7 @@ def iter_windows(
     _validate(window_s, hop_s)
     window = max(1, round(window_s * sample_rate))
     hop = max(1, round(hop_s * sample_rate))
+    max_samples = window if max_samples is None else max(window, max_samples)
     name = str(path)
     buffer = np.zeros(0, dtype=np.float32)
     buffer_start = 0  # sample index (target rate) of buffer[0]
@@ -93,8 +97,8 @@ def iter_windows(
     blocks = iter_decoded_blocks(path, channel_policy=channel_policy)
     exhausted = False
     while True:
-        # decode until the next window is covered or the file ends
-        while not exhausted and buffer_start + len(buffer) < next_start + window:
+        # decode until the next window (plus a possible short tail) is covered or the file ends
+        while not exhausted and buffer_start + len(buffer) < next_start + window + min_samples:
             try:
                 file_rate, block = next(blocks)
             except StopIteration:
@@ -109,7 +113,12 @@ def iter_windows(
                 resampler = _Resampler(file_rate, sample_rate, resample_quality)
             buffer = np.concatenate([buffer, resampler(block, last=False)])
         total = buffer_start + len(buffer)
-        if buffer_start + len(buffer) >= next_start + window:
+        if exhausted and next_start + window < total < next_start + window + min_samples \
+                and total - next_start <= max_samples:  # absorb a short tail into this window
+            current = Window(index, next_start, take(next_start, total), True)
+            emitted_end = total
+            next_start = total
+        elif total >= next_start + window:
             current = Window(index, next_start, take(next_start, next_start + window), False)
             emitted_end = next_start + window
             next_start += hop

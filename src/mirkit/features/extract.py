@@ -148,10 +148,11 @@ class _WindowStream(IterableDataset):
         jobs = self.jobs[info.id :: info.num_workers] if info else self.jobs
         recipe = self.recipe
         min_samples = max(1, round(recipe.min_duration_s * recipe.sample_rate))
+        max_samples = round(recipe.max_window_s * recipe.sample_rate) if recipe.max_window_s else None
         for item_id, path in jobs:
             try:
                 for window in iter_windows(path, sample_rate=recipe.sample_rate, window_s=recipe.window_s,
-                                           hop_s=recipe.hop_s, min_samples=min_samples,
+                                           hop_s=recipe.hop_s, min_samples=min_samples, max_samples=max_samples,
                                            channel_policy=recipe.channel_policy,
                                            resample_quality=recipe.resampler.removeprefix("soxr-")):
                     yield {"item": item_id, "path": path, "index": window.index, "start": window.start_sample,
@@ -192,9 +193,12 @@ def make_recipe(config: ExtractConfig, encoder: Encoder) -> FeatureRecipe:
         raise ConfigError(f"window_s={window_s} is longer than encoder {spec.name!r} accepts "
                           f"({spec.max_window_s} s); pass --window-s {spec.max_window_s} or less.")
     hop_s = config.hop_s or window_s
+    # the last window may absorb a tail shorter than the minimum, up to the encoder's limit
+    max_window_s = spec.max_window_s if spec.max_window_s is not None else window_s + spec.min_duration_s
     return FeatureRecipe(
         encoder=spec.name, weights_revision=encoder.weights_revision, sample_rate=spec.sample_rate,
         window_s=float(window_s), hop_s=float(hop_s), min_duration_s=spec.min_duration_s,
+        max_window_s=float(max_window_s),
         batching="pad-zero" if spec.padding_invariant else "exact-length",
         layers=parse_layers(config.layers, spec=spec), pooling=config.pooling,
         channel_policy=config.channel_policy, resampler=f"soxr-{DEFAULT_QUALITY}", dtype=config.dtype,

@@ -26,6 +26,8 @@ class FeatureRecipe:
         channel_policy: ``mean`` or ``first``.
         window_s, hop_s: analysis windows (see :mod:`mirkit.audio.stream`).
         min_duration_s: shortest accepted input; shorter tails are extended backwards to it.
+        max_window_s: longest window; a final tail shorter than ``min_duration_s`` is absorbed
+            into the last window when that stays within this length.
         batching: ``pad-zero`` (padding-invariant encoders) or ``exact-length`` (equal-length batches only).
         layers: stored layer indices.
         pooling: ``mean`` (clip vectors only) or ``none`` (frame-level features as well).
@@ -41,6 +43,7 @@ class FeatureRecipe:
     min_duration_s: float
     batching: str
     layers: tuple[int, ...]
+    max_window_s: float | None = None
     pooling: str = "mean"
     channel_policy: str = "mean"
     resampler: str = f"soxr-{DEFAULT_QUALITY}"
