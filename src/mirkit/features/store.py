@@ -24,7 +24,7 @@ import json
 import os
 import time
 import zipfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -272,7 +272,3 @@ class FeatureStore:
     def find(self, *, encoder: str | None = None) -> list[RecipeStore]:
         return [self.recipe(r) for r in self.recipes() if encoder is None or r.encoder == encoder]
 
-
-def read_ids_for(paths: Iterable[str | Path], cache: HashCache) -> list[str]:
-    """Content-hash ids for ``paths`` (through the cache)."""
-    return [cache.get(path) for path in paths]
