@@ -189,3 +189,18 @@ def test_manifest_input(audio_dir, tmp_path):
     report = extract(manifest, store=tmp_path / "s", config=ExtractConfig(encoder="tiny-test", num_workers=0),
                      progress=False)
     assert report.computed == 3
+
+
+def test_data_build_validate_and_extract_from_a_manifest(tmp_path):
+    pytest.importorskip("tinysoundfont", reason="weights tier: tinysoundfont is installed by scripts/setup.sh")
+    suite = tmp_path / "suite"
+    built = _run_cli("data", "build", "--suite", "tiny", "--soundfonts", "timgm6mb", "--out", str(suite), "--no-progress")
+    assert built.returncode == 0, built.stderr
+    assert "WARNING: the same soundfont as train" in built.stdout and "Built suite 'tiny'" in built.stdout
+    assert _run_cli("data", "validate", str(suite)).returncode == 0
+    report = extract(suite / "key" / "manifest.jsonl", store=tmp_path / "s", progress=False,
+                     config=ExtractConfig(encoder="tiny-test", num_workers=0))
+    assert report.computed == report.total > 0
+    (suite / "key" / "manifest.jsonl").write_text("{}\n")
+    bad = _run_cli("data", "validate", str(suite), "--skip-audio")
+    assert bad.returncode != 0

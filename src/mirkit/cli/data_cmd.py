@@ -1,0 +1,60 @@
+"""``mirkit data build|validate|tasks``: the offline labelled benchmark suite."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def add_parser(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser("data", help="build and validate the offline benchmark suite")
+    actions = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
+    build = actions.add_parser("build", help="render the labelled suite (key, tempo, instrument, pitch, genre, tagging)")
+    build.add_argument("--suite", default="quick", choices=("tiny", "quick", "standard"))
+    build.add_argument("--out", required=True)
+    build.add_argument("--seed", type=int, default=0)
+    build.add_argument("--soundfonts", default="auto",
+                       help="auto (fetch Debian's FluidR3/MuseScore when apt can) or a list, e.g. timgm6mb")
+    build.add_argument("--workers", type=int, default=None)
+    build.add_argument("--no-progress", action="store_true")
+    build.set_defaults(run=run_build)
+    validate = actions.add_parser("validate", help="check a built suite")
+    validate.add_argument("root")
+    validate.add_argument("--skip-audio", action="store_true", help="skip decoding and checksums")
+    validate.set_defaults(run=run_validate)
+    tasks = actions.add_parser("tasks", help="list the tasks")
+    tasks.set_defaults(run=run_tasks)
+
+
+def run_build(args: argparse.Namespace) -> int:
+    from mirkit.data.suite import build_suite
+
+    info = build_suite(suite=args.suite, out_dir=args.out, seed=args.seed, soundfonts=args.soundfonts,
+                       workers=args.workers, progress=not args.no_progress)
+    sf = info["soundfonts"]
+    for name, status in sorted(sf["status"].items()):
+        print(f"soundfont {name}: {status}")
+    print(f"train/valid rendered with {', '.join(sf['train'])}; test with {sf['test']}"
+          + ("" if sf["test_unseen_in_train"] else " (WARNING: the same soundfont as train: test timbres are not unseen)"))
+    for task, counts in info["counts"].items():
+        print(f"  {task:<11} " + "  ".join(f"{split} {counts.get(split, 0)}" for split in ("train", "valid", "test")))
+    print(f"Built suite '{info['suite']}' (seed {info['seed']}) in {info['build_s']} s: {args.out}")
+    return 0
+
+
+def run_validate(args: argparse.Namespace) -> int:
+    from mirkit.data.validate import validate_suite
+
+    problems = validate_suite(args.root, check_audio=not args.skip_audio)
+    for problem in problems:
+        print(problem)
+    print(f"{args.root}: {'valid' if not problems else f'{len(problems)} problems'}")
+    return 1 if problems else 0
+
+
+def run_tasks(args: argparse.Namespace) -> int:
+    from mirkit.data.tasks import TASKS
+
+    for name, spec in TASKS.items():
+        size = f"{len(spec.vocabulary)} classes" if spec.vocabulary else "continuous"
+        print(f"{name:<11} {spec.kind:<10} {size:<12} metric={spec.metric:<15} {spec.description}")
+    return 0

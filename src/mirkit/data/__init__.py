@@ -1,0 +1,1 @@
+"""Labelled data: task specs, manifests, the offline benchmark suite and its renderers."""

@@ -1,0 +1,62 @@
+"""Generated tonal progressions for the ``key`` task.
+
+A piece is a progression (ending on a cadence), a rhythm/voicing seed and an instrumentation; it
+is rendered in several keys, and every transposition of a piece stays in the piece's split. The
+label is the key the piece was written in. Minor keys use the harmonic-minor dominant, as in
+common-practice music, so the mode is audible.
+"""
+
+from __future__ import annotations
+
+import random
+
+from mirkit.data.music import PROGRESSIONS, scale, triad, voice
+from mirkit.data.render import Score
+from mirkit.data.tasks import PITCH_NAMES
+
+KEY_PROGRAMS = (0, 4, 19, 24, 48, 52, 46, 21)
+
+
+def progression_piece(*, tonic: int, mode: str, degrees: tuple[int, ...], program: int, bass_program: int,
+                      rhythm_seed: int, duration_s: float) -> Score:
+    rng = random.Random(rhythm_seed)
+    chord_s = duration_s / (2 * len(degrees))
+    score = Score(duration_s=duration_s, programs={0: program, 1: bass_program, 2: program})
+    steps = scale(mode)
+    melody_degree = rng.choice((0, 2, 4))
+    for repeat in range(2):
+        for i, degree in enumerate(degrees):
+            start = (repeat * len(degrees) + i) * chord_s
+            pcs = triad(tonic, mode, degree)
+            for pitch in voice(pcs, low=52):
+                score.add(0, pitch, start, chord_s * 0.95, 70)
+            score.add(1, 36 + pcs[0] % 12, start, chord_s * 0.95, 85)
+            for k in range(2):  # a melody stepping through chord tones and scale steps
+                melody_degree = max(0, min(9, melody_degree + rng.choice((-1, 1, 2, -2))))
+                pitch = 72 + tonic % 12 + steps[melody_degree % 7] + 12 * (melody_degree // 7) - 12
+                score.add(2, pitch, start + k * chord_s / 2, chord_s / 2 * 0.9, 90)
+    # final tonic chord, long: the cadence that makes the key unambiguous
+    return score
+
+
+def plan_keys(*, pieces: int, keys_per_piece: int, duration_s: float, train_soundfonts: list[str],
+              test_soundfont: str, seed: int) -> list[dict]:
+    rng = random.Random(seed)
+    jobs = []
+    for index in range(pieces):
+        mode = ("major", "minor")[index % 2]
+        degrees = rng.choice(PROGRESSIONS[mode])
+        program, bass_program = rng.choice(KEY_PROGRAMS), rng.choice((32, 33, 42, 58))
+        rhythm_seed = rng.randrange(1 << 30)
+        fraction = (index * 0.6180339887) % 1.0
+        split = "train" if fraction < 0.7 else "valid" if fraction < 0.85 else "test"
+        tonics = rng.sample(range(12), keys_per_piece)
+        for tonic in tonics:
+            score = progression_piece(tonic=tonic, mode=mode, degrees=degrees, program=program,
+                                      bass_program=bass_program, rhythm_seed=rhythm_seed, duration_s=duration_s)
+            key = f"{PITCH_NAMES[tonic]} {mode}"
+            soundfont = test_soundfont if split == "test" else train_soundfonts[index % len(train_soundfonts)]
+            jobs.append({"name": f"key-{index:05d}-{key.replace(' ', '_').replace('#', 's')}", "score": score,
+                         "soundfont": soundfont, "split": split, "piece": f"key-{index:05d}",
+                         "labels": {"key": key, "progression": list(degrees)}, "source": "generated:progression"})
+    return jobs

@@ -1,0 +1,48 @@
+"""Task specs: what each benchmark task predicts, from which label field, with which vocabulary."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from mirkit.registry import Registry
+
+PITCH_NAMES = ("C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B")
+KEYS = tuple(f"{tonic} {mode}" for mode in ("major", "minor") for tonic in PITCH_NAMES)
+#: NSynth's 11 instrument families (Engel et al. 2017).
+FAMILIES = ("bass", "brass", "flute", "guitar", "keyboard", "mallet", "organ", "reed", "string", "synth_lead", "vocal")
+STYLES = ("rock", "swing", "bossa", "waltz", "march", "ballad", "funk", "reggae")
+TAGS = STYLES + FAMILIES[:-1] + ("drums", "major", "minor", "slow", "medium", "fast", "sparse", "dense")
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    """One task.
+
+    Attributes:
+        name: task folder name and registry key.
+        kind: ``multiclass``, ``multilabel``, ``regression``, ``key`` (24 classes) or ``tempo``.
+        label: the manifest ``labels`` field holding the target.
+        vocabulary: class names (empty for regression/tempo).
+        metric: the headline metric.
+    """
+
+    name: str
+    kind: str
+    label: str
+    vocabulary: tuple[str, ...]
+    metric: str
+    description: str
+
+
+TASKS: Registry[TaskSpec] = Registry("task", listing_hint="mirkit data tasks")
+for _spec in (
+    TaskSpec("key", "key", "key", KEYS, "mirex_weighted", "24 keys (tonic x major/minor) of generated progressions"),
+    TaskSpec("tempo", "tempo", "bpm", (), "acc1", "tempo in BPM of generated grooves, 50-220"),
+    TaskSpec("instrument", "multiclass", "family", FAMILIES, "accuracy",
+             "NSynth-like single notes, 11 families; test instruments are unseen (program + soundfont)"),
+    TaskSpec("pitch", "multiclass", "pitch", tuple(str(p) for p in range(21, 109)), "accuracy",
+             "MIDI pitch (21-108) of the same single notes"),
+    TaskSpec("genre", "multiclass", "genre", STYLES, "accuracy", "style families of generated grooves"),
+    TaskSpec("tagging", "multilabel", "tags", TAGS, "roc_auc", "style, instruments, mode, tempo class and density"),
+):
+    TASKS.register(_spec.name, _spec)

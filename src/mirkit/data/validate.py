@@ -1,0 +1,71 @@
+"""``validate_suite``: files present and decodable, checksums, labels in vocabulary, splits disjoint."""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from pathlib import Path
+
+from mirkit.data.manifest import SPLITS, file_sha256, read_manifest
+from mirkit.data.tasks import TASKS
+from mirkit.errors import ConfigError
+
+
+def _label_problem(task: str, labels: dict[str, object]) -> str | None:
+    spec = TASKS.get(task)
+    value = labels.get(spec.label)
+    if value is None:
+        return f"label {spec.label!r} is missing"
+    if spec.kind == "multilabel":
+        bad = [tag for tag in value if tag not in spec.vocabulary]  # type: ignore[union-attr]
+        return f"tags {bad} are not in the vocabulary" if bad else None
+    if spec.kind == "tempo":
+        return None if isinstance(value, (int, float)) and 20 <= float(value) <= 400 else f"bpm {value!r} out of 20-400"
+    return None if str(value) in spec.vocabulary else f"label {value!r} is not in the {task} vocabulary"
+
+
+def validate_suite(root: str | Path, *, check_audio: bool = True) -> list[str]:
+    """Every problem found, as messages naming the task, file and what is wrong (empty = valid)."""
+    import soundfile as sf
+
+    root = Path(root)
+    info_path = root / "suite.json"
+    if not info_path.is_file():
+        raise ConfigError(f"{root} has no suite.json; build one with `mirkit data build --suite quick --out {root}`.")
+    info = json.loads(info_path.read_text())
+    problems: list[str] = []
+    for task in info["counts"]:
+        manifest = root / task / "manifest.jsonl"
+        if file_sha256(manifest) != info["manifest_sha256"].get(task):
+            problems.append(f"{task}: manifest.jsonl changed since the build (checksum differs)")
+        entries = read_manifest(manifest)
+        split_of_piece: dict[str, set[str]] = defaultdict(set)
+        soundfonts_of_split: dict[str, set[str]] = defaultdict(set)
+        for entry in entries:
+            split_of_piece[entry.piece].add(entry.split)
+            soundfonts_of_split[entry.split].add(str(entry.rendering.get("soundfont")))
+            label_problem = _label_problem(task, entry.labels)
+            if label_problem:
+                problems.append(f"{task}: {entry.path}: {label_problem}")
+            path = root / task / entry.path
+            if not path.is_file():
+                problems.append(f"{task}: {entry.path}: file is missing")
+                continue
+            if check_audio:
+                if file_sha256(path) != entry.sha256:
+                    problems.append(f"{task}: {entry.path}: checksum differs from the manifest")
+                try:
+                    with sf.SoundFile(path) as handle:
+                        if len(handle.read(1024)) == 0:
+                            problems.append(f"{task}: {entry.path}: decodes to no samples")
+                except Exception as exc:
+                    problems.append(f"{task}: {entry.path}: cannot decode ({exc})")
+        for piece, splits in split_of_piece.items():
+            if len(splits) > 1:
+                problems.append(f"{task}: piece {piece} appears in several splits {sorted(splits)}")
+        for split in SPLITS:
+            if split not in soundfonts_of_split:
+                problems.append(f"{task}: the {split} split is empty")
+        if info["soundfonts"]["test_unseen_in_train"] and soundfonts_of_split["test"] & soundfonts_of_split["train"]:
+            problems.append(f"{task}: a test soundfont is also used in train")
+    return problems

@@ -1,0 +1,121 @@
+"""The offline suite: builds, validates, is deterministic, and its labels agree with the audio."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from mirkit.data.manifest import read_manifest
+from mirkit.data.suite import build_suite, choose_soundfonts
+from mirkit.data.tasks import KEYS, TASKS
+from mirkit.data.validate import validate_suite
+from mirkit.errors import ConfigError
+from tests.conftest import requires_package
+
+pytestmark = requires_package("tinysoundfont")
+
+
+@pytest.fixture(scope="module")
+def suite(tmp_path_factory):
+    root = tmp_path_factory.mktemp("suite")
+    build_suite(suite="tiny", out_dir=root, soundfonts="timgm6mb", progress=False, workers=2)
+    return root
+
+
+def test_tiny_suite_is_valid_and_split_by_piece(suite):
+    assert validate_suite(suite) == []
+    info = json.loads((suite / "suite.json").read_text())
+    assert set(info["counts"]) == set(TASKS)
+    for task in TASKS:
+        entries = read_manifest(suite / task / "manifest.jsonl")
+        assert {e.split for e in entries} == {"train", "valid", "test"}
+        assert all((suite / task / e.path).is_file() for e in entries)
+    notes = read_manifest(suite / "instrument" / "manifest.jsonl")
+    programs = {split: {e.labels["program"] for e in notes if e.split == split} for split in ("train", "test")}
+    assert not programs["train"] & programs["test"]  # one soundfont: test programs are unseen
+
+
+def test_build_is_deterministic_for_a_seed(suite, tmp_path):
+    again = tmp_path / "again"
+    build_suite(suite="tiny", out_dir=again, soundfonts="timgm6mb", progress=False, workers=1)
+    first = json.loads((suite / "suite.json").read_text())["manifest_sha256"]
+    assert json.loads((again / "suite.json").read_text())["manifest_sha256"] == first
+    other = tmp_path / "other"
+    build_suite(suite="tiny", out_dir=other, soundfonts="timgm6mb", progress=False, seed=1)
+    assert json.loads((other / "suite.json").read_text())["manifest_sha256"] != first
+
+
+def test_validate_reports_each_kind_of_problem(suite, tmp_path):
+    broken = tmp_path / "broken"
+    shutil.copytree(suite, broken)
+    entries = read_manifest(broken / "key" / "manifest.jsonl")
+    (broken / "key" / entries[0].path).write_bytes(b"garbage")
+    lines = (broken / "genre" / "manifest.jsonl").read_text().splitlines()
+    record = json.loads(lines[0])
+    record["labels"]["genre"] = "polka"
+    lines[0] = json.dumps(record)
+    (broken / "genre" / "manifest.jsonl").write_text("\n".join(lines) + "\n")
+    problems = validate_suite(broken)
+    text = "\n".join(problems)
+    assert "checksum differs from the manifest" in text and "cannot decode" in text
+    assert "'polka' is not in the genre vocabulary" in text and "genre: manifest.jsonl changed" in text
+    with pytest.raises(ConfigError, match="has no suite.json"):
+        validate_suite(tmp_path)
+
+
+def test_unknown_or_missing_soundfonts_are_named():
+    with pytest.raises(ConfigError, match="unknown soundfont 'gm'"):
+        choose_soundfonts("gm")
+
+
+def test_rendered_notes_have_the_labelled_pitch(suite):
+    import librosa
+
+    entries = read_manifest(suite / "pitch" / "manifest.jsonl")[::3]
+    hits = 0
+    for entry in entries:
+        y, rate = sf.read(suite / "pitch" / entry.path)
+        f0, voiced, _ = librosa.pyin(y[: int(rate * 1.5)], fmin=30, fmax=2100, sr=rate, frame_length=4096)
+        if np.any(voiced):
+            hits += abs(librosa.hz_to_midi(np.nanmedian(f0[voiced])) - int(entry.labels["pitch"])) < 0.5
+    assert hits / len(entries) >= 0.8, hits  # measured 94% on the quick suite
+
+
+_MAJOR = np.array([6.35, 2.23, 3.48, 2.33, 4.38, 4.09, 2.52, 5.19, 2.39, 3.66, 2.29, 2.88])
+_MINOR = np.array([6.33, 2.68, 3.52, 5.38, 2.60, 3.53, 2.54, 4.75, 3.98, 2.69, 3.34, 3.17])
+
+
+def krumhansl_key(chroma: np.ndarray) -> str:
+    scores = [np.corrcoef(chroma, np.roll(profile, tonic))[0, 1] for profile in (_MAJOR, _MINOR) for tonic in range(12)]
+    return KEYS[int(np.argmax(scores))]
+
+
+def test_key_profile_helper_detects_a_mismatch():
+    chroma = np.roll(_MAJOR, 7)  # G major
+    assert krumhansl_key(chroma) == "G major" and krumhansl_key(np.roll(_MINOR, 9)) == "A minor"
+
+
+def test_rendered_progressions_sound_in_their_labelled_key(suite):
+    import librosa
+
+    entries = read_manifest(suite / "key" / "manifest.jsonl")
+    hits = sum(krumhansl_key(librosa.feature.chroma_cqt(y=sf.read(suite / "key" / e.path)[0], sr=22050).mean(axis=1))
+               == e.labels["key"] for e in entries)
+    assert hits / len(entries) >= 0.3, hits  # chance is 1/24; measured 63% on the quick suite
+
+
+def test_rendered_grooves_have_their_labelled_tempo(suite):
+    import librosa
+
+    entries = read_manifest(suite / "tempo" / "manifest.jsonl")
+    hits = 0
+    for entry in entries:
+        y, rate = sf.read(suite / "tempo" / entry.path)
+        tempo = float(np.atleast_1d(librosa.beat.beat_track(y=y, sr=rate)[0])[0])
+        bpm = entry.labels["bpm"]
+        hits += any(abs(tempo - bpm * f) <= 0.04 * bpm * f for f in (1 / 3, 0.5, 1, 2, 3))
+    assert hits / len(entries) >= 0.5, hits  # Acc2; measured 84% on the quick suite (8 s clips)
