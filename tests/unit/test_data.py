@@ -119,3 +119,19 @@ def test_rendered_grooves_have_their_labelled_tempo(suite):
         bpm = entry.labels["bpm"]
         hits += any(abs(tempo - bpm * f) <= 0.04 * bpm * f for f in (1 / 3, 0.5, 1, 2, 3))
     assert hits / len(entries) >= 0.5, hits  # Acc2; measured 84% on the quick suite (8 s clips)
+
+
+def test_transcription_labels_are_the_rendered_notes(suite):
+    from mirkit.data.harmony import piano_roll
+
+    entries = read_manifest(suite / "transcription" / "manifest.jsonl")
+    entry = entries[0]
+    notes = json.loads((suite / "transcription" / entry.labels["notes"]).read_text())
+    roll = np.load(suite / "transcription" / entry.labels["piano_roll"])["roll"]
+    assert notes and roll.shape == (88, round(entry.duration_s * 100))
+    np.testing.assert_array_equal(roll, piano_roll(notes, duration_s=entry.duration_s))
+    first = notes[0]
+    assert roll[first["pitch"] - 21, round(first["onset_s"] * 100)] > 0
+    y, rate = sf.read(suite / "transcription" / entry.path)
+    onset = int(first["onset_s"] * rate)
+    assert np.abs(y[onset : onset + rate // 10]).max() > 0.01  # sound where the first note starts

@@ -60,3 +60,52 @@ def plan_keys(*, pieces: int, keys_per_piece: int, duration_s: float, train_soun
                          "soundfont": soundfont, "split": split, "piece": f"key-{index:05d}",
                          "labels": {"key": key, "progression": list(degrees)}, "source": "generated:progression"})
     return jobs
+
+
+ROLL_FPS = 100
+TRANSCRIPTION_ENSEMBLE = (0, 48, 42, 71)  # piano, strings, cello, clarinet
+
+
+def plan_transcription(*, pieces: int, duration_s: float, train_soundfonts: list[str], test_soundfont: str,
+                       seed: int) -> list[dict]:
+    """Piano (70%) or small-ensemble (30%) pieces; labels are the exact notes that were rendered."""
+    rng = random.Random(seed)
+    jobs = []
+    for index in range(pieces):
+        mode = rng.choice(("major", "minor"))
+        ensemble = rng.random() < 0.3
+        program = 0
+        bass_program = rng.choice(TRANSCRIPTION_ENSEMBLE[1:]) if ensemble else 0
+        score = progression_piece(tonic=rng.randrange(12), mode=mode, degrees=rng.choice(PROGRESSIONS[mode]),
+                                  program=program, bass_program=bass_program, rhythm_seed=rng.randrange(1 << 30),
+                                  duration_s=duration_s)
+        if ensemble:
+            score.programs[2] = rng.choice(TRANSCRIPTION_ENSEMBLE[1:])
+        fraction = (index * 0.6180339887) % 1.0
+        split = "train" if fraction < 0.7 else "valid" if fraction < 0.85 else "test"
+        soundfont = test_soundfont if split == "test" else train_soundfonts[index % len(train_soundfonts)]
+        name = f"transcription-{index:05d}"
+        jobs.append({"name": name, "score": score, "soundfont": soundfont, "split": split, "piece": name,
+                     "labels": {"notes": f"audio/{name}.notes.json", "piano_roll": f"audio/{name}.roll.npz",
+                                "ensemble": ensemble}, "source": "generated:progression-piece"})
+    return jobs
+
+
+def note_list(score: Score) -> list[dict[str, float]]:
+    """The rendered notes (drums excluded), sorted by onset: onset_s, offset_s, pitch, velocity, program."""
+    notes = [{"onset_s": round(n.start_s, 6), "offset_s": round(n.end_s, 6), "pitch": n.pitch, "velocity": n.velocity,
+              "program": score.programs.get(n.channel, 0)} for n in score.notes if n.channel != 9]
+    return sorted(notes, key=lambda n: (n["onset_s"], n["pitch"]))
+
+
+def piano_roll(notes: list[dict[str, float]], *, duration_s: float, fps: int = ROLL_FPS):
+    """``(88, frames)`` uint8 roll (MIDI 21-108) with velocity where a note sounds."""
+    import numpy as np
+
+    frames = int(round(duration_s * fps))
+    roll = np.zeros((88, frames), dtype=np.uint8)
+    for note in notes:
+        if 21 <= note["pitch"] <= 108:
+            start, end = int(round(note["onset_s"] * fps)), max(int(round(note["offset_s"] * fps)), int(round(note["onset_s"] * fps)) + 1)
+            roll[int(note["pitch"]) - 21, start:end] = np.maximum(roll[int(note["pitch"]) - 21, start:end], int(note["velocity"]))
+    return roll

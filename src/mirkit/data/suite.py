@@ -13,6 +13,7 @@ are written atomically, so an interrupted build resumes where it stopped.
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 import os
@@ -26,7 +27,7 @@ import numpy as np
 
 from mirkit.data import soundfonts as sf_lib
 from mirkit.data.grooves import plan_grooves
-from mirkit.data.harmony import plan_keys
+from mirkit.data.harmony import note_list, piano_roll, plan_keys, plan_transcription
 from mirkit.data.manifest import ManifestEntry, file_sha256, write_manifest
 from mirkit.data.notes import plan_notes
 from mirkit.data.render import RENDER_SAMPLE_RATE
@@ -46,12 +47,13 @@ class SuiteSize:
     keys_per_piece: int
     groove_duration_s: float
     key_duration_s: float
+    transcription_pieces: int
 
 
 SUITES = {
-    "tiny": SuiteSize(1, 24, 24, 12, 2, 4.0, 4.0),  # for tests
-    "quick": SuiteSize(2, 240, 240, 120, 2, 8.0, 8.0),
-    "standard": SuiteSize(12, 2400, 2400, 1200, 3, 10.0, 10.0),
+    "tiny": SuiteSize(1, 24, 24, 12, 2, 4.0, 4.0, 12),  # for tests
+    "quick": SuiteSize(2, 240, 240, 120, 2, 8.0, 8.0, 120),
+    "standard": SuiteSize(12, 2400, 2400, 1200, 3, 10.0, 10.0, 1200),
 }
 
 
@@ -103,6 +105,12 @@ def _render_job(job: dict, out_dir: str) -> tuple[str, float, str]:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
         sf.write(tmp, audio, RENDER_SAMPLE_RATE, format="FLAC", subtype="PCM_16")
+        if job["task"] == "transcription":  # sidecars first: the audio file is the done-marker
+            notes = note_list(job["score"])
+            atomic_write_bytes(path.with_name(f"{job['name']}.notes.json"), json.dumps(notes).encode())
+            buffer = io.BytesIO()
+            np.savez_compressed(buffer, roll=piano_roll(notes, duration_s=job["score"].duration_s), fps=100)
+            atomic_write_bytes(path.with_name(f"{job['name']}.roll.npz"), buffer.getvalue())
         os.replace(tmp, path)
     return str(path), job["score"].duration_s, file_sha256(path)
 
@@ -116,10 +124,14 @@ def plan_suite(size: SuiteSize, *, train: list[str], test: str, seed: int) -> di
                          test_soundfont=test, seed=seed + 2, tempo_range=(50.0, 220.0), task="tempo")
     keys = plan_keys(pieces=size.key_pieces, keys_per_piece=size.keys_per_piece, duration_s=size.key_duration_s,
                      train_soundfonts=train, test_soundfont=test, seed=seed + 3)
-    for task, jobs in (("instrument", notes), ("genre", genre), ("tempo", tempo), ("key", keys)):
+    transcription = plan_transcription(pieces=size.transcription_pieces, duration_s=size.key_duration_s,
+                                       train_soundfonts=train, test_soundfont=test, seed=seed + 4)
+    for task, jobs in (("instrument", notes), ("genre", genre), ("tempo", tempo), ("key", keys),
+                       ("transcription", transcription)):
         for job in jobs:
             job["task"] = task
-    return {"instrument": notes, "pitch": notes, "genre": genre, "tagging": genre, "tempo": tempo, "key": keys}
+    return {"instrument": notes, "pitch": notes, "genre": genre, "tagging": genre, "tempo": tempo, "key": keys,
+            "transcription": transcription}
 
 
 def build_suite(*, suite: str, out_dir: str | Path, seed: int = 0, soundfonts: str = "auto",

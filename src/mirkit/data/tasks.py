@@ -44,5 +44,7 @@ for _spec in (
              "MIDI pitch (21-108) of the same single notes"),
     TaskSpec("genre", "multiclass", "genre", STYLES, "accuracy", "style families of generated grooves"),
     TaskSpec("tagging", "multilabel", "tags", TAGS, "roc_auc", "style, instruments, mode, tempo class and density"),
+    TaskSpec("transcription", "transcription", "notes", (), "note_f1",
+             "rendered piano and ensemble pieces; note lists and 100 fps piano rolls beside each clip"),
 ):
     TASKS.register(_spec.name, _spec)

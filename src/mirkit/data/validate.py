@@ -11,11 +11,18 @@ from mirkit.data.tasks import TASKS
 from mirkit.errors import ConfigError
 
 
-def _label_problem(task: str, labels: dict[str, object]) -> str | None:
+def _label_problem(task: str, labels: dict[str, object], task_dir: Path) -> str | None:
     spec = TASKS.get(task)
     value = labels.get(spec.label)
     if value is None:
         return f"label {spec.label!r} is missing"
+    if spec.kind == "transcription":
+        try:
+            notes = json.loads((task_dir / str(value)).read_text())
+            assert all({"onset_s", "offset_s", "pitch"} <= set(n) and n["offset_s"] > n["onset_s"] for n in notes)
+        except (OSError, ValueError, AssertionError, TypeError):
+            return f"note list {value!r} is missing or malformed (expected onset_s < offset_s, pitch per note)"
+        return None if (task_dir / str(labels.get("piano_roll"))).is_file() else "piano roll file is missing"
     if spec.kind == "multilabel":
         bad = [tag for tag in value if tag not in spec.vocabulary]  # type: ignore[union-attr]
         return f"tags {bad} are not in the vocabulary" if bad else None
@@ -44,7 +51,7 @@ def validate_suite(root: str | Path, *, check_audio: bool = True) -> list[str]:
         for entry in entries:
             split_of_piece[entry.piece].add(entry.split)
             soundfonts_of_split[entry.split].add(str(entry.rendering.get("soundfont")))
-            label_problem = _label_problem(task, entry.labels)
+            label_problem = _label_problem(task, entry.labels, root / task)
             if label_problem:
                 problems.append(f"{task}: {entry.path}: {label_problem}")
             path = root / task / entry.path
