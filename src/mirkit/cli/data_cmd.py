@@ -21,6 +21,12 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     validate.add_argument("root")
     validate.add_argument("--skip-audio", action="store_true", help="skip decoding and checksums")
     validate.set_defaults(run=run_validate)
+    music = actions.add_parser("music", help="gather real recordings from Debian's game-music packages")
+    music.add_argument("--out", required=True)
+    music.add_argument("--packages", default="default",
+                       help="'default', 'all', or a comma list (see `mirkit data music --list`)")
+    music.add_argument("--list", action="store_true", help="list the known packages and exit")
+    music.set_defaults(run=run_music)
     tasks = actions.add_parser("tasks", help="list the tasks")
     tasks.set_defaults(run=run_tasks)
 
@@ -57,4 +63,29 @@ def run_tasks(args: argparse.Namespace) -> int:
     for name, spec in TASKS.items():
         size = f"{len(spec.vocabulary)} classes" if spec.vocabulary else "continuous"
         print(f"{name:<11} {spec.kind:<10} {size:<12} metric={spec.metric:<15} {spec.description}")
+    return 0
+
+
+def run_music(args: argparse.Namespace) -> int:
+    from mirkit.data.library import DEFAULT_PACKAGES, MUSIC_PACKAGES, gather_music
+    from mirkit.errors import ConfigError
+
+    if args.list:
+        for name, what in MUSIC_PACKAGES.items():
+            print(f"{name:<28} {'default ' if name in DEFAULT_PACKAGES else '        '}{what}")
+        return 0
+    if args.packages == "default":
+        packages = list(DEFAULT_PACKAGES)
+    elif args.packages == "all":
+        packages = list(MUSIC_PACKAGES)
+    else:
+        packages = [p.strip() for p in args.packages.split(",") if p.strip()]
+        unknown = [p for p in packages if p not in MUSIC_PACKAGES]
+        if unknown:
+            raise ConfigError(f"unknown music packages {unknown}; see `mirkit data music --list`.")
+    summary = gather_music(out_dir=args.out, packages=packages)
+    for package, status in summary["status"].items():
+        print(f"{package:<28} {status}")
+    print(f"Library: {summary['tracks']} tracks ({summary.get('hours', 0)} h) in {args.out}/library.jsonl; "
+          f"real-tempo test set: {args.out}/tempo_real/manifest.jsonl")
     return 0
