@@ -135,3 +135,23 @@ def test_transcription_labels_are_the_rendered_notes(suite):
     y, rate = sf.read(suite / "transcription" / entry.path)
     onset = int(first["onset_s"] * rate)
     assert np.abs(y[onset : onset + rate // 10]).max() > 0.01  # sound where the first note starts
+
+
+def test_chorale_labels_come_from_signature_and_final_bass():
+    from mirkit.data.chorales import label_from_signature
+
+    assert label_from_signature(1, 7) == (7, "major")  # one sharp, ends on G: G major
+    assert label_from_signature(1, 4) == (4, "minor")  # one sharp, ends on E: E minor
+    assert label_from_signature(-2, 2) is None  # two flats ending on D: modal, dropped
+    assert label_from_signature(-3, 0) == (0, "minor")
+
+
+def test_chorales_share_a_split_per_tune(suite):
+    entries = [e for e in read_manifest(suite / "key" / "manifest.jsonl") if e.source == "music21:bach-chorale"]
+    if not entries:
+        pytest.skip("music21 is not installed, so the suite has no chorales (scripts/setup.sh installs it)")
+    splits: dict[str, set[str]] = {}
+    for entry in entries:
+        splits.setdefault(entry.piece, set()).add(entry.split)
+    assert all(len(s) == 1 for s in splits.values())
+    assert all(e.labels["key"] in KEYS for e in entries)

@@ -41,6 +41,8 @@ def run_build(args: argparse.Namespace) -> int:
         print(f"soundfont {name}: {status}")
     print(f"train/valid rendered with {', '.join(sf['train'])}; test with {sf['test']}"
           + ("" if sf["test_unseen_in_train"] else " (WARNING: the same soundfont as train: test timbres are not unseen)"))
+    for name, status in info["material"].items():
+        print(f"material {name}: {status}")
     for task, counts in info["counts"].items():
         print(f"  {task:<11} " + "  ".join(f"{split} {counts.get(split, 0)}" for split in ("train", "valid", "test")))
     print(f"Built suite '{info['suite']}' (seed {info['seed']}) in {info['build_s']} s: {args.out}")

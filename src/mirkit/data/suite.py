@@ -48,12 +48,13 @@ class SuiteSize:
     groove_duration_s: float
     key_duration_s: float
     transcription_pieces: int
+    chorales: int | None  # Bach chorales parsed for the key task (None: all of them)
 
 
 SUITES = {
-    "tiny": SuiteSize(1, 24, 24, 12, 2, 4.0, 4.0, 12),  # for tests
-    "quick": SuiteSize(2, 240, 240, 120, 2, 8.0, 8.0, 120),
-    "standard": SuiteSize(12, 2400, 2400, 1200, 3, 10.0, 10.0, 1200),
+    "tiny": SuiteSize(1, 24, 24, 12, 2, 4.0, 4.0, 12, 8),  # for tests
+    "quick": SuiteSize(2, 240, 240, 120, 2, 8.0, 8.0, 120, 60),
+    "standard": SuiteSize(12, 2400, 2400, 1200, 3, 10.0, 10.0, 1200, None),
 }
 
 
@@ -115,7 +116,21 @@ def _render_job(job: dict, out_dir: str) -> tuple[str, float, str]:
     return str(path), job["score"].duration_s, file_sha256(path)
 
 
-def plan_suite(size: SuiteSize, *, train: list[str], test: str, seed: int) -> dict[str, list[dict]]:
+def _chorale_jobs(size: SuiteSize, *, train: list[str], test: str, seed: int, status: dict[str, str]) -> list[dict]:
+    try:
+        from mirkit.data.chorales import load_chorales, plan_chorale_keys
+
+        chorales = load_chorales(limit=size.chorales)
+    except ImportError:
+        status["chorales"] = "skipped: music21 is not installed (pip install music21)"
+        return []
+    status["chorales"] = f"{len(chorales)} Bach chorales (music21 corpus) with agreeing signature and final chord"
+    return plan_chorale_keys(chorales, keys_per_piece=size.keys_per_piece, duration_s=size.key_duration_s,
+                             train_soundfonts=train, test_soundfont=test, seed=seed)
+
+
+def plan_suite(size: SuiteSize, *, train: list[str], test: str, seed: int,
+               status: dict[str, str] | None = None) -> dict[str, list[dict]]:
     """All jobs per task (the tasks sharing audio reuse the same job objects)."""
     notes = plan_notes(per_instrument=size.notes_per_instrument, train_soundfonts=train, test_soundfont=test, seed=seed)
     genre = plan_grooves(pieces=size.groove_pieces, duration_s=size.groove_duration_s, train_soundfonts=train,
@@ -124,6 +139,7 @@ def plan_suite(size: SuiteSize, *, train: list[str], test: str, seed: int) -> di
                          test_soundfont=test, seed=seed + 2, tempo_range=(50.0, 220.0), task="tempo")
     keys = plan_keys(pieces=size.key_pieces, keys_per_piece=size.keys_per_piece, duration_s=size.key_duration_s,
                      train_soundfonts=train, test_soundfont=test, seed=seed + 3)
+    keys += _chorale_jobs(size, train=train, test=test, seed=seed + 5, status=status if status is not None else {})
     transcription = plan_transcription(pieces=size.transcription_pieces, duration_s=size.key_duration_s,
                                        train_soundfonts=train, test_soundfont=test, seed=seed + 4)
     for task, jobs in (("instrument", notes), ("genre", genre), ("tempo", tempo), ("key", keys),
@@ -145,7 +161,8 @@ def build_suite(*, suite: str, out_dir: str | Path, seed: int = 0, soundfonts: s
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     train, test, status = choose_soundfonts(soundfonts)
-    plan = plan_suite(SUITES[suite], train=train, test=test, seed=seed)
+    material: dict[str, str] = {}
+    plan = plan_suite(SUITES[suite], train=train, test=test, seed=seed, status=material)
     unique = {id(job): job for jobs in plan.values() for job in jobs}
     results: dict[int, tuple[str, float, str]] = {}
     workers = workers or max(1, min(4, os.cpu_count() or 1))
@@ -180,7 +197,7 @@ def build_suite(*, suite: str, out_dir: str | Path, seed: int = 0, soundfonts: s
     info = {
         "suite": suite, "seed": seed, "format_version": 1,
         "soundfonts": {"train": train, "test": test, "test_unseen_in_train": test not in train, "status": status},
-        "renderer": "tinysoundfont", "sample_rate": RENDER_SAMPLE_RATE, "counts": counts,
+        "renderer": "tinysoundfont", "sample_rate": RENDER_SAMPLE_RATE, "counts": counts, "material": material,
         "manifest_sha256": manifests, "build_s": round(time.perf_counter() - started, 1),
     }
     atomic_write_bytes(out / "suite.json", json.dumps(info, indent=2).encode())
