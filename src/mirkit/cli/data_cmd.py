@@ -27,6 +27,13 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
                        help="'default', 'all', or a comma list (see `mirkit data music --list`)")
     music.add_argument("--list", action="store_true", help="list the known packages and exit")
     music.set_defaults(run=run_music)
+    adapt = actions.add_parser("adapt", help="manifests for a local copy of a public dataset")
+    adapt.add_argument("name", choices=("nsynth", "mtt", "mtg-jamendo", "giantsteps-key", "gtzan"))
+    adapt.add_argument("--root", required=True, help="the dataset's top folder")
+    adapt.add_argument("--out", required=True, help="where to write <task>/manifest.jsonl")
+    adapt.add_argument("--audio", help="mtg-jamendo: the audio folder (PATH column is relative to it)")
+    adapt.add_argument("--splits", help="gtzan: folder with train/valid/test_filtered.txt")
+    adapt.set_defaults(run=run_adapt)
     tasks = actions.add_parser("tasks", help="list the tasks")
     tasks.set_defaults(run=run_tasks)
 
@@ -90,4 +97,18 @@ def run_music(args: argparse.Namespace) -> int:
         print(f"{package:<28} {status}")
     print(f"Library: {summary['tracks']} tracks ({summary.get('hours', 0)} h) in {args.out}/library.jsonl; "
           f"real-tempo test set: {args.out}/tempo_real/manifest.jsonl")
+    return 0
+
+
+def run_adapt(args: argparse.Namespace) -> int:
+    from mirkit.data.public import adapt
+
+    options = {}
+    if args.name == "mtg-jamendo":
+        options["audio_dir"] = args.audio or args.root
+    if args.name == "gtzan":
+        options["splits_dir"] = args.splits or args.root
+    counts = adapt(args.name, root=args.root, out_dir=args.out, **options)
+    for task, count in counts.items():
+        print(f"{task}: {count} clips -> {args.out}/{task}/manifest.jsonl")
     return 0
