@@ -155,3 +155,15 @@ def test_chorales_share_a_split_per_tune(suite):
         splits.setdefault(entry.piece, set()).add(entry.split)
     assert all(len(s) == 1 for s in splits.values())
     assert all(e.labels["key"] in KEYS for e in entries)
+
+
+def test_chorale_cache_serves_a_larger_request_by_parsing_more(tmp_path, monkeypatch):
+    pytest.importorskip("music21", reason="music21 is installed by scripts/setup.sh")
+    from mirkit.data import chorales
+
+    monkeypatch.setenv("MIRKIT_CACHE", str(tmp_path))
+    few = chorales.load_chorales(limit=3)
+    more = chorales.load_chorales(limit=6)
+    assert len(more) > len(few) or len(few) == 3 and len(more) >= 3
+    assert {c.name for c in few} <= {c.name for c in more}
+    assert [c.name for c in chorales.load_chorales(limit=3)] == [c.name for c in few]  # served from the cache

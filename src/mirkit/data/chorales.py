@@ -85,7 +85,7 @@ def load_chorales(limit: int | None = None) -> list[Chorale]:
     cache = _cache_path()
     if cache.is_file():
         data = json.loads(cache.read_text())
-        if limit is None or data["parsed"] >= limit or data["complete"]:
+        if data["complete"] or (limit is not None and data["parsed"] >= limit):
             items = [Chorale(c["name"], c["tune"], c["tonic"], c["mode"], c["length_ql"],
                              tuple(tuple(n) for n in c["notes"])) for c in data["chorales"]]
             return items if limit is None else [c for c in items if c.name in set(data["order"][:limit])]
