@@ -18,6 +18,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from mirkit.data.manifest import split_for
 from mirkit.data.render import Score
 from mirkit.data.tasks import PITCH_NAMES
 
@@ -123,8 +124,7 @@ def plan_chorale_keys(chorales: list[Chorale], *, keys_per_piece: int, duration_
     tunes = sorted({c.tune for c in chorales})
     split_of = {}
     for index, tune in enumerate(tunes):
-        fraction = (index * 0.6180339887) % 1.0
-        split_of[tune] = "train" if fraction < 0.7 else "valid" if fraction < 0.85 else "test"
+        split_of[tune] = split_for(index)
     jobs = []
     for index, chorale in enumerate(chorales):
         split = split_of[chorale.tune]

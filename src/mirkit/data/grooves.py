@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from mirkit.data.music import PROGRESSIONS, triad, voice
 from mirkit.data.notes import FAMILY_PROGRAMS
+from mirkit.data.manifest import split_for
 from mirkit.data.render import Score
 
 KICK, SNARE, RIM, HAT, OPEN_HAT, PEDAL, RIDE, CRASH, CLAVE = 36, 38, 37, 42, 46, 44, 51, 49, 75
@@ -173,8 +174,7 @@ def plan_grooves(*, pieces: int, duration_s: float, train_soundfonts: list[str],
         mode = rng.choice(("major", "minor"))
         score, facts = groove(style_name=style_name, tonic=rng.randrange(12), mode=mode, bpm=bpm,
                               duration_s=duration_s, rng=rng, dense=rng.random() < 0.5)
-        fraction = (index * 0.6180339887) % 1.0  # low-discrepancy: every style gets every split
-        split = "train" if fraction < 0.7 else "valid" if fraction < 0.85 else "test"
+        split = split_for(index)
         soundfont = test_soundfont if split == "test" else train_soundfonts[index % len(train_soundfonts)]
         tags = [facts["style"], *facts["families"], "drums", mode, tempo_class(bpm), "dense" if facts["dense"] else "sparse"]
         labels = {"bpm": facts["bpm"], "genre": style_name, "tags": sorted(set(tags))}

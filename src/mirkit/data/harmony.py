@@ -11,6 +11,7 @@ from __future__ import annotations
 import random
 
 from mirkit.data.music import PROGRESSIONS, scale, triad, voice
+from mirkit.data.manifest import split_for
 from mirkit.data.render import Score
 from mirkit.data.tasks import PITCH_NAMES
 
@@ -48,8 +49,7 @@ def plan_keys(*, pieces: int, keys_per_piece: int, duration_s: float, train_soun
         degrees = rng.choice(PROGRESSIONS[mode])
         program, bass_program = rng.choice(KEY_PROGRAMS), rng.choice((32, 33, 42, 58))
         rhythm_seed = rng.randrange(1 << 30)
-        fraction = (index * 0.6180339887) % 1.0
-        split = "train" if fraction < 0.7 else "valid" if fraction < 0.85 else "test"
+        split = split_for(index)
         tonics = rng.sample(range(12), keys_per_piece)
         for tonic in tonics:
             score = progression_piece(tonic=tonic, mode=mode, degrees=degrees, program=program,
@@ -81,8 +81,7 @@ def plan_transcription(*, pieces: int, duration_s: float, train_soundfonts: list
                                   duration_s=duration_s)
         if ensemble:
             score.programs[2] = rng.choice(TRANSCRIPTION_ENSEMBLE[1:])
-        fraction = (index * 0.6180339887) % 1.0
-        split = "train" if fraction < 0.7 else "valid" if fraction < 0.85 else "test"
+        split = split_for(index)
         soundfont = test_soundfont if split == "test" else train_soundfonts[index % len(train_soundfonts)]
         name = f"transcription-{index:05d}"
         jobs.append({"name": name, "score": score, "soundfont": soundfont, "split": split, "piece": name,

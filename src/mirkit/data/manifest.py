@@ -13,6 +13,13 @@ from mirkit.features.store import atomic_write_bytes
 SPLITS = ("train", "valid", "test")
 
 
+def split_for(index: int, *, train: float = 0.7, valid: float = 0.15) -> str:
+    """Split of the ``index``-th piece: a golden-ratio sequence gives 70/15/15 proportions that hold
+    for every contiguous run of pieces (so every style or mode gets all three splits)."""
+    fraction = (index * 0.6180339887498949) % 1.0
+    return "train" if fraction < train else "valid" if fraction < train + valid else "test"
+
+
 @dataclass
 class ManifestEntry:
     """One clip. ``path`` is relative to the manifest's folder; ``piece`` groups clips of one piece
