@@ -22,6 +22,20 @@ def write(path: Path, data: np.ndarray, sample_rate: int, **kwargs) -> Path:
     return path
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _private_cache(tmp_path_factory):
+    """Tests never read or write the user's ~/.cache/mirkit (chorale parses, soundfonts)."""
+    import os
+
+    previous = os.environ.get("MIRKIT_CACHE")
+    os.environ["MIRKIT_CACHE"] = str(tmp_path_factory.mktemp("mirkit-cache"))
+    yield
+    if previous is None:
+        os.environ.pop("MIRKIT_CACHE", None)
+    else:
+        os.environ["MIRKIT_CACHE"] = previous
+
+
 @pytest.fixture
 def audio_dir(tmp_path: Path) -> Path:
     """Five good clips of different lengths and rates."""
