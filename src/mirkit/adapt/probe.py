@@ -1,0 +1,193 @@
+"""Probes on frozen features (MARBLE protocol): linear or MLP (one 512-unit hidden layer, dropout),
+on one layer or on a learned softmax-weighted sum of layers.
+
+Protocol: standardise with training statistics; for each learning rate of a small grid train
+with AdamW, evaluate on the validation split every epoch, stop after ``patience`` epochs without
+improvement of (headline metric, then validation loss as the tie-break, so that a metric stuck at
+0 early on, like tempo Acc1, does not end training), keep the best checkpoint; the learning rate with the best validation headline
+metric is evaluated once on the test split. Everything is seeded.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+import torch
+from torch import nn
+
+from mirkit.adapt.targets import Targets
+from mirkit.errors import ConfigError
+
+
+@dataclass
+class ProbeConfig:
+    model: str = "linear"  # linear | mlp
+    hidden: int = 512
+    dropout: float = 0.2
+    learning_rates: tuple[float, ...] = (1e-3, 3e-3, 1e-2)
+    weight_decay: float = 1e-4
+    max_epochs: int = 100
+    patience: int = 10
+    batch_size: int = 256  # at most; small training sets use len(train) // 8 (>= 16)
+    seed: int = 0
+
+    def validate(self) -> None:
+        if self.model not in ("linear", "mlp"):
+            raise ConfigError(f"model={self.model!r} must be 'linear' or 'mlp'.")
+        if not self.learning_rates or min(self.learning_rates) <= 0:
+            raise ConfigError(f"learning_rates={self.learning_rates} must be positive numbers.")
+
+
+@dataclass
+class ProbeResult:
+    """Outcome of one probe fit (one layer or layer set, one seed)."""
+
+    layers: list[int]
+    seed: int
+    model: str
+    learning_rate: float
+    best_epoch: int
+    valid: dict[str, float]
+    test: dict[str, float]
+    parameters: int
+    train_s: float
+    layer_weights: list[float] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, object]:
+        return asdict(self)
+
+
+class ProbeHead(nn.Module):
+    """Optional softmax layer weighting over ``(batch, layers, dim)`` inputs, then linear or MLP."""
+
+    def __init__(self, dim: int, out: int, *, layers: int, config: ProbeConfig) -> None:
+        super().__init__()
+        self.layer_logits = nn.Parameter(torch.zeros(layers)) if layers > 1 else None
+        if config.model == "linear":
+            self.net: nn.Module = nn.Linear(dim, out)
+        else:
+            self.net = nn.Sequential(nn.Linear(dim, config.hidden), nn.ReLU(), nn.Dropout(config.dropout),
+                                     nn.Linear(config.hidden, out))
+
+    def layer_weights(self) -> torch.Tensor | None:
+        return None if self.layer_logits is None else torch.softmax(self.layer_logits, dim=0)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.layer_logits is not None:
+            x = (x * self.layer_weights()[None, :, None]).sum(dim=1)
+        elif x.ndim == 3:
+            x = x[:, 0]
+        return self.net(x)
+
+
+def _loss(kind: str):
+    if kind in ("multiclass", "key"):
+        return nn.CrossEntropyLoss()
+    if kind == "multilabel":
+        return nn.BCEWithLogitsLoss()
+    return nn.MSELoss()
+
+
+def _standardise(train: np.ndarray, *others: np.ndarray) -> list[np.ndarray]:
+    """Per feature (and per layer for stacked inputs), with training statistics only."""
+    mean = train.mean(axis=0, keepdims=True)
+    std = train.std(axis=0, keepdims=True) + 1e-6
+    return [((x - mean) / std).astype(np.float32) for x in (train, *others)]
+
+
+def fit_probe(
+    features: dict[str, np.ndarray],
+    labels: dict[str, list[object]],
+    *,
+    kind: str,
+    config: ProbeConfig,
+    layers: list[int],
+) -> ProbeResult:
+    """Fit one probe.
+
+    Args:
+        features: ``{"train"|"valid"|"test": (clips, dim)}`` for one layer, or ``(clips, layers, dim)``
+            for learned layer weighting (all layers of equal dim).
+        labels: per split, the raw labels (class names, tag lists, BPM values, ...).
+        kind: task kind (see :mod:`mirkit.adapt.targets`).
+        config: probe settings; ``config.seed`` seeds everything.
+        layers: the encoder layer indices the features come from (recorded in the result).
+    """
+    config.validate()
+    for split in ("train", "valid", "test"):
+        if split not in features or len(features[split]) == 0:
+            raise ConfigError(f"the {split} split has no clips with features; a probe needs train, valid and test.")
+    started = time.perf_counter()
+    targets = Targets.fit(kind, labels["train"])
+    train_x, valid_x, test_x = _standardise(features["train"], features["valid"], features["test"])
+    train_y = torch.from_numpy(targets.encode(labels["train"]))
+    if kind in ("regression", "tempo"):
+        y_mean, y_std = train_y.mean(0, keepdim=True), train_y.std(0, keepdim=True) + 1e-6
+    else:
+        y_mean, y_std = torch.zeros(1), torch.ones(1)
+    dim = train_x.shape[-1]
+    n_layers = train_x.shape[1] if train_x.ndim == 3 else 1
+    loss_fn = _loss(kind)
+
+    def outputs(model: nn.Module, x: np.ndarray) -> np.ndarray:
+        model.eval()
+        with torch.no_grad():
+            out = model(torch.from_numpy(x))
+        return (out * y_std + y_mean).numpy() if kind in ("regression", "tempo") else out.numpy()
+
+    valid_y = torch.from_numpy(targets.encode(labels["valid"]))
+    if kind in ("regression", "tempo"):
+        valid_y = (valid_y - y_mean) / y_std
+
+    def selection_key(model: nn.Module, scores: dict[str, float]) -> tuple[float, float]:
+        model.eval()
+        with torch.no_grad():
+            loss = float(loss_fn(model(torch.from_numpy(valid_x)), valid_y))
+        return round(scores["headline"], 9), -loss
+
+    best: tuple[tuple[float, float], float, int, nn.Module, dict[str, float]] | None = None
+    for lr in config.learning_rates:
+        torch.manual_seed(config.seed)
+        generator = torch.Generator().manual_seed(config.seed)
+        model = ProbeHead(dim, targets.output_dim, layers=n_layers, config=config)
+        optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=config.weight_decay)
+        x_all = torch.from_numpy(train_x)
+        y_all = (train_y - y_mean) / y_std if kind in ("regression", "tempo") else train_y
+        run_best: tuple[tuple[float, float], int, dict, dict[str, float]] | None = None
+        stale = 0
+        # small training sets still get several steps per epoch, so patience measures learning
+        batch_size = min(config.batch_size, max(16, len(x_all) // 8))
+        for epoch in range(config.max_epochs):
+            model.train()
+            order = torch.randperm(len(x_all), generator=generator)
+            for start in range(0, len(order), batch_size):
+                idx = order[start : start + batch_size]
+                optimizer.zero_grad()
+                loss = loss_fn(model(x_all[idx]), y_all[idx])
+                loss.backward()
+                optimizer.step()
+            scores = targets.evaluate(labels["valid"], outputs(model, valid_x))
+            key = selection_key(model, scores)
+            if run_best is None or key > run_best[0]:
+                run_best, stale = (key, epoch, copy.deepcopy(model.state_dict()), scores), 0
+            else:
+                stale += 1
+                if stale >= config.patience:
+                    break
+        assert run_best is not None
+        if best is None or run_best[0] > best[0]:
+            model.load_state_dict(run_best[2])
+            best = (run_best[0], lr, run_best[1], model, run_best[3])
+    assert best is not None
+    _, lr, epoch, model, valid_scores = best
+    test_scores = targets.evaluate(labels["test"], outputs(model, test_x))
+    weights = model.layer_weights()
+    return ProbeResult(
+        layers=list(layers), seed=config.seed, model=config.model, learning_rate=lr, best_epoch=epoch,
+        valid=valid_scores, test=test_scores, parameters=sum(p.numel() for p in model.parameters()),
+        train_s=round(time.perf_counter() - started, 3),
+        layer_weights=[] if weights is None else [float(w) for w in weights.detach()],
+    )

@@ -1,0 +1,92 @@
+"""Probes separate well-separated synthetic data, are seeded, and learn layer weights."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from mirkit.adapt.probe import ProbeConfig, fit_probe
+from mirkit.errors import ConfigError
+
+FAST = ProbeConfig(max_epochs=40, patience=5, learning_rates=(1e-2,))
+
+
+def _blobs(n: int, *, classes: int, dim: int, seed: int, spread: float = 0.5):
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(0, 3, (classes, dim))
+    y = rng.integers(0, classes, n)
+    return (centres[y] + rng.normal(0, spread, (n, dim))).astype(np.float32), y
+
+
+def _splits(x, labels):
+    n = len(x)
+    cut = [0, int(0.6 * n), int(0.8 * n), n]
+    names = ("train", "valid", "test")
+    return ({s: x[cut[i] : cut[i + 1]] for i, s in enumerate(names)},
+            {s: labels[cut[i] : cut[i + 1]] for i, s in enumerate(names)})
+
+
+@pytest.mark.parametrize("model", ["linear", "mlp"])
+def test_multiclass_blobs_are_separated(model):
+    x, y = _blobs(400, classes=4, dim=16, seed=0)
+    features, labels = _splits(x, [f"class{v}" for v in y])
+    result = fit_probe(features, labels, kind="multiclass", config=ProbeConfig(model=model, max_epochs=40, patience=5,
+                                                                              learning_rates=(1e-2,)), layers=[3])
+    assert result.test["accuracy"] > 0.95 and result.layers == [3]
+
+
+def test_random_labels_stay_at_chance():
+    x, _ = _blobs(400, classes=4, dim=16, seed=0)
+    labels = list(np.random.default_rng(1).choice(["a", "b", "c", "d"], 400))
+    features, split_labels = _splits(x, labels)
+    assert fit_probe(features, split_labels, kind="multiclass", config=FAST, layers=[0]).test["accuracy"] < 0.45
+
+
+def test_key_tagging_regression_and_tempo_kinds():
+    x, y = _blobs(300, classes=3, dim=8, seed=2)
+    keys = np.array(["C major", "A minor", "G major"])[y]
+    features, labels = _splits(x, list(keys))
+    assert fit_probe(features, labels, kind="key", config=FAST, layers=[0]).test["mirex_weighted"] > 0.9
+    tags = [["drums"] + (["piano"] if v == 0 else []) + (["fast"] if v == 2 else []) for v in y]
+    features, labels = _splits(x, tags)
+    assert fit_probe(features, labels, kind="multilabel", config=FAST, layers=[0]).test["roc_auc"] > 0.95
+    rng = np.random.default_rng(3)
+    tempo_x = rng.normal(0, 1, (300, 8)).astype(np.float32)
+    bpm = 2 ** (6.8 + 0.4 * tempo_x[:, 0] - 0.2 * tempo_x[:, 1] + rng.normal(0, 0.005, 300))  # log-linear in x
+    features, labels = _splits(tempo_x, list(bpm))
+    result = fit_probe(features, labels, kind="tempo", config=FAST, layers=[0])
+    assert result.test["acc1"] > 0.8
+    arousal_valence = np.stack([tempo_x[:, 2] - tempo_x[:, 3], 0.5 * tempo_x[:, 4]], axis=1) + rng.normal(0, 0.05, (300, 2))
+    features, labels = _splits(tempo_x, list(arousal_valence))
+    assert fit_probe(features, labels, kind="regression", config=FAST, layers=[0]).test["r2"] > 0.9
+
+
+def test_same_seed_same_result_and_different_seed_differs():
+    x, y = _blobs(300, classes=3, dim=8, seed=4, spread=2.5)
+    features, labels = _splits(x, [str(v) for v in y])
+    a = fit_probe(features, labels, kind="multiclass", config=ProbeConfig(seed=0, max_epochs=10), layers=[0])
+    b = fit_probe(features, labels, kind="multiclass", config=ProbeConfig(seed=0, max_epochs=10), layers=[0])
+    c = fit_probe(features, labels, kind="multiclass", config=ProbeConfig(seed=1, max_epochs=10), layers=[0])
+    assert a.valid == b.valid and a.test == b.test and a.best_epoch == b.best_epoch
+    assert (a.valid, a.best_epoch, a.learning_rate) != (c.valid, c.best_epoch, c.learning_rate) or a.test != c.test
+
+
+def test_layer_weighting_prefers_the_informative_layer():
+    x, y = _blobs(400, classes=4, dim=12, seed=5)
+    noise = np.random.default_rng(6).normal(0, 3, (3,) + x.shape).astype(np.float32)
+    stacked = np.stack([noise[0], noise[1], x, noise[2]], axis=1)  # layer 2 carries the classes
+    features, labels = _splits(stacked, [str(v) for v in y])
+    result = fit_probe(features, labels, kind="multiclass", config=ProbeConfig(max_epochs=60, patience=15),
+                       layers=[0, 1, 2, 3])
+    assert result.test["accuracy"] > 0.9
+    assert int(np.argmax(result.layer_weights)) == 2 and abs(sum(result.layer_weights) - 1) < 1e-5
+
+
+def test_probe_errors():
+    x, y = _blobs(50, classes=2, dim=4, seed=0)
+    features, labels = _splits(x, [str(v) for v in y])
+    features["valid"] = features["valid"][:0]
+    with pytest.raises(ConfigError, match="the valid split has no clips"):
+        fit_probe(features, labels, kind="multiclass", config=FAST, layers=[0])
+    with pytest.raises(ConfigError, match="model='svm'"):
+        fit_probe(features, labels, kind="multiclass", config=ProbeConfig(model="svm"), layers=[0])
