@@ -204,3 +204,22 @@ def test_data_build_validate_and_extract_from_a_manifest(tmp_path):
     (suite / "key" / "manifest.jsonl").write_text("{}\n")
     bad = _run_cli("data", "validate", str(suite), "--skip-audio")
     assert bad.returncode != 0
+
+
+def test_probe_cli_on_the_tiny_suite_is_resumable(tmp_path):
+    pytest.importorskip("tinysoundfont", reason="weights tier: tinysoundfont is installed by scripts/setup.sh")
+    from mirkit.data.suite import build_suite
+
+    build_suite(suite="tiny", out_dir=tmp_path / "suite", soundfonts="timgm6mb", progress=False)
+    args = ["probe", "--task", str(tmp_path / "suite" / "genre"), "--encoder", "tiny-test", "--out", str(tmp_path / "run"),
+            "--seeds", "2", "--layers", "0,1", "--weighted", "--no-progress"]
+    first = _run_cli(*args)
+    assert first.returncode == 0, first.stderr
+    assert "layer0" in first.stdout and "weighted" in first.stdout
+    results = sorted((tmp_path / "run" / "results").glob("*.json"))
+    assert len(results) == (2 + 1) * 2  # 2 layers + weighted, 2 seeds
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert summary["clips"]["train"] > 0 and abs(sum(summary["layers"]["weighted"]["layer_weights"]) - 1) < 1e-5
+    mtimes = {p: p.stat().st_mtime_ns for p in results}
+    assert _run_cli(*args).returncode == 0
+    assert {p: p.stat().st_mtime_ns for p in results} == mtimes  # finished jobs are not redone

@@ -167,3 +167,15 @@ def test_chorale_cache_serves_a_larger_request_by_parsing_more(tmp_path, monkeyp
     assert json.loads((tmp_path / "chorales-v2.json").read_text())["parsed"] == 6  # parsed more, not reused
     assert {c.name for c in few} <= {c.name for c in more}
     assert [c.name for c in chorales.load_chorales(limit=3)] == [c.name for c in few]  # served from the cache
+
+
+def test_stratified_splits_give_every_group_every_split():
+    from mirkit.data.manifest import stratified_splits
+
+    groups = [g for g in ("rock", "swing", "waltz") for _ in range(3)] + ["solo"] * 20
+    splits = stratified_splits(groups, seed=0)
+    for group in ("rock", "swing", "waltz"):
+        assert sorted(s for g, s in zip(groups, splits) if g == group) == ["test", "train", "valid"]
+    solo = [s for g, s in zip(groups, splits) if g == "solo"]
+    assert solo.count("test") == 3 and solo.count("valid") == 3 and solo.count("train") == 14
+    assert stratified_splits(groups, seed=0) == splits != stratified_splits(groups, seed=1)

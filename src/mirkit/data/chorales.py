@@ -18,7 +18,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from mirkit.data.manifest import split_for
+from mirkit.data.manifest import stratified_splits
 from mirkit.data.render import Score
 from mirkit.data.tasks import PITCH_NAMES
 
@@ -121,10 +121,9 @@ def chorale_score(chorale: Chorale, *, shift: int, bpm: float, duration_s: float
 def plan_chorale_keys(chorales: list[Chorale], *, keys_per_piece: int, duration_s: float, train_soundfonts: list[str],
                       test_soundfont: str, seed: int) -> list[dict]:
     rng = random.Random(seed)
-    tunes = sorted({c.tune for c in chorales})
-    split_of = {}
-    for index, tune in enumerate(tunes):
-        split_of[tune] = split_for(index)
+    mode_of_tune = {c.tune: c.mode for c in chorales}
+    tunes = sorted(mode_of_tune)
+    split_of = dict(zip(tunes, stratified_splits([mode_of_tune[t] for t in tunes], seed=seed)))
     jobs = []
     for index, chorale in enumerate(chorales):
         split = split_of[chorale.tune]

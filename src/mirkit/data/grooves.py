@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from mirkit.data.music import PROGRESSIONS, triad, voice
 from mirkit.data.notes import FAMILY_PROGRAMS
-from mirkit.data.manifest import split_for
+from mirkit.data.manifest import stratified_splits
 from mirkit.data.render import Score
 
 KICK, SNARE, RIM, HAT, OPEN_HAT, PEDAL, RIDE, CRASH, CLAVE = 36, 38, 37, 42, 46, 44, 51, 49, 75
@@ -164,6 +164,7 @@ def plan_grooves(*, pieces: int, duration_s: float, train_soundfonts: list[str],
     rng = random.Random(seed)
     jobs = []
     names = list(STYLES)
+    splits = stratified_splits([names[i % len(names)] for i in range(pieces)], seed=seed)
     for index in range(pieces):
         style_name = names[index % len(names)]
         style = STYLES[style_name]
@@ -174,7 +175,7 @@ def plan_grooves(*, pieces: int, duration_s: float, train_soundfonts: list[str],
         mode = rng.choice(("major", "minor"))
         score, facts = groove(style_name=style_name, tonic=rng.randrange(12), mode=mode, bpm=bpm,
                               duration_s=duration_s, rng=rng, dense=rng.random() < 0.5)
-        split = split_for(index)
+        split = splits[index]
         soundfont = test_soundfont if split == "test" else train_soundfonts[index % len(train_soundfonts)]
         tags = [facts["style"], *facts["families"], "drums", mode, tempo_class(bpm), "dense" if facts["dense"] else "sparse"]
         labels = {"bpm": facts["bpm"], "genre": style_name, "tags": sorted(set(tags))}

@@ -11,7 +11,7 @@ from __future__ import annotations
 import random
 
 from mirkit.data.music import PROGRESSIONS, scale, triad, voice
-from mirkit.data.manifest import split_for
+from mirkit.data.manifest import stratified_splits
 from mirkit.data.render import Score
 from mirkit.data.tasks import PITCH_NAMES
 
@@ -44,12 +44,13 @@ def plan_keys(*, pieces: int, keys_per_piece: int, duration_s: float, train_soun
               test_soundfont: str, seed: int) -> list[dict]:
     rng = random.Random(seed)
     jobs = []
+    splits = stratified_splits([("major", "minor")[i % 2] for i in range(pieces)], seed=seed)
     for index in range(pieces):
         mode = ("major", "minor")[index % 2]
         degrees = rng.choice(PROGRESSIONS[mode])
         program, bass_program = rng.choice(KEY_PROGRAMS), rng.choice((32, 33, 42, 58))
         rhythm_seed = rng.randrange(1 << 30)
-        split = split_for(index)
+        split = splits[index]
         tonics = rng.sample(range(12), keys_per_piece)
         for tonic in tonics:
             score = progression_piece(tonic=tonic, mode=mode, degrees=degrees, program=program,
@@ -71,6 +72,7 @@ def plan_transcription(*, pieces: int, duration_s: float, train_soundfonts: list
     """Piano (70%) or small-ensemble (30%) pieces; labels are the exact notes that were rendered."""
     rng = random.Random(seed)
     jobs = []
+    splits = stratified_splits(["piece"] * pieces, seed=seed)
     for index in range(pieces):
         mode = rng.choice(("major", "minor"))
         ensemble = rng.random() < 0.3
@@ -81,7 +83,7 @@ def plan_transcription(*, pieces: int, duration_s: float, train_soundfonts: list
                                   duration_s=duration_s)
         if ensemble:
             score.programs[2] = rng.choice(TRANSCRIPTION_ENSEMBLE[1:])
-        split = split_for(index)
+        split = splits[index]
         soundfont = test_soundfont if split == "test" else train_soundfonts[index % len(train_soundfonts)]
         name = f"transcription-{index:05d}"
         jobs.append({"name": name, "score": score, "soundfont": soundfont, "split": split, "piece": name,

@@ -13,11 +13,22 @@ from mirkit.features.store import atomic_write_bytes
 SPLITS = ("train", "valid", "test")
 
 
-def split_for(index: int, *, train: float = 0.7, valid: float = 0.15) -> str:
-    """Split of the ``index``-th piece: a golden-ratio sequence gives 70/15/15 proportions that hold
-    for every contiguous run of pieces (so every style or mode gets all three splits)."""
-    fraction = (index * 0.6180339887498949) % 1.0
-    return "train" if fraction < train else "valid" if fraction < train + valid else "test"
+def stratified_splits(groups: list[str], *, seed: int, valid: float = 0.15, test: float = 0.15) -> list[str]:
+    """A split per piece, 70/15/15 within each group (style, mode, ...): every group with at least
+    three pieces gets train, valid and test pieces. ``groups[i]`` is piece i's group."""
+    import random
+
+    rng = random.Random(seed)
+    out = [""] * len(groups)
+    for group in sorted(set(groups)):
+        members = [i for i, g in enumerate(groups) if g == group]
+        rng.shuffle(members)
+        n = len(members)
+        n_test = max(1, round(test * n)) if n >= 3 else 0
+        n_valid = max(1, round(valid * n)) if n >= 3 else 0
+        for rank, index in enumerate(members):
+            out[index] = "test" if rank < n_test else "valid" if rank < n_test + n_valid else "train"
+    return out
 
 
 @dataclass

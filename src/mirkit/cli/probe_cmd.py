@@ -1,0 +1,36 @@
+"""``mirkit probe``: probe every layer of an encoder on one task."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def add_parser(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser("probe", help="train probes on an encoder's layers for one task")
+    parser.add_argument("--task", required=True, help="a task folder with manifest.jsonl (from `mirkit data build`)")
+    parser.add_argument("--encoder", required=True)
+    parser.add_argument("--out", required=True, help="run folder (results/*.json, summary.json)")
+    parser.add_argument("--store", default=None, help="feature store (default: <out>/../features)")
+    parser.add_argument("--layers", default="all")
+    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--model", default="linear", choices=("linear", "mlp"))
+    parser.add_argument("--weighted", action="store_true", help="also a learned softmax-weighted sum of the layers")
+    parser.add_argument("--weights", help="encoder weights folder")
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--no-progress", action="store_true")
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from mirkit.adapt.probe import ProbeConfig
+    from mirkit.adapt.run import format_summary, probe_task
+
+    store = args.store or str(Path(args.out).resolve().parent / "features")
+    summary = probe_task(task_dir=args.task, encoder=args.encoder, out_dir=args.out, store=store, layers=args.layers,
+                         seeds=args.seeds, config=ProbeConfig(model=args.model), weights_dir=args.weights,
+                         device=args.device, weighted=args.weighted, progress=not args.no_progress)
+    print(format_summary(summary))
+    print(f"Results: {args.out}/results/, summary: {args.out}/summary.json")
+    return 0
