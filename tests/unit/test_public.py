@@ -48,7 +48,7 @@ def test_mtg_jamendo_split0(tmp_path):
     for name in ("train", "validation", "test"):
         (folder / f"autotagging_top50tags-{name}.tsv").write_text(
             "TRACK_ID\tARTIST_ID\tALBUM_ID\tPATH\tDURATION\tTAGS\n"
-            f"track_1\tartist_1\talbum_1\t14/1.mp3\t212.5\tgenre---rock\tmood/theme---happy\n")
+            "track_1\tartist_1\talbum_1\t14/1.mp3\t212.5\tgenre---rock\tmood/theme---happy\n")
     adapt("mtg-jamendo", root=tmp_path, out_dir=tmp_path / "out", audio_dir=tmp_path / "audio")
     entries = read_manifest(tmp_path / "out" / "mtg-jamendo-top50tags" / "manifest.jsonl")
     assert [e.split for e in entries] == ["train", "valid", "test"]

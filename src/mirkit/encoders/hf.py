@@ -10,7 +10,6 @@ frequency -> 10 Hz frames); CLAP HTSAT audio tower (one vector per window and st
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
