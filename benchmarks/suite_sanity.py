@@ -1,0 +1,32 @@
+"""Label sanity of a built suite: independent estimators vs the labels. JSON line last.
+
+    python benchmarks/suite_sanity.py SUITE_DIR [--pitch-every 4]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from mirkit.data.sanity import key_agreement, pitch_agreement, tempo_agreement
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("suite")
+    parser.add_argument("--pitch-every", type=int, default=4)
+    args = parser.parse_args()
+    root = Path(args.suite)
+    result = {"benchmark": "suite_sanity", "suite": str(root)}
+    result["key_progressions"] = round(key_agreement(root / "key", source="generated:progression"), 3)
+    result["key_chorales"] = round(key_agreement(root / "key", source="music21:bach-chorale"), 3)
+    print(f"key: progressions {result['key_progressions']}, chorales {result['key_chorales']} (chance 0.042)", flush=True)
+    result["tempo_acc1"], result["tempo_acc2"] = (round(v, 3) for v in tempo_agreement(root / "tempo"))
+    print(f"tempo: Acc1 {result['tempo_acc1']}, Acc2 {result['tempo_acc2']}", flush=True)
+    result["pitch_exact"], result["pitch_class"] = (round(v, 3) for v in pitch_agreement(root / "pitch", every=args.pitch_every))
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()
