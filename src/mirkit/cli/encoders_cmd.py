@@ -41,8 +41,8 @@ def run_list(args: argparse.Namespace) -> int:
     print("-" * len(header))
     for row in rows:
         dims = ",".join(str(d) for d in row["dims"])
-        if len(dims) > 16:
-            dims = dims[:13] + "..."
+        if len(dims) > 16:  # many widths: show the range (the full list is in --json)
+            dims = f"{row['dims'][0]}..{row['dims'][-1]} ({len(row['dims'])})"
         print(f"{row['name']:<22} {row['family']:<12} {row['sample_rate']:>6} {row['layers']:>6} {dims:<16} "
               f"{row['frame_rate_hz']:>7} {row['licence']:<14} {row['weights']:<7} {'yes' if row['available'] else 'no'}")
     print("\nready = weights present on this machine. Hub encoders load from the Hugging Face cache or --weights DIR;"
