@@ -218,6 +218,7 @@ def test_probe_cli_on_the_tiny_suite_is_resumable(tmp_path):
     assert "layer0" in first.stdout and "weighted" in first.stdout
     results = sorted((tmp_path / "run" / "results").glob("*.json"))
     assert len(results) == (2 + 1) * 2  # 2 layers + weighted, 2 seeds
+    assert all((tmp_path / "run" / "models" / p.stem / "head.safetensors").is_file() for p in results)
     summary = json.loads((tmp_path / "run" / "summary.json").read_text())
     assert summary["clips"]["train"] > 0 and abs(sum(summary["layers"]["weighted"]["layer_weights"]) - 1) < 1e-5
     mtimes = {p: p.stat().st_mtime_ns for p in results}

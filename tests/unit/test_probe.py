@@ -90,3 +90,23 @@ def test_probe_errors():
         fit_probe(features, labels, kind="multiclass", config=FAST, layers=[0])
     with pytest.raises(ConfigError, match="model='svm'"):
         fit_probe(features, labels, kind="multiclass", config=ProbeConfig(model="svm"), layers=[0])
+
+
+@pytest.mark.parametrize("kind", ["multiclass", "tempo"])
+def test_saved_probe_reloads_and_reproduces_predictions(tmp_path, kind):
+    from mirkit.adapt.probe import TrainedProbe
+
+    x, y = _blobs(300, classes=3, dim=8, seed=7)
+    labels = [str(v) for v in y] if kind == "multiclass" else list(2 ** (6.5 + 0.2 * x[:, 0]))
+    features, split_labels = _splits(x, labels)
+    kept: list[TrainedProbe] = []
+    result = fit_probe(features, split_labels, kind=kind, config=FAST, layers=[2], keep=kept)
+    probe = kept[0]
+    outputs = probe.predict_outputs(features["test"])
+    assert probe.targets.evaluate(split_labels["test"], outputs)["headline"] == pytest.approx(result.test["headline"])
+    probe.save(tmp_path / "probe")
+    loaded = TrainedProbe.load(tmp_path / "probe")
+    np.testing.assert_allclose(loaded.predict_outputs(features["test"]), outputs, rtol=1e-5, atol=1e-5)
+    assert loaded.predict(features["test"][:3]) == probe.predict(features["test"][:3]) and loaded.layers == [2]
+    with pytest.raises(ConfigError, match="is not a saved probe"):
+        TrainedProbe.load(tmp_path / "nothing")

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import copy
 import time
+from pathlib import Path
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
@@ -91,11 +92,67 @@ def _loss(kind: str):
     return nn.MSELoss()
 
 
-def _standardise(train: np.ndarray, *others: np.ndarray) -> list[np.ndarray]:
-    """Per feature (and per layer for stacked inputs), with training statistics only."""
-    mean = train.mean(axis=0, keepdims=True)
-    std = train.std(axis=0, keepdims=True) + 1e-6
-    return [((x - mean) / std).astype(np.float32) for x in (train, *others)]
+@dataclass
+class TrainedProbe:
+    """A fitted head with everything needed to apply it to new features."""
+
+    head: ProbeHead
+    targets: Targets
+    mean: np.ndarray
+    std: np.ndarray
+    y_mean: np.ndarray
+    y_std: np.ndarray
+    config: ProbeConfig
+    layers: list[int]
+
+    def predict_outputs(self, features: np.ndarray) -> np.ndarray:
+        """Raw outputs (logits, or values in label units for regression/tempo) for ``(clips, dim)`` features."""
+        x = ((features - self.mean) / self.std).astype(np.float32)
+        self.head.eval()
+        with torch.no_grad():
+            out = self.head(torch.from_numpy(x)).numpy()
+        return out * self.y_std + self.y_mean if self.targets.kind in ("regression", "tempo") else out
+
+    def predict(self, features: np.ndarray) -> list[object]:
+        return self.targets.decode(self.predict_outputs(features))
+
+    def save(self, folder: str | Path) -> None:
+        """``head.safetensors`` + ``probe.json`` (written atomically)."""
+        import json
+
+        from safetensors.torch import save
+
+        from mirkit.features.store import atomic_write_bytes
+
+        folder = Path(folder)
+        tensors = {k: v.contiguous() for k, v in self.head.state_dict().items()}
+        for name in ("mean", "std", "y_mean", "y_std"):
+            tensors[f"stats.{name}"] = torch.from_numpy(np.ascontiguousarray(getattr(self, name), dtype=np.float32))
+        atomic_write_bytes(folder / "head.safetensors", save(tensors))
+        meta = {"kind": self.targets.kind, "classes": self.targets.classes, "dims": self.targets.dims,
+                "layers": self.layers, "config": asdict(self.config), "format_version": 1}
+        atomic_write_bytes(folder / "probe.json", json.dumps(meta, indent=2).encode())
+
+    @classmethod
+    def load(cls, folder: str | Path) -> "TrainedProbe":
+        import json
+
+        from safetensors.torch import load_file
+
+        folder = Path(folder)
+        try:
+            meta = json.loads((folder / "probe.json").read_text())
+            tensors = load_file(str(folder / "head.safetensors"))
+        except (OSError, ValueError) as exc:
+            raise ConfigError(f"{folder} is not a saved probe (probe.json + head.safetensors): {exc}") from None
+        config = ProbeConfig(**{**meta["config"], "learning_rates": tuple(meta["config"]["learning_rates"])})
+        targets = Targets(meta["kind"], meta["classes"], meta["dims"])
+        stats = {name: tensors.pop(f"stats.{name}").numpy() for name in ("mean", "std", "y_mean", "y_std")}
+        n_layers = len(tensors["layer_logits"]) if "layer_logits" in tensors else 1
+        dim = stats["mean"].shape[-1]
+        head = ProbeHead(dim, targets.output_dim, layers=n_layers, config=config)
+        head.load_state_dict(tensors)
+        return cls(head, targets, stats["mean"], stats["std"], stats["y_mean"], stats["y_std"], config, meta["layers"])
 
 
 def fit_probe(
@@ -105,6 +162,7 @@ def fit_probe(
     kind: str,
     config: ProbeConfig,
     layers: list[int],
+    keep: list[TrainedProbe] | None = None,
 ) -> ProbeResult:
     """Fit one probe.
 
@@ -115,6 +173,7 @@ def fit_probe(
         kind: task kind (see :mod:`mirkit.adapt.targets`).
         config: probe settings; ``config.seed`` seeds everything.
         layers: the encoder layer indices the features come from (recorded in the result).
+        keep: when given, the fitted :class:`TrainedProbe` is appended to it (to save or apply).
     """
     config.validate()
     for split in ("train", "valid", "test"):
@@ -122,7 +181,10 @@ def fit_probe(
             raise ConfigError(f"the {split} split has no clips with features; a probe needs train, valid and test.")
     started = time.perf_counter()
     targets = Targets.fit(kind, labels["train"])
-    train_x, valid_x, test_x = _standardise(features["train"], features["valid"], features["test"])
+    mean = features["train"].mean(axis=0, keepdims=True)
+    std = features["train"].std(axis=0, keepdims=True) + 1e-6
+    # standardise with training statistics only (per feature, and per layer for stacked inputs)
+    train_x, valid_x, test_x = (((features[s] - mean) / std).astype(np.float32) for s in ("train", "valid", "test"))
     train_y = torch.from_numpy(targets.encode(labels["train"]))
     if kind in ("regression", "tempo"):
         y_mean, y_std = train_y.mean(0, keepdim=True), train_y.std(0, keepdim=True) + 1e-6
@@ -184,6 +246,8 @@ def fit_probe(
     assert best is not None
     _, lr, epoch, model, valid_scores = best
     test_scores = targets.evaluate(labels["test"], outputs(model, test_x))
+    if keep is not None:
+        keep.append(TrainedProbe(model, targets, mean, std, y_mean.numpy(), y_std.numpy(), config, list(layers)))
     weights = model.layer_weights()
     return ProbeResult(
         layers=list(layers), seed=config.seed, model=config.model, learning_rate=lr, best_epoch=epoch,

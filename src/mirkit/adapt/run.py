@@ -1,7 +1,7 @@
 """``probe_task``: features from the store (extracting what is missing) -> probes per layer and seed.
 
-Writes ``RUN/results/<encoder>__<layer>__seed<k>.json`` atomically (one per job; finished jobs are
-skipped on rerun) and ``RUN/summary.json`` (mean and std of each test metric over seeds, per layer).
+Writes ``RUN/results/<job>.json`` atomically (one per job; finished jobs are skipped on rerun),
+``RUN/models/<job>/`` (the trained head, reloadable with :meth:`TrainedProbe.load`) and ``RUN/summary.json`` (mean and std of each test metric over seeds, per layer).
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mirkit.adapt.probe import ProbeConfig, fit_probe
+from mirkit.adapt.probe import ProbeConfig, TrainedProbe, fit_probe
 from mirkit.data.manifest import SPLITS, read_manifest
 from mirkit.data.tasks import TASKS
 from mirkit.errors import ConfigError
@@ -69,12 +69,15 @@ def probe_task(*, task_dir: str | Path, encoder: str, out_dir: str | Path, store
         features = {s: _stack(items, job_layers, ids) for s, (ids, _) in by_split.items()}
         runs = []
         for seed in range(seeds):
-            path = results_dir / f"{encoder.replace(':', '_')}__{name}__{base.model}__seed{seed}.json"
+            job = f"{encoder.replace(':', '_')}__{name}__{base.model}__seed{seed}"
+            path = results_dir / f"{job}.json"
             if path.is_file():
                 runs.append(json.loads(path.read_text()))
                 continue
+            kept: list[TrainedProbe] = []
             result = fit_probe(features, {s: v[1] for s, v in by_split.items()}, kind=kind,
-                               config=replace(base, seed=seed), layers=job_layers).to_dict()
+                               config=replace(base, seed=seed), layers=job_layers, keep=kept).to_dict()
+            kept[0].save(out / "models" / job)  # before the result: the result file marks the job done
             result.update({"task": task_dir.name, "encoder": encoder, "recipe_id": items.recipe.recipe_id,
                            "feature_dim": int(features["train"].shape[-1])})
             atomic_write_bytes(path, json.dumps(result, indent=2).encode())
