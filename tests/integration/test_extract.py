@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -224,3 +225,20 @@ def test_probe_cli_on_the_tiny_suite_is_resumable(tmp_path):
     mtimes = {p: p.stat().st_mtime_ns for p in results}
     assert _run_cli(*args).returncode == 0
     assert {p: p.stat().st_mtime_ns for p in results} == mtimes  # finished jobs are not redone
+
+    new = tmp_path / "new"
+    new.mkdir()
+    for path in sorted((tmp_path / "suite" / "genre" / "audio").glob("*.flac"))[:4]:
+        shutil.copy(path, new / path.name)
+    (new / "broken.wav").write_bytes(b"RIFF....")
+    predicted = _run_cli("predict", "--model", str(tmp_path / "run"), "--input", str(new),
+                         "--out", str(tmp_path / "preds.jsonl"), "--no-progress")
+    assert predicted.returncode == 0, predicted.stderr
+    assert "Skipped 1: decode_error 1" in predicted.stdout and "Wrote 4 predictions" in predicted.stdout
+    rows = [json.loads(line) for line in (tmp_path / "preds.jsonl").read_text().splitlines()]
+    styles = {"rock", "swing", "bossa", "waltz", "march", "ballad", "funk", "reggae"}
+    assert len(rows) == 4 and all(r["prediction"] in styles and r["encoder"] == "tiny-test" for r in rows)
+    assert all(abs(sum(r["scores"].values()) - 1) < 0.05 or len(r["scores"]) == 5 for r in rows)
+    as_csv = _run_cli("predict", "--model", str(tmp_path / "run"), "--input", str(new), "--out",
+                      str(tmp_path / "preds.csv"), "--strict", "--no-progress")
+    assert as_csv.returncode == 1 and (tmp_path / "preds.csv").read_text().startswith("path,prediction,details")

@@ -1,0 +1,29 @@
+"""``mirkit predict``: apply a probe run (from `mirkit probe`) to new audio."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def add_parser(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser("predict", help="predict labels for new audio with a trained probe run")
+    parser.add_argument("--model", required=True, help="a run folder written by `mirkit probe`")
+    parser.add_argument("--input", required=True, help="audio folder, file or manifest")
+    parser.add_argument("--out", default="predictions.jsonl", help="predictions file (.jsonl or .csv)")
+    parser.add_argument("--store", default=None, help="feature store (default: <model>/../features, as probe)")
+    parser.add_argument("--strict", action="store_true", help="exit 1 when any file was skipped")
+    parser.add_argument("--no-progress", action="store_true")
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from mirkit.adapt.predict import predict
+
+    store = args.store or str(Path(args.model).resolve().parent / "features")
+    report, rows = predict(run_dir=args.model, source=args.input, store=store, out_path=args.out,
+                           progress=not args.no_progress)
+    print(report.summary())
+    print(f"Wrote {rows} predictions to {args.out}")
+    return 1 if args.strict and report.num_skipped else 0
