@@ -50,7 +50,7 @@ def predict(*, run_dir: str | Path, source: str | Path, store: str | Path, out_p
     layers = probes[0].layers
     report = extract(source, store=store, progress=progress,
                      config=ExtractConfig(encoder=str(record["encoder"]), layers=layers))
-    items = next(r for r in FeatureStore(store).find() if r.recipe.recipe_id == report.recipe_id)
+    items = FeatureStore(store).recipe(report.recipe)
     paths = sorted(report.item_ids)
     ids = [report.item_ids[p] for p in paths]
     rows = []

@@ -46,7 +46,7 @@ def probe_task(*, task_dir: str | Path, encoder: str, out_dir: str | Path, store
     entries = read_manifest(manifest)
     report = extract(manifest, store=store, progress=progress,
                      config=ExtractConfig(encoder=encoder, layers=layers, weights_dir=weights_dir, device=device))
-    items = FeatureStore(store).recipe(_recipe_of(report, store))
+    items = FeatureStore(store).recipe(report.recipe)
     by_split: dict[str, tuple[list[str], list[object]]] = {s: ([], []) for s in SPLITS}
     missing = 0
     for entry in entries:
@@ -85,13 +85,6 @@ def probe_task(*, task_dir: str | Path, encoder: str, out_dir: str | Path, store
         summary["layers"][name] = _aggregate(runs)  # type: ignore[index]
     atomic_write_bytes(out / "summary.json", json.dumps(summary, indent=2).encode())
     return summary
-
-
-def _recipe_of(report, store):
-    for items in FeatureStore(store).find():
-        if items.recipe.recipe_id == report.recipe_id:
-            return items.recipe
-    raise ConfigError(f"recipe {report.recipe_id} is not in {store}")
 
 
 def _stack(items, layers: list[int], ids: list[str]) -> np.ndarray:

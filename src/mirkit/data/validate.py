@@ -31,6 +31,14 @@ def _label_problem(task: str, labels: dict[str, object], task_dir: Path) -> str 
     return None if str(value) in spec.vocabulary else f"label {value!r} is not in the {task} vocabulary"
 
 
+def _decode_problem(path: Path, sf) -> str | None:
+    try:
+        with sf.SoundFile(path) as handle:
+            return None if len(handle.read(1024)) else "decodes to no samples"
+    except Exception as exc:
+        return f"cannot decode ({exc})"
+
+
 def validate_suite(root: str | Path, *, check_audio: bool = True) -> list[str]:
     """Every problem found, as messages naming the task, file and what is wrong (empty = valid)."""
     import soundfile as sf
@@ -41,6 +49,7 @@ def validate_suite(root: str | Path, *, check_audio: bool = True) -> list[str]:
         raise ConfigError(f"{root} has no suite.json; build one with `mirkit data build --suite quick --out {root}`.")
     info = json.loads(info_path.read_text())
     problems: list[str] = []
+    checked: dict[Path, tuple[str, str | None]] = {}  # audio shared by tasks (pitch/instrument, tagging/genre) is read once
     for task in info["counts"]:
         manifest = root / task / "manifest.jsonl"
         if file_sha256(manifest) != info["manifest_sha256"].get(task):
@@ -59,14 +68,14 @@ def validate_suite(root: str | Path, *, check_audio: bool = True) -> list[str]:
                 problems.append(f"{task}: {entry.path}: file is missing")
                 continue
             if check_audio:
-                if file_sha256(path) != entry.sha256:
+                resolved = path.resolve()
+                if resolved not in checked:
+                    checked[resolved] = (file_sha256(path), _decode_problem(path, sf))
+                digest, decode_problem = checked[resolved]
+                if digest != entry.sha256:
                     problems.append(f"{task}: {entry.path}: checksum differs from the manifest")
-                try:
-                    with sf.SoundFile(path) as handle:
-                        if len(handle.read(1024)) == 0:
-                            problems.append(f"{task}: {entry.path}: decodes to no samples")
-                except Exception as exc:
-                    problems.append(f"{task}: {entry.path}: cannot decode ({exc})")
+                if decode_problem:
+                    problems.append(f"{task}: {entry.path}: {decode_problem}")
         for piece, splits in split_of_piece.items():
             if len(splits) > 1:
                 problems.append(f"{task}: piece {piece} appears in several splits {sorted(splits)}")

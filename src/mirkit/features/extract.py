@@ -69,6 +69,7 @@ class ExtractReport:
 
     recipe_id: str
     store_dir: str
+    recipe: FeatureRecipe | None = None  # the recipe the features were stored under
     total: int = 0
     computed: int = 0
     cached: int = 0
@@ -239,7 +240,7 @@ def extract(
         encoder = load_encoder(config.encoder, weights_dir=config.weights_dir, device=config.device)
     recipe = make_recipe(config, encoder)
     items = store.recipe(recipe)
-    report = ExtractReport(recipe_id=recipe.recipe_id, store_dir=str(items.dir), errors_path=str(items.errors_path),
+    report = ExtractReport(recipe_id=recipe.recipe_id, recipe=recipe, store_dir=str(items.dir), errors_path=str(items.errors_path),
                            total=len(paths) + len(not_audio))
     run_id = uuid.uuid4().hex[:12]
 
