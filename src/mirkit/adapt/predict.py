@@ -49,7 +49,8 @@ def predict(*, run_dir: str | Path, source: str | Path, store: str | Path, out_p
     probes = [TrainedProbe.load(d) for d in model_dirs]
     layers = probes[0].layers
     report = extract(source, store=store, progress=progress,
-                     config=ExtractConfig(encoder=str(record["encoder"]), layers=layers))
+                     config=ExtractConfig(encoder=str(record["encoder"]), layers=layers,
+                                          frame_rate_hz=record.get("frame_rate_hz")))  # type: ignore[arg-type]
     items = FeatureStore(store).recipe(report.recipe)
     paths = sorted(report.item_ids)
     ids = [report.item_ids[p] for p in paths]

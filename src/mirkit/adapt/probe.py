@@ -10,8 +10,6 @@ metric is evaluated once on the test split. Everything is seeded.
 
 from __future__ import annotations
 
-import copy
-import time
 from pathlib import Path
 from dataclasses import asdict, dataclass, field
 
@@ -84,14 +82,6 @@ class ProbeHead(nn.Module):
         return self.net(x)
 
 
-def _loss(kind: str):
-    if kind in ("multiclass", "key"):
-        return nn.CrossEntropyLoss()
-    if kind == "multilabel":
-        return nn.BCEWithLogitsLoss()
-    return nn.MSELoss()
-
-
 @dataclass
 class TrainedProbe:
     """A fitted head with everything needed to apply it to new features."""
@@ -153,105 +143,3 @@ class TrainedProbe:
         head = ProbeHead(dim, targets.output_dim, layers=n_layers, config=config)
         head.load_state_dict(tensors)
         return cls(head, targets, stats["mean"], stats["std"], stats["y_mean"], stats["y_std"], config, meta["layers"])
-
-
-def fit_probe(
-    features: dict[str, np.ndarray],
-    labels: dict[str, list[object]],
-    *,
-    kind: str,
-    config: ProbeConfig,
-    layers: list[int],
-    keep: list[TrainedProbe] | None = None,
-) -> ProbeResult:
-    """Fit one probe.
-
-    Args:
-        features: ``{"train"|"valid"|"test": (clips, dim)}`` for one layer, or ``(clips, layers, dim)``
-            for learned layer weighting (all layers of equal dim).
-        labels: per split, the raw labels (class names, tag lists, BPM values, ...).
-        kind: task kind (see :mod:`mirkit.adapt.targets`).
-        config: probe settings; ``config.seed`` seeds everything.
-        layers: the encoder layer indices the features come from (recorded in the result).
-        keep: when given, the fitted :class:`TrainedProbe` is appended to it (to save or apply).
-    """
-    config.validate()
-    for split in ("train", "valid", "test"):
-        if split not in features or len(features[split]) == 0:
-            raise ConfigError(f"the {split} split has no clips with features; a probe needs train, valid and test.")
-    started = time.perf_counter()
-    targets = Targets.fit(kind, labels["train"])
-    mean = features["train"].mean(axis=0, keepdims=True)
-    std = features["train"].std(axis=0, keepdims=True) + 1e-6
-    # standardise with training statistics only (per feature, and per layer for stacked inputs)
-    train_x, valid_x, test_x = (((features[s] - mean) / std).astype(np.float32) for s in ("train", "valid", "test"))
-    train_y = torch.from_numpy(targets.encode(labels["train"]))
-    if kind in ("regression", "tempo"):
-        y_mean, y_std = train_y.mean(0, keepdim=True), train_y.std(0, keepdim=True) + 1e-6
-    else:
-        y_mean, y_std = torch.zeros(1), torch.ones(1)
-    dim = train_x.shape[-1]
-    n_layers = train_x.shape[1] if train_x.ndim == 3 else 1
-    loss_fn = _loss(kind)
-
-    def outputs(model: nn.Module, x: np.ndarray) -> np.ndarray:
-        model.eval()
-        with torch.no_grad():
-            out = model(torch.from_numpy(x))
-        return (out * y_std + y_mean).numpy() if kind in ("regression", "tempo") else out.numpy()
-
-    valid_y = torch.from_numpy(targets.encode(labels["valid"]))
-    if kind in ("regression", "tempo"):
-        valid_y = (valid_y - y_mean) / y_std
-
-    def selection_key(model: nn.Module, scores: dict[str, float]) -> tuple[float, float]:
-        model.eval()
-        with torch.no_grad():
-            loss = float(loss_fn(model(torch.from_numpy(valid_x)), valid_y))
-        return round(scores["headline"], 9), -loss
-
-    best: tuple[tuple[float, float], float, int, nn.Module, dict[str, float]] | None = None
-    for lr in config.learning_rates:
-        torch.manual_seed(config.seed)
-        generator = torch.Generator().manual_seed(config.seed)
-        model = ProbeHead(dim, targets.output_dim, layers=n_layers, config=config)
-        optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=config.weight_decay)
-        x_all = torch.from_numpy(train_x)
-        y_all = (train_y - y_mean) / y_std if kind in ("regression", "tempo") else train_y
-        run_best: tuple[tuple[float, float], int, dict, dict[str, float]] | None = None
-        stale = 0
-        # small training sets still get several steps per epoch, so patience measures learning
-        batch_size = min(config.batch_size, max(16, len(x_all) // 8))
-        for epoch in range(config.max_epochs):
-            model.train()
-            order = torch.randperm(len(x_all), generator=generator)
-            for start in range(0, len(order), batch_size):
-                idx = order[start : start + batch_size]
-                optimizer.zero_grad()
-                loss = loss_fn(model(x_all[idx]), y_all[idx])
-                loss.backward()
-                optimizer.step()
-            scores = targets.evaluate(labels["valid"], outputs(model, valid_x))
-            key = selection_key(model, scores)
-            if run_best is None or key > run_best[0]:
-                run_best, stale = (key, epoch, copy.deepcopy(model.state_dict()), scores), 0
-            else:
-                stale += 1
-                if stale >= config.patience:
-                    break
-        assert run_best is not None
-        if best is None or run_best[0] > best[0]:
-            model.load_state_dict(run_best[2])
-            best = (run_best[0], lr, run_best[1], model, run_best[3])
-    assert best is not None
-    _, lr, epoch, model, valid_scores = best
-    test_scores = targets.evaluate(labels["test"], outputs(model, test_x))
-    if keep is not None:
-        keep.append(TrainedProbe(model, targets, mean, std, y_mean.numpy(), y_std.numpy(), config, list(layers)))
-    weights = model.layer_weights()
-    return ProbeResult(
-        layers=list(layers), seed=config.seed, model=config.model, learning_rate=lr, best_epoch=epoch,
-        valid=valid_scores, test=test_scores, parameters=sum(p.numel() for p in model.parameters()),
-        train_s=round(time.perf_counter() - started, 3),
-        layer_weights=[] if weights is None else [float(w) for w in weights.detach()],
-    )

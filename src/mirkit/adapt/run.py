@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 
-from mirkit.adapt.probe import ProbeConfig, TrainedProbe, fit_probe
+from mirkit.adapt.fit import ProbeJob, fit_probes
+from mirkit.adapt.probe import ProbeConfig
 from mirkit.data.manifest import SPLITS, read_manifest
 from mirkit.data.tasks import TASKS
 from mirkit.errors import ConfigError
@@ -37,15 +37,26 @@ def task_kind(task_dir: Path, override: str | None = None) -> tuple[str, str]:
 
 def probe_task(*, task_dir: str | Path, encoder: str, out_dir: str | Path, store: str | Path,
                layers: str = "all", seeds: int = 3, config: ProbeConfig | None = None, weights_dir: str | None = None,
-               device: str = "cpu", weighted: bool = False, progress: bool = True) -> dict[str, object]:
+               device: str = "cpu", weighted: bool = False, force: bool = False, frame_rate_hz: float | None = None,
+               progress: bool = True) -> dict[str, object]:
+    """Probe every selected layer (and, with ``weighted``, a learned weighting of them) for ``seeds`` seeds.
+
+    Jobs whose result file exists are reused unless ``force``. The learned weighting covers the
+    largest set of equal-width layers (all of them for transformer encoders); which ones is recorded.
+    Returns the summary also written to ``RUN/summary.json``.
+    """
     task_dir, out = Path(task_dir), Path(out_dir)
     kind, label = task_kind(task_dir)
     if kind == "transcription":
         raise ConfigError("transcription is a frame-level task; clip-level probes do not apply (see issue #5 booster).")
+    if seeds < 1:
+        raise ConfigError(f"seeds={seeds}: need at least 1 (3 or more for a mean +- std).")
     manifest = task_dir / "manifest.jsonl"
     entries = read_manifest(manifest)
     report = extract(manifest, store=store, progress=progress,
-                     config=ExtractConfig(encoder=encoder, layers=layers, weights_dir=weights_dir, device=device))
+                     config=ExtractConfig(encoder=encoder, layers=layers, weights_dir=weights_dir, device=device,
+                                          frame_rate_hz=frame_rate_hz))
+    _record_extraction(out / "extract.json", report, encoder)
     items = FeatureStore(store).recipe(report.recipe)
     by_split: dict[str, tuple[list[str], list[object]]] = {s: ([], []) for s in SPLITS}
     missing = 0
@@ -57,45 +68,70 @@ def probe_task(*, task_dir: str | Path, encoder: str, out_dir: str | Path, store
             continue
         by_split[entry.split][0].append(item_id)
         by_split[entry.split][1].append(entry.labels[label])
+    for split, (ids, _) in by_split.items():
+        if not ids:
+            raise ConfigError(f"task {task_dir.name!r} has no {split} clips with features for {encoder!r} "
+                              f"({missing} skipped; see {report.errors_path}).")
     base = config or ProbeConfig()
-    jobs: list[tuple[str, list[int]]] = [(f"layer{k}", [k]) for k in items.recipe.layers]
-    if weighted:
-        jobs.append(("weighted", list(items.recipe.layers)))
+    pooled = {k: {s: items.read_pooled(k, ids) for s, (ids, _) in by_split.items()} for k in items.recipe.layers}
+    jobs = [ProbeJob(f"layer{k}", [k], pooled[k]) for k in items.recipe.layers]
+    mixed = weighted_layers({k: v["train"].shape[-1] for k, v in pooled.items()}) if weighted else []
+    if mixed:
+        jobs.append(ProbeJob("weighted", mixed, {s: np.stack([pooled[k][s] for k in mixed], axis=1) for s in SPLITS}))
     results_dir = out / "results"
-    summary: dict[str, object] = {"task": task_dir.name, "kind": kind, "encoder": encoder, "recipe_id": items.recipe.recipe_id,
-                                  "clips": {s: len(v[0]) for s, v in by_split.items()}, "skipped_clips": missing,
-                                  "model": base.model, "seeds": seeds, "layers": {}}
-    for name, job_layers in jobs:
-        features = {s: _stack(items, job_layers, ids) for s, (ids, _) in by_split.items()}
-        runs = []
-        for seed in range(seeds):
-            job = f"{encoder.replace(':', '_')}__{name}__{base.model}__seed{seed}"
-            path = results_dir / f"{job}.json"
-            if path.is_file():
-                runs.append(json.loads(path.read_text()))
+
+    def job_id(name: str, seed: int) -> str:
+        return f"{encoder.replace(':', '_')}__{name}__{base.model}__seed{seed}"
+
+    todo = [job for job in jobs if force or any(not (results_dir / f"{job_id(job.name, s)}.json").is_file()
+                                                for s in range(seeds))]
+    labels = {s: v[1] for s, v in by_split.items()}
+    trained = 0
+    if todo:
+        fits = fit_probes(todo, labels, kind=kind, config=base, seeds=range(seeds), keep=True, progress=progress,
+                          desc=f"probe {encoder} on {task_dir.name}")
+        for fit in fits:
+            path = results_dir / f"{job_id(fit.job, fit.seed)}.json"
+            if path.is_file() and not force:
                 continue
-            kept: list[TrainedProbe] = []
-            result = fit_probe(features, {s: v[1] for s, v in by_split.items()}, kind=kind,
-                               config=replace(base, seed=seed), layers=job_layers, keep=kept).to_dict()
-            kept[0].save(out / "models" / job)  # before the result: the result file marks the job done
-            result.update({"task": task_dir.name, "encoder": encoder, "recipe_id": items.recipe.recipe_id,
-                           "feature_dim": int(features["train"].shape[-1])})
+            assert fit.probe is not None
+            fit.probe.save(out / "models" / job_id(fit.job, fit.seed))  # before the result: the result marks it done
+            result = fit.result.to_dict()
+            result.update({"job": fit.job, "task": task_dir.name, "kind": kind, "encoder": encoder,
+                           "recipe_id": items.recipe.recipe_id, "pooling": items.recipe.pooling,
+                           "frame_rate_hz": items.recipe.frame_rate_hz,
+                           "feature_dim": int(pooled[fit.result.layers[0]]["train"].shape[-1])})
             atomic_write_bytes(path, json.dumps(result, indent=2).encode())
-            runs.append(result)
-        summary["layers"][name] = _aggregate(runs)  # type: ignore[index]
+            trained += 1
+    summary: dict[str, object] = {"task": task_dir.name, "kind": kind, "encoder": encoder,
+                                  "recipe_id": items.recipe.recipe_id, "pooling": items.recipe.pooling,
+                                  "clips": {s: len(v[0]) for s, v in by_split.items()}, "skipped_clips": missing,
+                                  "model": base.model, "seeds": seeds, "layers": {},
+                                  "jobs": {"trained": trained, "reused": len(jobs) * seeds - trained}}
+    for job in jobs:
+        runs = [json.loads((results_dir / f"{job_id(job.name, s)}.json").read_text()) for s in range(seeds)]
+        summary["layers"][job.name] = {**_aggregate(runs), "layer_indices": job.layers}  # type: ignore[index]
     atomic_write_bytes(out / "summary.json", json.dumps(summary, indent=2).encode())
     return summary
 
 
-def _stack(items, layers: list[int], ids: list[str]) -> np.ndarray:
-    if len(layers) == 1:
-        return items.read_pooled(layers[0], ids)
-    parts = [items.read_pooled(layer, ids) for layer in layers]
-    dims = {p.shape[-1] for p in parts}
-    if len(dims) > 1:
-        raise ConfigError(f"learned layer weighting needs layers of one dimension; these have {sorted(dims)}. "
-                          "Select equal-width layers with --layers.")
-    return np.stack(parts, axis=1)
+def weighted_layers(dims: dict[int, int]) -> list[int]:
+    """The largest set of equal-width layers (ties: the set reaching deepest); ``[]`` if no two layers match."""
+    by_dim: dict[int, list[int]] = {}
+    for layer, dim in sorted(dims.items()):
+        by_dim.setdefault(dim, []).append(layer)
+    best = max(by_dim.values(), key=lambda group: (len(group), max(group)))
+    return best if len(best) > 1 else []
+
+
+def _record_extraction(path: Path, report, encoder: str) -> None:
+    """Extraction cost for the report; kept from the run that computed the features (reruns find them stored)."""
+    if report.computed == 0 and path.is_file():
+        return
+    record = {"encoder": encoder, "recipe_id": report.recipe_id, "computed": report.computed, "cached": report.cached,
+              "skipped": report.num_skipped, "audio_s": round(report.audio_s, 3), "wall_s": round(report.wall_s, 3),
+              "measured": report.computed > 0}
+    atomic_write_bytes(path, json.dumps(record, indent=2).encode())
 
 
 def _aggregate(runs: list[dict]) -> dict[str, object]:

@@ -69,6 +69,47 @@ class Targets:
         values = outputs.reshape(len(outputs), -1)
         return list(2.0 ** values[:, 0]) if self.kind == "tempo" else list(values)
 
+    def headline_batch(self, encoded: np.ndarray, outputs: np.ndarray) -> np.ndarray:
+        """The headline metric of many models at once, vectorised (the probe sweep selects with it).
+
+        Args:
+            encoded: ``self.encode(labels)`` of the clips scored.
+            outputs: ``(models, clips, output_dim)`` raw outputs (logits, or values in encoded label units:
+                log2 BPM for tempo).
+        Returns ``(models,)``; equal to ``evaluate(labels, outputs[m])["headline"]`` per model (tested).
+        """
+        if self.kind == "multiclass":
+            return (outputs.argmax(axis=-1) == encoded[None]).mean(axis=1)
+        if self.kind == "key":
+            return self._key_scores()[encoded[None], outputs.argmax(axis=-1)].mean(axis=1)
+        if self.kind == "multilabel":
+            from scipy.stats import rankdata
+
+            positives = encoded.sum(axis=0)
+            usable = (positives > 0) & (positives < len(encoded))
+            if not usable.any():
+                raise ConfigError("no tag has both positive and negative clips; ROC-AUC is undefined.")
+            y, pos = encoded[:, usable].astype(bool), positives[usable]
+            ranks = rankdata(outputs[:, :, usable], axis=1)  # ties share their average rank, as in ROC-AUC
+            rank_sum = (ranks * y[None]).sum(axis=1)
+            auc = (rank_sum - pos * (pos + 1) / 2) / (pos * (len(encoded) - pos))
+            return auc.mean(axis=1)
+        if self.kind == "tempo":
+            reference, estimate = 2.0 ** encoded[None, :, 0], 2.0 ** outputs[:, :, 0]
+            return (np.abs(estimate - reference) <= 0.04 * reference).mean(axis=1)
+        residual = ((outputs - encoded[None]) ** 2).sum(axis=1)
+        total = ((encoded - encoded.mean(axis=0)) ** 2).sum(axis=0)[None]
+        r2 = np.where(total > 0, 1 - residual / np.where(total > 0, total, 1), (residual == 0).astype(float))
+        return r2.mean(axis=1)
+
+    def _key_scores(self) -> np.ndarray:
+        """MIREX weighted score of every (reference, estimate) class pair, from mir_eval."""
+        if not hasattr(self, "_key_table"):
+            import mir_eval
+
+            self._key_table = np.array([[mir_eval.key.weighted_score(r, e) for e in self.classes] for r in self.classes])
+        return self._key_table
+
     def evaluate(self, labels: list[object], outputs: np.ndarray) -> dict[str, float]:
         """All metrics of this kind; ``headline`` is the one model selection maximises."""
         predictions = self.decode(outputs)

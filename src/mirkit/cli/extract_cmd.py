@@ -20,6 +20,8 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--workers", type=int, default=None, help="decoding processes (default: cores-1, max 4)")
     parser.add_argument("--window-s", type=float, default=None, help="analysis window (default: the encoder's)")
     parser.add_argument("--hop-s", type=float, default=None, help="hop between windows (default: window)")
+    parser.add_argument("--frame-rate-hz", type=float, default=None,
+                        help="frames per second for encoders with a free hop (CREPE; default: the encoder's)")
     parser.add_argument("--channels", default="mean", choices=("mean", "first"), help="channel policy")
     parser.add_argument("--dtype", default="float32", choices=("float32", "float16"), help="stored dtype")
     parser.add_argument("--on-error", default="skip", choices=("skip", "raise"))
@@ -35,6 +37,7 @@ def run(args: argparse.Namespace) -> int:
     config = ExtractConfig(
         encoder=args.encoder, layers=args.layers, pooling=args.pool, weights_dir=args.weights, device=args.device,
         batch_size=args.batch_size, num_workers=args.workers, window_s=args.window_s, hop_s=args.hop_s,
+        frame_rate_hz=args.frame_rate_hz,
         channel_policy=args.channels, dtype=args.dtype, on_error=args.on_error,
     )
     try:

@@ -17,6 +17,8 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--weighted", action="store_true", help="also a learned softmax-weighted sum of the layers")
     parser.add_argument("--weights", help="encoder weights folder")
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--frame-rate-hz", type=float, default=None,
+                        help="frames per second for encoders with a free hop (CREPE; default: the encoder's)")
     parser.add_argument("--no-progress", action="store_true")
     parser.set_defaults(run=run)
 
@@ -30,7 +32,8 @@ def run(args: argparse.Namespace) -> int:
     store = args.store or str(Path(args.out).resolve().parent / "features")
     summary = probe_task(task_dir=args.task, encoder=args.encoder, out_dir=args.out, store=store, layers=args.layers,
                          seeds=args.seeds, config=ProbeConfig(model=args.model), weights_dir=args.weights,
-                         device=args.device, weighted=args.weighted, progress=not args.no_progress)
+                         device=args.device, weighted=args.weighted, frame_rate_hz=args.frame_rate_hz,
+                         progress=not args.no_progress)
     print(format_summary(summary))
     print(f"Results: {args.out}/results/, summary: {args.out}/summary.json")
     return 0

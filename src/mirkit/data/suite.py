@@ -53,7 +53,7 @@ class SuiteSize:
 
 SUITES = {
     "tiny": SuiteSize(1, 24, 24, 12, 2, 4.0, 4.0, 12, 8),  # for tests
-    "quick": SuiteSize(2, 240, 240, 120, 2, 8.0, 8.0, 120, 60),
+    "quick": SuiteSize(2, 240, 240, 120, 2, 6.0, 6.0, 120, 60),
     "standard": SuiteSize(12, 2400, 2400, 1200, 3, 10.0, 10.0, 1200, None),
 }
 

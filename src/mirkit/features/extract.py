@@ -48,6 +48,7 @@ class ExtractConfig:
     num_workers: int | None = None
     window_s: float | None = None
     hop_s: float | None = None
+    frame_rate_hz: float | None = None  # encoders with a free frame hop only (CREPE); None: the spec's rate
     channel_policy: str = "mean"
     dtype: str = "float32"
     on_error: str = "skip"
@@ -202,6 +203,7 @@ def make_recipe(config: ExtractConfig, encoder: Encoder) -> FeatureRecipe:
         batching="pad-zero" if spec.padding_invariant else "exact-length",
         layers=parse_layers(config.layers, spec=spec), pooling=config.pooling,
         channel_policy=config.channel_policy, resampler=f"soxr-{DEFAULT_QUALITY}", dtype=config.dtype,
+        frame_rate_hz=spec.frame_rate_hz if spec.frame_rate_hz != get_spec(spec.name).frame_rate_hz else None,
     )
 
 
@@ -237,7 +239,8 @@ def extract(
     else:
         paths, not_audio = [str(p) for p in source], []
     if encoder is None:
-        encoder = load_encoder(config.encoder, weights_dir=config.weights_dir, device=config.device)
+        encoder = load_encoder(config.encoder, weights_dir=config.weights_dir, device=config.device,
+                               frame_rate_hz=config.frame_rate_hz)
     recipe = make_recipe(config, encoder)
     items = store.recipe(recipe)
     report = ExtractReport(recipe_id=recipe.recipe_id, recipe=recipe, store_dir=str(items.dir), errors_path=str(items.errors_path),

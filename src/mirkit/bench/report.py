@@ -1,0 +1,185 @@
+"""``write_report``: a bench folder -> ``report.md`` + ``report.html`` (+ ``plots/*.png``).
+
+Sections: provenance; per task a leaderboard (each encoder's best validated layer and its learned
+layer weighting, mean +- std over seeds on the test split, peers as rows) and a per-layer figure;
+a task x encoder heatmap; learned layer weights; a cost table; failures. The HTML embeds the
+figures, so it reads as one file.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+from mirkit.bench.collect import Row, best_rows, collect
+from mirkit.bench.plots import heatmap, layer_curves, metric_name
+from mirkit.features.store import atomic_write_bytes
+
+
+@dataclass
+class Table:
+    header: list[str]
+    rows: list[list[str]]
+
+
+def _fmt(value: tuple[float, float] | None, seeds: int) -> str:
+    if value is None or math.isnan(value[0]):
+        return "-"
+    return f"{value[0]:.3f}" if seeds < 2 else f"{value[0]:.3f} +- {value[1]:.3f}"
+
+
+def leaderboard(rows: list[Row], task: str) -> Table:
+    """Best validated layer and weighted sum per encoder, and peers, sorted by test headline."""
+    best = best_rows(rows)
+    entries = [r for (t, _), r in best.items() if t == task]
+    entries += [r for r in rows if r.task == task and (r.job == "weighted" or r.group == "peer")]
+    entries.sort(key=lambda r: -r.headline[0])
+    extra = sorted({m for r in entries for m in r.test if m not in ("headline", metric_name(task))
+                    and not m.startswith(("tags_", "r2_"))})
+    header = ["#", "encoder / tool", "kind", "layer", "pooling", "seeds", f"test {metric_name(task)}"] + extra + \
+             ["valid " + metric_name(task)]
+    table = []
+    for rank, r in enumerate(entries, 1):
+        table.append([str(rank), r.name, r.group, r.layer_label, r.pooling, str(r.seeds), _fmt(r.headline, r.seeds)]
+                     + [_fmt(r.test.get(m), r.seeds) for m in extra]
+                     + ["-" if math.isnan(r.valid_headline) else f"{r.valid_headline:.3f}"])
+    return Table(header, table)
+
+
+def cost_table(rows: list[Row]) -> Table:
+    best = best_rows(rows)
+    header = ["task", "encoder / tool", "best layer", "feature dim", "probe params", "extraction", "probe training"]
+    table = []
+    for (task, name), r in sorted(best.items()):
+        extract = r.extract or {}
+        if extract.get("measured"):
+            speed = extract["audio_s"] / extract["wall_s"] if extract.get("wall_s") else float("nan")
+            cost = f"{extract['wall_s']:.1f} s for {extract['computed']} clips ({speed:.0f}x real time)"
+        else:
+            cost = "features were already stored (not measured)"
+        jobs = [x for x in rows if x.task == task and x.name == name and x.group != "peer"]
+        train = sum(x.train_s for x in jobs)
+        table.append([task, name, r.layer_label, str(r.feature_dim), f"{r.parameters:,}" if r.parameters else "-", cost,
+                      f"{train:.1f} s ({len(jobs)} jobs x {r.seeds} seeds)"])
+    for r in rows:
+        if r.group == "peer":
+            table.append([r.task, r.name, "-", "-", "-", f"{r.extract['wall_s']:.1f} s for {r.extract['clips']} test "
+                          "clips (no training)", "-"])
+    return Table(header, table)
+
+
+def weights_table(rows: list[Row]) -> Table:
+    header = ["task", "encoder", "layers", "learned weights (mean over seeds)", "top layer"]
+    table = []
+    for r in sorted((r for r in rows if r.job == "weighted" and r.layer_weights), key=lambda r: (r.task, r.name)):
+        top = max(range(len(r.layer_weights)), key=lambda i: r.layer_weights[i])
+        table.append([r.task, r.name, r.layer_label.split("(")[-1].rstrip(")"),
+                      " ".join(f"{w:.2f}" for w in r.layer_weights), f"position {top} ({r.layer_weights[top]:.2f})"])
+    return Table(header, table)
+
+
+def write_report(runs_dir: str | Path) -> tuple[Path, Path]:
+    """Write ``RUNS/report.md`` and ``RUNS/report.html``; returns their paths."""
+    runs = Path(runs_dir)
+    rows, context = collect(runs)
+    plots = runs / "plots"
+    plots.mkdir(parents=True, exist_ok=True)
+    tasks = [t for t in context["plan"]["tasks"] if any(r.task == t for r in rows)]  # type: ignore[index]
+    figures: dict[str, Path | None] = {"heatmap": heatmap(rows, plots / "heatmap.png") if rows else None}
+    for task in tasks:
+        figures[task] = layer_curves(rows, task, plots / f"layers-{task}.png")
+    blocks: list[tuple[str, object]] = []  # ("h2"|"p"|"table"|"img", payload)
+    blocks += _provenance_blocks(context, rows)
+    if figures["heatmap"]:
+        blocks += [("h2", "Overview"), ("img", figures["heatmap"])]
+    for task in tasks:
+        blocks += [("h2", f"Task: {task}"), ("table", leaderboard(rows, task))]
+        if figures.get(task):
+            blocks.append(("img", figures[task]))
+    weights = weights_table(rows)
+    if weights.rows:
+        blocks += [("h2", "Learned layer weights"), ("p", "Softmax weights of the weighted-sum probe, shallow to deep."),
+                   ("table", weights)]
+    blocks += [("h2", "Cost"), ("p", "Extraction: wall time of the run that computed the features (decode, resample, "
+                                     "encode, store). Probe training: all layers and seeds, batched."),
+               ("table", cost_table(rows))]
+    failures = context["failures"]
+    blocks.append(("h2", "Failures"))
+    if failures:
+        blocks.append(("table", Table(["task", "encoder / tool", "error"],
+                                      [[f["task"], f["name"], f["error"][:300]] for f in failures])))  # type: ignore[index]
+    else:
+        blocks.append(("p", "None."))
+    md_path, html_path = runs / "report.md", runs / "report.html"
+    atomic_write_bytes(md_path, _markdown(blocks, runs).encode())
+    atomic_write_bytes(html_path, _html(blocks).encode())
+    return md_path, html_path
+
+
+def _provenance_blocks(context: dict, rows: list[Row]) -> list[tuple[str, object]]:
+    plan, prov = context["plan"], context["provenance"] or {}
+    machine = prov.get("machine", {})
+    versions = ", ".join(f"{k} {v}" for k, v in prov.get("versions", {}).items())
+    fonts = plan.get("soundfonts") or {}
+    peers_ran = sorted({r.name for r in rows if r.group == "peer"})
+    peers_missing = sorted(set(plan.get("peers", [])) - set(peers_ran))
+    lines = [
+        f"mirkit {prov.get('mirkit', '?')}, Python {prov.get('python', '?')}, run {prov.get('date', '?')}.",
+        f"Machine: {machine.get('cpu', '?')}, {machine.get('cores', '?')} cores, {machine.get('system', '')}"
+        + (f", GPU {machine['gpu']}" if machine.get("gpu") else ", no GPU") + ".",
+        f"Versions: {versions}.",
+        f"Suite: {plan.get('suite')} (seed {plan.get('suite_seed')}) at {plan.get('suite_dir')}, checksum "
+        f"{str(plan.get('suite_checksum'))[:16]}; soundfonts train {fonts.get('train')}, test {fonts.get('test')}.",
+        f"Probe: {plan.get('probe')} on mean-pooled clip features, {plan.get('seeds')} seeds, learning-rate grid and "
+        "early stopping on the validation split; the best layer is chosen by validation score, the test split is "
+        "scored once. Scores are mean +- std over seeds.",
+        f"Peers run: {', '.join(peers_ran) or 'none'}. Not run (not installed, or not requested): "
+        f"{', '.join(peers_missing) or 'none'}.",
+    ]
+    return [("h1", "mirkit benchmark report"), *[("p", line) for line in lines]]
+
+
+def _markdown(blocks: list[tuple[str, object]], runs: Path) -> str:
+    out = []
+    for kind, payload in blocks:
+        if kind == "h1":
+            out.append(f"# {payload}\n")
+        elif kind == "h2":
+            out.append(f"\n## {payload}\n")
+        elif kind == "p":
+            out.append(f"{payload}\n")
+        elif kind == "img":
+            path = Path(payload)  # type: ignore[arg-type]
+            out.append(f"![{path.stem}]({path.relative_to(runs).as_posix()})\n")
+        else:
+            table: Table = payload  # type: ignore[assignment]
+            out.append("| " + " | ".join(table.header) + " |")
+            out.append("|" + "---|" * len(table.header))
+            out += ["| " + " | ".join(c.replace("|", "/") for c in row) + " |" for row in table.rows]
+            out.append("")
+    return "\n".join(out) + "\n"
+
+
+def _html(blocks: list[tuple[str, object]]) -> str:
+    body = []
+    for kind, payload in blocks:
+        if kind in ("h1", "h2"):
+            body.append(f"<{kind}>{html.escape(str(payload))}</{kind}>")
+        elif kind == "p":
+            body.append(f"<p>{html.escape(str(payload))}</p>")
+        elif kind == "img":
+            data = base64.b64encode(Path(payload).read_bytes()).decode()  # type: ignore[arg-type]
+            body.append(f'<img alt="{html.escape(Path(payload).stem)}" src="data:image/png;base64,{data}">')  # type: ignore[arg-type]
+        else:
+            table: Table = payload  # type: ignore[assignment]
+            head = "".join(f"<th>{html.escape(h)}</th>" for h in table.header)
+            rows = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>" for row in table.rows)
+            body.append(f"<table><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>")
+    style = ("body{font-family:sans-serif;max-width:1100px;margin:2em auto;padding:0 1em}"
+             "table{border-collapse:collapse;margin:1em 0;font-size:13px}td,th{border:1px solid #ccc;padding:3px 8px}"
+             "th{background:#eee}img{max-width:100%}")
+    return (f"<!doctype html><html><head><meta charset='utf-8'><title>mirkit benchmark report</title>"
+            f"<style>{style}</style></head><body>{''.join(body)}</body></html>\n")

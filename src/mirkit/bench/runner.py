@@ -1,0 +1,204 @@
+"""``run_bench``: encoders x tasks x layers x seeds probes on a built suite, plus the peers.
+
+Layout of a bench folder (``RUNS``)::
+
+    RUNS/bench.json                       the plan: suite, its checksum, encoders, tasks, seeds, probe
+    RUNS/features/                        the feature store (unless --store is given)
+    RUNS/tasks/<task>/<encoder>/          one probe run (results/<job>.json, models/<job>/,
+                                          summary.json, extract.json); usable with `mirkit predict`
+    RUNS/peers/<task>__<peer>.json        a peer's test-split result
+    RUNS/failures/<task>__<name>.json     why a pair failed (removed once it succeeds)
+    RUNS/provenance.json                  versions and machine of the last run
+
+Finished jobs are skipped on rerun (``force`` redoes them); a failing pair is recorded and the run
+goes on; the returned :class:`BenchReport` summarises it all.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import platform
+import time
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from mirkit.adapt.probe import ProbeConfig
+from mirkit.adapt.run import probe_task
+from mirkit.bench.defaults import BENCH_FRAME_RATE_HZ, DEFAULT_ENCODERS, DEFAULT_PEERS
+from mirkit.bench.peers import PEERS, peer_version, peers_for, run_peer
+from mirkit.data.tasks import TASKS
+from mirkit.encoders.zoo import get_spec
+from mirkit.errors import ConfigError
+from mirkit.features.store import atomic_write_bytes
+
+
+
+@dataclass
+class BenchReport:
+    out_dir: str
+    pairs: int = 0
+    jobs_trained: int = 0
+    jobs_reused: int = 0
+    failures: list[dict[str, str]] = field(default_factory=list)
+    peers_run: list[str] = field(default_factory=list)
+    peers_missing: list[str] = field(default_factory=list)
+    wall_s: float = 0.0
+
+    def summary(self) -> str:
+        line = (f"Bench: {self.pairs} encoder x task pairs, {self.jobs_trained} probe jobs trained, "
+                f"{self.jobs_reused} reused from earlier runs, {len(self.failures)} failed, in {self.wall_s:.1f} s.")
+        if self.peers_run:
+            line += f" Peers run: {', '.join(self.peers_run)}."
+        if self.peers_missing:
+            line += f" Peers not installed: {', '.join(self.peers_missing)}."
+        for failure in self.failures:
+            line += f"\n  FAILED {failure['task']} / {failure['name']}: {failure['error']}"
+        return line + f"\nResults: {self.out_dir}  (next: mirkit report {self.out_dir})"
+
+
+def suite_checksum(suite_dir: Path) -> str:
+    """SHA-256 over the suite's per-task manifest checksums (from suite.json)."""
+    info = read_suite(suite_dir)
+    return hashlib.sha256(json.dumps(info.get("manifest_sha256", {}), sort_keys=True).encode()).hexdigest()
+
+
+def read_suite(suite_dir: Path) -> dict:
+    path = suite_dir / "suite.json"
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"{suite_dir} is not a built suite ({path.name}: {exc}); build one with "
+                          f"`mirkit data build --suite quick --out {suite_dir}`.") from None
+
+
+def suite_tasks(suite_dir: Path) -> list[str]:
+    """Task folders of a suite that clip-level probes apply to (transcription is frame-level)."""
+    return [t for t in TASKS if (suite_dir / t / "manifest.jsonl").is_file() and TASKS.get(t).kind != "transcription"]
+
+
+def provenance() -> dict[str, object]:
+    import importlib.metadata
+
+    import torch
+
+    from mirkit import __version__
+
+    versions = {}
+    for package in ("torch", "numpy", "scikit-learn", "librosa", "mir_eval", "transformers", "soundfile", "soxr"):
+        try:
+            versions[package] = importlib.metadata.version(package)
+        except importlib.metadata.PackageNotFoundError:
+            versions[package] = "not installed"
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {"mirkit": __version__, "python": platform.python_version(), "versions": versions,
+            "machine": {"cpu": cpu, "cores": os.cpu_count(), "system": f"{platform.system()} {platform.release()}",
+                        "torch_threads": torch.get_num_threads(),
+                        "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None},
+            "date": time.strftime("%Y-%m-%d %H:%M:%S %Z")}
+
+
+def run_bench(*, suite_dir: str | Path, out_dir: str | Path, encoders: list[str] | None = None,
+              tasks: list[str] | None = None, seeds: int = 3, layers: str = "all", model: str = "linear",
+              weighted: bool = True, peers: list[str] | None = None, store: str | Path | None = None,
+              weights_dir: str | None = None, device: str = "cpu", force: bool = False,
+              progress: bool = True) -> BenchReport:
+    """Run every (task, encoder) probe sweep and every (task, peer); see the module docstring."""
+    started = time.perf_counter()
+    suite_dir, out = Path(suite_dir), Path(out_dir)
+    info = read_suite(suite_dir)
+    available = suite_tasks(suite_dir)
+    tasks = list(tasks or available)
+    for task in tasks:
+        TASKS.get(task)  # unknown names fail with a suggestion
+        if task not in available:
+            raise ConfigError(f"task {task!r} is not a clip-level task of suite {suite_dir} (it has: "
+                              f"{', '.join(available) or 'none'}); drop it from --tasks or rebuild the suite.")
+    encoders = list(encoders or DEFAULT_ENCODERS)
+    for name in encoders:
+        get_spec(name)
+    peer_names = list(DEFAULT_PEERS if peers is None else peers)
+    for name in peer_names:
+        PEERS.get(name)
+    config = ProbeConfig(model=model)
+    config.validate()
+    plan = {"suite_dir": str(suite_dir.resolve()), "suite": info.get("suite"), "suite_seed": info.get("seed"),
+            "suite_checksum": suite_checksum(suite_dir), "soundfonts": info.get("soundfonts"),
+            "encoders": encoders, "tasks": tasks, "seeds": seeds, "layers": layers, "probe": model,
+            "weighted": weighted, "peers": peer_names}
+    _check_plan(out / "bench.json", plan, force=force)
+    atomic_write_bytes(out / "bench.json", json.dumps(plan, indent=2).encode())
+    atomic_write_bytes(out / "provenance.json", json.dumps(provenance(), indent=2).encode())
+    store = Path(store) if store else out / "features"
+    report = BenchReport(out_dir=str(out))
+    for task in tasks:
+        for encoder in encoders:
+            report.pairs += 1
+            name = encoder.replace(":", "_")
+            try:
+                summary = probe_task(task_dir=suite_dir / task, encoder=encoder, out_dir=out / "tasks" / task / name,
+                                     store=store, layers=layers, seeds=seeds, config=config, weights_dir=weights_dir,
+                                     device=device, weighted=weighted, force=force, progress=progress,
+                                     frame_rate_hz=BENCH_FRAME_RATE_HZ.get(encoder.removeprefix("random:")))
+            except Exception as exc:  # a failing pair is recorded; the rest of the bench goes on
+                report.failures.append(_record_failure(out, task, encoder, exc))
+                continue
+            (out / "failures" / f"{task}__{name}.json").unlink(missing_ok=True)
+            report.jobs_trained += summary["jobs"]["trained"]  # type: ignore[index]
+            report.jobs_reused += summary["jobs"]["reused"]  # type: ignore[index]
+            if progress:
+                best = max(((k, v["headline"]["mean"]) for k, v in summary["layers"].items()),  # type: ignore[union-attr]
+                           key=lambda kv: kv[1])
+                print(f"  {task:<10} {encoder:<22} best {best[0]}: {best[1]:.3f}", flush=True)
+        for spec in peers_for(task):
+            if spec.name not in peer_names:
+                continue
+            if peer_version(spec) is None:
+                if spec.name not in report.peers_missing:
+                    report.peers_missing.append(spec.name)
+                continue
+            path = out / "peers" / f"{task}__{spec.name}.json"
+            if path.is_file() and not force:
+                report.peers_run.append(spec.name)
+                continue
+            try:
+                result = run_peer(spec, suite_dir / task, progress=progress)
+            except Exception as exc:
+                report.failures.append(_record_failure(out, task, spec.name, exc))
+                continue
+            atomic_write_bytes(path, json.dumps(result, indent=2).encode())
+            (out / "failures" / f"{task}__{spec.name}.json").unlink(missing_ok=True)
+            report.peers_run.append(spec.name)
+            if progress:
+                print(f"  {task:<10} {'peer ' + spec.name:<22} {result['test']['headline']:.3f}", flush=True)
+    report.peers_run = sorted(set(report.peers_run))
+    report.wall_s = time.perf_counter() - started
+    atomic_write_bytes(out / "bench_last_run.json", json.dumps({**report.__dict__}, indent=2).encode())
+    return report
+
+
+def _check_plan(path: Path, plan: dict, *, force: bool) -> None:
+    """Results of another suite (or probe protocol) must not mix with these."""
+    if not path.is_file() or force:
+        return
+    old = json.loads(path.read_text())
+    for key in ("suite_checksum", "seeds", "probe", "layers"):
+        if old.get(key) != plan[key]:
+            raise ConfigError(f"{path.parent} holds results for {key}={old.get(key)!r}, but this run has "
+                              f"{key}={plan[key]!r}; use another --out folder, or --force to redo every job.")
+
+
+def _record_failure(out: Path, task: str, name: str, exc: BaseException) -> dict[str, str]:
+    record = {"task": task, "name": name, "error": f"{type(exc).__name__}: {exc}",
+              "traceback": "".join(traceback.format_exception(exc))[-4000:]}
+    atomic_write_bytes(out / "failures" / f"{task}__{name.replace(':', '_')}.json", json.dumps(record, indent=2).encode())
+    return record

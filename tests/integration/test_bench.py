@@ -1,0 +1,85 @@
+"""`mirkit bench` and `mirkit report` end to end on the tiny suite with the tiny test encoder."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+CLI = [sys.executable, "-m", "mirkit.cli.main"]
+
+
+def _cli(*args):
+    return subprocess.run([*CLI, *args], capture_output=True, text=True)
+
+
+@pytest.fixture(scope="module")
+def suite(tmp_path_factory):
+    pytest.importorskip("tinysoundfont", reason="weights tier: tinysoundfont is installed by scripts/setup.sh")
+    from mirkit.data.suite import build_suite
+
+    out = tmp_path_factory.mktemp("bench") / "suite"
+    build_suite(suite="tiny", out_dir=out, soundfonts="timgm6mb", progress=False)
+    return out
+
+
+def test_bench_runs_resumes_records_failures_and_reports(suite, tmp_path):
+    runs = tmp_path / "runs"
+    args = ["bench", "--suite", str(suite), "--out", str(runs), "--encoders", "tiny-test,mert-v1-95m",
+            "--tasks", "genre,tempo", "--seeds", "2", "--peers", "librosa-beat,librosa-ks", "--no-progress"]
+    first = _cli(*args)
+    assert first.returncode == 0, first.stderr
+    # tiny-test: 3 layers + the weighted sum of its equal-width layers, 2 seeds, 2 tasks
+    results = sorted(runs.glob("tasks/*/tiny-test/results/*.json"))
+    layers = json.loads((runs / "tasks" / "genre" / "tiny-test" / "summary.json").read_text())["layers"]
+    assert len(results) == 2 * 2 * len(layers) and "weighted" in layers
+    assert "4 encoder x task pairs" in first.stdout and "2 failed" in first.stdout
+    # the hub encoder has no weights here: recorded with its reason, the rest went on
+    failure = json.loads((runs / "failures" / "genre__mert-v1-95m.json").read_text())
+    assert failure["name"] == "mert-v1-95m" and "WeightsNotFoundError" in failure["error"]
+    peer = json.loads((runs / "peers" / "tempo__librosa-beat.json").read_text())
+    assert peer["clips"] > 0 and 0 <= peer["test"]["acc2"] <= 1 and "librosa-beat" in first.stdout
+    assert not (runs / "peers" / "genre__librosa-ks.json").exists()  # key peers run on key tasks only
+
+    mtimes = {p: p.stat().st_mtime_ns for p in results}
+    second = _cli(*args, "--strict")
+    assert second.returncode == 1  # --strict: the failed pairs count
+    assert f"0 probe jobs trained, {len(results)} reused" in second.stdout
+    assert {p: p.stat().st_mtime_ns for p in results} == mtimes
+    forced = _cli(*args, "--force")
+    assert forced.returncode == 0 and f"{len(results)} probe jobs trained" in forced.stdout
+
+    other = _cli("bench", "--suite", str(suite), "--out", str(runs), "--encoders", "tiny-test", "--tasks", "genre",
+                 "--seeds", "3", "--no-progress")
+    assert other.returncode == 2 and "seeds=2" in other.stderr and "--force" in other.stderr
+
+    report = _cli("report", str(runs))
+    assert report.returncode == 0, report.stderr
+    md = (runs / "report.md").read_text()
+    page = (runs / "report.html").read_text()
+    for text in ("## Task: genre", "## Task: tempo", "tiny-test", "librosa-beat", "weighted sum of", "## Cost",
+                 "mert-v1-95m", "WeightsNotFoundError", "Peers run: librosa-beat"):
+        assert text in md, text
+    assert page.count("<table>") >= 4 and "data:image/png;base64," in page
+    pngs = sorted((runs / "plots").glob("*.png"))
+    assert pngs and all(p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for p in pngs)
+    # a bench pair folder is an ordinary probe run: `mirkit predict` applies it
+    new = tmp_path / "new"
+    new.mkdir()
+    for path in sorted((suite / "genre" / "audio").glob("*.flac"))[:2]:
+        shutil.copy(path, new / path.name)
+    predicted = _cli("predict", "--model", str(runs / "tasks" / "genre" / "tiny-test"), "--input", str(new),
+                     "--out", str(tmp_path / "p.jsonl"), "--no-progress")
+    assert predicted.returncode == 0 and "Wrote 2 predictions" in predicted.stdout
+
+
+def test_unknown_task_or_encoder_is_named(suite, tmp_path):
+    bad_task = _cli("bench", "--suite", str(suite), "--out", str(tmp_path / "r"), "--tasks", "transcription")
+    assert bad_task.returncode == 2 and "not a clip-level task" in bad_task.stderr
+    bad_encoder = _cli("bench", "--suite", str(suite), "--out", str(tmp_path / "r"), "--encoders", "musicnn")
+    assert bad_encoder.returncode == 2 and "Did you mean" in bad_encoder.stderr
+    not_suite = _cli("bench", "--suite", str(tmp_path), "--out", str(tmp_path / "r"))
+    assert not_suite.returncode == 2 and "mirkit data build" in not_suite.stderr

@@ -1,0 +1,36 @@
+"""Report helpers: validation-only model selection, peer key spelling, missing peers named."""
+
+from __future__ import annotations
+
+import pytest
+
+from mirkit.bench.collect import Row, best_rows
+from mirkit.bench.peers import PEERS, PeerSpec, _sharp, run_peer
+from mirkit.bench.report import leaderboard
+from mirkit.errors import MirkitError
+
+
+def _row(job: str, valid: float, test: float, *, name: str = "enc", group: str = "pretrained") -> Row:
+    return Row(task="genre", name=name, group=group, job=job, layer_label=job, pooling="mean", seeds=3,
+               test={"headline": (test, 0.01), "accuracy": (test, 0.01)}, valid_headline=valid)
+
+
+def test_best_layer_is_chosen_on_validation_never_on_test():
+    rows = [_row("layer0", valid=0.9, test=0.5), _row("layer1", valid=0.6, test=0.95), _row("weighted", 0.99, 0.99)]
+    best = best_rows(rows)
+    assert best[("genre", "enc")].job == "layer0"  # layer1 tests better, but selection never sees the test split
+    table = leaderboard(rows + [_row("-", float("nan"), 0.7, name="tool", group="peer")], "genre")
+    assert [r[1] for r in table.rows] == ["enc", "tool", "enc"]  # sorted by test score: weighted, peer, layer0
+    assert table.rows[2][3] == "layer0" and table.rows[0][3] == "weighted"
+    assert table.rows[1][-1] == "-"  # peers have no validation score
+
+
+def test_flat_keys_are_spelled_with_sharps():
+    assert _sharp("Bb minor") == "A# minor" and _sharp("C Major") == "C major" and _sharp("F# major") == "F# major"
+
+
+def test_a_peer_that_is_not_installed_says_how_to_install_it(tmp_path):
+    spec = PeerSpec("ghost", "tempo", "no-such-package-mirkit", "AGPL-3.0", 44100, "absent")
+    with pytest.raises(MirkitError, match="pip install no-such-package-mirkit"):
+        run_peer(spec, tmp_path)
+    assert {PEERS.get(n).task for n in ("librosa-beat", "librosa-ks")} == {"tempo", "key"}
