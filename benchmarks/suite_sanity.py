@@ -21,7 +21,9 @@ def main() -> None:
     result = {"benchmark": "suite_sanity", "suite": str(root)}
     result["key_progressions"] = round(key_agreement(root / "key", source="generated:progression"), 3)
     result["key_chorales"] = round(key_agreement(root / "key", source="music21:bach-chorale"), 3)
-    print(f"key: progressions {result['key_progressions']}, chorales {result['key_chorales']} (chance 0.042)", flush=True)
+    result["key_folksongs"] = round(key_agreement(root / "key", source="music21:essen-folksong"), 3)
+    print(f"key: progressions {result['key_progressions']}, chorales {result['key_chorales']}, "
+          f"folk songs {result['key_folksongs']} (chance 0.042)", flush=True)
     result["tempo_acc1"], result["tempo_acc2"] = (round(v, 3) for v in tempo_agreement(root / "tempo"))
     print(f"tempo: Acc1 {result['tempo_acc1']}, Acc2 {result['tempo_acc2']}", flush=True)
     result["pitch_exact"], result["pitch_class"] = (round(v, 3) for v in pitch_agreement(root / "pitch", every=args.pitch_every))

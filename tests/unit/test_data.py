@@ -163,6 +163,34 @@ def test_chorale_cache_serves_a_larger_request_by_parsing_more(tmp_path, monkeyp
     assert [c.name for c in chorales.load_chorales(limit=3)] == [c.name for c in few]  # served from the cache
 
 
+def test_folk_song_labels_come_from_signature_and_final_note():
+    pytest.importorskip("music21", reason="music21 is installed by scripts/setup.sh")
+    from mirkit.data.folksongs import parse_song
+
+    head = "X:1\nT: test\nN: Q0001\nM: 4/4\nL: 1/4\nK: G\n"
+    major = parse_song("t:1", head + "G A B c | d B G A | B c d B | G4 |]\n")
+    minor = parse_song("t:2", head + "E F G A | B G E F | G A B G | E4 |]\n")
+    modal = parse_song("t:3", head + "A B c d | e c A B | c d e c | A4 |]\n")  # ends on A: neither tonic
+    assert (major.tonic, major.mode) == (7, "major") and (minor.tonic, minor.mode) == (4, "minor")
+    assert modal is None and major.tune == minor.tune == "essen:Q0001"  # variants of one song share a split
+
+
+def test_folk_songs_share_a_split_per_tune_and_the_cache_grows(suite, tmp_path, monkeypatch):
+    entries = [e for e in read_manifest(suite / "key" / "manifest.jsonl") if e.source == "music21:essen-folksong"]
+    if not entries:
+        pytest.skip("music21 is not installed, so the suite has no folk songs (scripts/setup.sh installs it)")
+    splits: dict[str, set[str]] = {}
+    for entry in entries:
+        splits.setdefault(entry.piece, set()).add(entry.split)
+    assert all(len(s) == 1 for s in splits.values()) and all(e.labels["key"] in KEYS for e in entries)
+    from mirkit.data import folksongs
+
+    monkeypatch.setenv("MIRKIT_CACHE", str(tmp_path))
+    few, more = folksongs.load_folksongs(limit=4), folksongs.load_folksongs(limit=8)
+    assert json.loads((tmp_path / "essen-v1.json").read_text())["parsed"] == 8
+    assert {s.name for s in few} <= {s.name for s in more}
+
+
 def test_stratified_splits_give_every_group_every_split():
     from mirkit.data.manifest import stratified_splits
 

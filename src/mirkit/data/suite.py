@@ -49,12 +49,13 @@ class SuiteSize:
     key_duration_s: float
     transcription_pieces: int
     chorales: int | None  # Bach chorales parsed for the key task (None: all of them)
+    folksongs: int | None  # Essen folk songs parsed for the key task (None: all European ones)
 
 
 SUITES = {
-    "tiny": SuiteSize(1, 24, 24, 12, 2, 4.0, 4.0, 12, 8),  # for tests
-    "quick": SuiteSize(2, 240, 240, 120, 2, 6.0, 6.0, 120, 60),
-    "standard": SuiteSize(12, 2400, 2400, 1200, 3, 10.0, 10.0, 1200, None),
+    "tiny": SuiteSize(1, 24, 24, 12, 2, 4.0, 4.0, 12, 8, 10),  # for tests
+    "quick": SuiteSize(2, 240, 240, 80, 2, 6.0, 6.0, 120, 40, 50),
+    "standard": SuiteSize(12, 2400, 2400, 1200, 3, 10.0, 10.0, 1200, None, 1000),
 }
 
 
@@ -129,6 +130,20 @@ def _chorale_jobs(size: SuiteSize, *, train: list[str], test: str, seed: int, st
                              train_soundfonts=train, test_soundfont=test, seed=seed)
 
 
+def _folksong_jobs(size: SuiteSize, *, train: list[str], test: str, seed: int, status: dict[str, str]) -> list[dict]:
+    try:
+        from mirkit.data.folksongs import load_folksongs, plan_folksong_keys
+
+        songs = load_folksongs(limit=size.folksongs)
+    except ImportError:
+        status["folksongs"] = "skipped: music21 is not installed (pip install music21)"
+        return []
+    status["folksongs"] = (f"{len(songs)} Essen folk songs (music21 corpus, European collections) with agreeing "
+                           "signature and final note")
+    return plan_folksong_keys(songs, keys_per_piece=size.keys_per_piece, duration_s=size.key_duration_s,
+                              train_soundfonts=train, test_soundfont=test, seed=seed)
+
+
 def plan_suite(size: SuiteSize, *, train: list[str], test: str, seed: int,
                status: dict[str, str] | None = None) -> dict[str, list[dict]]:
     """All jobs per task (the tasks sharing audio reuse the same job objects)."""
@@ -139,7 +154,9 @@ def plan_suite(size: SuiteSize, *, train: list[str], test: str, seed: int,
                          test_soundfont=test, seed=seed + 2, tempo_range=(50.0, 220.0), task="tempo")
     keys = plan_keys(pieces=size.key_pieces, keys_per_piece=size.keys_per_piece, duration_s=size.key_duration_s,
                      train_soundfonts=train, test_soundfont=test, seed=seed + 3)
-    keys += _chorale_jobs(size, train=train, test=test, seed=seed + 5, status=status if status is not None else {})
+    status = status if status is not None else {}
+    keys += _chorale_jobs(size, train=train, test=test, seed=seed + 5, status=status)
+    keys += _folksong_jobs(size, train=train, test=test, seed=seed + 6, status=status)
     transcription = plan_transcription(pieces=size.transcription_pieces, duration_s=size.key_duration_s,
                                        train_soundfonts=train, test_soundfont=test, seed=seed + 4)
     for task, jobs in (("instrument", notes), ("genre", genre), ("tempo", tempo), ("key", keys),

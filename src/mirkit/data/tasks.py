@@ -36,7 +36,7 @@ class TaskSpec:
 
 TASKS: Registry[TaskSpec] = Registry("task", listing_hint="mirkit data tasks")
 for _spec in (
-    TaskSpec("key", "key", "key", KEYS, "mirex_weighted", "24 keys (tonic x major/minor) of generated progressions"),
+    TaskSpec("key", "key", "key", KEYS, "mirex_weighted", "24 keys (tonic x major/minor): generated progressions, Bach chorales, Essen folk songs"),
     TaskSpec("tempo", "tempo", "bpm", (), "acc1", "tempo in BPM of generated grooves, 50-220"),
     TaskSpec("instrument", "multiclass", "family", FAMILIES, "accuracy",
              "NSynth-like single notes, 11 families; test instruments are unseen (program + soundfont)"),
