@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from pathlib import Path
 
 import pytest
 
@@ -85,3 +86,71 @@ def test_missing_root_is_named(tmp_path):
         adapt("nsynth", root=tmp_path / "nope", out_dir=tmp_path / "out")
     with pytest.raises(DatasetLayoutError, match="nsynth-train/examples.json is missing"):
         adapt("nsynth", root=tmp_path, out_dir=tmp_path / "out")
+
+
+def test_giantsteps_mtg_key_keeps_confident_single_keys(tmp_path):
+    (tmp_path / "annotations").mkdir()
+    rows = ["ID\tMANUAL KEY\tC", "5061\tD# minor\t2", "5881\tA major\t2", "7217\tF minor\t1", "10981\t-\t0",
+            "61578\tC minor / F# minor\t2", "11077\tBb minor\t2"]
+    rows += [f"{100 + i}\tC major\t2" for i in range(40)]
+    (tmp_path / "annotations" / "annotations.txt").write_text("\n".join(rows) + "\n")
+    adapt("giantsteps-mtg-key", root=tmp_path, out_dir=tmp_path / "out")
+    entries = read_manifest(tmp_path / "out" / "giantsteps-mtg-key" / "manifest.jsonl")
+    keys = {Path(e.path).name.split(".")[0]: e.labels["key"] for e in entries}
+    assert keys["5061"] == "D# minor" and keys["11077"] == "A# minor"
+    assert not {"7217", "10981", "61578"} & set(keys)  # low confidence, unknown, two keys
+    assert {e.split for e in entries} == {"train", "valid"} and entries[0].path.endswith(".LOFI.mp3")
+    (tmp_path / "annotations" / "annotations.txt").write_text("id,key\n")
+    with pytest.raises(DatasetLayoutError, match="expected the header 'ID, MANUAL KEY, C'"):
+        adapt("giantsteps-mtg-key", root=tmp_path, out_dir=tmp_path / "out")
+
+
+def test_emomusic_uses_the_mediaeval_sets(tmp_path):
+    (tmp_path / "annotations").mkdir()
+    info = ["song_id,file_name,Artist,Song title,Mediaeval 2013 set"]
+    info += [f"{i},{i}.mp3,a,t,{'evaluation' if i % 5 == 0 else 'development'}" for i in range(2, 42)]
+    (tmp_path / "annotations" / "songs_info.csv").write_text("\n".join(info) + "\n")
+    static = ["song_id, mean_arousal, std_arousal, mean_valence, std_valence"]
+    static += [f"{i},{3 + i / 20},1,{6 - i / 20},1" for i in range(2, 41)]  # song 41 has no annotation
+    (tmp_path / "annotations" / "static_annotations.csv").write_text("\n".join(static) + "\n")
+    (tmp_path / "clips_45seconds").mkdir()
+    counts = adapt("emomusic", root=tmp_path, out_dir=tmp_path / "out")
+    entries = read_manifest(tmp_path / "out" / "emomusic-emotion" / "manifest.jsonl")
+    assert counts == {"emomusic-emotion": 39} and {e.split for e in entries} == {"train", "valid", "test"}
+    by_song = {Path(e.path).stem: e for e in entries}
+    assert by_song["10"].split == "test" and by_song["10"].labels["arousal_valence"] == [3.5, 5.5]
+    assert by_song["3"].split in ("train", "valid") and by_song["3"].path.endswith("clips_45seconds/3.mp3")
+    from mirkit.adapt.run import task_kind
+
+    assert task_kind(tmp_path / "out" / "emomusic-emotion") == ("regression", "arousal_valence")
+    (tmp_path / "annotations" / "static_annotations.csv").write_text("song_id,arousal\n1,2\n")
+    with pytest.raises(DatasetLayoutError, match=r"columns \['mean_arousal', 'mean_valence'\] are missing"):
+        adapt("emomusic", root=tmp_path, out_dir=tmp_path / "out")
+
+
+def test_vocalset_splits_technique_by_singer_and_singer_by_exercise(tmp_path):
+    singers = [f"f{i}" for i in range(1, 10)] + [f"m{i}" for i in range(1, 12)]
+    for who in singers:
+        for tech in ("belt", "vibrato", "fast_forte"):
+            for vowel in "aeiou":
+                path = tmp_path / "FULL" / who / "arpeggios" / tech / f"{who}_arpeggios_{tech}_{vowel}.wav"
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.write_bytes(b"")
+    test = ["f2", "f8", "m3", "m5", "m10"]
+    (tmp_path / "test_singers_technique.txt").write_text("\n".join(f"female{s[1:]}" if s[0] == "f" else s for s in test))
+    (tmp_path / "train_singers_technique.txt").write_text("\n".join(s for s in singers if s not in test))
+    adapt("vocalset", root=tmp_path, out_dir=tmp_path / "out")
+    technique = read_manifest(tmp_path / "out" / "vocalset-technique" / "manifest.jsonl")
+    assert {e.labels["technique"] for e in technique} == {"belt", "vibrato"}  # fast_forte is not one of the 10
+    split_of = {e.labels["singer"]: e.split for e in technique}
+    assert {s for s, split in split_of.items() if split == "test"} == set(test)  # female2 read as f2
+    assert Counter(split_of.values())["valid"] == 2
+    singer = read_manifest(tmp_path / "out" / "vocalset-singer" / "manifest.jsonl")
+    by_piece: dict[str, set[str]] = {}
+    for entry in singer:
+        by_piece.setdefault(entry.piece, set()).add(entry.split)
+    assert len(singer) == 20 * 15 and all(len(s) == 1 for s in by_piece.values())
+    assert {e.split for e in singer} == {"train", "valid", "test"}
+    (tmp_path / "test_singers_technique.txt").unlink()
+    with pytest.raises(DatasetLayoutError, match="test_singers_technique.txt is missing"):
+        adapt("vocalset", root=tmp_path, out_dir=tmp_path / "out")

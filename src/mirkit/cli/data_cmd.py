@@ -28,7 +28,8 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     music.add_argument("--list", action="store_true", help="list the known packages and exit")
     music.set_defaults(run=run_music)
     adapt = actions.add_parser("adapt", help="manifests for a local copy of a public dataset")
-    adapt.add_argument("name", choices=("nsynth", "mtt", "mtg-jamendo", "giantsteps-key", "gtzan"))
+    adapt.add_argument("name", choices=("nsynth", "mtt", "mtg-jamendo", "giantsteps-key", "gtzan",
+                                        "giantsteps-mtg-key", "emomusic", "vocalset"))
     adapt.add_argument("--root", required=True, help="the dataset's top folder")
     adapt.add_argument("--out", required=True, help="where to write <task>/manifest.jsonl")
     adapt.add_argument("--audio", help="mtg-jamendo: the audio folder (PATH column is relative to it)")

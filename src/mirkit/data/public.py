@@ -11,11 +11,15 @@ malformed path and what was expected there.
 | mtg-jamendo | ``data/splits/split-0/autotagging_<subset>-{train,validation,test}.tsv`` + audio folder | split-0 |
 | giantsteps-key | ``audio/<id>.LOFI.mp3`` + ``annotations/key/<id>.LOFI.key`` | all test |
 | gtzan | ``genres/<genre>/<genre>.000NN.{wav,au}`` + fault-filtered lists ``{train,valid,test}_filtered.txt`` | the given lists |
+| giantsteps-mtg-key | ``annotations/annotations.txt`` (ID, MANUAL KEY, C) + ``audio/<ID>.LOFI.mp3`` | train/valid 9:1 by track; single keys of confidence >= 2 only; test on giantsteps-key |
+| emomusic | ``annotations/songs_info.csv`` + ``annotations/static_annotations.csv`` + ``clips_45seconds/<id>.mp3`` | MediaEval 2013: evaluation = test; development = train/valid 7:1 by song |
+| vocalset | ``FULL/<singer>/<context>/<technique>/*.wav`` + ``{train,test}_singers_technique.txt`` | technique: by singer as listed (valid: 2 train singers); singer: by exercise 8:1:1 |
 """
 
 from __future__ import annotations
 
 import csv
+import hashlib
 import json
 import re
 from collections import Counter
@@ -160,9 +164,120 @@ def adapt_gtzan(root: Path, *, splits_dir: Path) -> dict[str, list[ManifestEntry
     return {"gtzan-genre": entries}
 
 
+def _bucket(key: str, *, parts: int) -> int:
+    """A stable bucket in ``range(parts)`` for ``key`` (same on every machine and Python run)."""
+    return int(hashlib.sha256(key.encode()).hexdigest()[:8], 16) % parts
+
+
+def adapt_giantsteps_mtg_key(root: Path, *, min_confidence: int = 2) -> dict[str, list[ManifestEntry]]:
+    """GiantSteps-MTG-keys (1,486 Beatport tracks): training material for GiantSteps key.
+
+    Kept: one key per track (no ``A / B`` alternatives, no ``-``) with confidence ``C >= min_confidence``.
+    """
+    annotations = _need(root / "annotations" / "annotations.txt",
+                        "GiantSteps-MTG-keys' annotations/annotations.txt (tab-separated ID, MANUAL KEY, C)")
+    with open(annotations, newline="", encoding="utf-8") as handle:
+        rows = list(csv.reader(handle, delimiter="\t"))
+    if not rows or [c.strip().upper() for c in rows[0][:3]] != ["ID", "MANUAL KEY", "C"]:
+        raise DatasetLayoutError(f"{annotations}: expected the header 'ID, MANUAL KEY, C' (tab-separated), got "
+                                 f"{rows[0][:3] if rows else 'an empty file'}.")
+    entries = []
+    for row in rows[1:]:
+        if len(row) < 3 or "/" in row[1] or row[1].strip() in ("", "-"):
+            continue
+        try:
+            confidence = int(row[2])
+        except ValueError:
+            raise DatasetLayoutError(f"{annotations}: confidence {row[2]!r} of track {row[0]} is not 0, 1 or 2.") from None
+        if confidence < min_confidence:
+            continue
+        key = normalise_key(row[1], where=f"{annotations} (track {row[0]})")
+        split = "valid" if _bucket(row[0], parts=10) == 0 else "train"
+        entries.append(_entry(root / "audio" / f"{row[0].strip()}.LOFI.mp3", split, {"key": key},
+                              source="giantsteps-mtg-key", licence="CC-BY-SA (Beatport previews; see the dataset)",
+                              piece=f"giantsteps-mtg:{row[0].strip()}"))
+    if not entries:
+        raise DatasetLayoutError(f"{annotations} has no single-key track with confidence >= {min_confidence}.")
+    return {"giantsteps-mtg-key": entries}
+
+
+def _read_csv(path: Path, *, what: str, columns: tuple[str, ...]) -> list[dict[str, str]]:
+    with open(_need(path, what), newline="", encoding="utf-8-sig") as handle:
+        rows = [{(k or "").strip(): (v or "").strip() for k, v in row.items()} for row in csv.DictReader(handle)]
+    missing = [c for c in columns if not rows or c not in rows[0]]
+    if missing:
+        raise DatasetLayoutError(f"{path}: columns {missing} are missing; expected {what} with {list(columns)}.")
+    return rows
+
+
+def adapt_emomusic(root: Path) -> dict[str, list[ManifestEntry]]:
+    """EmoMusic (Soleymani et al. 2013): static arousal and valence (1-9) of 45 s clips, as a 2-d regression."""
+    folder = next((root / name for name in ("annotations", ".") if (root / name / "songs_info.csv").is_file()),
+                  root / "annotations")
+    info = _read_csv(folder / "songs_info.csv", what="EmoMusic's songs_info.csv",
+                     columns=("song_id", "Mediaeval 2013 set"))
+    static = _read_csv(folder / "static_annotations.csv", what="EmoMusic's static_annotations.csv",
+                       columns=("song_id", "mean_arousal", "mean_valence"))
+    values = {row["song_id"]: [float(row["mean_arousal"]), float(row["mean_valence"])] for row in static}
+    clips = next((root / name for name in ("clips_45seconds", "clips") if (root / name).is_dir()),
+                 root / "clips_45seconds")
+    entries = []
+    for row in info:
+        song, subset = row["song_id"], row["Mediaeval 2013 set"].lower()
+        if song not in values:
+            continue  # songs without static annotations (dropped by the dataset's curation)
+        if subset not in ("development", "evaluation"):
+            raise DatasetLayoutError(f"{folder / 'songs_info.csv'}: song {song} has set {subset!r}; expected "
+                                     "'development' or 'evaluation'.")
+        split = "test" if subset == "evaluation" else ("valid" if _bucket(song, parts=8) == 0 else "train")
+        entries.append(_entry(clips / f"{song}.mp3", split, {"arousal_valence": values[song]}, source="emomusic",
+                              licence="CC-BY-NC (Free Music Archive clips; see the dataset)", piece=f"emomusic:{song}"))
+    return {"emomusic-emotion": entries}
+
+
+#: VocalSet's 10 techniques used for technique classification (Wilkins et al. 2018).
+VOCALSET_TECHNIQUES = ("belt", "breathy", "inhaled", "lip_trill", "spoken", "straight", "trill", "trillo",
+                       "vibrato", "vocal_fry")
+
+
+def _singer(name: str) -> str:
+    """'female3' / 'F3' / 'f3' -> 'f3'."""
+    match = re.match(r"^(f|m)(?:e?male)?(\d+)$", name.strip().lower())
+    return f"{match.group(1)}{match.group(2)}" if match else name.strip().lower()
+
+
+def adapt_vocalset(root: Path) -> dict[str, list[ManifestEntry]]:
+    """VocalSet (Wilkins et al. 2018): singing technique (10) with the dataset's singer split, and singer (20)."""
+    full = next((root / name for name in ("FULL", "full") if (root / name).is_dir()), None)
+    if full is None:
+        raise DatasetLayoutError(f"{root} has no FULL/ folder; expected VocalSet's FULL/<singer>/<context>/<technique>/.")
+    lists = {}
+    for split in ("train", "test"):
+        path = _need(root / f"{split}_singers_technique.txt",
+                     "VocalSet's train_singers_technique.txt and test_singers_technique.txt (one singer per line)")
+        lists[split] = {_singer(s) for s in re.split(r"[\s,]+", path.read_text()) if s.strip()}
+    valid_singers = set(sorted(lists["train"])[-2:])
+    technique, singer = [], []
+    for path in sorted(full.glob("*/*/*/*.wav")):
+        who, tech = _singer(path.parts[-4]), path.parts[-2]
+        exercise = re.sub(rf"^{who}_", "", path.stem)  # the same vocalise sung by every singer
+        common = dict(source="vocalset", licence="CC-BY-4.0", piece=f"vocalset:{who}:{exercise}")
+        if tech in VOCALSET_TECHNIQUES and (who in lists["train"] or who in lists["test"]):
+            split = "test" if who in lists["test"] else "valid" if who in valid_singers else "train"
+            technique.append(_entry(path, split, {"technique": tech, "singer": who}, **common))
+        bucket = _bucket(exercise, parts=10)
+        split = "test" if bucket == 0 else "valid" if bucket == 1 else "train"
+        singer.append(_entry(path, split, {"singer": who, "technique": tech},
+                             **{**common, "piece": f"vocalset-exercise:{exercise}"}))
+    if not singer:
+        raise DatasetLayoutError(f"{full} holds no <singer>/<context>/<technique>/*.wav files.")
+    return {"vocalset-technique": technique, "vocalset-singer": singer}
+
+
 ADAPTERS: dict[str, Callable[..., dict[str, list[ManifestEntry]]]] = {
     "nsynth": adapt_nsynth, "mtt": adapt_mtt, "mtg-jamendo": adapt_mtg_jamendo,
-    "giantsteps-key": adapt_giantsteps_key, "gtzan": adapt_gtzan,
+    "giantsteps-key": adapt_giantsteps_key, "gtzan": adapt_gtzan, "giantsteps-mtg-key": adapt_giantsteps_mtg_key,
+    "emomusic": adapt_emomusic, "vocalset": adapt_vocalset,
 }
 
 

@@ -44,6 +44,11 @@ for _spec in (
              "MIDI pitch (21-108) of the same single notes"),
     TaskSpec("genre", "multiclass", "genre", STYLES, "accuracy", "style families of generated grooves"),
     TaskSpec("tagging", "multilabel", "tags", TAGS, "roc_auc", "style, instruments, mode, tempo class and density"),
+    TaskSpec("emotion", "regression", "arousal_valence", (), "r2",
+             "static arousal and valence (EmoMusic, from `mirkit data adapt emomusic`)"),
+    TaskSpec("technique", "multiclass", "technique", (), "accuracy",
+             "singing technique (VocalSet, from `mirkit data adapt vocalset`); test singers unseen"),
+    TaskSpec("singer", "multiclass", "singer", (), "accuracy", "singer identity (VocalSet), split by exercise"),
     TaskSpec("transcription", "transcription", "notes", (), "note_f1",
              "rendered piano and ensemble pieces; note lists and 100 fps piano rolls beside each clip"),
 ):
