@@ -24,8 +24,10 @@ def main() -> None:
     result["key_folksongs"] = round(key_agreement(root / "key", source="music21:essen-folksong"), 3)
     print(f"key: progressions {result['key_progressions']}, chorales {result['key_chorales']}, "
           f"folk songs {result['key_folksongs']} (chance 0.042)", flush=True)
-    result["tempo_acc1"], result["tempo_acc2"] = (round(v, 3) for v in tempo_agreement(root / "tempo"))
-    print(f"tempo: Acc1 {result['tempo_acc1']}, Acc2 {result['tempo_acc2']}", flush=True)
+    for name, prefix in (("templates", "generated:groove"), ("mma", "mma:")):
+        acc1, acc2 = tempo_agreement(root / "tempo", source_prefix=prefix)
+        result[f"tempo_{name}_acc1"], result[f"tempo_{name}_acc2"] = round(acc1, 3), round(acc2, 3)
+        print(f"tempo ({name}): Acc1 {acc1:.3f}, Acc2 {acc2:.3f}", flush=True)
     result["pitch_exact"], result["pitch_class"] = (round(v, 3) for v in pitch_agreement(root / "pitch", every=args.pitch_every))
     print(json.dumps(result))
 

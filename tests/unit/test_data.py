@@ -22,7 +22,7 @@ pytestmark = requires_package("tinysoundfont")
 @pytest.fixture(scope="module")
 def suite(tmp_path_factory):
     root = tmp_path_factory.mktemp("suite")
-    build_suite(suite="tiny", out_dir=root, soundfonts="timgm6mb", progress=False, workers=2)
+    build_suite(suite="tiny", out_dir=root, soundfonts="timgm6mb", mma="off", progress=False, workers=2)
     return root
 
 
@@ -41,11 +41,11 @@ def test_tiny_suite_is_valid_and_split_by_piece(suite):
 
 def test_build_is_deterministic_for_a_seed(suite, tmp_path):
     again = tmp_path / "again"
-    build_suite(suite="tiny", out_dir=again, soundfonts="timgm6mb", progress=False, workers=1)
+    build_suite(suite="tiny", out_dir=again, soundfonts="timgm6mb", mma="off", progress=False, workers=1)
     first = json.loads((suite / "suite.json").read_text())["manifest_sha256"]
     assert json.loads((again / "suite.json").read_text())["manifest_sha256"] == first
     other = tmp_path / "other"
-    build_suite(suite="tiny", out_dir=other, soundfonts="timgm6mb", progress=False, seed=1)
+    build_suite(suite="tiny", out_dir=other, soundfonts="timgm6mb", mma="off", progress=False, seed=1)
     assert json.loads((other / "suite.json").read_text())["manifest_sha256"] != first
 
 

@@ -14,6 +14,8 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     build.add_argument("--seed", type=int, default=0)
     build.add_argument("--soundfonts", default="auto",
                        help="auto (fetch Debian's FluidR3/MuseScore when apt can) or a list, e.g. timgm6mb")
+    build.add_argument("--mma", default="auto", choices=("auto", "off"),
+                       help="auto: genre/tempo grooves from MMA when present or fetchable from Debian; off: templates")
     build.add_argument("--workers", type=int, default=None)
     build.add_argument("--no-progress", action="store_true")
     build.set_defaults(run=run_build)
@@ -43,7 +45,7 @@ def run_build(args: argparse.Namespace) -> int:
     from mirkit.data.suite import build_suite
 
     info = build_suite(suite=args.suite, out_dir=args.out, seed=args.seed, soundfonts=args.soundfonts,
-                       workers=args.workers, progress=not args.no_progress)
+                       mma=args.mma, workers=args.workers, progress=not args.no_progress)
     sf = info["soundfonts"]
     for name, status in sorted(sf["status"].items()):
         print(f"soundfont {name}: {status}")

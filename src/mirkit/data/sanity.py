@@ -40,12 +40,15 @@ def key_agreement(task_dir: Path, *, source: str | None = None) -> float:
     return hits / len(entries)
 
 
-def tempo_agreement(task_dir: Path) -> tuple[float, float]:
-    """(Acc1, Acc2) of librosa's beat tracker against the labelled BPM."""
+def tempo_agreement(task_dir: Path, *, source_prefix: str | None = None) -> tuple[float, float]:
+    """(Acc1, Acc2) of librosa's beat tracker against the labelled BPM (clips whose source starts with the prefix)."""
     import librosa
     import soundfile as sf
 
-    entries = read_manifest(task_dir / "manifest.jsonl")
+    entries = [e for e in read_manifest(task_dir / "manifest.jsonl")
+               if source_prefix is None or e.source.startswith(source_prefix)]
+    if not entries:
+        return float("nan"), float("nan")
     estimates = []
     for entry in entries:
         y, rate = sf.read(task_dir / entry.path)

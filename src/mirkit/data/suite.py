@@ -145,13 +145,26 @@ def _folksong_jobs(size: SuiteSize, *, train: list[str], test: str, seed: int, s
 
 
 def plan_suite(size: SuiteSize, *, train: list[str], test: str, seed: int,
-               status: dict[str, str] | None = None) -> dict[str, list[dict]]:
-    """All jobs per task (the tasks sharing audio reuse the same job objects)."""
+               status: dict[str, str] | None = None, mma_home: Path | None = None) -> dict[str, list[dict]]:
+    """All jobs per task (the tasks sharing audio reuse the same job objects).
+
+    With ``mma_home`` (see :mod:`mirkit.data.mma`) the genre/tagging pieces come from MMA's grooves and
+    half of the tempo pieces too; without it, from mirkit's templates.
+    """
     notes = plan_notes(per_instrument=size.notes_per_instrument, train_soundfonts=train, test_soundfont=test, seed=seed)
-    genre = plan_grooves(pieces=size.groove_pieces, duration_s=size.groove_duration_s, train_soundfonts=train,
-                         test_soundfont=test, seed=seed + 1, task="genre")
-    tempo = plan_grooves(pieces=size.tempo_pieces, duration_s=size.groove_duration_s, train_soundfonts=train,
-                         test_soundfont=test, seed=seed + 2, tempo_range=(50.0, 220.0), task="tempo")
+    common = dict(duration_s=size.groove_duration_s, train_soundfonts=train, test_soundfont=test)
+    if mma_home is not None:
+        from mirkit.data.mma import plan_mma_grooves
+
+        genre = plan_mma_grooves(pieces=size.groove_pieces, seed=seed + 1, task="genre", home=mma_home, **common)
+        half = size.tempo_pieces // 2
+        tempo = plan_grooves(pieces=size.tempo_pieces - half, seed=seed + 2, tempo_range=(50.0, 220.0), task="tempo",
+                             **common)
+        tempo += plan_mma_grooves(pieces=half, seed=seed + 7, tempo_range=(50.0, 220.0), task="tempo",
+                                  home=mma_home, offset=len(tempo), **common)
+    else:
+        genre = plan_grooves(pieces=size.groove_pieces, seed=seed + 1, task="genre", **common)
+        tempo = plan_grooves(pieces=size.tempo_pieces, seed=seed + 2, tempo_range=(50.0, 220.0), task="tempo", **common)
     keys = plan_keys(pieces=size.key_pieces, keys_per_piece=size.keys_per_piece, duration_s=size.key_duration_s,
                      train_soundfonts=train, test_soundfont=test, seed=seed + 3)
     status = status if status is not None else {}
@@ -167,9 +180,13 @@ def plan_suite(size: SuiteSize, *, train: list[str], test: str, seed: int,
             "transcription": transcription}
 
 
-def build_suite(*, suite: str, out_dir: str | Path, seed: int = 0, soundfonts: str = "auto",
+def build_suite(*, suite: str, out_dir: str | Path, seed: int = 0, soundfonts: str = "auto", mma: str = "auto",
                 workers: int | None = None, progress: bool = True) -> dict[str, object]:
-    """Build ``suite`` (tiny | quick | standard) into ``out_dir``; returns the suite.json contents."""
+    """Build ``suite`` (tiny | quick | standard) into ``out_dir``; returns the suite.json contents.
+
+    ``mma``: ``auto`` uses MMA's grooves when MMA is present or can be fetched from Debian's archive,
+    ``off`` uses mirkit's groove templates only. suite.json records which.
+    """
     from tqdm.auto import tqdm
 
     if suite not in SUITES:
@@ -179,7 +196,16 @@ def build_suite(*, suite: str, out_dir: str | Path, seed: int = 0, soundfonts: s
     out.mkdir(parents=True, exist_ok=True)
     train, test, status = choose_soundfonts(soundfonts)
     material: dict[str, str] = {}
-    plan = plan_suite(SUITES[suite], train=train, test=test, seed=seed, status=material)
+    if mma not in ("auto", "off"):
+        raise ConfigError(f"mma={mma!r} must be 'auto' (use MMA's grooves when available) or 'off'.")
+    mma_home = None
+    if mma == "auto":
+        from mirkit.data import mma as mma_lib
+
+        mma_home = mma_lib.ensure(material)
+    else:
+        material["mma"] = "off (grooves from mirkit's templates)"
+    plan = plan_suite(SUITES[suite], train=train, test=test, seed=seed, status=material, mma_home=mma_home)
     unique = {id(job): job for jobs in plan.values() for job in jobs}
     results: dict[int, tuple[str, float, str]] = {}
     workers = workers or max(1, min(4, os.cpu_count() or 1))

@@ -11,7 +11,7 @@ KEYS = tuple(f"{tonic} {mode}" for mode in ("major", "minor") for tonic in PITCH
 #: NSynth's 11 instrument families (Engel et al. 2017).
 FAMILIES = ("bass", "brass", "flute", "guitar", "keyboard", "mallet", "organ", "reed", "string", "synth_lead", "vocal")
 STYLES = ("rock", "swing", "bossa", "waltz", "march", "ballad", "funk", "reggae")
-TAGS = STYLES + FAMILIES[:-1] + ("drums", "major", "minor", "slow", "medium", "fast", "sparse", "dense")
+TAGS = STYLES + FAMILIES + ("drums", "major", "minor", "slow", "medium", "fast", "sparse", "dense")
 
 
 @dataclass(frozen=True)
