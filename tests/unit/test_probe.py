@@ -165,3 +165,15 @@ def test_vectorised_headline_equals_the_metric_modules(kind):
     single = [targets.evaluate(labels, outputs[m])["headline"] for m in range(len(outputs))]
     np.testing.assert_allclose(batch, single, rtol=1e-6, atol=1e-9)
     assert len(set(np.round(single, 6))) > 1  # the cases differ, so equality is not trivial
+
+
+def test_dead_training_features_and_diverging_rates_do_not_break_a_sweep():
+    """A unit silent in training but active in test, and a learning rate that diverges, still give finite scores."""
+    x, y = _blobs(300, classes=3, dim=8, seed=5)
+    x[:180, 0] = 0.0  # the train rows (60%) never see feature 0 ...
+    x[180:, 0] = 50.0  # ... which is large in valid and test
+    bpm = list(2 ** (6.5 + 0.3 * (y - 1) + 0.01 * x[:, 1]))
+    features, labels = _splits(x, bpm)
+    result = fit_probe(features, labels, kind="tempo", layers=[0],
+                       config=ProbeConfig(max_epochs=15, patience=3, learning_rates=(1e-2, 1e6)))
+    assert np.isfinite(result.test["acc1"]) and result.learning_rate == 1e-2 and result.test["acc2"] > 0.5

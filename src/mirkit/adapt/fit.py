@@ -108,8 +108,7 @@ def _fit_group(jobs: list[ProbeJob], labels: dict[str, list[object]], targets: T
     groups, models = n_jobs * n_seeds, n_jobs * n_seeds * n_rates  # model m = ((job * seeds) + seed) * rates + rate
     regression = kind in ("regression", "tempo")
 
-    stats = [(j.features["train"].mean(axis=0, keepdims=True), j.features["train"].std(axis=0, keepdims=True) + 1e-6)
-             for j in jobs]  # standardise with training statistics only (per feature, per layer for stacks)
+    stats = [standardiser(j.features["train"]) for j in jobs]  # training statistics only
     x = {split: torch.from_numpy(np.stack([((j.features[split] - m) / s).astype(np.float32)
                                            for j, (m, s) in zip(jobs, stats)])) for split in SPLITS}
     encoded = {split: targets.encode(labels[split]) for split in SPLITS}
@@ -157,7 +156,8 @@ def _fit_group(jobs: list[ProbeJob], labels: dict[str, list[object]], targets: T
         out = _evaluate(model, x["valid"], models)
         headline = torch.from_numpy(targets.headline_batch(encoded["valid"], _label_units(out, y_mean, y_std, regression)))
         headline = torch.round(headline, decimals=9)
-        loss = _losses(kind, out, y_valid[None]).double()
+        # a diverged model (non-finite loss) ranks below every finite one
+        loss = torch.nan_to_num(_losses(kind, out, y_valid[None]).double(), nan=np.inf, posinf=np.inf)
         improved = ~done & ((headline > best_headline) | ((headline == best_headline) & (loss < best_loss)))
         best_headline = torch.where(improved, headline, best_headline)
         best_loss = torch.where(improved, loss, best_loss)
@@ -205,6 +205,18 @@ def _fit_group(jobs: list[ProbeJob], labels: dict[str, list[object]], targets: T
                                      replace(config, seed=seed), list(job.layers))
             fits[(j, s)] = ProbeFit(job.name, seed, result, probe)
     return fits
+
+
+def standardiser(train: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(mean, scale)`` per feature (per layer for stacks) from training features.
+
+    A feature (almost) constant in training, e.g. a ReLU unit that never fired, gets scale 1, as in
+    scikit-learn's StandardScaler: dividing by its ~0 spread would turn any activity in valid/test
+    clips into values of 1e6 and more.
+    """
+    mean = train.mean(axis=0, keepdims=True)
+    std = train.std(axis=0, keepdims=True)
+    return mean, np.where(std > 1e-6 * np.maximum(1.0, np.abs(mean)), std, 1.0).astype(train.dtype)
 
 
 def _losses(kind: str, out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:

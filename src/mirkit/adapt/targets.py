@@ -67,7 +67,9 @@ class Targets:
         if self.kind == "multilabel":
             return list(1 / (1 + np.exp(-outputs)))
         values = outputs.reshape(len(outputs), -1)
-        return list(2.0 ** values[:, 0]) if self.kind == "tempo" else list(values)
+        if self.kind == "tempo":  # log2 BPM; a wild output becomes 1 or 4096 BPM (scored wrong), never inf/NaN
+            return list(2.0 ** np.clip(np.nan_to_num(values[:, 0], nan=0.0), 0.0, 12.0))
+        return list(np.nan_to_num(values, nan=0.0, posinf=1e6, neginf=-1e6))
 
     def headline_batch(self, encoded: np.ndarray, outputs: np.ndarray) -> np.ndarray:
         """The headline metric of many models at once, vectorised (the probe sweep selects with it).
@@ -78,6 +80,7 @@ class Targets:
                 log2 BPM for tempo).
         Returns ``(models,)``; equal to ``evaluate(labels, outputs[m])["headline"]`` per model (tested).
         """
+        outputs = np.nan_to_num(outputs, nan=0.0, posinf=1e6, neginf=-1e6)  # a diverged model scores, badly
         if self.kind == "multiclass":
             return (outputs.argmax(axis=-1) == encoded[None]).mean(axis=1)
         if self.kind == "key":
@@ -95,7 +98,8 @@ class Targets:
             auc = (rank_sum - pos * (pos + 1) / 2) / (pos * (len(encoded) - pos))
             return auc.mean(axis=1)
         if self.kind == "tempo":
-            reference, estimate = 2.0 ** encoded[None, :, 0], 2.0 ** outputs[:, :, 0]
+            estimate = 2.0 ** np.clip(np.nan_to_num(outputs[:, :, 0], nan=0.0), 0.0, 12.0)
+            reference = 2.0 ** encoded[None, :, 0]
             return (np.abs(estimate - reference) <= 0.04 * reference).mean(axis=1)
         residual = ((outputs - encoded[None]) ** 2).sum(axis=1)
         total = ((encoded - encoded.mean(axis=0)) ** 2).sum(axis=0)[None]
@@ -112,6 +116,7 @@ class Targets:
 
     def evaluate(self, labels: list[object], outputs: np.ndarray) -> dict[str, float]:
         """All metrics of this kind; ``headline`` is the one model selection maximises."""
+        outputs = np.nan_to_num(outputs, nan=0.0, posinf=1e6, neginf=-1e6)
         predictions = self.decode(outputs)
         if self.kind == "multiclass":
             out = evaluate_classification([str(v) for v in labels], predictions)

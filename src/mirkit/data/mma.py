@@ -123,12 +123,15 @@ def plan_piece(rng: random.Random, *, family: str, bpm: float, duration_s: float
 
 
 def render_pieces(pieces: list[MmaPiece], *, home: Path, duration_s: float, seed: int) -> list[tuple[Score, float]]:
-    """Run MMA on ``pieces`` (in calls of 40); returns ``(score cut to duration_s, BPM written)`` per piece."""
-    out: list[tuple[Score, float]] = []
-    for start in range(0, len(pieces), _PIECES_PER_CALL):
-        out += _render_call(pieces[start : start + _PIECES_PER_CALL], home=home, duration_s=duration_s,
-                            seed=seed + start)
-    return out
+    """Run MMA on ``pieces`` (songs of 40, one MMA process per core); returns ``(score cut to duration_s,
+    BPM written)`` per piece, in order."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    starts = range(0, len(pieces), _PIECES_PER_CALL)
+    with ThreadPoolExecutor(max_workers=max(1, min(4, os.cpu_count() or 1))) as pool:  # threads wait on processes
+        songs = pool.map(lambda start: _render_call(pieces[start : start + _PIECES_PER_CALL], home=home,
+                                                    duration_s=duration_s, seed=seed + start), starts)
+        return [piece for song in songs for piece in song]
 
 
 def _render_call(pieces: list[MmaPiece], *, home: Path, duration_s: float, seed: int) -> list[tuple[Score, float]]:

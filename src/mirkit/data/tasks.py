@@ -53,3 +53,6 @@ for _spec in (
              "rendered piano and ensemble pieces; note lists and 100 fps piano rolls beside each clip"),
 ):
     TASKS.register(_spec.name, _spec)
+
+#: Tasks that ``mirkit data build`` renders; the others come from dataset adapters (``mirkit data adapt``).
+SUITE_TASKS = ("key", "tempo", "instrument", "pitch", "genre", "tagging", "transcription")
