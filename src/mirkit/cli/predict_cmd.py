@@ -1,4 +1,4 @@
-"""``mirkit predict``: apply a probe run (from `mirkit probe`) to new audio."""
+"""``mirkit predict``: apply a probe run (`mirkit probe`) or a tune run (`mirkit tune`) to new audio."""
 
 from __future__ import annotations
 
@@ -7,10 +7,11 @@ import argparse
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
     parser = commands.add_parser("predict", help="predict labels for new audio with a trained probe run")
-    parser.add_argument("--model", required=True, help="a run folder written by `mirkit probe`")
+    parser.add_argument("--model", required=True, help="a run folder written by `mirkit probe` or `mirkit tune`")
     parser.add_argument("--input", required=True, help="audio folder, file or manifest")
     parser.add_argument("--out", default="predictions.jsonl", help="predictions file (.jsonl or .csv)")
     parser.add_argument("--store", default=None, help="feature store (default: <model>/../features, as probe)")
+    parser.add_argument("--device", default="cpu", help="tune runs: where the tuned model runs")
     parser.add_argument("--strict", action="store_true", help="exit 1 when any file was skipped")
     parser.add_argument("--no-progress", action="store_true")
     parser.set_defaults(run=run)
@@ -21,6 +22,15 @@ def run(args: argparse.Namespace) -> int:
 
     from mirkit.adapt.predict import predict
 
+    if (Path(args.model) / "tune.json").is_file():
+        from mirkit.tune.predict import predict_tuned
+
+        rows, skipped = predict_tuned(run_dir=args.model, source=args.input, out_path=args.out, device=args.device,
+                                      progress=not args.no_progress)
+        for path, reason in skipped:
+            print(f"skipped {path}: {reason}")
+        print(f"Wrote {rows} predictions to {args.out} ({len(skipped)} files skipped)")
+        return 1 if args.strict and skipped else 0
     store = args.store or str(Path(args.model).resolve().parent / "features")
     report, rows = predict(run_dir=args.model, source=args.input, store=store, out_path=args.out,
                            progress=not args.no_progress)

@@ -1,0 +1,195 @@
+"""``tune_task``: one method on one task for several seeds, results in the format of ``mirkit probe``.
+
+Layout of ``RUN``::
+
+    tune.json                      what was trained (task, encoder, method, settings, layers, labels)
+    seed<k>/checkpoints/           the latest checkpoint of seed k (resumable)
+    seed<k>/best.safetensors       the best weights: only what trained + head (adapters/LoRA: small)
+    results/<job>.json             one per seed, same fields as probe results plus cost
+    summary.json                   mean +- std over seeds
+
+A seed whose result exists is skipped on rerun; ``resume="auto"`` continues a killed seed from
+its checkpoint, ``"never"`` starts it over.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from mirkit.adapt.probe import ProbeConfig
+from mirkit.adapt.run import _aggregate, task_kind
+from mirkit.adapt.targets import Targets
+from mirkit.encoders import load_encoder
+from mirkit.errors import CheckpointError, ConfigError
+from mirkit.features.store import atomic_write_bytes
+from mirkit.tune.data import load_task_audio
+from mirkit.tune.loop import TuneConfig, train
+from mirkit.tune.methods import METHODS, MethodOptions, apply_method
+from mirkit.tune.model import ScratchCNN, TuneModel, choose_layers
+
+FORMAT_VERSION = 1
+
+
+def build_model(*, encoder: str, config: TuneConfig, output_dim: int, weights_dir: str | None = None,
+                device: str = "cpu") -> TuneModel:
+    """The encoder as ``config.method`` leaves it, plus the head (random head, method modules at init)."""
+    if config.method == "scratch":
+        frontend = load_encoder(config.options.scratch_input, device=device)
+        enc = ScratchCNN(frontend, channels=config.options.scratch_channels, seed=config.seed)
+    else:
+        enc = load_encoder(encoder, weights_dir=weights_dir, device=device, frame_rate_hz=config.frame_rate_hz)
+    torch.manual_seed(config.seed)
+    state = apply_method(enc, config.method, config.options)
+    layers = choose_layers(enc.spec, config.layer if config.method != "scratch" else "0")
+    model = TuneModel(enc, layers, output_dim=output_dim, head=ProbeConfig(model=config.head))
+    model.method = state  # registered as a child: adapters/prefixes move, save and count with the model
+    return model.to(device)
+
+
+def count_parameters(model: TuneModel) -> dict[str, object]:
+    """Trainable parameters (with and without the head) and their share of the pretrained encoder's
+    own parameters (method modules excluded; ``None`` for the from-scratch model, which has no encoder)."""
+    scratch = isinstance(model.encoder, ScratchCNN)
+    encoder_total = 0 if scratch else sum(p.numel() for n, p in model.encoder.named_parameters()
+                                          if not any(t in n for t in ("lora_", "ia3_")))
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    head = sum(p.numel() for p in model.head.parameters())
+    return {"trainable": trainable, "trainable_without_head": trainable - head, "encoder": encoder_total,
+            "trainable_percent_of_encoder": round(100 * (trainable - head) / encoder_total, 4) if encoder_total else None}
+
+
+def tune_task(*, task_dir: str | Path, encoder: str, out_dir: str | Path, config: TuneConfig, seeds: int = 3,
+              weights_dir: str | None = None, device: str = "cpu", resume: str = "auto", progress: bool = True,
+              stop_after_steps: int | None = None) -> dict[str, object]:
+    """Train ``config.method`` on the task for ``seeds`` seeds; returns the summary (also ``RUN/summary.json``)."""
+    config.validate()
+    if resume not in ("auto", "never"):
+        raise ConfigError(f"resume={resume!r} must be 'auto' (continue from the last checkpoint) or 'never'.")
+    if seeds < 1:
+        raise ConfigError(f"seeds={seeds}: need at least 1 (3 or more for a mean +- std).")
+    task_dir, out = Path(task_dir), Path(out_dir)
+    kind, label = task_kind(task_dir)
+    if kind == "transcription":
+        raise ConfigError("transcription is a frame-level task; `mirkit tune` trains clip-level heads.")
+    name = f"scratch-cnn-{config.options.scratch_input}" if config.method == "scratch" else encoder
+    meta_path = out / "tune.json"
+    probe_model = build_model(encoder=encoder, config=config, output_dim=1, weights_dir=weights_dir, device="cpu")
+    spec = probe_model.encoder.spec
+    audio = load_task_audio(task_dir, label=label, sample_rate=spec.sample_rate,
+                            min_duration_s=max(spec.min_duration_s, 0.0), progress=progress)
+    targets = Targets.fit(kind, audio.splits["train"].labels)
+    meta = {"format_version": FORMAT_VERSION, "task": task_dir.name, "task_dir": str(task_dir.resolve()), "kind": kind,
+            "label": label, "encoder": encoder, "name": name, "weights_dir": weights_dir, "method": config.method,
+            "config": config.to_dict(), "layers": probe_model.layers, "classes": targets.classes, "dims": targets.dims,
+            "sample_rate": spec.sample_rate, "weights_revision": probe_model.encoder.weights_revision}
+    if meta_path.is_file():
+        old = json.loads(meta_path.read_text())
+        differ = [k for k in ("task", "encoder", "method", "config", "layers", "weights_revision") if old.get(k) != meta[k]]
+        if differ:
+            raise CheckpointError(f"{out} holds a tune run with other {', '.join(differ)}; use another --out, or "
+                                  "delete it to start over.")
+    atomic_write_bytes(meta_path, json.dumps(meta, indent=2).encode())
+    job = f"{name.replace(':', '_')}__{config.method}__{config.head}"
+    runs = []
+    for seed in range(seeds):
+        path = out / "results" / f"{job}__seed{seed}.json"
+        if path.is_file():
+            runs.append(json.loads(path.read_text()))
+            continue
+        seed_config = replace(config, seed=seed)
+        model = build_model(encoder=encoder, config=seed_config, output_dim=targets.output_dim,
+                            weights_dir=weights_dir, device=device)
+        counts = count_parameters(model)
+        started = time.perf_counter()
+        outcome = train(model, audio.splits, targets, config=seed_config, run_dir=out / f"seed{seed}", device=device,
+                        resume=resume == "auto", progress=progress, stop_after_steps=stop_after_steps)
+        if outcome is None:  # stopped on request (tests): no result yet
+            return {"stopped": True}
+        weights = [float(w) for w in model.head.layer_weights().tolist()] if model.head.layer_logits is not None else []
+        result = {
+            "job": config.method, "method": config.method, "task": task_dir.name, "kind": kind, "encoder": name,
+            "base_encoder": encoder, "layers": model.layers, "seed": seed, "model": config.head,
+            "learning_rate": seed_config.encoder_learning_rate, "head_learning_rate": config.head_learning_rate,
+            "best_epoch": outcome.best_epoch, "valid": outcome.valid, "test": outcome.test,
+            "parameters": counts["trainable"], "cost": {
+                **counts, "epochs": outcome.epochs, "steps": outcome.steps, "skipped_steps": outcome.skipped_steps,
+                "step_s": round(outcome.step_s, 4), "epoch_s": round(outcome.epoch_s, 2),
+                "wall_s": round(time.perf_counter() - started, 2), "peak_memory_mib": outcome.peak_memory_mib,
+                "memory_kind": outcome.memory_kind, "device": device,
+                "resumed_from_step": outcome.resumed_from_step},
+            "train_s": round(outcome.train_s, 2), "layer_weights": weights, "pooling": "mean",
+            "frame_rate_hz": model.encoder.spec.layers[model.layers[0]].frame_rate_hz,
+            "feature_dim": model.encoder.spec.layers[model.layers[0]].dim,
+            "window": f"train: random {config.crop_s:g} s crops; eval: mean over non-overlapping {config.crop_s:g} s windows",
+            "history": outcome.history, "skipped_clips": audio.skipped,
+        }
+        atomic_write_bytes(path, json.dumps(result, indent=2).encode())
+        runs.append(result)
+    summary = {"task": task_dir.name, "kind": kind, "encoder": name, "method": config.method, "seeds": seeds,
+               "model": config.head, "layers": {config.method: {**_aggregate(runs), "layer_indices": runs[0]["layers"]}},
+               "cost": {k: float(np.mean([r["cost"][k] for r in runs])) for k in ("step_s", "epoch_s", "wall_s",
+                                                                                   "peak_memory_mib")},
+               "parameters": runs[0]["cost"]}
+    atomic_write_bytes(out / "summary.json", json.dumps(summary, indent=2).encode())
+    return summary
+
+
+def load_tuned(run_dir: str | Path, *, seed: int | None = None, device: str = "cpu",
+               merge: bool = False) -> tuple[TuneModel, Targets, dict[str, object]]:
+    """Rebuild a tuned model: base encoder + the method's modules + the saved weights (best seed by validation)."""
+    from safetensors.torch import load_file
+
+    run = Path(run_dir)
+    try:
+        meta = json.loads((run / "tune.json").read_text())
+    except (OSError, ValueError) as exc:
+        raise CheckpointError(f"{run} is not a tune run ({exc}); expected the --out folder of `mirkit tune`.") from None
+    if seed is None:
+        results = [json.loads(p.read_text()) for p in sorted((run / "results").glob("*.json"))]
+        if not results:
+            raise CheckpointError(f"{run} has no finished seed yet (no results/*.json); let `mirkit tune` finish.")
+        seed = max(results, key=lambda r: (r["valid"]["headline"], -r["seed"]))["seed"]
+    raw = dict(meta["config"])
+    raw["options"] = MethodOptions(**raw["options"])
+    config = replace(TuneConfig(**raw), seed=seed)
+    targets = Targets(meta["kind"], list(meta["classes"]), int(meta["dims"]))
+    model = build_model(encoder=meta["encoder"], config=config, output_dim=targets.output_dim,
+                        weights_dir=meta.get("weights_dir"), device=device)
+    weights = run / f"seed{seed}" / "best.safetensors"
+    if not weights.is_file():
+        raise CheckpointError(f"{weights} is missing; seed {seed} of {run} did not finish.")
+    tensors = load_file(str(weights), device=device)
+    unexpected = set(tensors) - set(model.state_dict())
+    if unexpected:
+        raise CheckpointError(f"{weights} holds tensors the rebuilt model lacks ({sorted(unexpected)[:3]}); "
+                              f"was it made by another mirkit version?")
+    model.load_state_dict(tensors, strict=False)
+    if merge and config.method == "lora":
+        from mirkit.tune.methods import merge_lora
+
+        merge_lora(model.encoder)
+    model.eval()
+    meta["seed"] = seed
+    return model, targets, meta
+
+
+def format_tune_summary(summary: dict[str, object]) -> str:
+    stats = next(iter(summary["layers"].values()))  # type: ignore[union-attr]
+    head = stats["headline"]
+    params = summary["parameters"]  # type: ignore[index]
+    cost = summary["cost"]  # type: ignore[index]
+    pct = params["trainable_percent_of_encoder"]
+    return (f"{summary['encoder']} {summary['method']} on {summary['task']} ({summary['seeds']} seeds): "
+            f"test headline {head['mean']:.3f} +- {head['std']:.3f}; trainable {params['trainable']:,} params"
+            + (f" ({pct:g}% of the encoder)" if pct is not None and not math.isnan(pct) else "")
+            + f"; {cost['step_s']:.3f} s/step, {cost['epoch_s']:.1f} s/epoch, peak {cost['peak_memory_mib']:.0f} MiB")
+
+
+__all__ = ["METHODS", "MethodOptions", "TuneConfig", "build_model", "load_tuned", "tune_task"]

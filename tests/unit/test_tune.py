@@ -1,0 +1,193 @@
+"""`mirkit tune`: methods train exactly their parameters, start from the frozen function, save/load,
+resume bit for bit, and fail clearly. Tiny encoders and a tiny rendered suite; CPU only."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+
+import numpy as np
+import pytest
+import torch
+
+from mirkit.adapt.targets import Targets
+from mirkit.encoders import load_encoder
+from mirkit.encoders.hf import init_random_checkpoint
+from mirkit.errors import CheckpointError, ConfigError, TrainingError
+from mirkit.tune import MethodOptions, TuneConfig, load_tuned, tune_task
+from mirkit.tune.data import load_task_audio
+from mirkit.tune.loop import predict, train
+from mirkit.tune.methods import apply_method
+from mirkit.tune.run import build_model, count_parameters
+
+HUBERT = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64, conv_dim=[16] * 7,
+              num_conv_pos_embeddings=16, num_conv_pos_embedding_groups=4)
+FAST = TuneConfig(max_epochs=2, batch_size=4, crop_s=1.0, checkpoint_every=2)
+
+
+@pytest.fixture(scope="module")
+def hubert(tmp_path_factory):
+    return str(init_random_checkpoint("hubert-base", out_dir=tmp_path_factory.mktemp("hubert"), config_overrides=HUBERT))
+
+
+def _snapshot(model):
+    return {n: p.detach().clone() for n, p in model.named_parameters()}
+
+
+def _changed(model, before):
+    return {n for n, p in model.named_parameters() if not torch.equal(p.detach(), before[n])}
+
+
+CASES = [  # (encoder, method, options, what must change besides the head)
+    ("tiny-test", "probe", {}, ""),
+    ("tiny-test", "finetune", {}, r"^encoder\.conv\d\."),
+    ("tiny-test", "finetune", {"freeze_frontend": True}, r"^encoder\.conv[12]\."),
+    ("tiny-test", "finetune", {"top_blocks": 1}, r"^encoder\.conv2\."),
+    ("tiny-test", "bitfit", {}, r"^encoder\.conv\d\.bias$"),
+    ("tiny-test", "adapter", {"adapter_size": 4}, r"^method\.added\."),
+    ("tiny-test", "lora", {"lora_rank": 2}, r"\.lora_[AB]\."),
+    ("tiny-test", "scratch", {}, r"^encoder\.blocks\."),
+    ("hubert", "adapter", {"adapter_size": 4}, r"^method\.added\."),
+    ("hubert", "adapter", {"adapter_size": 4, "adapter_mode": "parallel"}, r"^method\.added\."),
+    ("hubert", "prompt", {"prompt_tokens": 3}, r"^method\.added\."),
+    ("hubert", "prompt", {"prompt_tokens": 3, "prompt_depth": "shallow"}, r"^method\.added\.[^.]*layers__0__"),
+    ("hubert", "lora", {}, r"attention\.(q_proj|v_proj)\.lora_[AB]\."),
+    ("hubert", "ia3", {}, r"\.ia3_l\."),
+]
+
+
+@pytest.mark.parametrize("encoder, method, options, pattern", CASES, ids=[f"{e}-{m}-{'-'.join(o) or 'default'}"
+                                                                          for e, m, o, _ in CASES])
+def test_only_the_methods_parameters_change_and_they_do(tiny_suite, hubert, tmp_path, encoder, method, options, pattern):
+    import re
+
+    task = tiny_suite / "genre"
+    weights = hubert if encoder == "hubert" else None
+    name = "hubert-base" if encoder == "hubert" else encoder
+    config = replace(FAST, method=method, options=MethodOptions(**options))
+    model = build_model(encoder=name, config=config, output_dim=8, weights_dir=weights)
+    spec = model.encoder.spec
+    audio = load_task_audio(task, label="genre", sample_rate=spec.sample_rate, min_duration_s=spec.min_duration_s,
+                            progress=False)
+    targets = Targets.fit("multiclass", audio.splits["train"].labels)
+    before = _snapshot(model)
+    trainable = {n for n, p in model.named_parameters() if p.requires_grad}
+    train(model, audio.splits, targets, config=config, run_dir=tmp_path, progress=False, stop_after_steps=2)
+    changed = _changed(model, before)
+    head = {n for n in trainable if n.startswith("head.")}
+    assert head and head <= changed
+    expected = {n for n in trainable if n not in head}
+    assert changed - head <= expected, f"frozen parameters moved: {sorted(changed - head - expected)[:5]}"
+    assert all(re.search(pattern, n) for n in expected) if pattern else not expected
+    # everything the method trains moves (a prefix gate opens first, its keys/values a step later)
+    assert expected and expected <= changed if pattern else True
+    counts = count_parameters(model)
+    assert counts["trainable"] == sum(p.numel() for n, p in model.named_parameters() if n in trainable)
+    if method == "probe":
+        assert counts["trainable_percent_of_encoder"] == 0
+
+
+@pytest.mark.parametrize("encoder, method, options", [
+    ("tiny-test", "adapter", {}), ("hubert", "adapter", {}), ("hubert", "adapter", {"adapter_mode": "parallel"}),
+    ("hubert", "prompt", {}), ("hubert", "prompt", {"prompt_depth": "shallow"}),
+])
+def test_adapters_and_prompts_start_as_the_frozen_encoder(hubert, encoder, method, options):
+    weights = hubert if encoder == "hubert" else None
+    name = "hubert-base" if encoder == "hubert" else encoder
+    enc = load_encoder(name, weights_dir=weights)
+    wave = torch.randn(2, enc.spec.sample_rate) * 0.1
+    lengths = torch.tensor([enc.spec.sample_rate, enc.spec.sample_rate // 2])
+    with torch.no_grad():
+        plain = enc(wave, lengths)
+        state = apply_method(enc, method, MethodOptions(**options))
+        assert len(state.added) > 0
+        added = enc(wave, lengths)
+    for layer in plain.hidden:
+        torch.testing.assert_close(added.hidden[layer], plain.hidden[layer], rtol=0, atol=1e-6)
+    # and they are live: a non-zero up-projection / gate changes the output
+    with torch.no_grad():
+        for module in state.added.values():
+            (module.up.weight if method == "adapter" else module.gate).fill_(0.5)
+        moved = enc(wave, lengths)
+    assert not torch.allclose(moved.hidden[enc.spec.num_layers - 1], plain.hidden[enc.spec.num_layers - 1])
+
+
+def test_tune_run_saves_small_files_that_load_back_and_lora_merges(tiny_suite, tmp_path):
+    config = replace(FAST, method="lora", options=MethodOptions(lora_rank=2))
+    summary = tune_task(task_dir=tiny_suite / "genre", encoder="tiny-test", out_dir=tmp_path / "run", config=config,
+                        seeds=2, progress=False)
+    assert summary["seeds"] == 2 and 0 <= summary["layers"]["lora"]["headline"]["mean"] <= 1
+    result = json.loads(next((tmp_path / "run" / "results").glob("*seed0.json")).read_text())
+    for key in ("trainable", "trainable_percent_of_encoder", "step_s", "epoch_s", "wall_s", "peak_memory_mib"):
+        assert result["cost"][key] is not None
+    assert "eval: mean over non-overlapping 1 s windows" in result["window"]
+    from safetensors.torch import load_file
+
+    saved = load_file(str(tmp_path / "run" / "seed0" / "best.safetensors"))
+    assert saved and all(not k.startswith("encoder.") or "lora_" in k for k in saved)  # adapters alone, no base
+    model, targets, meta = load_tuned(tmp_path / "run", seed=0)
+    audio = load_task_audio(tiny_suite / "genre", label="genre", sample_rate=8000, min_duration_s=0.008, progress=False)
+    args = dict(window_samples=8000, min_samples=64, batch_size=4, device=torch.device("cpu"), method="lora")
+    out = predict(model, audio.splits["test"], **args)
+    again, _, _ = load_tuned(tmp_path / "run", seed=0)
+    np.testing.assert_array_equal(predict(again, audio.splits["test"], **args), out)
+    merged, _, _ = load_tuned(tmp_path / "run", seed=0, merge=True)
+    assert not any("lora_" in n for n, _ in merged.named_parameters())
+    np.testing.assert_allclose(predict(merged, audio.splits["test"], **args), out, atol=1e-5)
+    # the reported valid metric is what the saved best weights give
+    valid = targets.evaluate(audio.splits["valid"].labels, predict(model, audio.splits["valid"], **args))
+    assert valid["headline"] == pytest.approx(result["valid"]["headline"]) if meta["seed"] == 0 else True
+
+
+@pytest.mark.parametrize("method", ["adapter", "finetune"])
+def test_resumed_run_equals_uninterrupted_bit_for_bit(tiny_suite, tmp_path, method):
+    from safetensors.torch import load_file
+
+    config = replace(FAST, method=method, max_epochs=3, checkpoint_every=1,
+                     head="mlp")  # mlp: dropout draws from the RNG, which the checkpoint must restore
+    args = dict(task_dir=tiny_suite / "genre", encoder="tiny-test", config=config, seeds=1, progress=False)
+    tune_task(out_dir=tmp_path / "whole", **args)
+    stopped = tune_task(out_dir=tmp_path / "killed", stop_after_steps=3, **args)
+    assert stopped == {"stopped": True}
+    tune_task(out_dir=tmp_path / "killed", **args)  # --resume auto
+    whole = json.loads(next((tmp_path / "whole" / "results").glob("*.json")).read_text())
+    resumed = json.loads(next((tmp_path / "killed" / "results").glob("*.json")).read_text())
+    assert resumed["cost"]["resumed_from_step"] == 3 and whole["cost"]["resumed_from_step"] is None
+    assert resumed["test"] == whole["test"] and resumed["history"] == whole["history"]
+    for name in ("best.safetensors", "checkpoints/" + json.loads(
+            (tmp_path / "whole" / "seed0" / "checkpoints" / "checkpoint.json").read_text())["weights"]):
+        a, b = load_file(str(tmp_path / "whole" / "seed0" / name)), load_file(str(tmp_path / "killed" / "seed0" / name))
+        assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    assert len(list((tmp_path / "killed" / "seed0" / "checkpoints").glob("ckpt-*"))) == 2  # old ones removed
+
+
+def test_resume_with_other_settings_is_refused(tiny_suite, tmp_path):
+    args = dict(task_dir=tiny_suite / "genre", encoder="tiny-test", seeds=1, progress=False, out_dir=tmp_path)
+    tune_task(config=replace(FAST, method="bitfit"), stop_after_steps=2, **args)
+    with pytest.raises(CheckpointError, match="other config"):
+        tune_task(config=replace(FAST, method="bitfit", batch_size=5), **args)
+
+
+def test_non_finite_losses_abort_with_a_clear_message(tiny_suite, tmp_path):
+    config = replace(FAST, method="probe", max_bad_steps=2)
+    model = build_model(encoder="tiny-test", config=config, output_dim=8)
+    audio = load_task_audio(tiny_suite / "genre", label="genre", sample_rate=8000, min_duration_s=0.008, progress=False)
+    targets = Targets.fit("multiclass", audio.splits["train"].labels)
+    model.head.net.register_forward_hook(lambda m, a, out: out * float("nan"))
+    with pytest.raises(TrainingError, match="2 optimizer steps in a row had a non-finite loss"):
+        train(model, audio.splits, targets, config=config, run_dir=tmp_path, progress=False)
+
+
+def test_bad_method_settings_name_the_problem(hubert):
+    with pytest.raises(ConfigError, match="q_proj/out_proj|no default targets"):
+        apply_method(load_encoder("tiny-test"), "prompt", MethodOptions())
+    with pytest.raises(ConfigError, match="match no module of encoder 'tiny-test'; some of its modules: conv0"):
+        apply_method(load_encoder("tiny-test"), "adapter", MethodOptions(targets=r"attention$"))
+    with pytest.raises(ConfigError, match="--top-blocks 9"):
+        apply_method(load_encoder("tiny-test"), "finetune", MethodOptions(top_blocks=9))
+    with pytest.raises(ConfigError, match="parallel adapter on 'conv0'"):  # strided: output length differs
+        enc = load_encoder("tiny-test")
+        apply_method(enc, "adapter", MethodOptions(adapter_mode="parallel", targets="^conv0$"))
+        enc(torch.randn(1, 8000))
+    with pytest.raises(ConfigError, match="batch_size=1"):
+        TuneConfig(batch_size=1).validate()
