@@ -191,3 +191,21 @@ def test_bad_method_settings_name_the_problem(hubert):
         enc(torch.randn(1, 8000))
     with pytest.raises(ConfigError, match="batch_size=1"):
         TuneConfig(batch_size=1).validate()
+
+
+def test_methods_report_puts_tune_runs_side_by_side(tiny_suite, tmp_path):
+    from mirkit.bench.methods import collect_methods, write_methods_report
+
+    for method in ("probe", "bitfit"):
+        tune_task(task_dir=tiny_suite / "genre", encoder="tiny-test", out_dir=tmp_path / f"genre-{method}",
+                  config=replace(FAST, method=method, max_epochs=1), seeds=2, progress=False)
+    rows = collect_methods(tmp_path)
+    assert sorted(r.method for r in rows) == ["bitfit", "probe"] and all(r.seeds == 2 for r in rows)
+    bitfit = next(r for r in rows if r.method == "bitfit")
+    assert bitfit.method_params == 40 and bitfit.percent == pytest.approx(100 * 40 / 2216, rel=1e-3)
+    md, page = write_methods_report(tmp_path)
+    text = md.read_text()
+    assert "| tiny-test | bitfit | 40 (1.81%) |" in text and "genre (accuracy)" in text
+    assert (tmp_path / "plots" / "methods-params.png").stat().st_size > 5000 and "data:image/png" in page.read_text()
+    with pytest.raises(ConfigError, match="no finished tune run"):
+        write_methods_report(tmp_path / "genre-probe" / "seed0")

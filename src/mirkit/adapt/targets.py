@@ -28,7 +28,11 @@ class Targets:
     def fit(cls, kind: str, labels: list[object]) -> "Targets":
         if kind not in KINDS:
             raise ConfigError(f"task kind {kind!r} is not one of {KINDS}.")
-        if kind in ("multiclass", "key"):
+        if kind == "key":  # all 24 keys, so a key absent from training can still be scored (as wrong)
+            from mirkit.data.tasks import KEYS
+
+            classes = sorted(set(KEYS) | {str(v) for v in labels})
+        elif kind == "multiclass":
             classes = sorted({str(v) for v in labels})
         elif kind == "multilabel":
             classes = sorted({str(tag) for tags in labels for tag in tags})  # type: ignore[union-attr]

@@ -2,7 +2,8 @@
 
 Sections: provenance; per task a leaderboard (each encoder's best validated layer and its learned
 layer weighting, mean +- std over seeds on the test split, peers as rows) and a per-layer figure;
-a task x encoder heatmap; learned layer weights; a cost table; failures. The HTML embeds the
+a task x encoder heatmap; learned layer weights; a cost table; transfer methods when tune runs lie
+under ``RUNS/tune`` (``mirkit tune --out RUNS/tune/...``); failures. The HTML embeds the
 figures, so it reads as one file.
 """
 
@@ -106,6 +107,11 @@ def write_report(runs_dir: str | Path) -> tuple[Path, Path]:
     blocks += [("h2", "Cost"), ("p", "Extraction: wall time of the run that computed the features (decode, resample, "
                                      "encode, store). Probe training: all layers and seeds, batched."),
                ("table", cost_table(rows))]
+    from mirkit.bench.methods import collect_methods, method_blocks
+
+    tuned = collect_methods(runs / "tune") if (runs / "tune").is_dir() else []
+    if tuned:
+        blocks += method_blocks(tuned, plots)
     failures = context["failures"]
     blocks.append(("h2", "Failures"))
     if failures:

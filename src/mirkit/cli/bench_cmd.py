@@ -36,8 +36,9 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--no-progress", action="store_true")
     parser.set_defaults(run=run)
 
-    report = commands.add_parser("report", help="write report.md and report.html for a bench folder")
-    report.add_argument("runs", help="bench folder (from `mirkit bench --out`)")
+    report = commands.add_parser("report", help="write report.md and report.html for a bench folder or a folder of tune runs")
+    report.add_argument("runs", help="bench folder (`mirkit bench --out`; tune runs under RUNS/tune join it), or a "
+                        "folder of tune runs (`mirkit tune --out`)")
     report.set_defaults(run=run_report)
 
 
@@ -58,8 +59,11 @@ def run(args: argparse.Namespace) -> int:
 
 
 def run_report(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from mirkit.bench.methods import write_methods_report
     from mirkit.bench.report import write_report
 
-    md, page = write_report(args.runs)
+    md, page = (write_report if (Path(args.runs) / "bench.json").is_file() else write_methods_report)(args.runs)
     print(f"Report: {md} and {page}")
     return 0
