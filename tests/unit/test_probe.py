@@ -177,3 +177,14 @@ def test_dead_training_features_and_diverging_rates_do_not_break_a_sweep():
     result = fit_probe(features, labels, kind="tempo", layers=[0],
                        config=ProbeConfig(max_epochs=15, patience=3, learning_rates=(1e-2, 1e6)))
     assert np.isfinite(result.test["acc1"]) and result.learning_rate == 1e-2 and result.test["acc2"] > 0.5
+
+
+def test_classes_absent_from_training_are_scored_not_refused():
+    from mirkit.adapt.targets import Targets
+
+    pitch = Targets.fit("multiclass", ["60", "62"], vocabulary=("60", "61", "62"))
+    assert pitch.classes == ["60", "61", "62"] and list(pitch.encode(["61"])) == [1]
+    key = Targets.fit("key", ["C major"])
+    assert len(key.classes) == 24 and key.evaluate(["A minor"], np.eye(24)[[0]])["headline"] < 1
+    with pytest.raises(ConfigError, match="do not occur in the training split"):
+        Targets.fit("multiclass", ["60"]).encode(["61"])

@@ -60,7 +60,7 @@ def fit_probe(features: dict[str, np.ndarray], labels: dict[str, list[object]], 
 
 def fit_probes(jobs: Sequence[ProbeJob], labels: dict[str, list[object]], *, kind: str, config: ProbeConfig,
                seeds: Sequence[int], keep: bool = False, progress: bool = False,
-               desc: str = "probes") -> list[ProbeFit]:
+               desc: str = "probes", vocabulary: Sequence[str] = ()) -> list[ProbeFit]:
     """Fit every job with every seed (and every learning rate of ``config``), tested once at its best.
 
     Args:
@@ -86,7 +86,7 @@ def fit_probes(jobs: Sequence[ProbeJob], labels: dict[str, list[object]], *, kin
             if len(job.features[split]) != len(labels[split]):
                 raise ConfigError(f"job {job.name!r}: {len(job.features[split])} {split} feature rows but "
                                   f"{len(labels[split])} labels.")
-    targets = Targets.fit(kind, labels["train"])
+    targets = Targets.fit(kind, labels["train"], vocabulary)
     groups: dict[tuple[int, ...], list[int]] = {}
     for index, job in enumerate(jobs):
         groups.setdefault(tuple(job.features["train"].shape[1:]), []).append(index)

@@ -21,6 +21,15 @@ from mirkit.features.extract import ExtractConfig, extract
 from mirkit.features.store import FeatureStore, atomic_write_bytes
 
 
+def task_vocabulary(task_dir: Path) -> tuple[str, ...]:
+    """The class names of the task a folder holds (empty for regression/tempo or unknown folders)."""
+    name = task_dir.resolve().name
+    for candidate in (name, name.rsplit("-", 1)[-1]):
+        if candidate in TASKS:
+            return TASKS.get(candidate).vocabulary
+    return ()
+
+
 def task_kind(task_dir: Path, override: str | None = None) -> tuple[str, str]:
     """``(kind, label_field)`` from the task folder's name (``key``, ``nsynth-instrument``, ...)."""
     name = task_dir.resolve().name
@@ -89,7 +98,7 @@ def probe_task(*, task_dir: str | Path, encoder: str, out_dir: str | Path, store
     trained = 0
     if todo:
         fits = fit_probes(todo, labels, kind=kind, config=base, seeds=range(seeds), keep=True, progress=progress,
-                          desc=f"probe {encoder} on {task_dir.name}")
+                          desc=f"probe {encoder} on {task_dir.name}", vocabulary=task_vocabulary(task_dir))
         for fit in fits:
             path = results_dir / f"{job_id(fit.job, fit.seed)}.json"
             if path.is_file() and not force:

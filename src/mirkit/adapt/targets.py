@@ -6,6 +6,7 @@ binary cross-entropy), ``regression`` (standardised values, MSE), ``tempo`` (log
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -25,15 +26,17 @@ class Targets:
     dims: int = 1  # regression outputs (e.g. 2 for arousal/valence)
 
     @classmethod
-    def fit(cls, kind: str, labels: list[object]) -> "Targets":
+    def fit(cls, kind: str, labels: list[object], vocabulary: Sequence[str] = ()) -> "Targets":
+        """Targets for ``labels`` (the training split); categorical classes are those seen in training plus
+        ``vocabulary`` (the task's classes), so a class absent from training is still scored (as wrong)."""
         if kind not in KINDS:
             raise ConfigError(f"task kind {kind!r} is not one of {KINDS}.")
         if kind == "key":  # all 24 keys, so a key absent from training can still be scored (as wrong)
             from mirkit.data.tasks import KEYS
 
-            classes = sorted(set(KEYS) | {str(v) for v in labels})
+            classes = sorted(set(KEYS) | set(vocabulary) | {str(v) for v in labels})
         elif kind == "multiclass":
-            classes = sorted({str(v) for v in labels})
+            classes = sorted(set(vocabulary) | {str(v) for v in labels})
         elif kind == "multilabel":
             classes = sorted({str(tag) for tags in labels for tag in tags})  # type: ignore[union-attr]
         else:

@@ -54,7 +54,7 @@ class SuiteSize:
 
 SUITES = {
     "tiny": SuiteSize(1, 24, 24, 12, 2, 4.0, 4.0, 12, 8, 10),  # for tests
-    "quick": SuiteSize(2, 240, 240, 80, 2, 6.0, 6.0, 120, 40, 50),
+    "quick": SuiteSize(2, 192, 192, 64, 2, 5.0, 5.0, 120, 32, 40),
     "standard": SuiteSize(12, 2400, 2400, 1200, 3, 10.0, 10.0, 1200, None, 1000),
 }
 

@@ -24,7 +24,7 @@ import numpy as np
 import torch
 
 from mirkit.adapt.probe import ProbeConfig
-from mirkit.adapt.run import _aggregate, task_kind
+from mirkit.adapt.run import _aggregate, task_kind, task_vocabulary
 from mirkit.adapt.targets import Targets
 from mirkit.encoders import load_encoder
 from mirkit.errors import CheckpointError, ConfigError
@@ -84,7 +84,7 @@ def tune_task(*, task_dir: str | Path, encoder: str, out_dir: str | Path, config
     spec = probe_model.encoder.spec
     audio = load_task_audio(task_dir, label=label, sample_rate=spec.sample_rate,
                             min_duration_s=max(spec.min_duration_s, 0.0), progress=progress)
-    targets = Targets.fit(kind, audio.splits["train"].labels)
+    targets = Targets.fit(kind, audio.splits["train"].labels, task_vocabulary(task_dir))
     meta = {"format_version": FORMAT_VERSION, "task": task_dir.name, "task_dir": str(task_dir.resolve()), "kind": kind,
             "label": label, "encoder": encoder, "name": name, "weights_dir": weights_dir, "method": config.method,
             "config": config.to_dict(), "layers": probe_model.layers, "classes": targets.classes, "dims": targets.dims,
