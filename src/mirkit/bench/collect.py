@@ -69,7 +69,7 @@ def pooling_label(encoder: str, record: dict) -> str:
             rate = get_spec(encoder).layers[record["layers"][0]].frame_rate_hz
         except (UnknownNameError, IndexError, KeyError):
             return str(record.get("pooling", "mean"))
-    return f"{record.get('pooling', 'mean')} of {rate:g} fps frames"
+    return f"{record.get('pooling', 'mean')} of {rate:.3g} fps frames"
 
 
 def collect(runs_dir: str | Path) -> tuple[list[Row], dict[str, object]]:
