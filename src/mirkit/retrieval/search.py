@@ -1,0 +1,269 @@
+"""Search an index: text queries (hybrid), query by example, "more like this artist".
+
+Hybrid ranking (documented fusion): two ranked lists are fused by reciprocal rank fusion,
+
+    score(track) = w_dense / (K + rank_dense) + w_text / (K + rank_text),   K = 60,
+
+where ``rank_dense`` is the track's rank by cosine similarity in the dense space (1 = best) and
+``rank_text`` its rank in LanceDB's BM25 full-text search over the metadata (title, artist, album,
+genre, tags, pseudo-tags, comment). A track absent from one list gets no term from it. Only the top
+``candidates`` of each list take part (default 100, at least 10 x k). RRF needs no score
+calibration between cosine and BM25 and lets an exact title/artist match rise to the top while
+content queries ("calm solo piano") are carried by the dense list. Ties are broken by higher dense
+similarity, then by track id, so results are deterministic.
+
+The dense space is the joint text-audio space of a trained model (``--model``); without one,
+queries are matched against MiniLM embeddings of each track's text (metadata, tags, pseudo-tags).
+Query by example and artist similarity compare audio vectors (joint-space audio embeddings with a
+model; standardised encoder features otherwise).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from mirkit.errors import ConfigError, UnknownNameError
+
+log = logging.getLogger(__name__)
+
+RRF_K = 60
+MAX_QUERY_CHARS = 500
+MAX_K = 100
+_META = ("id", "path", "title", "artist", "album", "genre", "duration_s", "tags", "pseudo_tags", "licence")
+
+
+@dataclass
+class Hit:
+    id: str
+    title: str
+    artist: str
+    album: str
+    genre: str
+    duration_s: float
+    score: float
+    dense_score: float | None = None
+    dense_rank: int | None = None
+    text_rank: int | None = None
+    tags: list[str] | None = None
+
+    def to_dict(self) -> dict[str, object]:
+        return asdict(self)
+
+
+def rrf_fuse(dense: np.ndarray, text_ranks: dict[int, int], *, candidates: int,
+             weights: tuple[float, float] = (1.0, 1.0)) -> tuple[np.ndarray, np.ndarray]:
+    """Fused scores ``(n,)`` and dense ranks ``(n,)`` (0 = outside the dense candidates).
+
+    Args:
+        dense: cosine similarity of every track to the query.
+        text_ranks: row index -> 1-based full-text rank, for the full-text candidates.
+        candidates: how many of the dense list take part.
+    """
+    order = np.lexsort((np.arange(len(dense)), -dense))[:candidates]
+    dense_rank = np.zeros(len(dense), dtype=np.int64)
+    dense_rank[order] = np.arange(1, len(order) + 1)
+    fused = np.zeros(len(dense), dtype=np.float64)
+    fused[order] += weights[0] / (RRF_K + dense_rank[order])
+    for row, rank in text_ranks.items():
+        fused[row] += weights[1] / (RRF_K + rank)
+    return fused, dense_rank
+
+
+def _escape(value: str) -> str:
+    return value.replace("'", "''")
+
+
+class SearchEngine:
+    """An open index (and optionally a trained joint model), ready for queries.
+
+    Vectors are held in memory (exact search: deterministic and a few ms at 100k tracks on 2 cores);
+    LanceDB serves the rows and the full-text index.
+    """
+
+    def __init__(self, db: str | Path, *, model: str | Path | None = None, text_encoder=None) -> None:
+        import torch
+
+        from mirkit.retrieval.index import load_tracks, open_table, read_index_info
+
+        self.db = Path(db)
+        self.info = read_index_info(db)
+        self.table = open_table(db)
+        rows = load_tracks(db, columns=_META + ("audio", "text_vector"))
+        self.rows = [{k: row[k] for k in _META} for row in rows]
+        self.row_of = {row["id"]: i for i, row in enumerate(self.rows)}
+        audio = np.asarray([row["audio"] for row in rows], dtype=np.float32)
+        text_vectors = np.asarray([row["text_vector"] for row in rows], dtype=np.float32)
+        if text_encoder is None:
+            from mirkit.encoders.text import load_text_encoder
+
+            text_encoder = load_text_encoder()
+        if text_encoder.revision != self.info.get("text_encoder_revision"):
+            raise ConfigError(f"index {db} was built with text encoder {self.info.get('text_encoder_revision')}, "
+                              f"not {text_encoder.revision}; rebuild the index with this one.")
+        self.text_encoder = text_encoder
+        self.model = None
+        self.model_path = str(model) if model else None
+        if model is not None:
+            from mirkit.retrieval.train import load_search_model
+
+            self.model, self.text_encoder = load_search_model(model, index_info=self.info, text_encoder=text_encoder)
+            with torch.no_grad():
+                self.audio_space = self.model.embed_audio(torch.from_numpy(audio)).numpy()
+            self.dense_space = self.audio_space
+        else:
+            mean, std = audio.mean(0), audio.std(0)
+            std[std < 1e-8] = 1.0
+            self.audio_mean, self.audio_std = mean, std
+            standard = (audio - mean) / std
+            self.audio_space = standard / np.maximum(np.linalg.norm(standard, axis=1, keepdims=True), 1e-8)
+            self.dense_space = text_vectors
+        self.ids = np.array([r["id"] for r in self.rows])
+        self.artists = np.array([str(r["artist"] or "").lower() for r in self.rows])
+        self.genres = np.array([str(r["genre"] or "").lower() for r in self.rows])
+
+    # --- queries -------------------------------------------------------------------------
+    def embed_query(self, query: str) -> np.ndarray:
+        import torch
+
+        vector = self.text_encoder.encode([query])
+        if self.model is None:
+            return vector[0]
+        with torch.no_grad():
+            return self.model.embed_text(torch.from_numpy(vector)).numpy()[0]
+
+    def search(self, query: str, *, k: int = 10, artist: str | None = None, genre: str | None = None,
+               candidates: int = 100, weights: tuple[float, float] = (1.0, 1.0)) -> list[Hit]:
+        """Hybrid text search (see the module docstring for the fusion)."""
+        query = self._check_query(query, k)
+        mask = self._filter(artist, genre)
+        dense = self.dense_space @ self.embed_query(query)
+        dense = np.where(mask, dense, -np.inf)
+        n = max(candidates, 10 * k)
+        text_ranks = self.text_ranks(query, limit=n, artist=artist, genre=genre) if weights[1] > 0 else {}
+        fused, dense_rank = rrf_fuse(np.where(np.isfinite(dense), dense, -1e9), text_ranks, candidates=n, weights=weights)
+        fused[~mask] = -np.inf
+        return self._hits(fused, dense, dense_rank, text_ranks, k)
+
+    def text_ranks(self, query: str, *, limit: int, artist: str | None = None, genre: str | None = None) -> dict[int, int]:
+        """Row index -> 1-based BM25 rank (LanceDB full-text search over the metadata)."""
+        search = self.table.search(query, query_type="fts").select(["id"]).limit(limit)
+        clauses = [f"lower(artist) = '{_escape(artist.lower())}'" if artist else "",
+                   f"lower(genre) = '{_escape(genre.lower())}'" if genre else ""]
+        where = " AND ".join(c for c in clauses if c)
+        if where:
+            search = search.where(where, prefilter=True)
+        try:
+            found = search.to_list()
+        except Exception as exc:  # a query the full-text parser rejects still gets dense results
+            log.info("full-text search skipped for %r: %s", query, exc)
+            return {}
+        ranks: dict[int, int] = {}
+        for row in found:
+            if row["id"] in self.row_of and self.row_of[row["id"]] not in ranks:
+                ranks[self.row_of[row["id"]]] = len(ranks) + 1
+        return ranks
+
+    def like(self, *, track_id: str | None = None, path: str | Path | None = None, k: int = 10,
+             artist: str | None = None, genre: str | None = None) -> list[Hit]:
+        """Query by example: tracks whose audio is closest to an indexed track or to an audio file."""
+        self._check_k(k)
+        if (track_id is None) == (path is None):
+            raise ConfigError("give exactly one of track_id (an indexed track) or path (an audio file).")
+        if track_id is not None:
+            if track_id not in self.row_of:
+                raise UnknownNameError(f"track id {track_id!r} is not in index {self.db}.")
+            vector, exclude = self.audio_space[self.row_of[track_id]], {self.row_of[track_id]}
+        else:
+            vector, exclude = self._file_vector(Path(path)), set()
+        scores = self.audio_space @ vector
+        mask = self._filter(artist, genre)
+        for row in exclude:
+            mask[row] = False
+        scores = np.where(mask, scores, -np.inf)
+        return self._hits(scores, scores, None, {}, k)
+
+    def like_artist(self, name: str, *, k: int = 10, include_same: bool = False) -> list[Hit]:
+        """"More like this artist": tracks closest to the mean audio vector of the artist's tracks."""
+        self._check_k(k)
+        own = self.artists == name.strip().lower()
+        if not own.any():
+            known = sorted({str(r["artist"]) for r in self.rows if r["artist"]})
+            raise UnknownNameError(f"artist {name!r} has no track in index {self.db}; known artists include "
+                                   f"{known[:8]}.")
+        centroid = self.audio_space[own].mean(0)
+        centroid /= max(float(np.linalg.norm(centroid)), 1e-8)
+        scores = self.audio_space @ centroid
+        if not include_same:
+            scores = np.where(own, -np.inf, scores)
+        return self._hits(scores, scores, None, {}, k)
+
+    # --- helpers -------------------------------------------------------------------------
+    def _check_k(self, k: int) -> None:
+        if not isinstance(k, int) or not 1 <= k <= MAX_K:
+            raise ConfigError(f"k={k!r} must be an integer from 1 to {MAX_K}.")
+
+    def _check_query(self, query: str, k: int) -> str:
+        self._check_k(k)
+        query = " ".join(str(query).split())
+        if not query:
+            raise ConfigError("the query is empty; type what you are looking for, e.g. \"calm solo piano\".")
+        if len(query) > MAX_QUERY_CHARS:
+            raise ConfigError(f"the query has {len(query)} characters; at most {MAX_QUERY_CHARS} are allowed.")
+        return query
+
+    def _filter(self, artist: str | None, genre: str | None) -> np.ndarray:
+        mask = np.ones(len(self.rows), dtype=bool)
+        if artist:
+            mask &= self.artists == artist.strip().lower()
+        if genre:
+            mask &= self.genres == genre.strip().lower()
+        return mask
+
+    def _file_vector(self, path: Path) -> np.ndarray:
+        import torch
+
+        from mirkit.features.extract import ExtractConfig, extract
+        from mirkit.features.store import FeatureStore
+
+        layer = int(self.info["layer"])
+        config = ExtractConfig(encoder=str(self.info["encoder"]), layers=[layer], weights_dir=self.info.get("weights_dir"),
+                               num_workers=0, on_error="raise")
+        report = extract([path], store=FeatureStore(self.db / "features"), config=config, progress=False)
+        item = report.item_ids[str(path)]
+        features = FeatureStore(self.db / "features").recipe(report.recipe).read(item)[0][f"pooled_{layer}"]
+        features = features.astype(np.float32)
+        if self.model is not None:
+            with torch.no_grad():
+                return self.model.embed_audio(torch.from_numpy(features[None]))[0].numpy()
+        standard = (features - self.audio_mean) / self.audio_std
+        return standard / max(float(np.linalg.norm(standard)), 1e-8)
+
+    def _hits(self, scores: np.ndarray, dense: np.ndarray, dense_rank: np.ndarray | None,
+              text_ranks: dict[int, int], k: int) -> list[Hit]:
+        dense_key = np.where(np.isfinite(dense), dense, -1e9)
+        finite = np.flatnonzero(np.isfinite(scores))
+        if len(finite) > k:  # keep every track tied with the k-th best, then sort only those
+            kth = np.partition(scores[finite], len(finite) - k)[len(finite) - k]
+            finite = finite[scores[finite] >= kth]
+        order = finite[np.lexsort((self.ids[finite], -dense_key[finite], -scores[finite]))]
+        hits = []
+        for row in order[:k]:
+            meta = self.rows[row]
+            hits.append(Hit(id=meta["id"], title=meta["title"], artist=meta["artist"], album=meta["album"],
+                            genre=meta["genre"], duration_s=round(float(meta["duration_s"]), 2),
+                            score=round(float(scores[row]), 6),
+                            dense_score=round(float(dense[row]), 6) if np.isfinite(dense[row]) else None,
+                            dense_rank=int(dense_rank[row]) or None if dense_rank is not None else None,
+                            text_rank=text_ranks.get(int(row)),
+                            tags=list(meta["tags"] or []) or list(meta["pseudo_tags"] or [])))
+        return hits
+
+    def audio_path(self, track_id: str) -> Path:
+        """The file of an indexed track (the only way the web page reaches audio)."""
+        if track_id not in self.row_of:
+            raise UnknownNameError(f"track id {track_id!r} is not in index {self.db}.")
+        return Path(self.rows[self.row_of[track_id]]["path"])

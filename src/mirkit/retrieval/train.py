@@ -1,0 +1,245 @@
+"""``train_search_model``: fit the joint text-audio space on an index with InfoNCE, evaluate on held-out tracks.
+
+Splits: tracks keep the split of the suite they come from (``train``/``valid``/``test``, by piece);
+other tracks are assigned by a hash of their id (deterministic, ``valid_fraction`` and
+``test_fraction``). Training draws one caption per track per step (:mod:`mirkit.retrieval.captions`);
+early stopping watches the mean MRR over the validation query groups; the best weights are saved
+and scored once on the test tracks (:mod:`mirkit.retrieval.evaluate`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from mirkit.errors import CheckpointError, ConfigError
+from mirkit.retrieval.captions import CaptionConfig, CaptionSampler
+from mirkit.retrieval.evaluate import QueryGroup, build_queries, evaluate_systems, format_table, hybrid_scores, no_label_text
+from mirkit.retrieval.index import load_tracks, open_table, read_index_info
+from mirkit.retrieval.model import JointConfig, JointModel, info_nce, load_model, save_model
+
+log = logging.getLogger(__name__)
+
+LORA_TARGETS = ["query", "value"]
+
+
+@dataclass
+class SearchTrainConfig:
+    dim: int = 128
+    hidden: int = 512
+    epochs: int = 200  # at most; early stopping on validation
+    patience: int = 20
+    batch_size: int = 64
+    lr: float = 1e-3
+    weight_decay: float = 0.01
+    seed: int = 0
+    text_lora_rank: int = 0  # > 0: LoRA (peft) on MiniLM's query/value projections, trained with the towers
+    text_lr: float = 1e-4
+    valid_fraction: float = 0.1
+    test_fraction: float = 0.1
+
+    def validate(self) -> None:
+        for name in ("dim", "hidden", "epochs", "batch_size"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name}={getattr(self, name)} must be >= 1.")
+        if self.batch_size < 2:
+            raise ConfigError(f"batch_size={self.batch_size}: InfoNCE needs at least 2 tracks per batch.")
+        if not (0 <= self.valid_fraction < 1 and 0 <= self.test_fraction < 1 and self.valid_fraction + self.test_fraction < 1):
+            raise ConfigError(f"valid_fraction={self.valid_fraction} and test_fraction={self.test_fraction} must be in "
+                              "[0, 1) and sum to less than 1.")
+
+
+def split_of(row: dict[str, object], *, valid_fraction: float, test_fraction: float) -> str:
+    split = str(row.get("split") or "")
+    if split in ("train", "valid", "test"):
+        return split
+    u = int(hashlib.sha256(str(row["id"]).encode()).hexdigest()[:8], 16) / 16**8
+    return "test" if u < test_fraction else "valid" if u < test_fraction + valid_fraction else "train"
+
+
+def _apply_lora(text_encoder, rank: int):
+    from peft import LoraConfig, get_peft_model
+
+    config = LoraConfig(r=rank, lora_alpha=2 * rank, lora_dropout=0.0, target_modules=LORA_TARGETS)
+    text_encoder.model = get_peft_model(text_encoder.model, config)
+    text_encoder.clear_memo()
+    return text_encoder
+
+
+def _lora_state(text_encoder) -> dict[str, torch.Tensor]:
+    from peft import get_peft_model_state_dict
+
+    return get_peft_model_state_dict(text_encoder.model)
+
+
+def load_search_model(path: str | Path, *, index_info: dict[str, object], text_encoder):
+    """The joint model saved in ``path`` and the text encoder it expects (LoRA applied when trained)."""
+    model, info, text_state = load_model(path)
+    for key in ("encoder", "layer"):
+        if info["index"].get(key) != index_info.get(key):
+            raise CheckpointError(f"search model {path} was trained on {key}={info['index'].get(key)!r} features, but the "
+                                  f"index has {key}={index_info.get(key)!r}; use a model trained on this index.")
+    if info.get("text_encoder_revision") != text_encoder.revision:
+        raise CheckpointError(f"search model {path} expects text encoder {info.get('text_encoder_revision')}, "
+                              f"not {text_encoder.revision}.")
+    if text_state:
+        from peft import set_peft_model_state_dict
+
+        _apply_lora(text_encoder, int(info["train"]["text_lora_rank"]))
+        set_peft_model_state_dict(text_encoder.model, text_state)
+        text_encoder.model.eval()
+    return model, text_encoder
+
+
+def train_search_model(*, db: str | Path, out: str | Path, config: SearchTrainConfig | None = None,
+                       captions: CaptionConfig | None = None, text_encoder=None, progress: bool = True) -> dict[str, object]:
+    """Train, select on validation, test once; writes ``out/`` (model, config, metrics.json, metrics.md)."""
+    from tqdm.auto import tqdm
+
+    started = time.perf_counter()
+    config = config or SearchTrainConfig()
+    config.validate()
+    captions = captions or CaptionConfig()
+    info = read_index_info(db)
+    rows = load_tracks(db)
+    if text_encoder is None:
+        from mirkit.encoders.text import load_text_encoder
+
+        text_encoder = load_text_encoder()
+    if text_encoder.revision != info.get("text_encoder_revision"):
+        raise ConfigError(f"index {db} was built with text encoder {info.get('text_encoder_revision')}, not "
+                          f"{text_encoder.revision}; rebuild it or pass the same text encoder.")
+    sampler = CaptionSampler(rows, captions)
+    splits = {name: [i for i, r in enumerate(rows) if split_of(r, valid_fraction=config.valid_fraction,
+                                                                  test_fraction=config.test_fraction) == name]
+              for name in ("train", "valid", "test")}
+    trainable = [i for i in splits["train"] if sampler.sources(rows[i])]
+    if len(trainable) < 2:
+        raise ConfigError(f"index {db} has {len(trainable)} training tracks with a caption source; training needs at "
+                          "least 2 (tracks need tags, pseudo-tags, metadata, similar artists or free captions).")
+    for name in ("valid", "test"):
+        if not splits[name]:
+            raise ConfigError(f"index {db} has no {name} tracks; raise --{name}-fraction or index more music.")
+    torch.manual_seed(config.seed)
+    rng = np.random.default_rng(config.seed)
+    audio = np.asarray([r["audio"] for r in rows], dtype=np.float32)
+    model = JointModel(JointConfig(audio_dim=audio.shape[1], text_dim=text_encoder.dim, dim=config.dim, hidden=config.hidden))
+    model.set_standardisation(audio[trainable])
+    groups = [{"params": model.parameters(), "lr": config.lr}]
+    if config.text_lora_rank > 0:
+        _apply_lora(text_encoder, config.text_lora_rank)
+        groups.append({"params": [p for p in text_encoder.parameters() if p.requires_grad], "lr": config.text_lr})
+    else:
+        text_encoder.requires_grad_(False)
+    optimizer = torch.optim.AdamW(groups, weight_decay=config.weight_decay)
+    audio_t = torch.from_numpy(audio)
+    valid_groups = build_queries([rows[i] for i in splits["valid"]], similar=sampler.similar)
+    best = (-np.inf, -1, None, None)
+    history = []
+    bar = tqdm(range(config.epochs), desc="search train", unit="epoch", disable=not progress or None)
+    for epoch in bar:
+        model.train()
+        text_encoder.train(config.text_lora_rank > 0)
+        order = rng.permutation(trainable)
+        losses = []
+        for start in range(0, len(order), config.batch_size):
+            batch = order[start:start + config.batch_size]
+            if len(batch) < 2:
+                continue
+            texts = [sampler.sample(rows[i], rng) for i in batch]
+            text_features = text_encoder(texts) if config.text_lora_rank > 0 else torch.from_numpy(text_encoder.encode(texts))
+            same = torch.tensor([[a == b for b in texts] for a in texts])
+            loss = info_nce(model.embed_audio(audio_t[batch]), model.embed_text(text_features), model.scale(), same)
+            if not torch.isfinite(loss):
+                raise ConfigError(f"non-finite InfoNCE loss at epoch {epoch}; lower --lr (now {config.lr}).")
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            losses.append(float(loss.detach()))
+        score = _validation_score(model, text_encoder, audio_t, splits["valid"], valid_groups)
+        history.append({"epoch": epoch, "loss": float(np.mean(losses)) if losses else None, "valid_mrr": score})
+        bar.set_postfix(loss=f"{history[-1]['loss']:.3f}", valid=f"{score:.3f}")
+        if score > best[0]:
+            best = (score, epoch, {k: v.clone() for k, v in model.state_dict().items()},
+                    {k: v.clone() for k, v in _lora_state(text_encoder).items()} if config.text_lora_rank > 0 else None)
+        elif epoch - best[1] >= config.patience:
+            break
+    bar.close()
+    model.load_state_dict(best[2])
+    if best[3] is not None:
+        from peft import set_peft_model_state_dict
+
+        set_peft_model_state_dict(text_encoder.model, best[3])
+    model.eval()
+    text_encoder.eval()
+    text_encoder.clear_memo()
+    test_rows = [rows[i] for i in splits["test"]]
+    results = evaluate_systems(build_queries(test_rows, similar=sampler.similar),
+                               _systems(model, text_encoder, audio_t, splits["test"], rows, db))
+    out = Path(out)
+    summary = {"index": {k: info.get(k) for k in ("encoder", "layer", "weights_dir", "pseudo_tags")}, "db": str(db),
+               "text_encoder": text_encoder.name, "text_encoder_revision": text_encoder.revision,
+               "train": asdict(config), "captions": asdict(captions),
+               "tracks": {name: len(ids) for name, ids in splits.items()}, "best_epoch": best[1],
+               "valid_mrr": best[0], "epochs_run": len(history), "wall_s": round(time.perf_counter() - started, 1),
+               "test": results}
+    save_model(model, out, extra=summary, text_state=best[3])
+    (out / "history.json").write_text(json.dumps(history))
+    (out / "metrics.md").write_text(f"# Search model {out}\n\nIndex `{db}` (encoder {info['encoder']}, layer "
+                                    f"{info['layer']}); test tracks: {len(splits['test'])}.\n\n{format_table(results)}\n")
+    return summary
+
+
+@torch.no_grad()
+def _validation_score(model, text_encoder, audio_t, candidates: list[int], groups: list[QueryGroup]) -> float:
+    model.eval()
+    text_encoder.eval()
+    audio = model.embed_audio(audio_t[candidates])
+    scores = []
+    for group in groups:
+        if group.graded:
+            continue
+        text = model.embed_text(_encode(text_encoder, group.queries))
+        from mirkit.metrics.retrieval import mean_reciprocal_rank
+
+        scores.append(mean_reciprocal_rank((text @ audio.T).numpy(), group.relevance))
+    return float(np.mean(scores)) if scores else 0.0
+
+
+def _encode(text_encoder, texts: list[str]) -> torch.Tensor:
+    from mirkit.encoders.text import TextEncoder
+
+    if isinstance(text_encoder, TextEncoder) and any(p.requires_grad for p in text_encoder.parameters()):
+        return text_encoder(texts).detach()  # LoRA is training: the memo would hold stale vectors
+    return torch.from_numpy(text_encoder.encode(texts))
+
+
+def _systems(model, text_encoder, audio_t, candidates: list[int], rows, db):
+    table = open_table(db)
+    ids = [str(rows[i]["id"]) for i in candidates]
+    with torch.no_grad():
+        audio = model.embed_audio(audio_t[candidates]).numpy()
+    text_vectors = np.asarray([rows[i]["text_vector"] for i in candidates], dtype=np.float32)
+    plain = text_encoder.encode([no_label_text(rows[i]) for i in candidates])
+
+    def joint(queries: list[str]) -> np.ndarray:
+        with torch.no_grad():
+            return model.embed_text(torch.from_numpy(text_encoder.encode(queries))).numpy() @ audio.T
+
+    def fts(query: str, limit: int) -> list[str]:
+        try:
+            return [r["id"] for r in table.search(query, query_type="fts").select(["id"]).limit(limit).to_list()]
+        except Exception:
+            return []
+
+    return {"model": joint,
+            "hybrid": lambda queries: hybrid_scores(joint(queries), queries, fts, ids),
+            "text": lambda queries: text_encoder.encode(queries) @ text_vectors.T,
+            "text-no-labels": lambda queries: text_encoder.encode(queries) @ plain.T}

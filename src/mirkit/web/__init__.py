@@ -1,0 +1,1 @@
+"""The search web page and its JSON API (FastAPI); built on :class:`mirkit.retrieval.search.SearchEngine`."""
