@@ -258,3 +258,18 @@ def test_web_api_serves_only_indexed_audio(index: Path, text_encoder):
     facets = client.get("/api/facets").json()
     assert facets["artists"] == ["Alpha", "Beta"] and facets["tracks"] == 24
     assert client.get("/api/artist", params={"name": "Nobody"}).status_code == 404
+
+
+def test_two_folders_in_one_index(tmp_path: Path, text_encoder):
+    first = make_library(tmp_path / "a", n=2)
+    second = tmp_path / "b"
+    second.mkdir()
+    sf.write(second / "other.flac", _clip("tone", 42), RATE)
+    shutil.copy(first / "tone00.flac", second / "same-as-a.flac")
+    db = tmp_path / "db"
+    index_library(first, db=db, config=CONFIG, progress=False, text_encoder=text_encoder)
+    report = index_library(second, db=db, config=CONFIG, progress=False, text_encoder=text_encoder)
+    assert (report.added, report.removed, report.tracks) == (1, 0, 5)  # folder a's rows are kept
+    assert report.skipped["duplicate_content"] == 1
+    again = index_library(first, db=db, config=CONFIG, progress=False, text_encoder=text_encoder)
+    assert (again.unchanged, again.removed, again.tracks) == (4, 0, 5)

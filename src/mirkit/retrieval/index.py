@@ -8,7 +8,8 @@ Layout of an index folder ``LIB``::
     LIB/hashes.json       content hashes by (path, size, mtime)
 
 Rescans are incremental: files whose path, size and modification time are unchanged are kept;
-changed files are re-extracted; rows of removed files are deleted. New rows are committed in
+changed files are re-extracted; rows of removed files are deleted. Several folders can go into one
+index (one ``mirkit index`` call each); a rescan of one folder only touches rows under it. New rows are committed in
 chunks (each LanceDB ``add`` is one atomic commit), so a crash leaves an index that holds every
 chunk finished before it, and a rerun picks up the rest (features already extracted are reused).
 The full-text index is rebuilt at the end; rows added after it are still found (LanceDB searches
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import time
 from collections import Counter
 from dataclasses import asdict, dataclass, field
@@ -161,7 +163,9 @@ def index_library(root: str | Path, *, db: str | Path, config: IndexConfig | Non
         for row in table.search().select(["id", "path", "size", "mtime_ns"]).limit(None).to_list():
             existing[row["path"]] = (row["id"], int(row["size"]), int(row["mtime_ns"]))
     on_disk = {f.path for f in files}
-    stale = [item for path, item in existing.items() if path not in on_disk]
+    # one index may hold several folders: only rows under this root can have been removed
+    under_root = str(Path(root).resolve()).rstrip(os.sep) + os.sep
+    stale = [item for path, item in existing.items() if path.startswith(under_root) and path not in on_disk]
     report.removed = len(stale)
     todo: list[LibraryFile] = []
     kept_ids: set[str] = set()
@@ -174,8 +178,10 @@ def index_library(root: str | Path, *, db: str | Path, config: IndexConfig | Non
         if known is not None:
             stale.append(known)
         todo.append(f)
+    stale_ids = {item[0] for item in stale}
+    kept_ids |= {item[0] for item in existing.values() if item[0] not in stale_ids}  # other folders' tracks too
     if table is not None and stale:
-        _delete_ids(table, [item[0] for item in stale])
+        _delete_ids(table, sorted(stale_ids))
     atomic_write_bytes(db / "index.json", json.dumps(info, indent=2).encode())
     if todo:
         extractor = _Extractor(db=db, config=config, layer=layer, pseudo_tags=pseudo_tags, encoder=encoder,
@@ -193,7 +199,7 @@ def index_library(root: str | Path, *, db: str | Path, config: IndexConfig | Non
                 vectors = text_encoder.encode([str(row["text"]) for row in rows])
                 for row, vector in zip(rows, vectors):
                     row["text_vector"] = vector
-                data = _arrow_table(rows)
+                data = rows_to_arrow(rows)
                 if table is None:
                     table = connection.create_table(TABLE, data)
                 else:
@@ -303,7 +309,7 @@ def _pseudo_tags(items, item_id: str, names: list[str]) -> list[str]:
     return [names[i] for i in order if probabilities[i] >= PSEUDO_TAGS_MIN_P]
 
 
-def _arrow_table(rows: list[dict[str, object]]):
+def rows_to_arrow(rows: list[dict[str, object]]):
     import pyarrow as pa
 
     audio = np.stack([row["audio"] for row in rows]).astype(np.float32)
