@@ -21,6 +21,7 @@ model; standardised encoder features otherwise).
 from __future__ import annotations
 
 import logging
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -63,7 +64,12 @@ def rrf_fuse(dense: np.ndarray, text_ranks: dict[int, int], *, candidates: int,
         text_ranks: row index -> 1-based full-text rank, for the full-text candidates.
         candidates: how many of the dense list take part.
     """
-    order = np.lexsort((np.arange(len(dense)), -dense))[:candidates]
+    if candidates < len(dense):  # every track tied with the last candidate, then an exact sort of those
+        cut = np.partition(dense, len(dense) - candidates)[len(dense) - candidates]
+        pool = np.flatnonzero(dense >= cut)
+    else:
+        pool = np.arange(len(dense))
+    order = pool[np.lexsort((pool, -dense[pool]))][:candidates]
     dense_rank = np.zeros(len(dense), dtype=np.int64)
     dense_rank[order] = np.arange(1, len(order) + 1)
     fused = np.zeros(len(dense), dtype=np.float64)
@@ -121,6 +127,8 @@ class SearchEngine:
             standard = (audio - mean) / std
             self.audio_space = standard / np.maximum(np.linalg.norm(standard, axis=1, keepdims=True), 1e-8)
             self.dense_space = text_vectors
+        self._threadpools = None
+        self._pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="mirkit-fts")
         self.ids = np.array([r["id"] for r in self.rows])
         self.artists = np.array([str(r["artist"] or "").lower() for r in self.rows])
         self.genres = np.array([str(r["genre"] or "").lower() for r in self.rows])
@@ -139,14 +147,28 @@ class SearchEngine:
                candidates: int = 100, weights: tuple[float, float] = (1.0, 1.0)) -> list[Hit]:
         """Hybrid text search (see the module docstring for the fusion)."""
         query = self._check_query(query, k)
+        n = max(candidates, 10 * k)
+        # the full-text search needs no embedding: run it while the query is encoded
+        text = self._pool.submit(self.text_ranks, query, limit=n, artist=artist, genre=genre) if weights[1] > 0 else None
+        vector = self.embed_query(query)
+        return self.search_embedded(query, vector, k=k, artist=artist, genre=genre, candidates=candidates,
+                                    weights=weights, text_ranks=text.result() if text is not None else {})
+
+    def search_embedded(self, query: str, vector: np.ndarray, *, k: int = 10, artist: str | None = None,
+                        genre: str | None = None, candidates: int = 100,
+                        weights: tuple[float, float] = (1.0, 1.0), text_ranks: dict[int, int] | None = None) -> list[Hit]:
+        """:meth:`search` with the query already embedded (``vector`` in the dense space)."""
         mask = self._filter(artist, genre)
-        dense = self.dense_space @ self.embed_query(query)
+        with self._blas_one_thread():  # spinning BLAS threads would starve torch's query encoder on few cores
+            dense = self.dense_space @ vector
         dense = np.where(mask, dense, -np.inf)
         n = max(candidates, 10 * k)
-        text_ranks = self.text_ranks(query, limit=n, artist=artist, genre=genre) if weights[1] > 0 else {}
+        if text_ranks is None:
+            text_ranks = self.text_ranks(query, limit=n, artist=artist, genre=genre) if weights[1] > 0 else {}
         fused, dense_rank = rrf_fuse(np.where(np.isfinite(dense), dense, -1e9), text_ranks, candidates=n, weights=weights)
         fused[~mask] = -np.inf
-        return self._hits(fused, dense, dense_rank, text_ranks, k)
+        pool = np.union1d(np.flatnonzero(dense_rank), np.fromiter(text_ranks, dtype=np.int64, count=len(text_ranks)))
+        return self._hits(fused, dense, dense_rank, text_ranks, k, pool=pool if len(pool) >= k else None)
 
     def text_ranks(self, query: str, *, limit: int, artist: str | None = None, genre: str | None = None) -> dict[int, int]:
         """Row index -> 1-based BM25 rank (LanceDB full-text search over the metadata)."""
@@ -157,14 +179,15 @@ class SearchEngine:
         if where:
             search = search.where(where, prefilter=True)
         try:
-            found = search.to_list()
+            found = search.to_arrow().column("id").to_pylist()
         except Exception as exc:  # a query the full-text parser rejects still gets dense results
             log.info("full-text search skipped for %r: %s", query, exc)
             return {}
         ranks: dict[int, int] = {}
-        for row in found:
-            if row["id"] in self.row_of and self.row_of[row["id"]] not in ranks:
-                ranks[self.row_of[row["id"]]] = len(ranks) + 1
+        for item in found:
+            row = self.row_of.get(item)
+            if row is not None and row not in ranks:
+                ranks[row] = len(ranks) + 1
         return ranks
 
     def like(self, *, track_id: str | None = None, path: str | Path | None = None, k: int = 10,
@@ -202,6 +225,13 @@ class SearchEngine:
         return self._hits(scores, scores, None, {}, k)
 
     # --- helpers -------------------------------------------------------------------------
+    def _blas_one_thread(self):
+        if self._threadpools is None:
+            from threadpoolctl import ThreadpoolController
+
+            self._threadpools = ThreadpoolController()  # inspects the loaded libraries once
+        return self._threadpools.limit(limits=1, user_api="blas")
+
     def _check_k(self, k: int) -> None:
         if not isinstance(k, int) or not 1 <= k <= MAX_K:
             raise ConfigError(f"k={k!r} must be an integer from 1 to {MAX_K}.")
@@ -243,22 +273,28 @@ class SearchEngine:
         return standard / max(float(np.linalg.norm(standard)), 1e-8)
 
     def _hits(self, scores: np.ndarray, dense: np.ndarray, dense_rank: np.ndarray | None,
-              text_ranks: dict[int, int], k: int) -> list[Hit]:
+              text_ranks: dict[int, int], k: int, pool: np.ndarray | None = None) -> list[Hit]:
+        """The top ``k`` rows by score (ties: higher dense score, then id); ``pool`` limits the rows looked at."""
+        if pool is not None:  # the fused candidates: every other track scores 0
+            scores, dense = scores[pool], dense[pool]
+            dense_rank = dense_rank[pool] if dense_rank is not None else None
         dense_key = np.where(np.isfinite(dense), dense, -1e9)
         finite = np.flatnonzero(np.isfinite(scores))
         if len(finite) > k:  # keep every track tied with the k-th best, then sort only those
             kth = np.partition(scores[finite], len(finite) - k)[len(finite) - k]
             finite = finite[scores[finite] >= kth]
-        order = finite[np.lexsort((self.ids[finite], -dense_key[finite], -scores[finite]))]
+        rows = pool if pool is not None else np.arange(len(scores))
+        order = finite[np.lexsort((self.ids[rows[finite]], -dense_key[finite], -scores[finite]))]
         hits = []
-        for row in order[:k]:
+        for position in order[:k]:
+            row = int(rows[position])
             meta = self.rows[row]
             hits.append(Hit(id=meta["id"], title=meta["title"], artist=meta["artist"], album=meta["album"],
                             genre=meta["genre"], duration_s=round(float(meta["duration_s"]), 2),
-                            score=round(float(scores[row]), 6),
-                            dense_score=round(float(dense[row]), 6) if np.isfinite(dense[row]) else None,
-                            dense_rank=int(dense_rank[row]) or None if dense_rank is not None else None,
-                            text_rank=text_ranks.get(int(row)),
+                            score=round(float(scores[position]), 6),
+                            dense_score=round(float(dense[position]), 6) if np.isfinite(dense[position]) else None,
+                            dense_rank=int(dense_rank[position]) or None if dense_rank is not None else None,
+                            text_rank=text_ranks.get(row),
                             tags=list(meta["tags"] or []) or list(meta["pseudo_tags"] or [])))
         return hits
 
