@@ -28,7 +28,7 @@ import numpy as np
 from mirkit.metrics import retrieval as metrics
 from mirkit.retrieval.captions import tag_phrase
 from mirkit.retrieval.index import track_text
-from mirkit.retrieval.search import rrf_fuse
+from mirkit.retrieval.search import NameIndex, rrf_fuse
 
 
 @dataclass
@@ -81,9 +81,13 @@ def score_group(group: QueryGroup, scores: np.ndarray) -> dict[str, float]:
 
 
 def hybrid_scores(dense: np.ndarray, queries: Sequence[str], fts: Callable[[str, int], list[str]],
-                  ids: Sequence[str], *, candidates: int = 100) -> np.ndarray:
-    """Fused (RRF) scores of the candidates ``ids`` for each query; ``fts(query, limit)`` returns ids best first."""
-    position = {item: i for i, item in enumerate(ids)}
+                  rows: Sequence[Mapping[str, object]], *, candidates: int = 100) -> np.ndarray:
+    """The search engine's fused scores (RRF + name bonus) of the candidate ``rows`` for each query.
+
+    ``fts(query, limit)`` returns track ids best first (LanceDB full-text search over the whole index).
+    """
+    position = {str(row["id"]): i for i, row in enumerate(rows)}
+    names = NameIndex(rows)
     fused = np.zeros_like(dense, dtype=np.float64)
     for q, query in enumerate(queries):
         ranks: dict[int, int] = {}
@@ -91,6 +95,8 @@ def hybrid_scores(dense: np.ndarray, queries: Sequence[str], fts: Callable[[str,
             if item in position and position[item] not in ranks:
                 ranks[position[item]] = len(ranks) + 1
         fused[q] = rrf_fuse(dense[q], ranks, candidates=candidates)[0]
+        for row, bonus in names.matches(query).items():
+            fused[q, row] += bonus
     return fused
 
 

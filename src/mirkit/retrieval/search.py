@@ -8,9 +8,13 @@ where ``rank_dense`` is the track's rank by cosine similarity in the dense space
 ``rank_text`` its rank in LanceDB's BM25 full-text search over the metadata (title, artist, album,
 genre, tags, pseudo-tags, comment). A track absent from one list gets no term from it. Only the top
 ``candidates`` of each list take part (default 100, at least 10 x k). RRF needs no score
-calibration between cosine and BM25 and lets an exact title/artist match rise to the top while
-content queries ("calm solo piano") are carried by the dense list. Ties are broken by higher dense
-similarity, then by track id, so results are deterministic.
+calibration between cosine and BM25; content queries ("calm solo piano") are carried by the dense
+list. Because RRF alone can rank a track that is second in both lists above the exact title match
+that is first in only one, names get an explicit bonus: +1 when the query contains a track's whole
+title (word-aligned, case-insensitive, titles of 3+ characters), +0.5 when it contains its artist.
+So "the track Battle Epic" puts Battle Epic first and "music by Maxstack" puts Maxstack's tracks
+first, each group ordered by RRF. Ties are broken by higher dense similarity, then by track id, so
+results are deterministic.
 
 The dense space is the joint text-audio space of a trained model (``--model``); without one,
 queries are matched against MiniLM embeddings of each track's text (metadata, tags, pseudo-tags).
@@ -21,6 +25,7 @@ model; standardised encoder features otherwise).
 from __future__ import annotations
 
 import logging
+import re
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -34,6 +39,9 @@ log = logging.getLogger(__name__)
 RRF_K = 60
 MAX_QUERY_CHARS = 500
 MAX_K = 100
+TITLE_BONUS = 1.0
+ARTIST_BONUS = 0.5
+MAX_NAME_WORDS = 12
 _META = ("id", "path", "title", "artist", "album", "genre", "duration_s", "tags", "pseudo_tags", "licence")
 
 
@@ -77,6 +85,36 @@ def rrf_fuse(dense: np.ndarray, text_ranks: dict[int, int], *, candidates: int,
     for row, rank in text_ranks.items():
         fused[row] += weights[1] / (RRF_K + rank)
     return fused, dense_rank
+
+
+def _words(text: str) -> list[str]:
+    return re.findall(r"\w+", text.lower())
+
+
+class NameIndex:
+    """Finds tracks named in a query: whole titles and artists, word-aligned and case-insensitive."""
+
+    def __init__(self, rows) -> None:
+        self.titles: dict[str, list[int]] = {}
+        self.artists: dict[str, list[int]] = {}
+        for i, row in enumerate(rows):
+            for field_name, names in (("title", self.titles), ("artist", self.artists)):
+                key = " ".join(_words(str(row.get(field_name) or "")))
+                if len(key) >= 3 and len(key.split()) <= MAX_NAME_WORDS:
+                    names.setdefault(key, []).append(i)
+
+    def matches(self, query: str) -> dict[int, float]:
+        """Row -> bonus (+1 per title, +0.5 per artist contained in the query)."""
+        words = _words(query)
+        found: dict[int, float] = {}
+        for size in range(1, min(len(words), MAX_NAME_WORDS) + 1):
+            for start in range(len(words) - size + 1):
+                phrase = " ".join(words[start:start + size])
+                for row in self.titles.get(phrase, ()):
+                    found[row] = found.get(row, 0.0) + TITLE_BONUS
+                for row in self.artists.get(phrase, ()):
+                    found[row] = found.get(row, 0.0) + ARTIST_BONUS
+        return found
 
 
 def _escape(value: str) -> str:
@@ -130,6 +168,7 @@ class SearchEngine:
         self._threadpools = None
         self._pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="mirkit-fts")
         self.ids = np.array([r["id"] for r in self.rows])
+        self._names = NameIndex(self.rows)
         self.artists = np.array([str(r["artist"] or "").lower() for r in self.rows])
         self.genres = np.array([str(r["genre"] or "").lower() for r in self.rows])
 
@@ -166,8 +205,12 @@ class SearchEngine:
         if text_ranks is None:
             text_ranks = self.text_ranks(query, limit=n, artist=artist, genre=genre) if weights[1] > 0 else {}
         fused, dense_rank = rrf_fuse(np.where(np.isfinite(dense), dense, -1e9), text_ranks, candidates=n, weights=weights)
+        named = self.name_matches(query) if weights[1] > 0 else {}
+        for row, bonus in named.items():
+            fused[row] += bonus
         fused[~mask] = -np.inf
-        pool = np.union1d(np.flatnonzero(dense_rank), np.fromiter(text_ranks, dtype=np.int64, count=len(text_ranks)))
+        pool = np.union1d(np.flatnonzero(dense_rank),
+                          np.fromiter([*text_ranks, *named], dtype=np.int64, count=len(text_ranks) + len(named)))
         return self._hits(fused, dense, dense_rank, text_ranks, k, pool=pool if len(pool) >= k else None)
 
     def text_ranks(self, query: str, *, limit: int, artist: str | None = None, genre: str | None = None) -> dict[int, int]:
@@ -223,6 +266,10 @@ class SearchEngine:
         if not include_same:
             scores = np.where(own, -np.inf, scores)
         return self._hits(scores, scores, None, {}, k)
+
+    def name_matches(self, query: str) -> dict[int, float]:
+        """Rows whose whole title (+1) or artist (+0.5) occurs in the query (see the module docstring)."""
+        return self._names.matches(query)
 
     # --- helpers -------------------------------------------------------------------------
     def _blas_one_thread(self):

@@ -223,7 +223,6 @@ def _encode(text_encoder, texts: list[str]) -> torch.Tensor:
 
 def _systems(model, text_encoder, audio_t, candidates: list[int], rows, db):
     table = open_table(db)
-    ids = [str(rows[i]["id"]) for i in candidates]
     with torch.no_grad():
         audio = model.embed_audio(audio_t[candidates]).numpy()
     text_vectors = np.asarray([rows[i]["text_vector"] for i in candidates], dtype=np.float32)
@@ -240,6 +239,6 @@ def _systems(model, text_encoder, audio_t, candidates: list[int], rows, db):
             return []
 
     return {"model": joint,
-            "hybrid": lambda queries: hybrid_scores(joint(queries), queries, fts, ids),
+            "hybrid": lambda queries: hybrid_scores(joint(queries), queries, fts, [rows[i] for i in candidates]),
             "text": lambda queries: text_encoder.encode(queries) @ text_vectors.T,
             "text-no-labels": lambda queries: text_encoder.encode(queries) @ plain.T}
