@@ -41,11 +41,22 @@ def test_collect_catalogues_tags_licences_and_fretsonfire_tempo(tmp_path):
     tagged["title"], tagged["artist"], tagged["album"] = "Calm Waters", "A. Composer", "Game OST"
     tagged.save()
     (music / "readme.txt").write_text("not audio")
+    sf.write(music / "jingle.ogg", sine(440, 0.2, 22050), 22050, format="OGG", subtype="VORBIS")  # too short
+    effects = unpacked / "usr/share/games/fake/sounds"
+    effects.mkdir(parents=True)
+    sf.write(effects / "explosion.ogg", sine(110, 1.0, 22050), 22050, format="OGG", subtype="VORBIS")
+    import zipfile
+
+    sf.write(tmp_path / "in_zip.ogg", sine(330, 1.0, 22050), 22050, format="OGG", subtype="VORBIS")
+    with zipfile.ZipFile(unpacked / "usr/share/games/fake/music.pk3", "w") as archive:
+        archive.write(tmp_path / "in_zip.ogg", "sound/cdtracks/space-march.ogg")
+        archive.writestr("../../escape.ogg", b"zip-slip attempt")  # never written outside the target
     _fake_fretsonfire(unpacked / "usr/share/games/fretsonfire/data/songs/x/test_song", bpm=150)
 
-    tracks = collect(root, "fake-music", unpacked)
+    tracks = collect(root, "fake-music", unpacked, min_track_s=0.5)
     by_title = {t.title: t for t in tracks}
-    assert set(by_title) == {"Battle Epic", "Calm Waters", "Test Song"}
+    assert set(by_title) == {"Battle Epic", "Calm Waters", "Test Song", "Space March"}
+    assert not (unpacked / "usr/share/escape.ogg").exists() and not (unpacked / "escape.ogg").exists()
     assert by_title["Calm Waters"].artist == "A. Composer" and by_title["Calm Waters"].album == "Game OST"
     assert all(t.licence == "CC-BY-SA-3.0" for t in tracks)
     song = by_title["Test Song"]

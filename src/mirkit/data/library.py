@@ -35,6 +35,8 @@ MUSIC_PACKAGES = {
     "drascula-music": "31 tracks, 0.8 h",
     "warzone2100-music": "30 tracks, 4.0 h (Opus)",
 }
+MIN_TRACK_S = 20.0  # shorter files in music packages are jingles and effects
+_SOUND_EFFECTS = {"sounds", "sfx", "effects"}
 DEFAULT_PACKAGES = ("fretsonfire-songs-muldjord", "fretsonfire-songs-sectoid", "singularity-music", "wesnoth-1.16-music")
 _LICENCE_PATTERNS = (("CC-BY-SA-3.0", r"(Attribution[- ]Share[- ]?Alike|CC[- ]BY[- ]SA)[^\n]{0,40}3\.0"),
                      ("CC-BY-SA-4.0", r"(Attribution[- ]Share[- ]?Alike|CC[- ]BY[- ]SA)[^\n]{0,40}4\.0"),
@@ -127,8 +129,12 @@ def fretsonfire_song(folder: Path, out_path: Path) -> tuple[float, dict[str, str
     return float(np.round(tempi[0], 3)), {"title": info.get("name", folder.name), "artist": info.get("artist", "")}
 
 
-def collect(root: Path, package: str, extracted: Path) -> list[Track]:
-    """Library entries for one unpacked package (under ``root``)."""
+def collect(root: Path, package: str, extracted: Path, *, min_track_s: float = MIN_TRACK_S) -> list[Track]:
+    """Library entries for one unpacked package (under ``root``).
+
+    Audio inside ``.pk3`` game archives is unpacked first; files under ``sounds``/``sfx`` folders
+    and files shorter than ``min_track_s`` (jingles, effects) are not music and are left out.
+    """
     copyright_file = next(iter(extracted.glob("usr/share/doc/*/copyright")), None)
     licence = detect_licence(copyright_file.read_text(errors="replace")) if copyright_file else "unknown"
     tracks: list[Track] = []
@@ -138,14 +144,37 @@ def collect(root: Path, package: str, extracted: Path) -> list[Track]:
         bpm, info = fretsonfire_song(folder, out)
         tracks.append(Track(str(out.relative_to(root)), info["title"], info["artist"], package, "", "", "", package,
                             licence, _duration_s(out), labels={"bpm": bpm}, split="test"))
+    for archive in sorted(extracted.rglob("*.pk3")):  # game data zips (nexuiz, ufoai) hold the music
+        _unpack_audio(archive, archive.parent / (archive.stem + "-pk3"))
     for path in sorted(extracted.rglob("*")):
         if path.suffix.lower() not in AUDIO_EXTENSIONS or any(path.is_relative_to(f) for f in fof_dirs):
+            continue
+        if _SOUND_EFFECTS.intersection(part.lower() for part in path.relative_to(extracted).parts[:-1]):
+            continue  # game sound effects are not music
+        duration_s = _duration_s(path)
+        if duration_s < min_track_s:
             continue
         tags = read_tags(path)
         tracks.append(Track(str(path.relative_to(root)), tags["title"], tags.get("artist", ""), tags.get("album", ""),
                             tags.get("genre", ""), tags.get("date", ""), tags.get("comment", ""), package, licence,
-                            _duration_s(path)))
+                            duration_s))
     return tracks
+
+
+def _unpack_audio(archive: Path, out: Path) -> None:
+    """Extract the audio members of a zip archive (once; member paths are checked to stay inside ``out``)."""
+    import zipfile
+
+    if out.is_dir():
+        return
+    tmp = out.with_name(out.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    with zipfile.ZipFile(archive) as handle:
+        for member in handle.namelist():
+            target = (tmp / member).resolve()
+            if Path(member).suffix.lower() in AUDIO_EXTENSIONS and target.is_relative_to(tmp.resolve()):
+                handle.extract(member, tmp)
+    tmp.rename(out)
 
 
 def gather_music(*, out_dir: str | Path, packages: list[str]) -> dict[str, object]:

@@ -59,6 +59,8 @@ class TextEncoder(nn.Module):
         self.dim = int(model.config.hidden_size)
         self._memo: dict[str, np.ndarray] = {}
         self._lock = threading.Lock()
+        self._queue_lock = threading.Lock()
+        self._queue: dict[str, None] = {}
 
     def forward(self, texts: Sequence[str]) -> torch.Tensor:
         device = next(self.model.parameters()).device
@@ -71,26 +73,42 @@ class TextEncoder(nn.Module):
 
     @torch.no_grad()
     def encode(self, texts: Sequence[str], *, batch_size: int = 64) -> np.ndarray:
-        """Embeddings of ``texts`` as float32 ``(len(texts), dim)``; repeated strings are computed once."""
-        memo = self._memo  # a snapshot: other threads replace the dict, never clear it
-        missing = sorted({t for t in texts if t not in memo})
-        fresh: dict[str, np.ndarray] = {}
-        if missing:
-            with self._lock:  # the fast tokenizer is not safe to call from several threads at once
-                was_training = self.training
-                self.eval()
-                for start in range(0, len(missing), batch_size):
-                    chunk = missing[start:start + batch_size]
-                    fresh.update(zip(chunk, self(chunk).float().cpu().numpy()))
-                self.train(was_training)
+        """Embeddings of ``texts`` as float32 ``(len(texts), dim)``; repeated strings are computed once.
+
+        Thread-safe and micro-batched: texts requested by other threads while the model is busy are
+        queued, and whichever thread gets the model next encodes every queued text in one batch, so
+        concurrent queries (a web server) share forward passes instead of waiting in line.
+        """
         if not texts:
             return np.zeros((0, self.dim), np.float32)
-        result = np.stack([fresh[t] if t in fresh else memo[t] for t in texts]).astype(np.float32)
-        if len(memo) + len(fresh) > MEMO_LIMIT:
-            self._memo = dict(fresh)  # a server sees endless distinct queries; keep memory bounded
-        else:
-            memo.update(fresh)
-        return result
+        found: dict[str, np.ndarray] = {}
+        wanted = list(dict.fromkeys(texts))
+        while True:
+            memo = self._memo  # a snapshot: threads replace the dict when it is full, never clear it
+            found.update((t, memo[t]) for t in wanted if t not in found and t in memo)
+            missing = [t for t in wanted if t not in found]
+            if not missing:
+                break
+            with self._queue_lock:
+                self._queue.update(dict.fromkeys(missing))
+            with self._lock:  # one forward pass at a time (the fast tokenizer is not thread-safe either)
+                with self._queue_lock:
+                    todo = [t for t in self._queue if t not in self._memo]
+                    self._queue.clear()
+                if todo:
+                    was_training = self.training
+                    self.eval()
+                    fresh: dict[str, np.ndarray] = {}
+                    for start in range(0, len(todo), batch_size):
+                        chunk = todo[start:start + batch_size]
+                        fresh.update(zip(chunk, self(chunk).float().cpu().numpy()))
+                    self.train(was_training)
+                    found.update((t, fresh[t]) for t in missing if t in fresh)
+                    if len(self._memo) + len(fresh) > MEMO_LIMIT:
+                        self._memo = fresh  # a server sees endless distinct queries; keep memory bounded
+                    else:
+                        self._memo.update(fresh)
+        return np.stack([found[t] for t in texts]).astype(np.float32)
 
     def clear_memo(self) -> None:
         self._memo = {}

@@ -149,7 +149,8 @@ def index_library(root: str | Path, *, db: str | Path, config: IndexConfig | Non
 
         text_encoder = load_text_encoder()
     info = {"format": INDEX_FORMAT, "encoder": config.encoder, "layer": layer, "weights_dir": config.weights_dir,
-            "pseudo_tags": pseudo_tags, "text_encoder": text_encoder.name,
+            "pseudo_tags": pseudo_tags, "store": str(Path(config.store).resolve()) if config.store else None,
+            "text_encoder": text_encoder.name,
             "text_encoder_revision": text_encoder.revision}
     _check_settings(db, info)
     files, not_audio = scan_library(root)

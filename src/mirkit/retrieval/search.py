@@ -309,9 +309,10 @@ class SearchEngine:
         layer = int(self.info["layer"])
         config = ExtractConfig(encoder=str(self.info["encoder"]), layers=[layer], weights_dir=self.info.get("weights_dir"),
                                num_workers=0, on_error="raise")
-        report = extract([path], store=FeatureStore(self.db / "features"), config=config, progress=False)
+        store = FeatureStore(self.info.get("store") or self.db / "features")
+        report = extract([path], store=store, config=config, progress=False)
         item = report.item_ids[str(path)]
-        features = FeatureStore(self.db / "features").recipe(report.recipe).read(item)[0][f"pooled_{layer}"]
+        features = store.recipe(report.recipe).read(item)[0][f"pooled_{layer}"]
         features = features.astype(np.float32)
         if self.model is not None:
             with torch.no_grad():
