@@ -4,6 +4,7 @@ resume bit for bit, and fail clearly. Tiny encoders and a tiny rendered suite; C
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import replace
 
 import numpy as np
@@ -209,3 +210,31 @@ def test_methods_report_puts_tune_runs_side_by_side(tiny_suite, tmp_path):
     assert (tmp_path / "plots" / "methods-params.png").stat().st_size > 5000 and "data:image/png" in page.read_text()
     with pytest.raises(ConfigError, match="no finished tune run"):
         write_methods_report(tmp_path / "genre-probe" / "seed0")
+
+
+@pytest.mark.parametrize("encoder", ["random:musicnn-mtt", "random:crepe-tiny"])
+@pytest.mark.parametrize("method", ["adapter", "lora", "ia3", "bitfit", "finetune"])
+def test_every_cnn_method_runs_on_the_real_architectures(encoder, method):
+    """musicnn and CREPE (random weights, real shapes): forward + backward reach exactly the method's parameters."""
+    enc = load_encoder(encoder, frame_rate_hz=5.0 if "crepe" in encoder else None)
+    state = apply_method(enc, method, MethodOptions())
+    rate = enc.spec.sample_rate
+    wave = torch.randn(2, 3 * rate) * 0.1
+    out = enc(wave, torch.tensor([3 * rate, 2 * rate]))
+    last = enc.spec.num_layers - 1
+    out.hidden[last].float().pow(2).mean().backward()
+    params = dict(enc.named_parameters())
+    params.update({f"added.{n}": p for n, p in nn_module_dict(state.added).named_parameters()})
+    trainable = {n: p for n, p in params.items() if p.requires_grad}
+    assert trainable, f"{method} trains nothing on {encoder}"
+    assert all(p.grad is not None for p in trainable.values()), [n for n, p in trainable.items() if p.grad is None][:5]
+    # zero-initialised halves (LoRA's B, the adapters' up-projection) leave their partner without a gradient at
+    # step 0; every other trained tensor gets one, and frozen ones get none
+    live = [n for n, p in trainable.items() if p.grad.abs().sum() > 0]
+    silent = [n for n in trainable if n not in live and not re.search(r"lora_A|\.down\.", n)]
+    assert len(silent) <= 2, silent[:5]  # at most the batch-norm shift after the last layer used
+    assert all(p.grad is None for n, p in params.items() if not p.requires_grad)
+
+
+def nn_module_dict(added) -> torch.nn.ModuleDict:
+    return torch.nn.ModuleDict({k.replace(".", "__"): v for k, v in dict(added).items()})

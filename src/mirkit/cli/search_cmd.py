@@ -132,6 +132,9 @@ def run_serve(args: argparse.Namespace) -> int:
     from mirkit.web.app import create_app
 
     engine = SearchEngine(args.db, model=args.model)
+    if args.host not in ("127.0.0.1", "localhost", "::1"):
+        print(f"warning: --host {args.host} makes the page and every indexed track reachable from other machines; "
+              "there is no authentication.")
     print(f"Serving {len(engine.rows):,} tracks from {args.db} on http://{args.host}:{args.port}/")
     uvicorn.run(create_app(engine), host=args.host, port=args.port, log_level="warning")
     return 0

@@ -72,7 +72,7 @@ class MusicnnNet(nn.Module):
         for conv, bn in zip(self.timbral, self.timbral_bn):
             front.append(_conv_relu_bn_maxpool(conv, bn, padded, training=self.training))  # (P, C, T)
         for conv, bn in zip(self.temporal, self.temporal_bn):
-            k = conv.kernel_size[0]
+            k = getattr(conv, "base_layer", conv).kernel_size[0]  # LoRA (peft) wraps the conv
             same = F.pad(x, (0, 0, (k - 1) // 2, k - 1 - (k - 1) // 2))
             front.append(_conv_relu_bn_maxpool(conv, bn, same, training=self.training))
         frontend = torch.cat(front, dim=1)  # (P, 561, T)
