@@ -209,6 +209,36 @@ def test_train_evaluate_save_load(index: Path, tmp_path: Path, text_encoder):
     assert np.allclose(again.audio_space, engine.audio_space)
 
 
+def test_caption_bank_is_drawn_once_and_feeds_every_step(index: Path, tmp_path: Path, text_encoder, monkeypatch):
+    from mirkit.retrieval.captions import CaptionSampler
+    from mirkit.retrieval.train import CaptionBank, SearchTrainConfig, train_search_model
+
+    draws, picked, banks = [], [], []
+    sample = CaptionSampler.sample
+    monkeypatch.setattr(CaptionSampler, "sample", lambda self, track, rng: draws.append(1) or sample(self, track, rng))
+    pick, draw = CaptionBank.pick, CaptionBank.draw.__func__
+
+    def recording_pick(self, batch, rng):
+        texts, vectors = pick(self, batch, rng)
+        picked.append((texts, vectors, [self.texts.index(t) for t in texts]))
+        return texts, vectors
+
+    monkeypatch.setattr(CaptionBank, "pick", recording_pick)
+    monkeypatch.setattr(CaptionBank, "draw", classmethod(lambda cls, *a, **kw: banks.append(draw(cls, *a, **kw)) or banks[-1]))
+    config = SearchTrainConfig(epochs=3, patience=3, batch_size=8, dim=8, hidden=16, caption_bank=5)
+    summary = train_search_model(db=index, out=tmp_path / "bank", config=config, text_encoder=text_encoder, progress=False)
+    assert len(draws) == 12 * 5  # drawn once per training track, never during the steps
+    assert summary["caption_bank"]["per_track"] == 5 and summary["caption_bank"]["distinct_captions"] == len(banks[0].texts)
+    assert len(picked) == 3 * 2  # 12 tracks, batch 8: two steps per epoch
+    fresh = text_encoder.encode([t for texts, _, _ in picked for t in texts])
+    bank_vectors = np.concatenate([v.numpy() for _, v, _ in picked])
+    assert np.allclose(fresh, bank_vectors, atol=1e-5)  # each step's vectors are its captions' MiniLM vectors
+    draws.clear()
+    config = SearchTrainConfig(epochs=2, patience=2, batch_size=8, dim=8, hidden=16, caption_bank=0)
+    summary = train_search_model(db=index, out=tmp_path / "fresh", config=config, text_encoder=text_encoder, progress=False)
+    assert len(draws) == 2 * 12 and summary["caption_bank"]["per_track"] == 0  # one fresh caption per track per step
+
+
 def test_train_with_text_lora_saves_only_adapter(index: Path, tmp_path: Path):
     from safetensors.torch import load_file
 

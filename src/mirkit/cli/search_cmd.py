@@ -51,6 +51,8 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     train.add_argument("--lr", type=float, default=1e-3)
     train.add_argument("--dim", type=int, default=128, help="joint-space dimension")
     train.add_argument("--text-lora-rank", type=int, default=0, help="> 0: LoRA on the MiniLM text encoder")
+    train.add_argument("--caption-bank", type=int, default=16,
+                       help="captions drawn and encoded once per training track (fast steps); 0 = fresh every step")
     train.add_argument("--valid-fraction", type=float, default=0.1, help="for tracks without a suite split")
     train.add_argument("--test-fraction", type=float, default=0.1, help="for tracks without a suite split")
     train.add_argument("--seed", type=int, default=0)
@@ -113,7 +115,7 @@ def run_train(args: argparse.Namespace) -> int:
 
     config = SearchTrainConfig(dim=args.dim, epochs=args.epochs, patience=args.patience, batch_size=args.batch_size,
                                lr=args.lr, seed=args.seed, text_lora_rank=args.text_lora_rank,
-                               valid_fraction=args.valid_fraction, test_fraction=args.test_fraction)
+                               caption_bank=args.caption_bank, valid_fraction=args.valid_fraction, test_fraction=args.test_fraction)
     captions = CaptionConfig(ratios=parse_ratios(args.captions), artist_similarity=args.artist_similarity,
                              free_captions=args.free_captions)
     summary = train_search_model(db=args.db, out=args.out, config=config, captions=captions,

@@ -2,8 +2,11 @@
 
 Splits: tracks keep the split of the suite they come from (``train``/``valid``/``test``, by piece);
 other tracks are assigned by a hash of their id (deterministic, ``valid_fraction`` and
-``test_fraction``). Training draws one caption per track per step (:mod:`mirkit.retrieval.captions`);
-early stopping watches the mean MRR over the validation query groups; the best weights are saved
+``test_fraction``). Training draws one caption per track per step (:mod:`mirkit.retrieval.captions`).
+With the text encoder frozen (no LoRA), captions come from a bank drawn once: ``caption_bank``
+captions per training track, sampled with the same sources and ratios and encoded by MiniLM in one
+pass before the first epoch, so steps cost no text encoding (``caption_bank=0`` draws fresh
+captions every step instead, as LoRA on the text tower always does). Early stopping watches the mean MRR over the validation query groups; the best weights are saved
 and scored once on the test tracks (:mod:`mirkit.retrieval.evaluate`).
 """
 
@@ -42,6 +45,7 @@ class SearchTrainConfig:
     seed: int = 0
     text_lora_rank: int = 0  # > 0: LoRA (peft) on MiniLM's query/value projections, trained with the towers
     text_lr: float = 1e-4
+    caption_bank: int = 16  # captions pre-drawn and pre-encoded per training track; 0 = draw fresh each step
     valid_fraction: float = 0.1
     test_fraction: float = 0.1
 
@@ -49,11 +53,45 @@ class SearchTrainConfig:
         for name in ("dim", "hidden", "epochs", "batch_size"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name}={getattr(self, name)} must be >= 1.")
+        if self.caption_bank < 0:
+            raise ConfigError(f"caption_bank={self.caption_bank} must be >= 0 (0 draws fresh captions every step).")
         if self.batch_size < 2:
             raise ConfigError(f"batch_size={self.batch_size}: InfoNCE needs at least 2 tracks per batch.")
         if not (0 <= self.valid_fraction < 1 and 0 <= self.test_fraction < 1 and self.valid_fraction + self.test_fraction < 1):
             raise ConfigError(f"valid_fraction={self.valid_fraction} and test_fraction={self.test_fraction} must be in "
                               "[0, 1) and sum to less than 1.")
+
+
+class CaptionBank:
+    """Captions drawn once per training track and encoded once: ``pick`` gives a batch its texts and vectors."""
+
+    def __init__(self, texts: list[str], vectors: np.ndarray, choices: dict[int, np.ndarray], encode_s: float) -> None:
+        self.texts, self.vectors, self.choices, self.encode_s = texts, torch.from_numpy(vectors), choices, encode_s
+
+    @classmethod
+    def draw(cls, sampler: CaptionSampler, tracks: dict[int, dict[str, object]], *, per_track: int, seed: int,
+             text_encoder, progress: bool = True, chunk: int = 512) -> CaptionBank:
+        from tqdm.auto import tqdm
+
+        rng = np.random.default_rng([seed, 1])  # its own stream: the training order does not depend on the bank
+        drawn = {i: [sampler.sample(track, rng) for _ in range(per_track)] for i, track in tracks.items()}
+        texts = sorted(dict.fromkeys(t for captions in drawn.values() for t in captions), key=len)  # less padding
+        position = {t: j for j, t in enumerate(texts)}
+        started = time.perf_counter()
+        parts = []
+        for start in tqdm(range(0, len(texts), chunk), desc="caption bank", unit="chunk", disable=not progress or None):
+            parts.append(text_encoder.encode(texts[start:start + chunk]))
+        text_encoder.clear_memo()  # the bank holds them; the memo would only duplicate them
+        vectors = np.concatenate(parts) if parts else np.zeros((0, text_encoder.dim), np.float32)
+        choices = {i: np.array([position[t] for t in captions]) for i, captions in drawn.items()}
+        log.info("caption bank: %d captions per track, %d distinct, encoded in %.1f s", per_track, len(texts),
+                 time.perf_counter() - started)
+        return cls(texts, vectors, choices, round(time.perf_counter() - started, 1))
+
+    def pick(self, batch, rng: np.random.Generator) -> tuple[list[str], torch.Tensor]:
+        """One caption per track of ``batch`` (uniform over the track's drawn captions)."""
+        rows = [int(self.choices[int(i)][rng.integers(len(self.choices[int(i)]))]) for i in batch]
+        return [self.texts[j] for j in rows], self.vectors[rows]
 
 
 def split_of(row: dict[str, object], *, valid_fraction: float, test_fraction: float) -> str:
@@ -140,6 +178,12 @@ def train_search_model(*, db: str | Path, out: str | Path, config: SearchTrainCo
         text_encoder.requires_grad_(False)
     optimizer = torch.optim.AdamW(groups, weight_decay=config.weight_decay)
     audio_t = torch.from_numpy(audio)
+    bank = None
+    if config.caption_bank > 0 and config.text_lora_rank > 0:
+        log.info("caption bank off: LoRA trains the text encoder, so captions are encoded at every step")
+    elif config.caption_bank > 0:
+        bank = CaptionBank.draw(sampler, {i: rows[i] for i in trainable}, per_track=config.caption_bank,
+                                seed=config.seed, text_encoder=text_encoder, progress=progress)
     valid_groups = build_queries([rows[i] for i in splits["valid"]], similar=sampler.similar)
     best = (-np.inf, -1, None, None)
     history = []
@@ -153,8 +197,11 @@ def train_search_model(*, db: str | Path, out: str | Path, config: SearchTrainCo
             batch = order[start:start + config.batch_size]
             if len(batch) < 2:
                 continue
-            texts = [sampler.sample(rows[i], rng) for i in batch]
-            text_features = text_encoder(texts) if config.text_lora_rank > 0 else torch.from_numpy(text_encoder.encode(texts))
+            if bank is not None:
+                texts, text_features = bank.pick(batch, rng)
+            else:
+                texts = [sampler.sample(rows[i], rng) for i in batch]
+                text_features = text_encoder(texts) if config.text_lora_rank > 0 else torch.from_numpy(text_encoder.encode(texts))
             same = torch.tensor([[a == b for b in texts] for a in texts])
             loss = info_nce(model.embed_audio(audio_t[batch]), model.embed_text(text_features), model.scale(), same)
             if not torch.isfinite(loss):
@@ -188,6 +235,9 @@ def train_search_model(*, db: str | Path, out: str | Path, config: SearchTrainCo
                "text_encoder": text_encoder.name, "text_encoder_revision": text_encoder.revision,
                "train": asdict(config), "captions": asdict(captions),
                "tracks": {name: len(ids) for name, ids in splits.items()}, "best_epoch": best[1],
+               "caption_bank": {"per_track": config.caption_bank if bank is not None else 0,
+                                "distinct_captions": len(bank.texts) if bank is not None else None,
+                                "encode_s": bank.encode_s if bank is not None else None},
                "valid_mrr": best[0], "epochs_run": len(history), "wall_s": round(time.perf_counter() - started, 1),
                "test": results}
     save_model(model, out, extra=summary, text_state=best[3])
