@@ -215,7 +215,7 @@ class SearchEngine:
 
     def text_ranks(self, query: str, *, limit: int, artist: str | None = None, genre: str | None = None) -> dict[int, int]:
         """Row index -> 1-based BM25 rank (LanceDB full-text search over the metadata)."""
-        search = self.table.search(query, query_type="fts").select(["id"]).limit(limit)
+        search = self.table.search(query, query_type="fts").select(["id", "_score"]).limit(limit)
         clauses = [f"lower(artist) = '{_escape(artist.lower())}'" if artist else "",
                    f"lower(genre) = '{_escape(genre.lower())}'" if genre else ""]
         where = " AND ".join(c for c in clauses if c)

@@ -284,7 +284,7 @@ def _systems(model, text_encoder, audio_t, candidates: list[int], rows, db):
 
     def fts(query: str, limit: int) -> list[str]:
         try:
-            return [r["id"] for r in table.search(query, query_type="fts").select(["id"]).limit(limit).to_list()]
+            return [r["id"] for r in table.search(query, query_type="fts").select(["id", "_score"]).limit(limit).to_list()]
         except Exception:
             return []
 
