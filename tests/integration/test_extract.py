@@ -99,6 +99,38 @@ def test_batched_and_windowed_extraction_match_direct_encoding(tmp_path):
     np.testing.assert_allclose(stored, torch.cat(frames).mean(dim=0).numpy(), rtol=1e-5, atol=1e-6)
 
 
+def test_pooling_on_the_device_matches_pooling_on_the_host(audio_dir, tmp_path, monkeypatch):
+    """The CUDA path sums valid frames on the accelerator; run that code on the CPU and compare."""
+    import mirkit.features.extract as extract_module
+
+    config = ExtractConfig(encoder="tiny-test", window_s=1.0, batch_size=3, num_workers=0)
+    host = extract(audio_dir, store=tmp_path / "host", config=config, progress=False)
+    monkeypatch.setattr(extract_module, "_POOL_ON_DEVICE", True)
+    device = extract(audio_dir, store=tmp_path / "device", config=config, progress=False)
+    assert host.computed == device.computed == 5
+    a, b = FeatureStore(tmp_path / "host").find()[0], FeatureStore(tmp_path / "device").find()[0]
+    for path, item_id in host.item_ids.items():
+        (arrays_a, meta_a), (arrays_b, meta_b) = a.read(item_id), b.read(device.item_ids[path])
+        assert meta_a["frames"] == meta_b["frames"] and meta_a["windows"] == meta_b["windows"] > 0
+        for layer in (0, 1, 2):
+            np.testing.assert_allclose(arrays_b[f"pooled_{layer}"], arrays_a[f"pooled_{layer}"], rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not __import__("torch").cuda.is_available(), reason="gpu tier: CUDA is not available here")
+def test_cuda_extraction_matches_cpu_within_bf16_tolerance(audio_dir, tmp_path):
+    config = dict(encoder="tiny-test", window_s=1.0, batch_size=4, num_workers=1)
+    cpu = extract(audio_dir, store=tmp_path / "cpu", config=ExtractConfig(**config), progress=False)
+    gpu = extract(audio_dir, store=tmp_path / "gpu", config=ExtractConfig(device="cuda", **config), progress=False)
+    assert cpu.computed == gpu.computed == 5
+    a, b = FeatureStore(tmp_path / "cpu").find()[0], FeatureStore(tmp_path / "gpu").find()[0]
+    for path, item_id in cpu.item_ids.items():
+        for layer in (0, 1, 2):
+            x, y = a.read(item_id)[0][f"pooled_{layer}"], b.read(gpu.item_ids[path])[0][f"pooled_{layer}"]
+            cosine = float(x @ y / (np.linalg.norm(x) * np.linalg.norm(y) + 1e-12))
+            assert cosine > 0.99, (path, layer, cosine)
+
+
 def test_on_error_raise_stops_at_the_first_bad_file(audio_dir, tmp_path):
     add_bad_files(audio_dir)
     with pytest.raises(AudioDecodeError):

@@ -165,3 +165,19 @@ def test_missing_hub_weights_say_how_to_fix(tmp_path, monkeypatch):
 def test_init_refuses_non_hf_encoders(tmp_path):
     with pytest.raises(ConfigError, match="writes Hugging Face family checkpoints"):
         init_random_checkpoint("musicnn-mtt", out_dir=tmp_path)
+
+
+
+@pytest.mark.parametrize("name", ["mert-v1-95m", "hubert-base", "wav2vec2-base", "whisper-base"])
+def test_training_mode_keeps_every_layer_and_masks_nothing(checkpoints, name):
+    """LayerDrop (on by default in these configs) would drop blocks in train mode, as fine-tuning uses;
+    SpecAugment masking would give fine-tuning alone an input augmentation."""
+    encoder = load_encoder(name, weights_dir=str(checkpoints[name]))
+    encoder.train()
+    x = torch.randn(2, encoder.spec.sample_rate) * 0.1
+    torch.manual_seed(0)
+    for _ in range(25):
+        assert sorted(encoder(x).hidden) == list(range(len(encoder.spec.layers)))
+    config = encoder.model.config
+    assert getattr(config, "layerdrop", 0.0) == getattr(config, "encoder_layerdrop", 0.0) == 0.0
+    assert not getattr(config, "apply_spec_augment", False)

@@ -238,3 +238,16 @@ def test_every_cnn_method_runs_on_the_real_architectures(encoder, method):
 
 def nn_module_dict(added) -> torch.nn.ModuleDict:
     return torch.nn.ModuleDict({k.replace(".", "__"): v for k, v in dict(added).items()})
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="gpu tier: CUDA is not available here")
+@pytest.mark.parametrize("method", ["finetune", "adapter", "prompt", "lora"])
+def test_cuda_run_uses_bf16_autocast_and_reports_gpu_memory(tiny_suite, hubert, tmp_path, method):
+    config = replace(FAST, method=method, options=MethodOptions(adapter_size=4, prompt_tokens=3))
+    summary = tune_task(task_dir=tiny_suite / "genre", encoder="hubert-base", weights_dir=hubert, out_dir=tmp_path,
+                        config=config, seeds=1, device="cuda", progress=False)
+    assert 0 <= summary["layers"][method]["headline"]["mean"] <= 1
+    result = json.loads(next((tmp_path / "results").glob("*.json")).read_text())
+    assert result["cost"]["device"] == "cuda" and result["cost"]["memory_kind"] == "GPU memory allocated (peak)"
+    assert result["cost"]["peak_memory_mib"] > 0 and result["cost"]["skipped_steps"] == 0

@@ -83,7 +83,13 @@ def mix_down(block: np.ndarray, *, channel_policy: str) -> np.ndarray:
     if block.ndim == 1:
         return block
     if channel_policy == "mean":
-        return block.mean(axis=1, dtype=np.float32)
+        # channel by channel: same float32 result as ``block.mean(axis=1)``, several times faster
+        # than numpy's strided reduction over the short channel axis
+        mono = block[:, 0].astype(np.float32, copy=True)
+        for channel in range(1, block.shape[1]):
+            mono += block[:, channel]
+        mono /= np.float32(block.shape[1])
+        return mono
     if channel_policy == "first":
         return np.ascontiguousarray(block[:, 0])
     raise ConfigError(f"channel_policy={channel_policy!r} is not one of {CHANNEL_POLICIES}.")

@@ -97,21 +97,26 @@ def iter_windows(
     blocks = iter_decoded_blocks(path, channel_policy=channel_policy)
     exhausted = False
     while True:
-        # decode until the next window (plus a possible short tail) is covered or the file ends
-        while not exhausted and buffer_start + len(buffer) < next_start + window + min_samples:
+        # decode until the next window (plus a possible short tail) is covered or the file ends;
+        # pieces are joined once per window, not once per block
+        pieces = [buffer]
+        covered = buffer_start + len(buffer)
+        while not exhausted and covered < next_start + window + min_samples:
             try:
                 file_rate, block = next(blocks)
             except StopIteration:
                 exhausted = True
                 if resampler is not None:
-                    tail = resampler(np.zeros(0, dtype=np.float32), last=True)
-                    buffer = np.concatenate([buffer, tail])
+                    pieces.append(resampler(np.zeros(0, dtype=np.float32), last=True))
                 break
             check_waveform(block, sample_rate=file_rate, name=name, offset_s=decoded_in / file_rate)
             decoded_in += len(block)
             if resampler is None:
                 resampler = _Resampler(file_rate, sample_rate, resample_quality)
-            buffer = np.concatenate([buffer, resampler(block, last=False)])
+            pieces.append(resampler(block, last=False))
+            covered += len(pieces[-1])
+        if len(pieces) > 1:
+            buffer = np.concatenate(pieces)
         total = buffer_start + len(buffer)
         if exhausted and next_start + window < total < next_start + window + min_samples \
                 and total - next_start <= max_samples:  # absorb a short tail into this window

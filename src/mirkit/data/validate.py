@@ -52,6 +52,9 @@ def validate_suite(root: str | Path, *, check_audio: bool = True) -> list[str]:
     checked: dict[Path, tuple[str, str | None]] = {}  # audio shared by tasks (pitch/instrument, tagging/genre) is read once
     for task in info["counts"]:
         manifest = root / task / "manifest.jsonl"
+        if not manifest.is_file():
+            problems.append(f"{task}: {manifest} is missing (suite.json lists this task); rebuild the suite")
+            continue
         if file_sha256(manifest) != info["manifest_sha256"].get(task):
             problems.append(f"{task}: manifest.jsonl changed since the build (checksum differs)")
         entries = read_manifest(manifest)

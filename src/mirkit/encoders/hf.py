@@ -226,6 +226,7 @@ def build(spec: EncoderSpec, *, weights_dir: str | None = None, arch: str) -> En
     else:
         model = _build_model(arch, directory, load_weights=True)
         revision = "sha256:" + file_digest(_weight_files(directory))
+    _fixed_depth(model)
     model.eval()
     normalize = hf_arch.normalize
     if directory is not None and (directory / "preprocessor_config.json").is_file():
@@ -243,6 +244,24 @@ def build(spec: EncoderSpec, *, weights_dir: str | None = None, arch: str) -> En
     _check_layers(encoder)
     encoder.weights_revision = revision
     return encoder
+
+
+def _fixed_depth(model: torch.nn.Module) -> None:
+    """Turn off LayerDrop and SpecAugment masking, which act only in training mode.
+
+    LayerDrop skips whole blocks at random, so a fine-tuned encoder would return fewer layers than
+    its spec; masking would give full fine-tuning an input augmentation that the other methods (whose
+    encoder stays in eval mode) never see. Inference is unchanged.
+    """
+    for config in {id(m.config): m.config for m in model.modules() if hasattr(m, "config")}.values():
+        for key in ("layerdrop", "encoder_layerdrop", "mask_time_prob", "mask_feature_prob"):
+            if isinstance(getattr(config, key, None), float):
+                setattr(config, key, 0.0)
+        if hasattr(config, "apply_spec_augment"):
+            config.apply_spec_augment = False
+    for module in model.modules():
+        if isinstance(getattr(module, "layerdrop", None), float):
+            module.layerdrop = 0.0
 
 
 def _check_layers(encoder: Encoder) -> None:

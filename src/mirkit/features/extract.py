@@ -13,6 +13,7 @@ import logging
 import os
 import time
 import uuid
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -27,12 +28,13 @@ from mirkit.audio.stream import iter_windows
 from mirkit.encoders.base import Encoder, parse_layers
 from mirkit.encoders.zoo import get_spec, load_encoder
 from mirkit.errors import AudioError, ConfigError
-from mirkit.features.pooling import ItemAccumulator
+from mirkit.features.pooling import ItemAccumulator, sum_valid_frames
 from mirkit.features.recipe import FeatureRecipe
 from mirkit.features.store import FeatureStore, RecipeStore
 
 log = logging.getLogger(__name__)
 _TEST_DELAY_S = float(os.environ.get("MIRKIT_TEST_DELAY_S", "0") or 0)
+_POOL_ON_DEVICE = False  # tests set this to run the accelerator's pooling path on the CPU
 
 
 @dataclass
@@ -79,6 +81,9 @@ class ExtractReport:
     wall_s: float = 0.0
     errors_path: str = ""
     item_ids: dict[str, str] = field(default_factory=dict)  # path -> item id, for items now in the store
+    #: where the wall time went: hash_s (content hashes), wait_input_s (main process waiting for
+    #: decoded windows), model_s (encoder + pooling + copy to host), write_s (waiting for writes)
+    timings: dict[str, float] = field(default_factory=dict)
 
     @property
     def num_skipped(self) -> int:
@@ -254,11 +259,33 @@ def extract(
 
     for path, reason, message in not_audio:
         skip(path, None, reason, message)
+    planned = time.perf_counter()
     jobs = _plan_jobs(paths, store, items, report, skip, config)
+    report.timings["hash_s"] = time.perf_counter() - planned
     if jobs:
-        _run_jobs(jobs, encoder, recipe, items, report, skip, config, progress=progress)
+        threads = torch.get_num_threads()
+        if not config.device.startswith("cpu"):
+            # the host only feeds the GPU; many intra-op threads would fight the decoding workers
+            torch.set_num_threads(min(threads, 2))
+        try:
+            _run_jobs(jobs, encoder, recipe, items, report, skip, config, progress=progress)
+        finally:
+            torch.set_num_threads(threads)
     report.wall_s = time.perf_counter() - started
     return report
+
+
+def _cores() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 2)
+
+
+def default_workers(device: str) -> int:
+    """Decoding processes: up to 4 on CPU (the model needs the cores), all but two when a GPU
+    does the model's work (one decoding core keeps up with only a few hundred audio-s/s)."""
+    cores = _cores()
+    if device.startswith("cpu"):
+        return min(4, max(1, cores - 1))
+    return max(1, min(cores - 2, 32))
 
 
 def _plan_jobs(paths: list[str], store: FeatureStore, items: RecipeStore, report: ExtractReport,
@@ -267,13 +294,13 @@ def _plan_jobs(paths: list[str], store: FeatureStore, items: RecipeStore, report
     cache = store.hash_cache()
     jobs: list[tuple[str, str]] = []
     seen: set[str] = set()
-    for path in paths:
-        try:
-            item_id = cache.get(path)
-        except OSError as exc:
+    hashes = cache.get_many(paths, workers=min(8, max(2, _cores())))
+    for path, item_id in zip(paths, hashes):
+        if isinstance(item_id, OSError):
+            exc = item_id
             reason = "missing" if isinstance(exc, FileNotFoundError) else "unreadable"
             if config.on_error == "raise":
-                raise
+                raise exc
             skip(path, None, reason, f"{path!r} could not be read: {exc}. It may have been moved or deleted.")
             continue
         report.item_ids[path] = item_id
@@ -293,7 +320,7 @@ def _run_jobs(jobs: list[tuple[str, str]], encoder: Encoder, recipe: FeatureReci
     from tqdm.auto import tqdm
 
     spec = encoder.spec
-    workers = config.num_workers if config.num_workers is not None else min(4, max(1, (os.cpu_count() or 2) - 1))
+    workers = config.num_workers if config.num_workers is not None else default_workers(config.device)
     loader = DataLoader(_WindowStream(jobs, recipe), batch_size=None, num_workers=workers,
                         prefetch_factor=8 if workers else None, pin_memory=config.device.startswith("cuda"))
     rates = {layer: spec.layers[layer].frame_rate_hz for layer in recipe.layers}
@@ -301,6 +328,7 @@ def _run_jobs(jobs: list[tuple[str, str]], encoder: Encoder, recipe: FeatureReci
     failed: set[str] = set()
     paths = dict(jobs)
     batcher = _Batcher(config.batch_size, exact_length=recipe.batching == "exact-length")
+    pool_on_device = (_POOL_ON_DEVICE or not config.device.startswith("cpu")) and not recipe.frames
     bar = tqdm(total=len(jobs), unit="file", desc=f"extract {spec.name}", disable=not progress or None)
 
     def fail(item_id: str, reason: str, message: str) -> None:
@@ -311,6 +339,37 @@ def _run_jobs(jobs: list[tuple[str, str]], encoder: Encoder, recipe: FeatureReci
         report.item_ids.pop(paths[item_id], None)
         skip(paths[item_id], item_id, reason, message)
         bar.update(1)
+
+    # items are written (temp file, fsync, rename) by threads, so the GPU does not wait on the disk
+    writer = ThreadPoolExecutor(max_workers=4, thread_name_prefix="mirkit-write")
+    writes: list[tuple[Future, str, float]] = []
+    timings = report.timings
+    for key in ("wait_input_s", "model_s", "write_s"):
+        timings.setdefault(key, 0.0)
+
+    def collect(*, block: bool) -> None:
+        started = time.perf_counter()
+        keep = []
+        for future, item_id, duration_s in writes:
+            if not (block or future.done()):
+                keep.append((future, item_id, duration_s))
+                continue
+            try:
+                future.result()
+            except OSError as exc:
+                if config.on_error == "raise":
+                    raise
+                report.item_ids.pop(paths[item_id], None)
+                skip(paths[item_id], item_id, "write_error",
+                     f"features of {paths[item_id]!r} could not be written to {items.dir}: {exc}. Check free space "
+                     "and permissions, then rerun (stored items are kept).")
+                bar.update(1)
+                continue
+            report.computed += 1
+            report.audio_s += duration_s
+            bar.update(1)
+        writes[:] = keep
+        timings["write_s"] += time.perf_counter() - started
 
     def finish(item_id: str) -> None:
         acc = accumulators.pop(item_id)
@@ -325,15 +384,16 @@ def _run_jobs(jobs: list[tuple[str, str]], encoder: Encoder, recipe: FeatureReci
             return
         meta = {"path": paths[item_id], "duration_s": acc.duration_s, "windows": acc.windows_done,
                 "recipe_id": recipe.recipe_id, "frames": {str(k): v for k, v in acc.counts.items()}}
-        items.write(item_id, arrays, meta)
-        report.computed += 1
-        report.audio_s += acc.duration_s
-        bar.update(1)
+        writes.append((writer.submit(items.write, item_id, arrays, meta), item_id, acc.duration_s))
+        if len(writes) > 64:  # bounded memory when the disk is slower than the model
+            wait([writes[0][0]])
+        collect(block=False)
 
     def run(batch: list[dict[str, object]]) -> None:
         batch = [r for r in batch if r["item"] not in failed]
         if not batch:
             return
+        started = time.perf_counter()
         try:
             outputs = _forward(encoder, batch, recipe, config)
         except Exception as exc:
@@ -342,13 +402,20 @@ def _run_jobs(jobs: list[tuple[str, str]], encoder: Encoder, recipe: FeatureReci
             for record in batch:
                 fail(str(record["item"]), "encoder_error", f"encoder {spec.name!r} failed on {record['path']!r}: {exc}")
             return
+        sums = counts = None
+        if pool_on_device:  # one small transfer per batch instead of every frame of every layer
+            sums, counts = sum_valid_frames(outputs.hidden, outputs.lengths, recipe.layers)
+        timings["model_s"] += time.perf_counter() - started
         for j, record in enumerate(batch):
             item_id = str(record["item"])
             acc = accumulators.get(item_id)
             if acc is None:
                 continue
             start_s = int(record["start"]) / recipe.sample_rate  # type: ignore[arg-type]
-            for layer in recipe.layers:
+            for i, layer in enumerate(recipe.layers):
+                if sums is not None:
+                    acc.add_sum(layer, sums[i][j], int(counts[i, j]))
+                    continue
                 valid = int(outputs.lengths[layer][j])
                 acc.add(layer, outputs.hidden[layer][j, :valid].float().cpu().numpy(), start_s=start_s)
             acc.duration_s = max(acc.duration_s, start_s + len(record["wave"]) / recipe.sample_rate)  # type: ignore[arg-type]
@@ -357,7 +424,13 @@ def _run_jobs(jobs: list[tuple[str, str]], encoder: Encoder, recipe: FeatureReci
                 finish(item_id)
 
     try:
-        for record in loader:
+        records = iter(loader)
+        while True:
+            waited = time.perf_counter()
+            record = next(records, None)
+            timings["wait_input_s"] += time.perf_counter() - waited
+            if record is None:
+                break
             item_id = str(record["item"])
             if "reason" in record:
                 if config.on_error == "raise":
@@ -373,7 +446,9 @@ def _run_jobs(jobs: list[tuple[str, str]], encoder: Encoder, recipe: FeatureReci
                 run(batch)
         for batch in batcher.flush():
             run(batch)
+        collect(block=True)
     finally:
+        writer.shutdown(wait=True)  # never leave a write half done, even on an error
         bar.close()
 
 
@@ -390,11 +465,12 @@ def _reraise(record: dict[str, object]) -> AudioError:
 
 def _forward(encoder: Encoder, batch: list[dict[str, object]], recipe: FeatureRecipe, config: ExtractConfig):
     lengths = torch.tensor([len(r["wave"]) for r in batch], dtype=torch.long)  # type: ignore[arg-type]
-    waves = torch.zeros(len(batch), int(lengths.max()))
-    for j, record in enumerate(batch):
-        waves[j, : lengths[j]] = record["wave"]  # type: ignore[index]
     device = torch.device(config.device)
-    waves = waves.to(device, non_blocking=True)
+    # the batch is assembled where the model runs: on a GPU the (pinned) windows are copied over
+    # one by one and padded there, so the host does no large memset or copy per batch
+    waves = torch.zeros(len(batch), int(lengths.max()), device=device)
+    for j, record in enumerate(batch):
+        waves[j, : lengths[j]].copy_(record["wave"], non_blocking=True)  # type: ignore[index]
     try:
         with torch.inference_mode(), torch.autocast(device_type=device.type, dtype=torch.bfloat16,
                                                      enabled=device.type == "cuda"):

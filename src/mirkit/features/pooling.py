@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import torch
 
 from mirkit.errors import InvalidAudioError
 
@@ -37,6 +38,21 @@ class ItemAccumulator:
             self.frames[layer].append(frames.astype(np.float32))
             self.times[layer].append(start_s + np.arange(len(frames)) / self.frame_rates_hz[layer])
 
+    def add_sum(self, layer: int, frame_sum: np.ndarray, count: int) -> None:
+        """Add one window's already summed valid frames of ``layer`` (``(dim,)``, ``count`` frames).
+
+        Used when the sum was taken on the accelerator (pooled recipes on CUDA), so only one
+        vector per window and layer crosses to the host instead of every frame.
+        """
+        if self.keep_frames:
+            raise ValueError("add_sum cannot be used when frames are kept; use add().")
+        frame_sum = frame_sum.astype(np.float64, copy=False)
+        if layer in self.sums:
+            self.sums[layer] += frame_sum
+        else:
+            self.sums[layer] = frame_sum.copy()
+        self.counts[layer] += int(count)
+
     @property
     def complete(self) -> bool:
         return self.windows_expected is not None and self.windows_done == self.windows_expected
@@ -57,3 +73,23 @@ class ItemAccumulator:
                 arrays[f"frames_{layer}"] = np.concatenate(self.frames[layer]).astype(dtype)
                 arrays[f"times_{layer}"] = np.concatenate(self.times[layer]).astype(np.float64)
         return arrays
+
+
+def sum_valid_frames(hidden: dict[int, torch.Tensor], lengths: dict[int, torch.Tensor],
+                     layers: tuple[int, ...]) -> tuple[list[np.ndarray], np.ndarray]:
+    """Per window and layer, the float64 sum of the valid frames, computed where the tensors are.
+
+    ``hidden[layer]`` is ``(batch, frames, dim)`` and ``lengths[layer]`` ``(batch,)``. Returns
+    ``(sums, counts)``: one ``(batch, dim)`` array per layer and a ``(layers, batch)`` array, fetched
+    to the host in one transfer each.
+    """
+    sums, counts = [], []
+    for layer in layers:
+        h = hidden[layer]
+        valid = lengths[layer].to(h.device)
+        mask = torch.arange(h.shape[1], device=h.device)[None, :] < valid[:, None]
+        sums.append((h.float() * mask[..., None]).sum(dim=1, dtype=torch.float64))
+        counts.append(valid)
+    joined = torch.cat(sums, dim=1).cpu().numpy()
+    splits = np.cumsum([s.shape[1] for s in sums])[:-1]
+    return np.split(joined, splits, axis=1), torch.stack(counts).cpu().numpy()

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import math
+import platform
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -123,6 +124,8 @@ def tune_task(*, task_dir: str | Path, encoder: str, out_dir: str | Path, config
                 "step_s": round(outcome.step_s, 4), "epoch_s": round(outcome.epoch_s, 2),
                 "wall_s": round(time.perf_counter() - started, 2), "peak_memory_mib": outcome.peak_memory_mib,
                 "memory_kind": outcome.memory_kind, "device": device,
+                "device_name": torch.cuda.get_device_name(device) if device.startswith("cuda") else platform.processor()
+                or platform.machine(),
                 "resumed_from_step": outcome.resumed_from_step},
             "train_s": round(outcome.train_s, 2), "layer_weights": weights, "pooling": "mean",
             "frame_rate_hz": model.encoder.spec.layers[model.layers[0]].frame_rate_hz,
