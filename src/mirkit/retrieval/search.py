@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import logging
 import re
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -42,6 +42,7 @@ MAX_K = 100
 TITLE_BONUS = 1.0
 ARTIST_BONUS = 0.5
 MAX_NAME_WORDS = 12
+TEXT_RUNTIMES = ("auto", "onnxruntime", "torch")
 _META = ("id", "path", "title", "artist", "album", "genre", "duration_s", "tags", "pseudo_tags", "licence")
 
 
@@ -125,10 +126,13 @@ class SearchEngine:
     """An open index (and optionally a trained joint model), ready for queries.
 
     Vectors are held in memory (exact search: deterministic and a few ms at 100k tracks on 2 cores);
-    LanceDB serves the rows and the full-text index.
+    LanceDB serves the rows and the full-text index. ``text_runtime`` picks how queries are encoded:
+    ``"auto"`` (ONNX Runtime when it is installed and its embeddings match PyTorch's, else PyTorch),
+    ``"onnxruntime"`` (required: an error if it cannot be used) or ``"torch"``.
     """
 
-    def __init__(self, db: str | Path, *, model: str | Path | None = None, text_encoder=None) -> None:
+    def __init__(self, db: str | Path, *, model: str | Path | None = None, text_encoder=None,
+                 text_runtime: str = "auto") -> None:
         import torch
 
         from mirkit.retrieval.index import load_tracks, open_table, read_index_info
@@ -165,6 +169,15 @@ class SearchEngine:
             standard = (audio - mean) / std
             self.audio_space = standard / np.maximum(np.linalg.norm(standard, axis=1, keepdims=True), 1e-8)
             self.dense_space = text_vectors
+        if text_runtime not in TEXT_RUNTIMES:
+            raise ConfigError(f"text_runtime={text_runtime!r} is not one of {TEXT_RUNTIMES}.")
+        if text_runtime != "torch":
+            reason = self.text_encoder.use_onnx_runtime()
+            if reason is not None:
+                if text_runtime == "onnxruntime":
+                    raise ConfigError(f"ONNX Runtime cannot encode queries here: {reason}. Use text_runtime='torch' "
+                                      f"(--text-runtime torch) or fix the cause.")
+                log.info("queries are encoded with PyTorch: %s", reason)
         self._threadpools = None
         self._pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="mirkit-fts")
         self.ids = np.array([r["id"] for r in self.rows])
@@ -191,24 +204,34 @@ class SearchEngine:
         text = self._pool.submit(self.text_ranks, query, limit=n, artist=artist, genre=genre) if weights[1] > 0 else None
         vector = self.embed_query(query)
         return self.search_embedded(query, vector, k=k, artist=artist, genre=genre, candidates=candidates,
-                                    weights=weights, text_ranks=text.result() if text is not None else {})
+                                    weights=weights, text_ranks=text if text is not None else {})
 
     def search_embedded(self, query: str, vector: np.ndarray, *, k: int = 10, artist: str | None = None,
                         genre: str | None = None, candidates: int = 100,
-                        weights: tuple[float, float] = (1.0, 1.0), text_ranks: dict[int, int] | None = None) -> list[Hit]:
-        """:meth:`search` with the query already embedded (``vector`` in the dense space)."""
-        mask = self._filter(artist, genre)
+                        weights: tuple[float, float] = (1.0, 1.0),
+                        text_ranks: dict[int, int] | Future | None = None) -> list[Hit]:
+        """:meth:`search` with the query already embedded (``vector`` in the dense space).
+
+        ``text_ranks`` may be a future of :meth:`text_ranks` still running: it is awaited only after
+        the dense product, so the two overlap.
+        """
+        mask = self._filter(artist, genre) if artist or genre else None  # None: every track (skips three passes)
         with self._blas_one_thread():  # spinning BLAS threads would starve torch's query encoder on few cores
             dense = self.dense_space @ vector
-        dense = np.where(mask, dense, -np.inf)
+        if mask is not None:
+            dense = np.where(mask, dense, -np.inf)
         n = max(candidates, 10 * k)
         if text_ranks is None:
             text_ranks = self.text_ranks(query, limit=n, artist=artist, genre=genre) if weights[1] > 0 else {}
-        fused, dense_rank = rrf_fuse(np.where(np.isfinite(dense), dense, -1e9), text_ranks, candidates=n, weights=weights)
+        elif isinstance(text_ranks, Future):
+            text_ranks = text_ranks.result()
+        fused, dense_rank = rrf_fuse(dense if mask is None else np.where(mask, dense, -1e9), text_ranks, candidates=n,
+                                     weights=weights)
         named = self.name_matches(query) if weights[1] > 0 else {}
         for row, bonus in named.items():
             fused[row] += bonus
-        fused[~mask] = -np.inf
+        if mask is not None:
+            fused[~mask] = -np.inf
         pool = np.union1d(np.flatnonzero(dense_rank),
                           np.fromiter([*text_ranks, *named], dtype=np.int64, count=len(text_ranks) + len(named)))
         return self._hits(fused, dense, dense_rank, text_ranks, k, pool=pool if len(pool) >= k else None)
