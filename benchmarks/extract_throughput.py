@@ -88,6 +88,8 @@ def main() -> None:
     parser.add_argument("--duration-s", type=float, default=30.0)
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--workers", type=int, default=None)
+    parser.add_argument("--runtime", default="auto", choices=("auto", "torch", "onnxruntime"),
+                        help="what runs the network in (b) (the naive loop always uses PyTorch)")
     parser.add_argument("--naive-files", type=int, default=None, help="run the naive loop on the first N files only")
     parser.add_argument("--workdir", default=None)
     args = parser.parse_args()
@@ -113,7 +115,7 @@ def main() -> None:
     print(f"(a) naive loop: {naive_audio_s / naive_s:.1f} audio-s/s", flush=True)
 
     config = ExtractConfig(encoder=args.encoder, weights_dir=args.weights, device=args.device,
-                           batch_size=args.batch_size, num_workers=args.workers)
+                           batch_size=args.batch_size, num_workers=args.workers, runtime=args.runtime)
     start = time.perf_counter()
     report = extract(audio, store=work / "store", config=config, encoder=encoder, progress=False)
     extract_s = time.perf_counter() - start
@@ -123,6 +125,7 @@ def main() -> None:
     result = {
         "benchmark": "extract_throughput", "encoder": args.encoder, "device": args.device,
         "files": args.files, "duration_s": args.duration_s, "batch_size": args.batch_size,
+        "runtime": encoder.runtime,
         "naive_audio_s_per_s": round(naive_audio_s / naive_s, 2),
         "extract_audio_s_per_s": round(total_audio_s / extract_s, 2),
         "speedup": round((total_audio_s / extract_s) / (naive_audio_s / naive_s), 2),

@@ -82,8 +82,8 @@ def test_lora_text_tower_is_exported_merged(tmp_path: Path):
 
 
 def test_a_session_that_disagrees_is_refused(tmp_path: Path, monkeypatch):
-    original = onnx_runtime.OnnxTextRuntime.run
-    monkeypatch.setattr(onnx_runtime.OnnxTextRuntime, "run", lambda self, batch: original(self, batch) * 1.5 + 0.1)
+    original = onnx_runtime.OnnxSession.run
+    monkeypatch.setattr(onnx_runtime.OnnxSession, "run", lambda self, feeds: [x * 1.5 + 0.1 for x in original(self, feeds)])
     encoder = tiny_text_encoder(seed=3)
     reason = encoder.use_onnx_runtime(cache_dir=tmp_path)
     assert reason is not None and "differs from PyTorch" in reason and encoder.runtime == "torch"

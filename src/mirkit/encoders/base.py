@@ -90,6 +90,19 @@ class Encoder(torch.nn.Module):
         """
         raise NotImplementedError
 
+    @property
+    def runtime(self) -> str:
+        """What runs the network now: ``"torch"``, or ``"onnxruntime"`` after :meth:`use_onnx_runtime`."""
+        return "torch"
+
+    def use_onnx_runtime(self, *, cache_dir: str | Path | None = None, threads: int | None = None) -> str | None:
+        """Run inference through ONNX Runtime on the CPU where the encoder supports it (musicnn does).
+
+        Returns:
+            None when ONNX Runtime is in use, else the reason it is not (PyTorch stays in use).
+        """
+        return f"encoder {self.spec.name!r} has no ONNX Runtime path (PyTorch is used)"
+
     def forward(
         self,
         waveform: torch.Tensor,

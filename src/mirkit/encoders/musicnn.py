@@ -21,6 +21,7 @@ Layers (index: name, dim, rate): 0 front-end 561 (timbral 408 + temporal 153) at
 from __future__ import annotations
 
 import glob
+import logging
 from pathlib import Path
 
 import numpy as np
@@ -33,11 +34,14 @@ from mirkit.encoders.spec import EncoderSpec
 from mirkit.encoders.tfcheckpoint import read_checkpoint
 from mirkit.errors import CheckpointError
 
+log = logging.getLogger(__name__)
+
 SAMPLE_RATE = 16000
 N_FFT = 512
 HOP = 256
 N_MELS = 96
 PATCH_FRAMES = 187
+ONNX_PATCHES = 16  # patches per ONNX Runtime call
 BN_EPS = 1e-3
 CHECKPOINTS = {"mtt": "MTT_musicnn", "msd": "MSD_musicnn"}
 
@@ -82,7 +86,7 @@ class MusicnnNet(nn.Module):
         midend = torch.cat([frontend, cnn1, cnn2, cnn3], dim=1)  # (P, 753, T)
         max_pool = midend.amax(dim=2)
         mean_pool = midend.mean(dim=2)
-        flat = torch.stack([max_pool, mean_pool], dim=2).reshape(len(midend), -1)  # interleaved, as TF
+        flat = torch.stack([max_pool, mean_pool], dim=2).flatten(1)  # interleaved, as TF
         penultimate = self.penultimate_bn(F.relu(self.penultimate(self.pool_bn(flat))))
         logits = self.logits(penultimate)
         frame_layers = [t.transpose(1, 2) for t in (frontend, cnn1, cnn2, cnn3)]
@@ -150,6 +154,66 @@ class MusicnnEncoder(Encoder):
         self.register_buffer("mel_basis", torch.from_numpy(mel).float(), persistent=False)
         self.register_buffer("window", torch.hann_window(N_FFT), persistent=False)
         self.net = net.eval()
+        self._session = None  # an OnnxSession once use_onnx_runtime() succeeded
+
+    @property
+    def runtime(self) -> str:
+        return "onnxruntime" if self._session is not None and self._session.matches(self.net) else "torch"
+
+    def use_onnx_runtime(self, *, cache_dir: str | Path | None = None, threads: int | None = None) -> str | None:
+        """Run the network (not the log-mel) through ONNX Runtime for CPU inference (about 1.5x faster here).
+
+        The graph is exported once per weights and checked against PyTorch on probe patches (every
+        layer within 1e-4 of its scale); training, gradients and other devices stay in PyTorch, and
+        once the weights change inference falls back to PyTorch by itself.
+        """
+        from mirkit.encoders import onnx_runtime
+
+        if self.mel_basis.device.type != "cpu":
+            return "the encoder is not on the CPU (ONNX Runtime is used for CPU inference only)"
+        generator = torch.Generator().manual_seed(0)
+        probes = [2.0 * torch.rand(n, PATCH_FRAMES, N_MELS, generator=generator) for n in (3, 1)]
+
+        def check(session) -> float:
+            worst = 0.0
+            for patches in probes:
+                with torch.inference_mode():
+                    expected = self.net(patches)
+                got = session.run({"patches": patches.numpy()})
+                for want, have in zip(expected, got):
+                    scale = 1.0 + float(want.abs().max())
+                    worst = max(worst, float((want - torch.from_numpy(have)).abs().max()) / scale)
+            return worst
+
+        was_training = self.net.training
+        self.net.eval()
+        try:
+            self._session = onnx_runtime.open_session(
+                self.net, {"patches": probes[0]}, output_names=[f"layer{i}" for i in range(len(self.spec.layers))],
+                dynamic_axes={"patches": {0: "patches"}}, check=check, threads=threads,
+                cache_dir=Path(cache_dir) if cache_dir else None)
+        except ImportError as exc:
+            return f"{exc} (pip install onnxruntime onnx)"
+        except Exception as exc:  # export or runtime trouble must not stop extraction
+            log.warning("ONNX Runtime not used for %s: %s", self.spec.name, exc)
+            return f"{type(exc).__name__}: {exc}"
+        finally:
+            self.net.train(was_training)
+        return None
+
+    def _run_net(self, patches: torch.Tensor) -> list[torch.Tensor]:
+        session = self._session
+        if (session is not None and not torch.is_grad_enabled() and not self.net.training
+                and patches.device.type == "cpu"):
+            if session.matches(self.net):
+                array = patches.float().contiguous().numpy()
+                # ~16 patches at a time: the timbral activations of a big batch (0.9 GB per 100 patches)
+                # fall out of cache and run ~10 % slower (more for batches of hundreds)
+                chunks = [session.run({"patches": array[i:i + ONNX_PATCHES]}) for i in range(0, len(array), ONNX_PATCHES)]
+                return [torch.from_numpy(np.concatenate(parts) if len(parts) > 1 else parts[0]) for parts in zip(*chunks)]
+            log.info("%s weights changed since the ONNX session was opened; using PyTorch", self.spec.name)
+            self._session = None
+        return self.net(patches)
 
     def log_mel(self, waveform: torch.Tensor) -> torch.Tensor:
         """``(B, S)`` -> ``(B, frames, 96)``; frames = 1 + S // 256 (centred, zero-padded like librosa)."""
@@ -170,7 +234,7 @@ class MusicnnEncoder(Encoder):
             empty_layers = [torch.zeros(batch, 0, layer.dim, device=waveform.device) for layer in self.spec.layers]
             zero = torch.zeros(batch, dtype=torch.long, device=waveform.device)
             return empty_layers, [zero] * len(empty_layers)
-        outputs = self.net(torch.cat(pieces))
+        outputs = self._run_net(torch.cat(pieces))
         hidden: list[torch.Tensor] = []
         for layer_index, out in enumerate(outputs):
             per_patch = out.shape[1] if layer_index < 4 else 1

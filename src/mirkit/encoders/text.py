@@ -147,10 +147,19 @@ class TextEncoder(nn.Module):
         with self._lock:
             was_training = self.training
             self.eval()
+            probes = ["a", "calm solo piano", "music like the opening of a film score, with strings, slow and dark, " * 3]
+
+            def check(session) -> float:
+                expected = np.concatenate([self._embed_torch(probes), self._embed_torch(probes[1:2])])
+                got = np.concatenate([self._embed_onnx(session, probes), self._embed_onnx(session, probes[1:2])])
+                return float(np.abs(expected - got).max())
+
+            example = dict(self._tokenize(["calm solo piano", "fast swing with brass"]))
             try:
-                self._runtime = onnx_runtime.open_runtime(
-                    self.model, self._tokenize, self._embed_torch, self._embed_onnx,
-                    cache_dir=Path(cache_dir) if cache_dir else None, threads=threads)
+                self._runtime = onnx_runtime.open_session(
+                    self.model, example, output_names=["last_hidden_state"],
+                    dynamic_axes={name: {0: "batch", 1: "tokens"} for name in example}, check=check,
+                    wrap=onnx_runtime.LastHidden, cache_dir=Path(cache_dir) if cache_dir else None, threads=threads)
             except ImportError as exc:
                 return f"{exc} (pip install onnxruntime onnx)"
             except Exception as exc:  # an export or runtime problem must not take search down
@@ -176,7 +185,7 @@ class TextEncoder(nn.Module):
     def _embed_onnx(self, runtime, texts: Sequence[str]) -> np.ndarray:
         """The pooling of :meth:`forward` (masked mean, then L2 normalisation) in numpy."""
         batch = self._tokenize(texts, return_tensors="np")
-        hidden = runtime.run(batch)
+        hidden = runtime.run({name: np.asarray(value, dtype=np.int64) for name, value in batch.items()})[0]
         mask = batch["attention_mask"][..., None].astype(np.float32)
         pooled = (hidden * mask).sum(1) / np.maximum(mask.sum(1), 1.0)
         return (pooled / np.maximum(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12)).astype(np.float32)

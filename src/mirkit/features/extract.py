@@ -37,6 +37,9 @@ _TEST_DELAY_S = float(os.environ.get("MIRKIT_TEST_DELAY_S", "0") or 0)
 _POOL_ON_DEVICE = False  # tests set this to run the accelerator's pooling path on the CPU
 
 
+RUNTIMES = ("auto", "torch", "onnxruntime")
+
+
 @dataclass
 class ExtractConfig:
     """Options of :func:`extract` (shared by the CLI and the Python API)."""
@@ -54,8 +57,15 @@ class ExtractConfig:
     channel_policy: str = "mean"
     dtype: str = "float32"
     on_error: str = "skip"
+    runtime: str = "auto"  # auto: ONNX Runtime on the CPU where the encoder has it (musicnn), else PyTorch
 
     def validate(self) -> None:
+        if self.runtime not in RUNTIMES:
+            raise ConfigError(f"runtime={self.runtime!r} must be one of {RUNTIMES} (auto: ONNX Runtime on the CPU "
+                              f"where the encoder supports it).")
+        if self.runtime == "onnxruntime" and self.device != "cpu":
+            raise ConfigError(f"runtime='onnxruntime' runs on the CPU only, not device={self.device!r}; "
+                              f"use --runtime auto or torch.")
         if self.batch_size < 1:
             raise ConfigError(f"batch_size={self.batch_size} must be a positive integer (e.g. 8).")
         if self.on_error not in ("skip", "raise"):
@@ -193,6 +203,7 @@ class _Batcher:
 
 
 def make_recipe(config: ExtractConfig, encoder: Encoder) -> FeatureRecipe:
+    """The recipe of ``config`` with ``encoder`` (its weights revision and the runtime it uses now)."""
     spec = encoder.spec
     window_s = config.window_s or spec.default_window_s
     if spec.max_window_s is not None and window_s > spec.max_window_s + 1e-9:
@@ -209,7 +220,21 @@ def make_recipe(config: ExtractConfig, encoder: Encoder) -> FeatureRecipe:
         layers=parse_layers(config.layers, spec=spec), pooling=config.pooling,
         channel_policy=config.channel_policy, resampler=f"soxr-{DEFAULT_QUALITY}", dtype=config.dtype,
         frame_rate_hz=spec.frame_rate_hz if spec.frame_rate_hz != get_spec(spec.name).frame_rate_hz else None,
+        runtime=None if encoder.runtime == "torch" else encoder.runtime,
     )
+
+
+def choose_runtime(config: ExtractConfig, encoder: Encoder) -> str:
+    """Switch ``encoder`` to ONNX Runtime when ``config.runtime`` asks for it and it can; returns the runtime."""
+    if config.runtime == "torch" or config.device != "cpu" or encoder.runtime == "onnxruntime":
+        return encoder.runtime
+    reason = encoder.use_onnx_runtime()
+    if reason is not None:
+        if config.runtime == "onnxruntime":
+            raise ConfigError(f"ONNX Runtime cannot run encoder {encoder.spec.name!r}: {reason}. "
+                              f"Use --runtime auto or torch.")
+        log.debug("encoder %s runs in PyTorch: %s", encoder.spec.name, reason)
+    return encoder.runtime
 
 
 def extract(
@@ -246,6 +271,7 @@ def extract(
     if encoder is None:
         encoder = load_encoder(config.encoder, weights_dir=config.weights_dir, device=config.device,
                                frame_rate_hz=config.frame_rate_hz)
+    choose_runtime(config, encoder)
     recipe = make_recipe(config, encoder)
     items = store.recipe(recipe)
     report = ExtractReport(recipe_id=recipe.recipe_id, recipe=recipe, store_dir=str(items.dir), errors_path=str(items.errors_path),

@@ -35,6 +35,8 @@ class FeatureRecipe:
         frame_rate_hz: the frame rate when it was changed from the encoder's default (CREPE); omitted
             from the id otherwise, so recipes made before this field existed keep their ids.
         format_version: store layout version.
+        runtime: what ran the network when it was not PyTorch (``onnxruntime``: equal to PyTorch
+            within 1e-4 of each layer's scale, but not bit for bit); omitted from the id for PyTorch.
     """
 
     encoder: str
@@ -52,6 +54,7 @@ class FeatureRecipe:
     dtype: str = "float32"
     format_version: int = FORMAT_VERSION
     frame_rate_hz: float | None = None
+    runtime: str | None = None
 
     def __post_init__(self) -> None:
         if self.pooling not in ("mean", "none"):
@@ -74,6 +77,8 @@ class FeatureRecipe:
         data["layers"] = list(self.layers)
         if data["frame_rate_hz"] is None:
             del data["frame_rate_hz"]
+        if data["runtime"] is None:
+            del data["runtime"]
         return data
 
     @classmethod
