@@ -57,6 +57,11 @@ def test_changed_weights_fall_back_to_torch(tmp_path: Path):
         encoder.net.logits.bias.add_(1.0)
     assert encoder.runtime == "torch"
     waveform = _waveforms()[0][:1, :48000]
+    fresh = load_encoder("random:musicnn-mtt")
+    assert fresh.use_onnx_runtime(cache_dir=tmp_path) is None
+    fresh.train()
+    fresh(_waveforms()[0][:1, :16000 * 6])  # a training-mode pass (2 patches) updates the batch-norm statistics in place
+    assert fresh.runtime == "torch"
     with torch.inference_mode():
         out = encoder(waveform, layers=[7]).hidden[7]
         reference = encoder.net(encoder.log_mel(waveform)[:, :187])[7]

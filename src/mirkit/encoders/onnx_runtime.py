@@ -104,18 +104,20 @@ class OnnxSession:
         self.input_names = [item.name for item in session.get_inputs()]
         self._model = model
         modules = list(model.modules())
-        # every parent -> child link and every parameter with its version counter: a cheap exact check
-        # (dict lookups only) that catches in-place updates, replaced parameters and injected layers
+        # every parent -> child link and every parameter and buffer (batch-norm statistics) with its
+        # version counter: a cheap exact check (dict lookups only) that catches in-place updates,
+        # replaced tensors and injected layers
         self._children = [(module, name, child) for module in modules for name, child in module._modules.items()]
-        self._params = [(module, name, param, param._version) for module in modules
-                        for name, param in module._parameters.items() if param is not None]
+        self._tensors = [(table, name, tensor, tensor._version) for module in modules
+                         for table in (module._parameters, module._buffers)
+                         for name, tensor in table.items() if tensor is not None]
 
     def matches(self, model: nn.Module) -> bool:
         """True while ``model`` is the module the session was built from, unchanged (weights and structure)."""
         return (model is self._model
                 and all(module._modules.get(name) is child for module, name, child in self._children)
-                and all(module._parameters.get(name) is param and param._version == version
-                        for module, name, param, version in self._params))
+                and all(table.get(name) is tensor and tensor._version == version
+                        for table, name, tensor, version in self._tensors))
 
     def run(self, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
         """Every output of the graph for ``feeds`` (input name -> array of the exported dtype)."""
