@@ -183,6 +183,10 @@ def test_like_an_audio_file_outside_the_index(index: Path, tmp_path: Path, text_
     query = tmp_path / "query.wav"
     sf.write(query, _clip("noise", 99), RATE)
     assert [h.artist for h in engine.like(path=query, k=3)] == ["Beta"] * 3
+    encoder = engine._audio_encoder
+    tone = tmp_path / "tone.wav"
+    sf.write(tone, _clip("tone", 3), RATE)  # a copy of an indexed track under another name
+    assert engine.like(path=tone, k=1)[0].title == "Tone Song 3" and engine._audio_encoder is encoder  # built once
 
 
 def test_train_evaluate_save_load(index: Path, tmp_path: Path, text_encoder):

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import logging
 import re
+import threading
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -179,6 +180,8 @@ class SearchEngine:
                                       f"(--text-runtime torch) or fix the cause.")
                 log.info("queries are encoded with PyTorch: %s", reason)
         self._threadpools = None
+        self._audio_encoder = None  # loaded on the first query by an audio file, then kept
+        self._audio_lock = threading.Lock()
         self._pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="mirkit-fts")
         self.ids = np.array([r["id"] for r in self.rows])
         self._names = NameIndex(self.rows)
@@ -333,7 +336,12 @@ class SearchEngine:
         config = ExtractConfig(encoder=str(self.info["encoder"]), layers=[layer], weights_dir=self.info.get("weights_dir"),
                                num_workers=0, on_error="raise")
         store = FeatureStore(self.info.get("store") or self.db / "features")
-        report = extract([path], store=store, config=config, progress=False)
+        with self._audio_lock:  # one file at a time; the encoder (and its ONNX session) is built once
+            if self._audio_encoder is None:
+                from mirkit.encoders.zoo import load_encoder
+
+                self._audio_encoder = load_encoder(config.encoder, weights_dir=config.weights_dir)
+            report = extract([path], store=store, config=config, encoder=self._audio_encoder, progress=False)
         item = report.item_ids[str(path)]
         features = store.recipe(report.recipe).read(item)[0][f"pooled_{layer}"]
         features = features.astype(np.float32)
