@@ -24,7 +24,7 @@ import time
 import torch
 
 from mirkit.adapt.fit import task_losses
-from mirkit.tune.loop import TuneConfig, _autocast, _set_mode
+from mirkit.tune.loop import TuneConfig, _autocast, _set_mode, build_optimizer
 from mirkit.tune.methods import METHODS, MethodOptions
 from mirkit.tune.run import build_model, count_parameters
 
@@ -36,13 +36,7 @@ def measure(method: str, *, encoder: str, weights_dir: str | None, device: str, 
                         device=device)
     counts = count_parameters(model)
     dev = torch.device(device)
-    head = list(model.head.parameters())
-    head_ids = {id(p) for p in head}
-    others = [p for p in model.parameters() if p.requires_grad and id(p) not in head_ids]
-    groups = [{"params": head, "lr": config.head_learning_rate}]
-    if others:
-        groups.append({"params": others, "lr": config.encoder_learning_rate})
-    optimizer = torch.optim.AdamW(groups, weight_decay=config.weight_decay)
+    optimizer = build_optimizer(model, config)
     generator = torch.Generator().manual_seed(0)
     samples = int(round(crop_s * model.encoder.spec.sample_rate))
     wave = (torch.randn(batch_size, samples, generator=generator) * 0.1).to(dev)
@@ -59,7 +53,7 @@ def measure(method: str, *, encoder: str, weights_dir: str | None, device: str, 
             out = model(wave, lengths).float()
         loss = task_losses("multiclass", out, y)
         loss.backward()
-        torch.nn.utils.clip_grad_norm_([p for g in groups for p in g["params"]], config.grad_clip)
+        torch.nn.utils.clip_grad_norm_([p for g in optimizer.param_groups for p in g["params"]], config.grad_clip)
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
         if dev.type == "cuda":

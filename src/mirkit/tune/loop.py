@@ -163,6 +163,17 @@ def fit_standardisation(model: TuneModel, clips: ClipSet, targets: Targets, *, w
     model.norm_std.copy_(torch.from_numpy(std[0]))
 
 
+def build_optimizer(model: TuneModel, config: TuneConfig) -> torch.optim.AdamW:
+    """AdamW with the head at ``head_learning_rate`` and every other trainable weight at ``encoder_learning_rate``."""
+    head = list(model.head.parameters())
+    head_ids = {id(p) for p in head}
+    others = [p for p in model.parameters() if p.requires_grad and id(p) not in head_ids]
+    groups = [{"params": head, "lr": config.head_learning_rate}]
+    if others:
+        groups.append({"params": others, "lr": config.encoder_learning_rate})
+    return torch.optim.AdamW(groups, weight_decay=config.weight_decay)
+
+
 def _lr_lambda(total: int, warmup: int):
     def f(step: int) -> float:
         if step < warmup:
@@ -201,13 +212,7 @@ def train(model: TuneModel, splits: dict[str, ClipSet], targets: Targets, *, con
     eval_args = dict(window_samples=crop, min_samples=min_samples, batch_size=config.batch_size, device=dev,
                      method=config.method)
 
-    head = list(model.head.parameters())
-    head_ids = {id(p) for p in head}
-    others = [p for p in model.parameters() if p.requires_grad and id(p) not in head_ids]
-    groups = [{"params": head, "lr": config.head_learning_rate}]
-    if others:
-        groups.append({"params": others, "lr": config.encoder_learning_rate})
-    optimizer = torch.optim.AdamW(groups, weight_decay=config.weight_decay)
+    optimizer = build_optimizer(model, config)
     per_epoch = batches_per_epoch(splits["train"], config.batch_size)
     steps_per_epoch = -(-per_epoch // config.accumulate)
     total = config.max_epochs * steps_per_epoch
@@ -272,7 +277,7 @@ def train(model: TuneModel, splits: dict[str, ClipSet], targets: Targets, *, con
             last = b == per_epoch - 1
             if micro == config.accumulate or last:
                 if finite:
-                    norm = torch.nn.utils.clip_grad_norm_([p for g in groups for p in g["params"]], config.grad_clip)
+                    norm = torch.nn.utils.clip_grad_norm_([p for g in optimizer.param_groups for p in g["params"]], config.grad_clip)
                     finite = bool(torch.isfinite(norm))
                 if finite:
                     optimizer.step()
