@@ -185,21 +185,11 @@ class MusicnnEncoder(Encoder):
                     worst = max(worst, float((want - torch.from_numpy(have)).abs().max()) / scale)
             return worst
 
-        was_training = self.net.training
-        self.net.eval()
-        try:
-            self._session = onnx_runtime.open_session(
-                self.net, {"patches": probes[0]}, output_names=[f"layer{i}" for i in range(len(self.spec.layers))],
-                dynamic_axes={"patches": {0: "patches"}}, check=check, threads=threads,
-                cache_dir=Path(cache_dir) if cache_dir else None)
-        except ImportError as exc:
-            return f"{exc} (pip install onnxruntime onnx)"
-        except Exception as exc:  # export or runtime trouble must not stop extraction
-            log.warning("ONNX Runtime not used for %s: %s", self.spec.name, exc)
-            return f"{type(exc).__name__}: {exc}"
-        finally:
-            self.net.train(was_training)
-        return None
+        self._session, reason = onnx_runtime.try_open_session(
+            self.net, {"patches": probes[0]}, what=self.spec.name,
+            output_names=[f"layer{i}" for i in range(len(self.spec.layers))],
+            dynamic_axes={"patches": {0: "patches"}}, check=check, threads=threads, cache_dir=cache_dir)
+        return reason
 
     def _run_net(self, patches: torch.Tensor) -> list[torch.Tensor]:
         session = self._session

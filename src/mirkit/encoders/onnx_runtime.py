@@ -28,8 +28,11 @@ import numpy as np
 import torch
 from torch import nn
 
+from mirkit.errors import ConfigError
+
 log = logging.getLogger(__name__)
 
+RUNTIMES = ("auto", "torch", "onnxruntime")  # what runs inference: see select_runtime
 OPSET = 17
 MAX_DIFFERENCE = 1e-4  # largest accepted |ONNX - PyTorch| on the checked embeddings
 
@@ -97,10 +100,9 @@ def export_onnx(model: nn.Module, example: dict[str, torch.Tensor], path: Path, 
 class OnnxSession:
     """An ONNX Runtime session plus the module (weights and structure) it was exported from."""
 
-    def __init__(self, session, model: nn.Module, *, path: Path, threads: int) -> None:
+    def __init__(self, session, model: nn.Module, *, path: Path) -> None:
         self.session = session
-        self.path = path
-        self.threads = threads
+        self.path = path  # the cached graph file
         self.input_names = [item.name for item in session.get_inputs()]
         self._model = model
         modules = list(model.modules())
@@ -126,7 +128,7 @@ class OnnxSession:
 
 def open_session(model: nn.Module, example: dict[str, torch.Tensor], *, output_names: Sequence[str],
                  dynamic_axes: dict[str, dict[int, str]], check: Callable[[OnnxSession], float],
-                 wrap: Callable[[nn.Module, list[str]], nn.Module] | None = None, cache_dir: Path | None = None,
+                 wrap: Callable[[nn.Module, list[str]], nn.Module] | None = None, cache_dir: str | Path | None = None,
                  threads: int | None = None, max_difference: float = MAX_DIFFERENCE) -> OnnxSession:
     """Export (or reuse) the ONNX file of ``model``, open a CPU session and check it against PyTorch.
 
@@ -141,7 +143,7 @@ def open_session(model: nn.Module, example: dict[str, torch.Tensor], *, output_n
     """
     import onnxruntime as ort
 
-    path = (cache_dir or onnx_cache_dir()) / f"{state_digest(model)}.onnx"
+    path = (Path(cache_dir) if cache_dir else onnx_cache_dir()) / f"{state_digest(model)}.onnx"
     if not path.is_file():
         log.info("exporting %s to %s (once)", type(model).__name__, path)
         export_onnx(model, example, path, output_names=output_names, dynamic_axes=dynamic_axes, wrap=wrap)
@@ -152,9 +154,46 @@ def open_session(model: nn.Module, example: dict[str, torch.Tensor], *, output_n
     options.add_session_config_entry("session.intra_op.allow_spinning", "0")  # leave idle cores to other threads
     options.log_severity_level = 3
     session = OnnxSession(ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"]), model,
-                          path=path, threads=options.intra_op_num_threads)
+                          path=path)
     difference = float(check(session))
     if not difference <= max_difference:
         raise RuntimeError(f"the ONNX graph {path} differs from PyTorch by {difference:.2e} (at most "
                            f"{max_difference:.0e} allowed); delete the file to export it again, or use PyTorch.")
     return session
+
+
+def try_open_session(model: nn.Module, example: dict[str, torch.Tensor], *, what: str,
+                     **options) -> tuple[OnnxSession | None, str | None]:
+    """:func:`open_session` with ``model`` in eval mode meanwhile; ``(session, None)`` or ``(None, reason)``.
+
+    ONNX Runtime is only a faster path: when it cannot be used (not installed, export or check
+    failed) the caller keeps PyTorch, and the reason says why.
+    """
+    was_training = model.training
+    model.eval()
+    try:
+        return open_session(model, example, **options), None
+    except ImportError as exc:
+        return None, f"{exc} (pip install onnxruntime onnx)"
+    except Exception as exc:  # export or runtime trouble must not stop the work PyTorch can do
+        log.warning("ONNX Runtime not used for %s: %s", what, exc)
+        return None, f"{type(exc).__name__}: {exc}"
+    finally:
+        model.train(was_training)
+
+
+def select_runtime(target, mode: str, *, what: str) -> str:
+    """Switch ``target`` to ONNX Runtime as ``mode`` (one of :data:`RUNTIMES`) asks; returns its runtime.
+
+    ``target`` has a ``runtime`` property and ``use_onnx_runtime()`` (encoders, the text encoder).
+    ``auto`` keeps PyTorch quietly when ONNX Runtime cannot be used; ``onnxruntime`` makes that an
+    error naming the reason; ``torch`` leaves the target alone.
+    """
+    if mode == "torch" or target.runtime == "onnxruntime":
+        return target.runtime
+    reason = target.use_onnx_runtime()
+    if reason is not None:
+        if mode == "onnxruntime":
+            raise ConfigError(f"ONNX Runtime cannot {what}: {reason}. Use runtime 'auto' or 'torch' instead.")
+        log.info("PyTorch will %s: %s", what, reason)
+    return target.runtime

@@ -144,30 +144,21 @@ class TextEncoder(nn.Module):
 
         if next(self.model.parameters()).device.type != "cpu":
             return "the text encoder is not on the CPU (ONNX Runtime is used for CPU inference only)"
+        probes = ["a", "calm solo piano", "music like the opening of a film score, with strings, slow and dark, " * 3]
+
+        def check(session) -> float:
+            expected = np.concatenate([self._embed_torch(probes), self._embed_torch(probes[1:2])])
+            got = np.concatenate([self._embed_onnx(session, probes), self._embed_onnx(session, probes[1:2])])
+            return float(np.abs(expected - got).max())
+
+        example = dict(self._tokenize(["calm solo piano", "fast swing with brass"]))
         with self._lock:
-            was_training = self.training
-            self.eval()
-            probes = ["a", "calm solo piano", "music like the opening of a film score, with strings, slow and dark, " * 3]
-
-            def check(session) -> float:
-                expected = np.concatenate([self._embed_torch(probes), self._embed_torch(probes[1:2])])
-                got = np.concatenate([self._embed_onnx(session, probes), self._embed_onnx(session, probes[1:2])])
-                return float(np.abs(expected - got).max())
-
-            example = dict(self._tokenize(["calm solo piano", "fast swing with brass"]))
-            try:
-                self._runtime = onnx_runtime.open_session(
-                    self.model, example, output_names=["last_hidden_state"],
-                    dynamic_axes={name: {0: "batch", 1: "tokens"} for name in example}, check=check,
-                    wrap=onnx_runtime.LastHidden, cache_dir=Path(cache_dir) if cache_dir else None, threads=threads)
-            except ImportError as exc:
-                return f"{exc} (pip install onnxruntime onnx)"
-            except Exception as exc:  # an export or runtime problem must not take search down
-                log.warning("ONNX Runtime not used for the text encoder: %s", exc)
-                return f"{type(exc).__name__}: {exc}"
-            finally:
-                self.train(was_training)
-        return None
+            session, reason = onnx_runtime.try_open_session(
+                self.model, example, what="the text encoder", output_names=["last_hidden_state"],
+                dynamic_axes={name: {0: "batch", 1: "tokens"} for name in example}, check=check,
+                wrap=onnx_runtime.LastHidden, cache_dir=cache_dir, threads=threads)
+            self._runtime = session
+        return reason
 
     def _embed(self, texts: Sequence[str]) -> np.ndarray:
         runtime = self._runtime

@@ -26,6 +26,7 @@ from mirkit.audio.io import is_audio_path
 from mirkit.audio.resample import DEFAULT_QUALITY
 from mirkit.audio.stream import iter_windows
 from mirkit.encoders.base import Encoder, parse_layers
+from mirkit.encoders.onnx_runtime import RUNTIMES, select_runtime
 from mirkit.encoders.zoo import get_spec, load_encoder
 from mirkit.errors import AudioError, ConfigError
 from mirkit.features.pooling import ItemAccumulator, sum_valid_frames
@@ -35,9 +36,6 @@ from mirkit.features.store import FeatureStore, RecipeStore
 log = logging.getLogger(__name__)
 _TEST_DELAY_S = float(os.environ.get("MIRKIT_TEST_DELAY_S", "0") or 0)
 _POOL_ON_DEVICE = False  # tests set this to run the accelerator's pooling path on the CPU
-
-
-RUNTIMES = ("auto", "torch", "onnxruntime")
 
 
 @dataclass
@@ -222,12 +220,6 @@ def make_recipe(config: ExtractConfig, encoder: Encoder) -> FeatureRecipe:
         frame_rate_hz=spec.frame_rate_hz if spec.frame_rate_hz != get_spec(spec.name).frame_rate_hz else None,
         runtime=None if encoder.runtime == "torch" else encoder.runtime,
     )
-
-
-def choose_runtime(config: ExtractConfig, encoder: Encoder) -> str:
-    """Switch ``encoder`` to ONNX Runtime when ``config.runtime`` asks for it and it can; returns the runtime."""
-    if config.runtime == "torch" or config.device != "cpu" or encoder.runtime == "onnxruntime":
-        return encoder.runtime
     reason = encoder.use_onnx_runtime()
     if reason is not None:
         if config.runtime == "onnxruntime":
@@ -271,7 +263,8 @@ def extract(
     if encoder is None:
         encoder = load_encoder(config.encoder, weights_dir=config.weights_dir, device=config.device,
                                frame_rate_hz=config.frame_rate_hz)
-    choose_runtime(config, encoder)
+    if config.device == "cpu":  # ONNX Runtime is a CPU path (validate() refuses it elsewhere)
+        select_runtime(encoder, config.runtime, what=f"run encoder {encoder.spec.name!r}")
     recipe = make_recipe(config, encoder)
     items = store.recipe(recipe)
     report = ExtractReport(recipe_id=recipe.recipe_id, recipe=recipe, store_dir=str(items.dir), errors_path=str(items.errors_path),

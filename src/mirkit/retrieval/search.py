@@ -43,7 +43,6 @@ MAX_K = 100
 TITLE_BONUS = 1.0
 ARTIST_BONUS = 0.5
 MAX_NAME_WORDS = 12
-TEXT_RUNTIMES = ("auto", "onnxruntime", "torch")
 _META = ("id", "path", "title", "artist", "album", "genre", "duration_s", "tags", "pseudo_tags", "licence")
 
 
@@ -170,15 +169,11 @@ class SearchEngine:
             standard = (audio - mean) / std
             self.audio_space = standard / np.maximum(np.linalg.norm(standard, axis=1, keepdims=True), 1e-8)
             self.dense_space = text_vectors
-        if text_runtime not in TEXT_RUNTIMES:
-            raise ConfigError(f"text_runtime={text_runtime!r} is not one of {TEXT_RUNTIMES}.")
-        if text_runtime != "torch":
-            reason = self.text_encoder.use_onnx_runtime()
-            if reason is not None:
-                if text_runtime == "onnxruntime":
-                    raise ConfigError(f"ONNX Runtime cannot encode queries here: {reason}. Use text_runtime='torch' "
-                                      f"(--text-runtime torch) or fix the cause.")
-                log.info("queries are encoded with PyTorch: %s", reason)
+        from mirkit.encoders.onnx_runtime import RUNTIMES, select_runtime
+
+        if text_runtime not in RUNTIMES:
+            raise ConfigError(f"text_runtime={text_runtime!r} is not one of {RUNTIMES}.")
+        select_runtime(self.text_encoder, text_runtime, what="encode queries here")
         self._threadpools = None
         self._audio_encoder = None  # loaded on the first query by an audio file, then kept
         self._audio_lock = threading.Lock()
