@@ -71,6 +71,31 @@ def test_rerun_and_rename_recompute_nothing(audio_dir, tmp_path):
     assert {p: p.stat().st_mtime_ns for p in items.items_dir.rglob("*.npz")} == mtimes
 
 
+def test_workers_hash_new_files_and_skip_stored_or_duplicate_content(audio_dir, tmp_path, monkeypatch):
+    """Files the hash cache does not know are hashed by the decoding workers; content already
+    stored (a renamed file) or seen earlier in the run (a copy) is counted, never decoded twice."""
+    import mirkit.features.loader as loader
+
+    shutil.copy(audio_dir / "clip1.wav", audio_dir / "copy_of_clip1.wav")
+    first = extract(audio_dir, store=tmp_path / "s", config=ExtractConfig(encoder="tiny-test", num_workers=2),
+                    progress=False)
+    assert first.computed == 5 and first.cached == 1 and not first.skipped
+    assert first.item_ids[str(audio_dir / "copy_of_clip1.wav")] == first.item_ids[str(audio_dir / "clip1.wav")]
+    hashes = json.loads((tmp_path / "s" / "hashes.json").read_text())
+    assert len(hashes) == 6  # the workers' hashes reached the cache, so a rerun reads no file
+
+    decoded = []
+    original = loader.iter_windows
+    monkeypatch.setattr(loader, "iter_windows", lambda path, **kw: (decoded.append(Path(path).name), original(path, **kw))[1])
+    (audio_dir / "clip3.wav").rename(audio_dir / "renamed.wav")
+    write(audio_dir / "new.wav", sine(770, 1.2, 16000), 16000)
+    second = extract(audio_dir, store=tmp_path / "s", config=ExtractConfig(encoder="tiny-test", num_workers=0),
+                     progress=False)
+    assert decoded == ["new.wav"]
+    assert second.computed == 1 and second.cached == 6
+    assert second.item_ids[str(audio_dir / "renamed.wav")] == first.item_ids[str(audio_dir / "clip3.wav")]
+
+
 def test_pooled_equals_mean_of_frames_and_windows_do_not_change_short_clips(audio_dir, tmp_path):
     config = ExtractConfig(encoder="tiny-test", pooling="none", num_workers=0)
     report = extract(audio_dir, store=tmp_path / "s", config=config, progress=False)
@@ -141,14 +166,14 @@ def test_on_error_raise_stops_at_the_first_bad_file(audio_dir, tmp_path):
 def test_file_that_disappears_after_the_scan(audio_dir, tmp_path, monkeypatch):
     import mirkit.features.extract as module
 
-    original = module._plan_jobs
+    original = module.plan_jobs
 
     def plan_then_delete(paths, *args, **kwargs):
-        jobs = original(paths, *args, **kwargs)
-        (audio_dir / "clip1.wav").unlink()  # gone after hashing, before decoding
-        return jobs
+        plan = original(paths, *args, **kwargs)
+        (audio_dir / "clip1.wav").unlink()  # gone after planning, before the worker hashes and decodes it
+        return plan
 
-    monkeypatch.setattr(module, "_plan_jobs", plan_then_delete)
+    monkeypatch.setattr(module, "plan_jobs", plan_then_delete)
     report = extract(audio_dir, store=tmp_path / "s", config=ExtractConfig(encoder="tiny-test", num_workers=0),
                      progress=False)
     assert report.computed == 4 and report.skipped == {"missing": 1}

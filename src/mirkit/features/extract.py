@@ -8,30 +8,29 @@ never stops the run (unless ``on_error="raise"``).
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import time
 import uuid
-from concurrent.futures import Future, ThreadPoolExecutor, wait
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
-from torch.utils.data import DataLoader, IterableDataset, get_worker_info
+from torch.utils.data import DataLoader
 
-from mirkit.audio.io import is_audio_path
 from mirkit.audio.resample import DEFAULT_QUALITY
-from mirkit.audio.stream import iter_windows
 from mirkit.encoders.base import Encoder, parse_layers
 from mirkit.encoders.onnx_runtime import RUNTIMES, select_runtime
 from mirkit.encoders.zoo import get_spec, load_encoder
 from mirkit.errors import AudioError, ConfigError
-from mirkit.features.pooling import ItemAccumulator, sum_valid_frames
+from mirkit.features.inputs import scan_inputs
+from mirkit.features.loader import Batcher, Plan, WindowStream, default_workers, plan_jobs, read_error
+from mirkit.features.pooling import ItemAccumulator, PendingSums
 from mirkit.features.recipe import FeatureRecipe
-from mirkit.features.store import FeatureStore, RecipeStore
+from mirkit.features.store import FeatureStore, HashCache, RecipeStore
 
 log = logging.getLogger(__name__)
 _TEST_DELAY_S = float(os.environ.get("MIRKIT_TEST_DELAY_S", "0") or 0)
@@ -89,8 +88,10 @@ class ExtractReport:
     wall_s: float = 0.0
     errors_path: str = ""
     item_ids: dict[str, str] = field(default_factory=dict)  # path -> item id, for items now in the store
-    #: where the wall time went: hash_s (content hashes), wait_input_s (main process waiting for
-    #: decoded windows), model_s (encoder + pooling + copy to host), write_s (waiting for writes)
+    #: where the main process's wall time went: hash_s (planning: stat + hash-cache lookups; files
+    #: not in the cache are hashed by the workers), warmup_s (GPU only: one forward pass while the
+    #: workers start), wait_input_s (waiting for decoded windows), model_s (encoder + pooling +
+    #: copy to host), write_s (waiting for writes), other_s (the rest: scanning, batching, start-up)
     timings: dict[str, float] = field(default_factory=dict)
 
     @property
@@ -105,99 +106,6 @@ class ExtractReport:
             reasons = ", ".join(f"{reason} {count}" for reason, count in self.skipped.most_common())
             line += f" Skipped {self.num_skipped:,}: {reasons}. Details: {self.errors_path}"
         return line + f" Features: {self.store_dir}"
-
-
-def scan_inputs(source: str | Path) -> tuple[list[str], list[tuple[str, str, str]]]:
-    """Audio paths under a folder (recursive, sorted) or listed in a manifest (.jsonl ``path`` field / .txt).
-
-    Returns ``(paths, skipped)`` where ``skipped`` holds ``(path, reason, message)`` for files
-    that are not audio.
-    """
-    source = Path(source)
-    skipped: list[tuple[str, str, str]] = []
-    if source.is_dir():
-        candidates = sorted(str(p) for p in source.rglob("*") if p.is_file() and not p.name.startswith("."))
-    elif source.is_file() and source.suffix in (".jsonl", ".txt"):
-        candidates = _read_manifest(source)
-    elif source.is_file() and is_audio_path(source):
-        candidates = [str(source)]
-    else:
-        raise ConfigError(f"input {str(source)!r} is neither a folder, an audio file, nor a manifest "
-                          "(.jsonl with a 'path' field, or .txt with one path per line).")
-    paths = []
-    for path in candidates:
-        if is_audio_path(path):
-            paths.append(path)
-        else:
-            skipped.append((path, "not_audio", f"{path!r} does not have an audio extension; it was ignored."))
-    return paths, skipped
-
-
-def _read_manifest(manifest: Path) -> list[str]:
-    paths = []
-    for number, line in enumerate(manifest.read_text(encoding="utf-8").splitlines(), start=1):
-        if not line.strip():
-            continue
-        if manifest.suffix == ".jsonl":
-            try:
-                value = json.loads(line)["path"]
-            except (ValueError, KeyError, TypeError):
-                raise ConfigError(f"{manifest}:{number}: expected a JSON object with a 'path' field, got {line[:80]!r}.") from None
-        else:
-            value = line.strip()
-        path = Path(value)
-        paths.append(str(path if path.is_absolute() else manifest.parent / path))
-    return paths
-
-
-class _WindowStream(IterableDataset):
-    """Yields window records (or one error record) for each job, sharded across workers."""
-
-    def __init__(self, jobs: list[tuple[str, str]], recipe: FeatureRecipe) -> None:
-        self.jobs = jobs
-        self.recipe = recipe
-
-    def __iter__(self) -> Iterator[dict[str, object]]:
-        info = get_worker_info()
-        jobs = self.jobs[info.id :: info.num_workers] if info else self.jobs
-        recipe = self.recipe
-        min_samples = max(1, round(recipe.min_duration_s * recipe.sample_rate))
-        max_samples = round(recipe.max_window_s * recipe.sample_rate) if recipe.max_window_s else None
-        for item_id, path in jobs:
-            try:
-                for window in iter_windows(path, sample_rate=recipe.sample_rate, window_s=recipe.window_s,
-                                           hop_s=recipe.hop_s, min_samples=min_samples, max_samples=max_samples,
-                                           channel_policy=recipe.channel_policy,
-                                           resample_quality=recipe.resampler.removeprefix("soxr-")):
-                    yield {"item": item_id, "path": path, "index": window.index, "start": window.start_sample,
-                           "wave": torch.from_numpy(window.waveform), "last": window.is_last}
-            except AudioError as exc:
-                yield {"item": item_id, "path": path, "reason": exc.reason, "message": str(exc)}
-            except Exception as exc:  # never let one file kill the run
-                yield {"item": item_id, "path": path, "reason": "unexpected_error",
-                       "message": f"{path!r}: {type(exc).__name__}: {exc}"}
-
-
-class _Batcher:
-    """Groups window records into batches; equal lengths only when padding is not invariant."""
-
-    def __init__(self, batch_size: int, *, exact_length: bool) -> None:
-        self.batch_size = batch_size
-        self.exact_length = exact_length
-        self.pending: dict[int, list[dict[str, object]]] = {}
-
-    def add(self, record: dict[str, object]) -> Iterator[list[dict[str, object]]]:
-        key = len(record["wave"]) if self.exact_length else 0  # type: ignore[arg-type]
-        group = self.pending.setdefault(key, [])
-        group.append(record)
-        if len(group) >= self.batch_size:
-            yield self.pending.pop(key)
-        elif sum(len(g) for g in self.pending.values()) >= 4 * self.batch_size:
-            yield self.pending.pop(max(self.pending, key=lambda k: len(self.pending[k])))
-
-    def flush(self) -> Iterator[list[dict[str, object]]]:
-        while self.pending:
-            yield self.pending.pop(next(iter(self.pending)))
 
 
 def make_recipe(config: ExtractConfig, encoder: Encoder) -> FeatureRecipe:
@@ -220,13 +128,6 @@ def make_recipe(config: ExtractConfig, encoder: Encoder) -> FeatureRecipe:
         frame_rate_hz=spec.frame_rate_hz if spec.frame_rate_hz != get_spec(spec.name).frame_rate_hz else None,
         runtime=None if encoder.runtime == "torch" else encoder.runtime,
     )
-    reason = encoder.use_onnx_runtime()
-    if reason is not None:
-        if config.runtime == "onnxruntime":
-            raise ConfigError(f"ONNX Runtime cannot run encoder {encoder.spec.name!r}: {reason}. "
-                              f"Use --runtime auto or torch.")
-        log.debug("encoder %s runs in PyTorch: %s", encoder.spec.name, reason)
-    return encoder.runtime
 
 
 def extract(
@@ -279,108 +180,97 @@ def extract(
     for path, reason, message in not_audio:
         skip(path, None, reason, message)
     planned = time.perf_counter()
-    jobs = _plan_jobs(paths, store, items, report, skip, config)
-    report.timings["hash_s"] = time.perf_counter() - planned
-    if jobs:
+    cache = store.hash_cache()
+    plan = plan_jobs(paths, items, cache)
+    for path, exc in plan.unreadable:
+        if config.on_error == "raise":
+            raise exc
+        skip(path, None, *read_error(path, exc))
+    report.item_ids.update(plan.stored)
+    report.item_ids.update((job.path, job.item_id) for job in plan.jobs if job.item_id is not None)
+    report.cached += len(plan.stored)
+    report.timings["hash_s"] = time.perf_counter() - planned  # planning; new files are hashed by the workers
+    if plan.jobs:
         threads = torch.get_num_threads()
         if not config.device.startswith("cpu"):
             # the host only feeds the GPU; many intra-op threads would fight the decoding workers
             torch.set_num_threads(min(threads, 2))
         try:
-            _run_jobs(jobs, encoder, recipe, items, report, skip, config, progress=progress)
+            _run_jobs(plan, encoder, recipe, items, cache, report, skip, config, progress=progress)
         finally:
             torch.set_num_threads(threads)
+            cache.save()
+    else:
+        cache.save()
     report.wall_s = time.perf_counter() - started
+    report.timings["other_s"] = max(0.0, report.wall_s - sum(v for k, v in report.timings.items() if k != "other_s"))
     return report
 
 
-def _cores() -> int:
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 2)
-
-
-def default_workers(device: str) -> int:
-    """Decoding processes: up to 4 on CPU (the model needs the cores), all but two when a GPU
-    does the model's work (one decoding core keeps up with only a few hundred audio-s/s)."""
-    cores = _cores()
-    if device.startswith("cpu"):
-        return min(4, max(1, cores - 1))
-    return max(1, min(cores - 2, 32))
-
-
-def _plan_jobs(paths: list[str], store: FeatureStore, items: RecipeStore, report: ExtractReport,
-               skip, config: ExtractConfig) -> list[tuple[str, str]]:
-    """Hash every file, drop those already stored and content duplicates; return ``(item_id, path)`` jobs."""
-    cache = store.hash_cache()
-    jobs: list[tuple[str, str]] = []
-    seen: set[str] = set()
-    hashes = cache.get_many(paths, workers=min(8, max(2, _cores())))
-    for path, item_id in zip(paths, hashes):
-        if isinstance(item_id, OSError):
-            exc = item_id
-            reason = "missing" if isinstance(exc, FileNotFoundError) else "unreadable"
-            if config.on_error == "raise":
-                raise exc
-            skip(path, None, reason, f"{path!r} could not be read: {exc}. It may have been moved or deleted.")
-            continue
-        report.item_ids[path] = item_id
-        if items.has(item_id):
-            report.cached += 1
-        elif item_id not in seen:
-            seen.add(item_id)
-            jobs.append((item_id, path))
-        else:
-            report.cached += 1  # same content as an earlier file in this run
-    cache.save()
-    return jobs
-
-
-def _run_jobs(jobs: list[tuple[str, str]], encoder: Encoder, recipe: FeatureRecipe, items: RecipeStore,
+def _run_jobs(plan: Plan, encoder: Encoder, recipe: FeatureRecipe, items: RecipeStore, cache: HashCache,
               report: ExtractReport, skip, config: ExtractConfig, *, progress: bool) -> None:
     from tqdm.auto import tqdm
 
     spec = encoder.spec
+    jobs = plan.jobs
     workers = config.num_workers if config.num_workers is not None else default_workers(config.device)
-    loader = DataLoader(_WindowStream(jobs, recipe), batch_size=None, num_workers=workers,
+    loader = DataLoader(WindowStream(jobs, recipe, items), batch_size=None, num_workers=workers,
                         prefetch_factor=8 if workers else None, pin_memory=config.device.startswith("cuda"))
     rates = {layer: spec.layers[layer].frame_rate_hz for layer in recipe.layers}
-    accumulators: dict[str, ItemAccumulator] = {}
-    failed: set[str] = set()
-    paths = dict(jobs)
-    batcher = _Batcher(config.batch_size, exact_length=recipe.batching == "exact-length")
+    ids = {job.index: job.item_id for job in jobs if job.item_id is not None}  # job -> item id, once known
+    paths = {job.index: job.path for job in jobs}
+    accumulators: dict[int, ItemAccumulator] = {}
+    ended: set[int] = set()  # jobs that failed, or turned out stored or duplicate: their windows are dropped
+    batcher = Batcher(config.batch_size, exact_length=recipe.batching == "exact-length")
     pool_on_device = (_POOL_ON_DEVICE or not config.device.startswith("cpu")) and not recipe.frames
     bar = tqdm(total=len(jobs), unit="file", desc=f"extract {spec.name}", disable=not progress or None)
 
-    def fail(item_id: str, reason: str, message: str) -> None:
-        if item_id in failed:
+    def fail(job: int, reason: str, message: str) -> None:
+        if job in ended:
             return
-        failed.add(item_id)
-        accumulators.pop(item_id, None)
-        report.item_ids.pop(paths[item_id], None)
-        skip(paths[item_id], item_id, reason, message)
+        ended.add(job)
+        accumulators.pop(job, None)
+        report.item_ids.pop(paths[job], None)
+        skip(paths[job], ids.get(job), reason, message)
         bar.update(1)
+
+    def hashed(record: dict[str, object]) -> None:
+        """A worker hashed a file the cache did not know: remember it; end the job if its content
+        is already stored or is another file's of this run."""
+        job = int(record["job"])  # type: ignore[call-overload]
+        key, size, mtime_ns, item_id = record["hashed"]  # type: ignore[misc]
+        cache.remember(key, [size, mtime_ns, item_id])
+        report.item_ids[paths[job]] = item_id
+        if record["stored"] or item_id in plan.seen:  # stored, or the same content as another file of this run
+            ended.add(job)
+            report.cached += 1
+            bar.update(1)
+            return
+        plan.seen.add(item_id)
+        ids[job] = item_id
 
     # items are written (temp file, fsync, rename) by threads, so the GPU does not wait on the disk
     writer = ThreadPoolExecutor(max_workers=4, thread_name_prefix="mirkit-write")
-    writes: list[tuple[Future, str, float]] = []
+    writes: list[tuple[Future, int, float]] = []
     timings = report.timings
-    for key in ("wait_input_s", "model_s", "write_s"):
+    for key in ("warmup_s", "wait_input_s", "model_s", "write_s"):
         timings.setdefault(key, 0.0)
 
     def collect(*, block: bool) -> None:
         started = time.perf_counter()
         keep = []
-        for future, item_id, duration_s in writes:
+        for future, job, duration_s in writes:
             if not (block or future.done()):
-                keep.append((future, item_id, duration_s))
+                keep.append((future, job, duration_s))
                 continue
             try:
                 future.result()
             except OSError as exc:
                 if config.on_error == "raise":
                     raise
-                report.item_ids.pop(paths[item_id], None)
-                skip(paths[item_id], item_id, "write_error",
-                     f"features of {paths[item_id]!r} could not be written to {items.dir}: {exc}. Check free space "
+                report.item_ids.pop(paths[job], None)
+                skip(paths[job], ids[job], "write_error",
+                     f"features of {paths[job]!r} could not be written to {items.dir}: {exc}. Check free space "
                      "and permissions, then rerun (stored items are kept).")
                 bar.update(1)
                 continue
@@ -390,47 +280,33 @@ def _run_jobs(jobs: list[tuple[str, str]], encoder: Encoder, recipe: FeatureReci
         writes[:] = keep
         timings["write_s"] += time.perf_counter() - started
 
-    def finish(item_id: str) -> None:
-        acc = accumulators.pop(item_id)
+    def finish(job: int) -> None:
+        acc = accumulators.pop(job)
         if _TEST_DELAY_S:
             time.sleep(_TEST_DELAY_S)  # lets the kill -9 test land mid-run
         try:
-            arrays = acc.finish(name=paths[item_id], dtype=recipe.dtype)
+            arrays = acc.finish(name=paths[job], dtype=recipe.dtype)
         except AudioError as exc:
             if config.on_error == "raise":
                 raise
-            fail(item_id, exc.reason, str(exc))
+            fail(job, exc.reason, str(exc))
             return
-        meta = {"path": paths[item_id], "duration_s": acc.duration_s, "windows": acc.windows_done,
+        meta = {"path": paths[job], "duration_s": acc.duration_s, "windows": acc.windows_done,
                 "recipe_id": recipe.recipe_id, "frames": {str(k): v for k, v in acc.counts.items()}}
-        writes.append((writer.submit(items.write, item_id, arrays, meta), item_id, acc.duration_s))
+        writes.append((writer.submit(items.write, ids[job], arrays, meta), job, acc.duration_s))
         if len(writes) > 64:  # bounded memory when the disk is slower than the model
             wait([writes[0][0]])
         collect(block=False)
 
-    def run(batch: list[dict[str, object]]) -> None:
-        batch = [r for r in batch if r["item"] not in failed]
-        if not batch:
-            return
-        started = time.perf_counter()
-        try:
-            outputs = _forward(encoder, batch, recipe, config)
-        except Exception as exc:
-            if config.on_error == "raise":
-                raise
-            for record in batch:
-                fail(str(record["item"]), "encoder_error", f"encoder {spec.name!r} failed on {record['path']!r}: {exc}")
-            return
-        sums = counts = None
-        if pool_on_device:  # one small transfer per batch instead of every frame of every layer
-            sums, counts = sum_valid_frames(outputs.hidden, outputs.lengths, recipe.layers)
-        timings["model_s"] += time.perf_counter() - started
+    def accumulate(batch: list[dict[str, object]], outputs=None, sums=None) -> None:
+        if sums is not None:
+            sums, counts = sums.result()
         for j, record in enumerate(batch):
-            item_id = str(record["item"])
-            acc = accumulators.get(item_id)
+            job = int(record["job"])  # type: ignore[call-overload]
+            acc = accumulators.get(job)
             if acc is None:
                 continue
-            start_s = int(record["start"]) / recipe.sample_rate  # type: ignore[arg-type]
+            start_s = int(record["start"]) / recipe.sample_rate  # type: ignore[call-overload]
             for i, layer in enumerate(recipe.layers):
                 if sums is not None:
                     acc.add_sum(layer, sums[i][j], int(counts[i, j]))
@@ -440,35 +316,90 @@ def _run_jobs(jobs: list[tuple[str, str]], encoder: Encoder, recipe: FeatureReci
             acc.duration_s = max(acc.duration_s, start_s + len(record["wave"]) / recipe.sample_rate)  # type: ignore[arg-type]
             acc.windows_done += 1
             if acc.complete:
-                finish(item_id)
+                finish(job)
+
+    # pooled recipes on an accelerator run one batch ahead: batch k+1 is queued on the device
+    # before batch k's sums are read back, so the device does not wait while the host works
+    pending: list[tuple[list[dict[str, object]], PendingSums]] = []
+
+    def settle() -> None:
+        while pending:
+            started = time.perf_counter()
+            batch, sums = pending.pop(0)
+            sums.result()
+            timings["model_s"] += time.perf_counter() - started
+            accumulate(batch, sums=sums)
+
+    def run(batch: list[dict[str, object]]) -> None:
+        batch = [r for r in batch if int(r["job"]) not in ended]  # type: ignore[call-overload]
+        if not batch:
+            return
+        started = time.perf_counter()
+        try:
+            outputs = _forward(encoder, batch, recipe, config)
+            sums = PendingSums(outputs.hidden, outputs.lengths, recipe.layers) if pool_on_device else None
+        except Exception as exc:
+            if config.on_error == "raise":
+                raise
+            for record in batch:
+                job = int(record["job"])  # type: ignore[call-overload]
+                fail(job, "encoder_error", f"encoder {spec.name!r} failed on {paths[job]!r}: {exc}")
+            return
+        timings["model_s"] += time.perf_counter() - started
+        settle()
+        if sums is None:
+            accumulate(batch, outputs=outputs)
+        else:
+            pending.append((batch, sums))
 
     try:
-        records = iter(loader)
+        records = iter(loader)  # starts the workers; the device warms up while they decode
+        if config.device.startswith("cuda"):
+            started = time.perf_counter()
+            _warm_up(encoder, recipe, config, rows=min(config.batch_size, len(jobs)))
+            timings["warmup_s"] += time.perf_counter() - started
         while True:
             waited = time.perf_counter()
             record = next(records, None)
             timings["wait_input_s"] += time.perf_counter() - waited
             if record is None:
                 break
-            item_id = str(record["item"])
+            job = int(record["job"])  # type: ignore[call-overload]
+            if "hashed" in record:
+                hashed(record)
             if "reason" in record:
                 if config.on_error == "raise":
                     raise _reraise(record)
-                fail(item_id, str(record["reason"]), str(record["message"]))
+                fail(job, str(record["reason"]), str(record["message"]))
                 continue
-            if item_id in failed:
+            if job in ended or "wave" not in record:
                 continue
-            acc = accumulators.setdefault(item_id, ItemAccumulator(recipe.layers, rates, keep_frames=recipe.frames))
+            acc = accumulators.setdefault(job, ItemAccumulator(recipe.layers, rates, keep_frames=recipe.frames))
             if record["last"]:
-                acc.windows_expected = int(record["index"]) + 1  # type: ignore[arg-type]
+                acc.windows_expected = int(record["index"]) + 1  # type: ignore[call-overload]
             for batch in batcher.add(record):
                 run(batch)
         for batch in batcher.flush():
             run(batch)
+        settle()
         collect(block=True)
     finally:
         writer.shutdown(wait=True)  # never leave a write half done, even on an error
         bar.close()
+
+
+def _warm_up(encoder: Encoder, recipe: FeatureRecipe, config: ExtractConfig, *, rows: int) -> None:
+    """One forward pass on silence of the batch shape while the workers start, so CUDA's lazy
+    kernel loading and the allocator's first growth are not paid by the first real batch."""
+    samples = round(recipe.window_s * recipe.sample_rate)
+    waves = torch.zeros(max(1, rows), samples, device=config.device)
+    try:
+        with torch.inference_mode(), torch.autocast(device_type="cuda", dtype=torch.bfloat16):
+            encoder(waves, layers=recipe.layers)
+        torch.cuda.synchronize()
+    except Exception as exc:  # the real batch will report a real problem (e.g. out of memory) properly
+        log.debug("warm-up of %s failed: %s", recipe.encoder, exc)
+        torch.cuda.empty_cache()
 
 
 def _reraise(record: dict[str, object]) -> AudioError:

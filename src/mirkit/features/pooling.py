@@ -75,21 +75,45 @@ class ItemAccumulator:
         return arrays
 
 
+class PendingSums:
+    """Per window and layer, the float64 sum of the valid frames, summed where the tensors are and
+    fetched to the host without waiting: on a GPU the copy goes to pinned memory behind an event,
+    so the host can queue the next batch before this one is read (:meth:`result` waits).
+
+    ``hidden[layer]`` is ``(batch, frames, dim)`` and ``lengths[layer]`` ``(batch,)``.
+    """
+
+    def __init__(self, hidden: dict[int, torch.Tensor], lengths: dict[int, torch.Tensor],
+                 layers: tuple[int, ...]) -> None:
+        sums, counts = [], []
+        for layer in layers:
+            h = hidden[layer]
+            valid = lengths[layer].to(h.device, non_blocking=True)
+            mask = torch.arange(h.shape[1], device=h.device)[None, :] < valid[:, None]
+            sums.append((h.float() * mask[..., None]).sum(dim=1, dtype=torch.float64))
+            counts.append(valid.long())
+        self.dims = [s.shape[1] for s in sums]
+        joined, stacked = torch.cat(sums, dim=1), torch.stack(counts)
+        self.event = None
+        if joined.device.type == "cuda":
+            self.sums = torch.empty(joined.shape, dtype=joined.dtype, pin_memory=True)
+            self.counts = torch.empty(stacked.shape, dtype=stacked.dtype, pin_memory=True)
+            self.sums.copy_(joined, non_blocking=True)
+            self.counts.copy_(stacked, non_blocking=True)
+            self.event = torch.cuda.Event()
+            self.event.record()
+        else:
+            self.sums, self.counts = joined.cpu(), stacked.cpu()
+
+    def result(self) -> tuple[list[np.ndarray], np.ndarray]:
+        """``(sums, counts)``: one ``(batch, dim)`` float64 array per layer and a ``(layers, batch)`` array."""
+        if self.event is not None:
+            self.event.synchronize()
+        joined = self.sums.numpy()
+        return np.split(joined, np.cumsum(self.dims)[:-1], axis=1), self.counts.numpy()
+
+
 def sum_valid_frames(hidden: dict[int, torch.Tensor], lengths: dict[int, torch.Tensor],
                      layers: tuple[int, ...]) -> tuple[list[np.ndarray], np.ndarray]:
-    """Per window and layer, the float64 sum of the valid frames, computed where the tensors are.
-
-    ``hidden[layer]`` is ``(batch, frames, dim)`` and ``lengths[layer]`` ``(batch,)``. Returns
-    ``(sums, counts)``: one ``(batch, dim)`` array per layer and a ``(layers, batch)`` array, fetched
-    to the host in one transfer each.
-    """
-    sums, counts = [], []
-    for layer in layers:
-        h = hidden[layer]
-        valid = lengths[layer].to(h.device)
-        mask = torch.arange(h.shape[1], device=h.device)[None, :] < valid[:, None]
-        sums.append((h.float() * mask[..., None]).sum(dim=1, dtype=torch.float64))
-        counts.append(valid)
-    joined = torch.cat(sums, dim=1).cpu().numpy()
-    splits = np.cumsum([s.shape[1] for s in sums])[:-1]
-    return np.split(joined, splits, axis=1), torch.stack(counts).cpu().numpy()
+    """:class:`PendingSums` fetched at once: ``(sums, counts)`` on the host."""
+    return PendingSums(hidden, lengths, layers).result()

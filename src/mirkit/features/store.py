@@ -116,6 +116,21 @@ class HashCache:
             results.append(str(entry[2]))
         return results
 
+    def known(self, file: str | Path) -> tuple[str, list[object], str | None]:
+        """``(key, [size, mtime_ns], hash or None)`` without reading the file: the hash when the
+        cache holds one for the file's current size and mtime. Raises ``OSError`` from ``os.stat``."""
+        stat = os.stat(file)
+        key = str(Path(file).resolve())
+        cached = self.entries.get(key)
+        fresh = cached and cached[0] == stat.st_size and cached[1] == stat.st_mtime_ns
+        return key, [stat.st_size, stat.st_mtime_ns], str(cached[2]) if fresh else None
+
+    def remember(self, key: str, entry: list[object]) -> None:
+        """Store ``[size, mtime_ns, hash]`` for ``key`` (from :meth:`known`), e.g. hashed elsewhere."""
+        if self.entries.get(key) != entry:
+            self.entries[key] = entry
+            self.dirty = True
+
     def save(self) -> None:
         if self.dirty:
             atomic_write_bytes(self.path, json.dumps(self.entries).encode())

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from mirkit.data.library import read_tags
-from mirkit.features.extract import scan_inputs
+from mirkit.features.inputs import scan_inputs
 
 log = logging.getLogger(__name__)
 

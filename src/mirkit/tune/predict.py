@@ -11,7 +11,7 @@ import torch
 from mirkit.adapt.predict import prediction_row, write_predictions
 from mirkit.audio import load
 from mirkit.errors import AudioError, ConfigError
-from mirkit.features.extract import scan_inputs
+from mirkit.features.inputs import scan_inputs
 from mirkit.tune.data import ClipSet
 from mirkit.tune.loop import _label_units, predict
 from mirkit.tune.run import load_tuned
