@@ -20,6 +20,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from mirkit.encoders.base import Encoder, file_digest, wheel_folder
+from mirkit.encoders.onnx_net import OnnxNetMixin
 from mirkit.encoders.spec import EncoderSpec
 from mirkit.errors import CheckpointError
 
@@ -55,19 +56,31 @@ class CrepeNet(nn.Module):
             if i <= 4:
                 outs.append(x.mean(dim=(2, 3)))
             else:
-                outs.append(x.permute(0, 2, 1, 3).reshape(len(x), -1))
+                outs.append(x.permute(0, 2, 1, 3).flatten(1))  # flatten(1): a batch-free ONNX graph
         outs.append(self.classifier(outs[-1]))
         return outs
 
 
-class CrepeEncoder(Encoder):
-    """CREPE frames every ``hop`` samples (default 160 = 10 ms, 100 Hz)."""
+class CrepeEncoder(OnnxNetMixin, Encoder):
+    """CREPE frames every ``hop`` samples (default 160 = 10 ms, 100 Hz).
+
+    ``use_onnx_runtime()`` runs the network on normalised frames through ONNX Runtime for CPU
+    inference (CREPE-tiny about 2x faster than PyTorch on this project's 2-core machine).
+    """
+
+    onnx_input = "frames"
 
     def __init__(self, spec: EncoderSpec, net: CrepeNet, *, hop: int, frames_per_chunk: int) -> None:
         super().__init__(spec)
         self.net = net.eval()
         self.hop = hop
         self.frames_per_chunk = frames_per_chunk
+        self.onnx_chunk = min(256, frames_per_chunk)
+
+    def onnx_probes(self) -> list[torch.Tensor]:
+        generator = torch.Generator().manual_seed(0)
+        probes = [torch.randn(n, WINDOW, generator=generator) for n in (5, 2)]
+        return [(p - p.mean(dim=1, keepdim=True)) / p.std(dim=1, keepdim=True) for p in probes]
 
     def encode(self, waveform: torch.Tensor, lengths: torch.Tensor) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
         batch = waveform.shape[0]
@@ -77,7 +90,7 @@ class CrepeEncoder(Encoder):
         flat = frames.reshape(-1, WINDOW)
         flat = flat - flat.mean(dim=1, keepdim=True)
         flat = flat / flat.std(dim=1, keepdim=True).clamp(min=1e-10)
-        chunks = [self.net(part) for part in flat.split(self.frames_per_chunk)]
+        chunks = [self.run_net(part) for part in flat.split(self.frames_per_chunk)]
         hidden = [torch.cat([c[i] for c in chunks]).reshape(batch, num_frames, -1) for i in range(len(chunks[0]))]
         valid = (1 + lengths // self.hop).clamp(max=num_frames).long()
         return hidden, [valid] * len(hidden)
