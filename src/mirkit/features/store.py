@@ -86,36 +86,6 @@ class HashCache:
         self.dirty = True
         return value
 
-    def get_many(self, files: Sequence[str | Path], *, workers: int = 8) -> list[str | OSError]:
-        """:meth:`get` for many files, hashing the unknown ones in threads (hashlib releases the GIL);
-        each result is the hash or the ``OSError`` that file raised, in input order."""
-        from concurrent.futures import ThreadPoolExecutor
-
-        def one(file: str | Path) -> tuple[str, list[object]] | OSError:
-            try:
-                stat = os.stat(file)
-                key = str(Path(file).resolve())
-                cached = self.entries.get(key)
-                if cached and cached[0] == stat.st_size and cached[1] == stat.st_mtime_ns:
-                    return key, cached
-                return key, [stat.st_size, stat.st_mtime_ns, content_hash(file)]
-            except OSError as exc:
-                return exc
-
-        with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-            found = list(pool.map(one, files))
-        results: list[str | OSError] = []
-        for item in found:
-            if isinstance(item, OSError):
-                results.append(item)
-                continue
-            key, entry = item
-            if self.entries.get(key) != entry:
-                self.entries[key] = entry
-                self.dirty = True
-            results.append(str(entry[2]))
-        return results
-
     def known(self, file: str | Path) -> tuple[str, list[object], str | None]:
         """``(key, [size, mtime_ns], hash or None)`` without reading the file: the hash when the
         cache holds one for the file's current size and mtime. Raises ``OSError`` from ``os.stat``."""
