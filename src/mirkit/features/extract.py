@@ -199,9 +199,7 @@ def extract(
             _run_jobs(plan, encoder, recipe, items, cache, report, skip, config, progress=progress)
         finally:
             torch.set_num_threads(threads)
-            cache.save()
-    else:
-        cache.save()
+            cache.save()  # the hashes the workers computed (planning only reads the cache)
     report.wall_s = time.perf_counter() - started
     report.timings["other_s"] = max(0.0, report.wall_s - sum(v for k, v in report.timings.items() if k != "other_s"))
     return report

@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 
 import torch
 from torch.utils.data import IterableDataset, get_worker_info
@@ -111,7 +110,7 @@ class WindowStream(IterableDataset):
                     yield {"job": job.index, "reason": reason, "message": message}
                     continue
                 stored = self.items.has(item_id)
-                extra = {"hashed": [str(Path(job.path).resolve()), stat.st_size, stat.st_mtime_ns, item_id],
+                extra = {"hashed": [HashCache.key(job.path), stat.st_size, stat.st_mtime_ns, item_id],
                          "stored": stored}
                 if stored:
                     yield {"job": job.index, **extra}

@@ -112,8 +112,3 @@ class PendingSums:
         joined = self.sums.numpy()
         return np.split(joined, np.cumsum(self.dims)[:-1], axis=1), self.counts.numpy()
 
-
-def sum_valid_frames(hidden: dict[int, torch.Tensor], lengths: dict[int, torch.Tensor],
-                     layers: tuple[int, ...]) -> tuple[list[np.ndarray], np.ndarray]:
-    """:class:`PendingSums` fetched at once: ``(sums, counts)`` on the host."""
-    return PendingSums(hidden, lengths, layers).result()

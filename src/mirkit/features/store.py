@@ -76,21 +76,22 @@ class HashCache:
         self.dirty = False
 
     def get(self, file: str | Path) -> str:
-        stat = os.stat(file)
-        key = str(Path(file).resolve())
-        cached = self.entries.get(key)
-        if cached and cached[0] == stat.st_size and cached[1] == stat.st_mtime_ns:
-            return str(cached[2])
-        value = content_hash(file)
-        self.entries[key] = [stat.st_size, stat.st_mtime_ns, value]
-        self.dirty = True
+        key, stat, value = self.known(file)
+        if value is None:
+            value = content_hash(file)
+            self.remember(key, [*stat, value])
         return value
+
+    @staticmethod
+    def key(file: str | Path) -> str:
+        """The cache's key for ``file``: its resolved path."""
+        return str(Path(file).resolve())
 
     def known(self, file: str | Path) -> tuple[str, list[object], str | None]:
         """``(key, [size, mtime_ns], hash or None)`` without reading the file: the hash when the
         cache holds one for the file's current size and mtime. Raises ``OSError`` from ``os.stat``."""
         stat = os.stat(file)
-        key = str(Path(file).resolve())
+        key = self.key(file)
         cached = self.entries.get(key)
         fresh = cached and cached[0] == stat.st_size and cached[1] == stat.st_mtime_ns
         return key, [stat.st_size, stat.st_mtime_ns], str(cached[2]) if fresh else None
