@@ -1,3 +1,27 @@
-"""mirkit: music foundation models for real music-information-retrieval work."""
+"""mirkit: music foundation models for real music-information-retrieval work.
+
+Packages are layered. A package imports only from packages on lines above its own (never from its
+own line, never from below), at module level or inside functions; ``tests/unit/test_layers.py``
+reads this block and fails on an upward import or an import cycle between modules.
+
+Layers:
+    errors
+    registry files
+    audio metrics
+    encoders
+    features
+    data
+    adapt
+    tune retrieval hear
+    bench
+    web
+    cli
+
+``errors`` is the error hierarchy; ``files`` the ground floor (atomic writes, hashing, JSON lines);
+``audio`` decoding and checks; ``encoders`` the zoo; ``features`` the feature store and
+extraction; ``data`` tasks, manifests and the offline suite; ``adapt`` probing; ``tune``
+fine-tuning and parameter-efficient methods; ``retrieval`` search; ``bench`` the benchmark and
+its reports; ``web`` the search page; ``cli`` the command line.
+"""
 
 __version__ = "0.1.0"

@@ -67,9 +67,9 @@ def test_changed_weights_fall_back_to_torch(tmp_path: Path):
 
 
 def test_lora_text_tower_is_exported_merged(tmp_path: Path):
-    from mirkit.retrieval.train import _apply_lora
+    from mirkit.retrieval.model import apply_text_lora
 
-    encoder = _apply_lora(tiny_text_encoder(seed=3), 2)
+    encoder = apply_text_lora(tiny_text_encoder(seed=3), 2)
     with torch.no_grad():
         for name, param in encoder.model.named_parameters():
             if "lora_B" in name:

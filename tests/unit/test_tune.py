@@ -195,7 +195,7 @@ def test_bad_method_settings_name_the_problem(hubert):
 
 
 def test_methods_report_puts_tune_runs_side_by_side(tiny_suite, tmp_path):
-    from mirkit.bench.methods import collect_methods, write_methods_report
+    from mirkit.bench.tune_report import collect_methods, write_methods_report
 
     for method in ("probe", "bitfit"):
         tune_task(task_dir=tiny_suite / "genre", encoder="tiny-test", out_dir=tmp_path / f"genre-{method}",

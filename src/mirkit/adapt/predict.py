@@ -18,7 +18,8 @@ import numpy as np
 from mirkit.adapt.probe import TrainedProbe
 from mirkit.errors import ConfigError
 from mirkit.features.extract import ExtractConfig, ExtractReport, extract
-from mirkit.features.store import FeatureStore, atomic_write_bytes
+from mirkit.features.store import FeatureStore
+from mirkit.files import atomic_write_bytes
 
 
 def best_job(run_dir: Path) -> tuple[str, list[Path], dict[str, object]]:

@@ -112,7 +112,7 @@ class TrainedProbe:
 
         from safetensors.torch import save
 
-        from mirkit.features.store import atomic_write_bytes
+        from mirkit.files import atomic_write_bytes
 
         folder = Path(folder)
         tensors = {k: v.contiguous() for k, v in self.head.state_dict().items()}

@@ -18,7 +18,8 @@ from mirkit.data.manifest import SPLITS, read_manifest
 from mirkit.data.tasks import TASKS
 from mirkit.errors import ConfigError
 from mirkit.features.extract import ExtractConfig, extract
-from mirkit.features.store import FeatureStore, atomic_write_bytes
+from mirkit.features.store import FeatureStore
+from mirkit.files import atomic_write_bytes
 
 
 def task_vocabulary(task_dir: Path) -> tuple[str, ...]:

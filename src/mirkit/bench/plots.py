@@ -10,7 +10,7 @@ from mirkit.bench.collect import Row, best_rows
 from mirkit.data.tasks import TASKS
 
 
-def _pyplot():
+def pyplot():
     import matplotlib
 
     matplotlib.use("Agg")
@@ -25,7 +25,7 @@ def metric_name(task: str) -> str:
 
 def heatmap(rows: list[Row], path: Path) -> Path:
     """Test headline of each encoder's best (validation-selected) layer, and of each peer, per task."""
-    plt = _pyplot()
+    plt = pyplot()
     best = best_rows(rows)
     tasks = sorted({r.task for r in rows})
     names = sorted({name for _, name in best}) + sorted({r.name for r in rows if r.group == "peer"})
@@ -62,7 +62,7 @@ def layer_curves(rows: list[Row], task: str, path: Path) -> Path | None:
     multi = {k: sorted(v, key=lambda r: int(r.job.removeprefix("layer"))) for k, v in by_encoder.items() if len(v) > 1}
     if not multi:
         return None
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(6.4, 3.6))
     for name, layer_rows in sorted(multi.items()):
         x = [int(r.job.removeprefix("layer")) for r in layer_rows]

@@ -9,27 +9,13 @@ figures, so it reads as one file.
 
 from __future__ import annotations
 
-import base64
-import html
 import math
-from dataclasses import dataclass
 from pathlib import Path
 
 from mirkit.bench.collect import Row, best_rows, collect
 from mirkit.bench.plots import heatmap, layer_curves, metric_name
-from mirkit.features.store import atomic_write_bytes
-
-
-@dataclass
-class Table:
-    header: list[str]
-    rows: list[list[str]]
-
-
-def _fmt(value: tuple[float, float] | None, seeds: int) -> str:
-    if value is None or math.isnan(value[0]):
-        return "-"
-    return f"{value[0]:.3f}" if seeds < 2 else f"{value[0]:.3f} +- {value[1]:.3f}"
+from mirkit.bench.render import Table, format_mean_std, write_documents
+from mirkit.bench.tune_report import collect_methods, method_blocks
 
 
 def leaderboard(rows: list[Row], task: str) -> Table:
@@ -44,8 +30,8 @@ def leaderboard(rows: list[Row], task: str) -> Table:
              ["valid " + metric_name(task)]
     table = []
     for rank, r in enumerate(entries, 1):
-        table.append([str(rank), r.name, r.group, r.layer_label, r.pooling, str(r.seeds), _fmt(r.headline, r.seeds)]
-                     + [_fmt(r.test.get(m), r.seeds) for m in extra]
+        table.append([str(rank), r.name, r.group, r.layer_label, r.pooling, str(r.seeds), format_mean_std(r.headline, r.seeds)]
+                     + [format_mean_std(r.test.get(m), r.seeds) for m in extra]
                      + ["-" if math.isnan(r.valid_headline) else f"{r.valid_headline:.3f}"])
     return Table(header, table)
 
@@ -107,8 +93,6 @@ def write_report(runs_dir: str | Path) -> tuple[Path, Path]:
     blocks += [("h2", "Cost"), ("p", "Extraction: wall time of the run that computed the features (decode, resample, "
                                      "encode, store). Probe training: all layers and seeds, batched."),
                ("table", cost_table(rows))]
-    from mirkit.bench.methods import collect_methods, method_blocks
-
     tuned = collect_methods(runs / "tune") if (runs / "tune").is_dir() else []
     if tuned:
         blocks += method_blocks(tuned, plots)
@@ -119,10 +103,7 @@ def write_report(runs_dir: str | Path) -> tuple[Path, Path]:
                                       [[f["task"], f["name"], f["error"][:300]] for f in failures])))  # type: ignore[index]
     else:
         blocks.append(("p", "None."))
-    md_path, html_path = runs / "report.md", runs / "report.html"
-    atomic_write_bytes(md_path, _markdown(blocks, runs).encode())
-    atomic_write_bytes(html_path, _html(blocks).encode())
-    return md_path, html_path
+    return write_documents(blocks, runs)
 
 
 def _provenance_blocks(context: dict, rows: list[Row]) -> list[tuple[str, object]]:
@@ -146,46 +127,3 @@ def _provenance_blocks(context: dict, rows: list[Row]) -> list[tuple[str, object
         f"{', '.join(peers_missing) or 'none'}.",
     ]
     return [("h1", "mirkit benchmark report"), *[("p", line) for line in lines]]
-
-
-def _markdown(blocks: list[tuple[str, object]], runs: Path) -> str:
-    out = []
-    for kind, payload in blocks:
-        if kind == "h1":
-            out.append(f"# {payload}\n")
-        elif kind == "h2":
-            out.append(f"\n## {payload}\n")
-        elif kind == "p":
-            out.append(f"{payload}\n")
-        elif kind == "img":
-            path = Path(payload)  # type: ignore[arg-type]
-            out.append(f"![{path.stem}]({path.relative_to(runs).as_posix()})\n")
-        else:
-            table: Table = payload  # type: ignore[assignment]
-            out.append("| " + " | ".join(table.header) + " |")
-            out.append("|" + "---|" * len(table.header))
-            out += ["| " + " | ".join(c.replace("|", "/") for c in row) + " |" for row in table.rows]
-            out.append("")
-    return "\n".join(out) + "\n"
-
-
-def _html(blocks: list[tuple[str, object]]) -> str:
-    body = []
-    for kind, payload in blocks:
-        if kind in ("h1", "h2"):
-            body.append(f"<{kind}>{html.escape(str(payload))}</{kind}>")
-        elif kind == "p":
-            body.append(f"<p>{html.escape(str(payload))}</p>")
-        elif kind == "img":
-            data = base64.b64encode(Path(payload).read_bytes()).decode()  # type: ignore[arg-type]
-            body.append(f'<img alt="{html.escape(Path(payload).stem)}" src="data:image/png;base64,{data}">')  # type: ignore[arg-type]
-        else:
-            table: Table = payload  # type: ignore[assignment]
-            head = "".join(f"<th>{html.escape(h)}</th>" for h in table.header)
-            rows = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>" for row in table.rows)
-            body.append(f"<table><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>")
-    style = ("body{font-family:sans-serif;max-width:1100px;margin:2em auto;padding:0 1em}"
-             "table{border-collapse:collapse;margin:1em 0;font-size:13px}td,th{border:1px solid #ccc;padding:3px 8px}"
-             "th{background:#eee}img{max-width:100%}")
-    return (f"<!doctype html><html><head><meta charset='utf-8'><title>mirkit benchmark report</title>"
-            f"<style>{style}</style></head><body>{''.join(body)}</body></html>\n")

@@ -16,7 +16,6 @@ goes on; the returned :class:`BenchReport` summarises it all.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import platform
@@ -32,7 +31,7 @@ from mirkit.bench.peers import PEERS, peer_version, peers_for, run_peer
 from mirkit.data.tasks import TASKS
 from mirkit.encoders.zoo import get_spec
 from mirkit.errors import ConfigError
-from mirkit.features.store import atomic_write_bytes
+from mirkit.files import atomic_write_bytes, sha256_text
 
 
 
@@ -62,7 +61,7 @@ class BenchReport:
 def suite_checksum(suite_dir: Path) -> str:
     """SHA-256 over the suite's per-task manifest checksums (from suite.json)."""
     info = read_suite(suite_dir)
-    return hashlib.sha256(json.dumps(info.get("manifest_sha256", {}), sort_keys=True).encode()).hexdigest()
+    return sha256_text(json.dumps(info.get("manifest_sha256", {}), sort_keys=True))
 
 
 def read_suite(suite_dir: Path) -> dict:

@@ -95,7 +95,7 @@ def load_chorales(limit: int | None = None) -> list[Chorale]:
     paths = sorted(p for p in corpus.getComposer("bach") if re.match(r"bwv[\d.]+$", p.stem))
     chosen = paths if limit is None else paths[:limit]
     chorales = [c for c in (_extract(p) for p in chosen) if c is not None]
-    from mirkit.features.store import atomic_write_bytes
+    from mirkit.files import atomic_write_bytes
 
     payload = {"parsed": len(chosen), "complete": limit is None or limit >= len(paths),
                "order": [p.stem for p in chosen],

@@ -104,7 +104,7 @@ def load_folksongs(limit: int | None = None) -> list[FolkSong]:
     blocks = song_blocks()
     chosen = blocks if limit is None else blocks[:limit]
     songs = [s for s in (parse_song(name, abc) for name, abc in chosen) if s is not None]
-    from mirkit.features.store import atomic_write_bytes
+    from mirkit.files import atomic_write_bytes
 
     payload = {"parsed": len(chosen), "complete": len(chosen) == len(blocks), "order": [n for n, _ in chosen],
                "songs": [{"name": s.name, "tune": s.tune, "tonic": s.tonic, "mode": s.mode, "length_ql": s.length_ql,

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from mirkit.audio.io import AUDIO_EXTENSIONS
-from mirkit.features.store import atomic_write_bytes
+from mirkit.files import atomic_write_bytes
 
 #: Music packages in Debian (facts from shared/ASSETS.md); the default set is the small ones.
 MUSIC_PACKAGES = {

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from mirkit.errors import ConfigError
-from mirkit.features.store import atomic_write_bytes
+from mirkit.files import atomic_write_bytes, sha256_file
 
 SPLITS = ("train", "valid", "test")
 
@@ -48,7 +47,8 @@ class ManifestEntry:
 
 
 def file_sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
+    """sha256 of a clip or manifest file (64 hex digits)."""
+    return sha256_file(path)
 
 
 def write_manifest(path: Path, entries: list[ManifestEntry]) -> None:

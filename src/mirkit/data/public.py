@@ -19,7 +19,6 @@ malformed path and what was expected there.
 from __future__ import annotations
 
 import csv
-import hashlib
 import json
 import re
 from collections import Counter
@@ -29,6 +28,7 @@ from pathlib import Path
 from mirkit.data.manifest import ManifestEntry, write_manifest
 from mirkit.data.tasks import PITCH_NAMES
 from mirkit.errors import ConfigError
+from mirkit.files import sha256_text
 
 
 class DatasetLayoutError(ConfigError):
@@ -166,7 +166,7 @@ def adapt_gtzan(root: Path, *, splits_dir: Path) -> dict[str, list[ManifestEntry
 
 def _bucket(key: str, *, parts: int) -> int:
     """A stable bucket in ``range(parts)`` for ``key`` (same on every machine and Python run)."""
-    return int(hashlib.sha256(key.encode()).hexdigest()[:8], 16) % parts
+    return int(sha256_text(key)[:8], 16) % parts
 
 
 def adapt_giantsteps_mtg_key(root: Path, *, min_confidence: int = 2) -> dict[str, list[ManifestEntry]]:

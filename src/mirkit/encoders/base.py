@@ -7,7 +7,6 @@ tensor per requested layer plus the number of valid frames of each batch item.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,6 +15,7 @@ import torch
 
 from mirkit.encoders.spec import EncoderSpec
 from mirkit.errors import ConfigError, SampleRateError
+from mirkit.files import sha256_files
 
 
 @dataclass
@@ -58,12 +58,7 @@ def parse_layers(layers: str | Sequence[int] | None, *, spec: EncoderSpec) -> tu
 
 def file_digest(paths: Sequence[Path], *, length: int = 16) -> str:
     """sha256 over the contents of ``paths`` (for weights revisions)."""
-    digest = hashlib.sha256()
-    for path in paths:
-        with open(path, "rb") as handle:
-            for chunk in iter(lambda: handle.read(1 << 22), b""):
-                digest.update(chunk)
-    return digest.hexdigest()[:length]
+    return sha256_files(paths)[:length]
 
 
 class Encoder(torch.nn.Module):

@@ -11,7 +11,6 @@ Tests build a tiny random BERT with :func:`tiny_text_encoder` instead.
 
 from __future__ import annotations
 
-import hashlib
 import importlib.util
 import logging
 import threading
@@ -23,6 +22,7 @@ import torch
 from torch import nn
 
 from mirkit.errors import WeightsNotFoundError
+from mirkit.files import sha256_file
 
 log = logging.getLogger(__name__)
 
@@ -189,7 +189,7 @@ def load_text_encoder(*, path: str | Path | None = None, device: str = "cpu") ->
     folder = Path(path) if path is not None else minilm_dir()
     model = AutoModel.from_pretrained(folder)
     tokenizer = AutoTokenizer.from_pretrained(folder)
-    digest = hashlib.sha256((folder / "model.safetensors").read_bytes()).hexdigest()[:16]
+    digest = sha256_file(folder / "model.safetensors")[:16]
     return TextEncoder(model.to(device).eval(), tokenizer, name=MINILM_NAME, revision=f"sha256:{digest}")
 
 

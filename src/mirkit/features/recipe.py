@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import asdict, dataclass
 from typing import Literal
 
 from mirkit.audio.resample import DEFAULT_QUALITY
 from mirkit.errors import ConfigError
+from mirkit.files import sha256_text
 
 FORMAT_VERSION = 1
 Pooling = Literal["mean", "none"]
@@ -66,7 +66,7 @@ class FeatureRecipe:
     def recipe_id(self) -> str:
         """Stable 16-hex-digit id of this recipe."""
         payload = json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
-        return hashlib.sha256(payload.encode()).hexdigest()[:16]
+        return sha256_text(payload)[:16]
 
     @property
     def frames(self) -> bool:

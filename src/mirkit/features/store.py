@@ -18,7 +18,6 @@ and a kill at any moment leaves either a whole item or none (plus a stray ``*.tm
 
 from __future__ import annotations
 
-import hashlib
 import io
 import json
 import os
@@ -31,35 +30,13 @@ from pathlib import Path
 import numpy as np
 
 from mirkit.errors import StoreError
+from mirkit.files import append_jsonl, atomic_write_bytes, read_jsonl, sha256_file
 from mirkit.features.recipe import FeatureRecipe
 
 
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` via a temporary file, fsync and rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "wb") as handle:
-        handle.write(data)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
-    try:
-        dir_fd = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
-    except OSError:
-        pass  # some filesystems refuse directory fsync
-
-
 def content_hash(path: str | Path) -> str:
-    """sha256 of the file's bytes (32 hex digits)."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 22), b""):
-            digest.update(chunk)
-    return digest.hexdigest()[:32]
+    """The store's item id of a file: the first 32 hex digits of its sha256."""
+    return sha256_file(path)[:32]
 
 
 class HashCache:
@@ -193,23 +170,11 @@ class RecipeStore:
 
     def record_error(self, record: dict[str, object]) -> None:
         """Append one skip record (item, path, reason, message, run) to ``errors.jsonl``."""
-        self.dir.mkdir(parents=True, exist_ok=True)
-        with open(self.errors_path, "a", encoding="utf-8") as handle:
-            handle.write(json.dumps({**record, "time": time.time()}) + "\n")
-            handle.flush()
-            os.fsync(handle.fileno())
+        append_jsonl(self.errors_path, {**record, "time": time.time()})
 
     def errors(self) -> list[dict[str, object]]:
         """Recorded skips; a line cut short by a crash is ignored."""
-        if not self.errors_path.is_file():
-            return []
-        out = []
-        for line in self.errors_path.read_text(encoding="utf-8").splitlines():
-            try:
-                out.append(json.loads(line))
-            except ValueError:
-                continue
-        return out
+        return read_jsonl(self.errors_path, strict=False)
 
     def verify(self, *, repair: bool = False) -> VerifyReport:
         """Check every item loads with all layers, right shapes and finite values; optionally delete bad ones."""

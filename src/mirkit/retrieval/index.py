@@ -29,7 +29,8 @@ from pathlib import Path
 import numpy as np
 
 from mirkit.errors import ConfigError
-from mirkit.features.store import HashCache, atomic_write_bytes
+from mirkit.features.store import HashCache
+from mirkit.files import atomic_write_bytes
 from mirkit.retrieval.library import LibraryFile, scan_library
 
 log = logging.getLogger(__name__)

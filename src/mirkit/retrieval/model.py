@@ -23,6 +23,7 @@ from mirkit.errors import CheckpointError
 MODEL_FILE = "model.safetensors"
 CONFIG_FILE = "search_model.json"
 MAX_LOGIT_SCALE = math.log(100.0)
+LORA_TARGETS = ["query", "value"]  # MiniLM attention projections that text LoRA adapts
 
 
 @dataclass(frozen=True)
@@ -82,7 +83,7 @@ def save_model(model: JointModel, out: Path, *, extra: dict[str, object], text_s
     """Write the towers (and LoRA weights of the text encoder, if trained) plus the config, atomically."""
     from safetensors.torch import save_file
 
-    from mirkit.features.store import atomic_write_bytes
+    from mirkit.files import atomic_write_bytes
 
     out.mkdir(parents=True, exist_ok=True)
     tensors = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
@@ -108,3 +109,32 @@ def load_model(path: str | Path) -> tuple[JointModel, dict[str, object], dict[st
     text_state = {k.removeprefix("text_encoder."): v for k, v in tensors.items() if k.startswith("text_encoder.")}
     model.load_state_dict({k: v for k, v in tensors.items() if not k.startswith("text_encoder.")})
     return model.eval(), info, text_state
+
+
+def apply_text_lora(text_encoder, rank: int):
+    """Wrap the text encoder's MiniLM in peft LoRA of ``rank`` on its query/value projections."""
+    from peft import LoraConfig, get_peft_model
+
+    config = LoraConfig(r=rank, lora_alpha=2 * rank, lora_dropout=0.0, target_modules=LORA_TARGETS)
+    text_encoder.model = get_peft_model(text_encoder.model, config)
+    text_encoder.clear_memo()
+    return text_encoder
+
+
+def load_search_model(path: str | Path, *, index_info: dict[str, object], text_encoder):
+    """The joint model saved in ``path`` and the text encoder it expects (LoRA applied when trained)."""
+    model, info, text_state = load_model(path)
+    for key in ("encoder", "layer"):
+        if info["index"].get(key) != index_info.get(key):
+            raise CheckpointError(f"search model {path} was trained on {key}={info['index'].get(key)!r} features, but the "
+                                  f"index has {key}={index_info.get(key)!r}; use a model trained on this index.")
+    if info.get("text_encoder_revision") != text_encoder.revision:
+        raise CheckpointError(f"search model {path} expects text encoder {info.get('text_encoder_revision')}, "
+                              f"not {text_encoder.revision}.")
+    if text_state:
+        from peft import set_peft_model_state_dict
+
+        apply_text_lora(text_encoder, int(info["train"]["text_lora_rank"]))
+        set_peft_model_state_dict(text_encoder.model, text_state)
+        text_encoder.model.eval()
+    return model, text_encoder

@@ -12,7 +12,6 @@ and scored once on the test tracks (:mod:`mirkit.retrieval.evaluate`).
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import time
@@ -22,15 +21,15 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from mirkit.errors import CheckpointError, ConfigError
+from mirkit.errors import ConfigError
+from mirkit.files import stable_fraction
 from mirkit.retrieval.captions import CaptionConfig, CaptionSampler
 from mirkit.retrieval.evaluate import QueryGroup, build_queries, evaluate_systems, format_table, hybrid_scores, no_label_text
 from mirkit.retrieval.index import load_tracks, open_table, read_index_info
-from mirkit.retrieval.model import JointConfig, JointModel, info_nce, load_model, save_model
+from mirkit.retrieval.model import JointConfig, JointModel, apply_text_lora, info_nce, save_model
 
 log = logging.getLogger(__name__)
 
-LORA_TARGETS = ["query", "value"]
 
 
 @dataclass
@@ -98,42 +97,14 @@ def split_of(row: dict[str, object], *, valid_fraction: float, test_fraction: fl
     split = str(row.get("split") or "")
     if split in ("train", "valid", "test"):
         return split
-    u = int(hashlib.sha256(str(row["id"]).encode()).hexdigest()[:8], 16) / 16**8
+    u = stable_fraction(str(row["id"]))
     return "test" if u < test_fraction else "valid" if u < test_fraction + valid_fraction else "train"
-
-
-def _apply_lora(text_encoder, rank: int):
-    from peft import LoraConfig, get_peft_model
-
-    config = LoraConfig(r=rank, lora_alpha=2 * rank, lora_dropout=0.0, target_modules=LORA_TARGETS)
-    text_encoder.model = get_peft_model(text_encoder.model, config)
-    text_encoder.clear_memo()
-    return text_encoder
 
 
 def _lora_state(text_encoder) -> dict[str, torch.Tensor]:
     from peft import get_peft_model_state_dict
 
     return get_peft_model_state_dict(text_encoder.model)
-
-
-def load_search_model(path: str | Path, *, index_info: dict[str, object], text_encoder):
-    """The joint model saved in ``path`` and the text encoder it expects (LoRA applied when trained)."""
-    model, info, text_state = load_model(path)
-    for key in ("encoder", "layer"):
-        if info["index"].get(key) != index_info.get(key):
-            raise CheckpointError(f"search model {path} was trained on {key}={info['index'].get(key)!r} features, but the "
-                                  f"index has {key}={index_info.get(key)!r}; use a model trained on this index.")
-    if info.get("text_encoder_revision") != text_encoder.revision:
-        raise CheckpointError(f"search model {path} expects text encoder {info.get('text_encoder_revision')}, "
-                              f"not {text_encoder.revision}.")
-    if text_state:
-        from peft import set_peft_model_state_dict
-
-        _apply_lora(text_encoder, int(info["train"]["text_lora_rank"]))
-        set_peft_model_state_dict(text_encoder.model, text_state)
-        text_encoder.model.eval()
-    return model, text_encoder
 
 
 def train_search_model(*, db: str | Path, out: str | Path, config: SearchTrainConfig | None = None,
@@ -172,7 +143,7 @@ def train_search_model(*, db: str | Path, out: str | Path, config: SearchTrainCo
     model.set_standardisation(audio[trainable])
     groups = [{"params": model.parameters(), "lr": config.lr}]
     if config.text_lora_rank > 0:
-        _apply_lora(text_encoder, config.text_lora_rank)
+        apply_text_lora(text_encoder, config.text_lora_rank)
         groups.append({"params": [p for p in text_encoder.parameters() if p.requires_grad], "lr": config.text_lr})
     else:
         text_encoder.requires_grad_(False)

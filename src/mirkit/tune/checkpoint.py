@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from mirkit.errors import CheckpointError
-from mirkit.features.store import atomic_write_bytes
+from mirkit.files import atomic_write_bytes
 
 POINTER = "checkpoint.json"
 

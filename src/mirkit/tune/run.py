@@ -29,7 +29,7 @@ from mirkit.adapt.run import _aggregate, task_kind, task_vocabulary
 from mirkit.adapt.targets import Targets
 from mirkit.encoders import load_encoder
 from mirkit.errors import CheckpointError, ConfigError
-from mirkit.features.store import atomic_write_bytes
+from mirkit.files import atomic_write_bytes
 from mirkit.tune.data import load_task_audio
 from mirkit.tune.loop import TuneConfig, train
 from mirkit.tune.methods import METHODS, MethodOptions, apply_method

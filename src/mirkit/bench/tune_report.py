@@ -14,10 +14,9 @@ from pathlib import Path
 
 import numpy as np
 
-from mirkit.bench.plots import _pyplot, metric_name
-from mirkit.bench.report import Table, _fmt, _html, _markdown
+from mirkit.bench.plots import metric_name, pyplot
+from mirkit.bench.render import Block, Table, format_mean_std, write_documents
 from mirkit.errors import ConfigError
-from mirkit.features.store import atomic_write_bytes
 
 
 @dataclass
@@ -74,7 +73,7 @@ def method_table(rows: list[MethodRow]) -> Table:
         some = next(r for r in rows if (r.encoder, r.method) == (encoder, method))
         share = f" ({some.percent:.3g}%)" if some.percent is not None else " (no encoder)"
         table.append([encoder, method, f"{some.method_params:,}{share}"]
-                     + [_fmt(by[(encoder, method, t)].test, by[(encoder, method, t)].seeds)
+                     + [format_mean_std(by[(encoder, method, t)].test, by[(encoder, method, t)].seeds)
                         + f" [{by[(encoder, method, t)].seeds}]" if (encoder, method, t) in by else "-" for t in tasks])
     return Table(header, table)
 
@@ -89,7 +88,7 @@ def cost_table(rows: list[MethodRow]) -> Table:
 
 def params_figure(rows: list[MethodRow], path: Path) -> Path:
     """Test headline against trainable parameters (log scale), one panel per task, one marker per method."""
-    plt = _pyplot()
+    plt = pyplot()
     tasks = sorted({r.task for r in rows})
     fig, axes = plt.subplots(1, len(tasks), figsize=(4.2 * len(tasks), 3.6), squeeze=False)
     markers = dict(zip(sorted({r.method for r in rows}), "osD^v<>ph*"))
@@ -114,7 +113,7 @@ def params_figure(rows: list[MethodRow], path: Path) -> Path:
     return path
 
 
-def method_blocks(rows: list[MethodRow], plots: Path) -> list[tuple[str, object]]:
+def method_blocks(rows: list[MethodRow], plots: Path) -> list[Block]:
     figure = params_figure(rows, plots / "methods-params.png")
     return [("h2", "Transfer methods"),
             ("p", "Test headline, mean +- std over [seeds]; every method trains the same head (linear or MLP as "
@@ -133,13 +132,10 @@ def write_methods_report(root: str | Path) -> tuple[Path, Path]:
     if not rows:
         raise ConfigError(f"{root} holds no bench folder (bench.json) and no finished tune run (tune.json + results); "
                           "run `mirkit bench` or `mirkit tune --out` under it first.")
-    blocks: list[tuple[str, object]] = [("h1", "mirkit transfer methods report"),
+    blocks: list[Block] = [("h1", "mirkit transfer methods report"),
                                         ("p", f"{len(rows)} runs under {root}.")]
     blocks += method_blocks(rows, root / "plots")
-    md_path, html_path = root / "report.md", root / "report.html"
-    atomic_write_bytes(md_path, _markdown(blocks, root).encode())
-    atomic_write_bytes(html_path, _html(blocks).encode())
-    return md_path, html_path
+    return write_documents(blocks, root)
 
 
 __all__ = ["collect_methods", "method_blocks", "write_methods_report"]
