@@ -24,17 +24,18 @@ import time
 import torch
 
 from mirkit.adapt.fit import task_losses
-from mirkit.tune.loop import TuneConfig, _autocast, _set_mode, build_optimizer
-from mirkit.tune.methods import METHODS, MethodOptions
+from mirkit.tune.config import TuneConfig
+from mirkit.tune.loop import autocast, build_optimizer, set_mode
+from mirkit.tune.methods import METHODS, get_method
 from mirkit.tune.run import build_model, count_parameters
 
 
 def measure(method: str, *, encoder: str, weights_dir: str | None, device: str, batch_size: int, crop_s: float, steps: int,
             warmup_steps: int, classes: int) -> dict[str, object]:
-    config = TuneConfig(method=method, options=MethodOptions(), batch_size=batch_size, crop_s=crop_s)
+    config = TuneConfig(method=method, batch_size=batch_size, crop_s=crop_s)
     model = build_model(encoder=encoder, config=config, output_dim=classes, weights_dir=weights_dir,
                         device=device)
-    counts = count_parameters(model)
+    counts = count_parameters(model, method)
     dev = torch.device(device)
     optimizer = build_optimizer(model, config)
     generator = torch.Generator().manual_seed(0)
@@ -42,14 +43,14 @@ def measure(method: str, *, encoder: str, weights_dir: str | None, device: str, 
     wave = (torch.randn(batch_size, samples, generator=generator) * 0.1).to(dev)
     lengths = torch.full((batch_size,), samples, dtype=torch.long, device=dev)
     y = torch.randint(0, classes, (batch_size,), generator=generator).to(dev)
-    _set_mode(model, True, method)
+    set_mode(model, True, get_method(method))
     if dev.type == "cuda":
         torch.cuda.synchronize(dev)
         torch.cuda.reset_peak_memory_stats(dev)
     times = []
     for step in range(warmup_steps + steps):
         start = time.perf_counter()
-        with _autocast(dev):
+        with autocast(dev):
             out = model(wave, lengths).float()
         loss = task_losses("multiclass", out, y)
         loss.backward()

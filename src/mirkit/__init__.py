@@ -6,7 +6,7 @@ reads this block and fails on an upward import or an import cycle between module
 
 Layers:
     errors
-    registry files
+    registry files options
     audio metrics
     encoders
     features

@@ -15,7 +15,7 @@ from mirkit.adapt.targets import Targets
 from mirkit.encoders import load_encoder
 from mirkit.encoders.hf import init_random_checkpoint
 from mirkit.errors import CheckpointError, ConfigError, TrainingError
-from mirkit.tune import MethodOptions, TuneConfig, load_tuned, tune_task
+from mirkit.tune import TuneConfig, get_method, load_tuned, tune_task
 from mirkit.tune.data import load_task_audio
 from mirkit.tune.loop import predict, train
 from mirkit.tune.methods import apply_method
@@ -24,6 +24,11 @@ from mirkit.tune.run import build_model, count_parameters
 HUBERT = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64, conv_dim=[16] * 7,
               num_conv_pos_embeddings=16, num_conv_pos_embedding_groups=4)
 FAST = TuneConfig(max_epochs=2, batch_size=4, crop_s=1.0, checkpoint_every=2)
+
+
+def options(method: str, **values):
+    """The method's own config with ``values`` set."""
+    return get_method(method).config_cls(**values)
 
 
 @pytest.fixture(scope="module")
@@ -57,15 +62,13 @@ CASES = [  # (encoder, method, options, what must change besides the head)
 ]
 
 
-@pytest.mark.parametrize("encoder, method, options, pattern", CASES, ids=[f"{e}-{m}-{'-'.join(o) or 'default'}"
-                                                                          for e, m, o, _ in CASES])
-def test_only_the_methods_parameters_change_and_they_do(tiny_suite, hubert, tmp_path, encoder, method, options, pattern):
-    import re
-
+@pytest.mark.parametrize("encoder, method, settings, pattern", CASES, ids=[f"{e}-{m}-{'-'.join(o) or 'default'}"
+                                                                           for e, m, o, _ in CASES])
+def test_only_the_methods_parameters_change_and_they_do(tiny_suite, hubert, tmp_path, encoder, method, settings, pattern):
     task = tiny_suite / "genre"
     weights = hubert if encoder == "hubert" else None
     name = "hubert-base" if encoder == "hubert" else encoder
-    config = replace(FAST, method=method, options=MethodOptions(**options))
+    config = replace(FAST, method=method, options=options(method, **settings))
     model = build_model(encoder=name, config=config, output_dim=8, weights_dir=weights)
     spec = model.encoder.spec
     audio = load_task_audio(task, label="genre", sample_rate=spec.sample_rate, min_duration_s=spec.min_duration_s,
@@ -79,20 +82,23 @@ def test_only_the_methods_parameters_change_and_they_do(tiny_suite, hubert, tmp_
     assert head and head <= changed
     expected = {n for n in trainable if n not in head}
     assert changed - head <= expected, f"frozen parameters moved: {sorted(changed - head - expected)[:5]}"
-    assert all(re.search(pattern, n) for n in expected) if pattern else not expected
-    # everything the method trains moves (a prefix gate opens first, its keys/values a step later)
-    assert expected and expected <= changed if pattern else True
-    counts = count_parameters(model)
+    if not pattern:  # probe: nothing but the head trains
+        assert expected == set()
+    else:
+        assert expected and all(re.search(pattern, n) for n in expected), sorted(expected)[:5]
+        # everything the method trains moves (a prefix gate opens first, its keys/values a step later)
+        assert expected <= changed, f"trainable but unchanged: {sorted(expected - changed)[:5]}"
+    counts = count_parameters(model, method)
     assert counts["trainable"] == sum(p.numel() for n, p in model.named_parameters() if n in trainable)
     if method == "probe":
         assert counts["trainable_percent_of_encoder"] == 0
 
 
-@pytest.mark.parametrize("encoder, method, options", [
+@pytest.mark.parametrize("encoder, method, settings", [
     ("tiny-test", "adapter", {}), ("hubert", "adapter", {}), ("hubert", "adapter", {"adapter_mode": "parallel"}),
     ("hubert", "prompt", {}), ("hubert", "prompt", {"prompt_depth": "shallow"}),
 ])
-def test_adapters_and_prompts_start_as_the_frozen_encoder(hubert, encoder, method, options):
+def test_adapters_and_prompts_start_as_the_frozen_encoder(hubert, encoder, method, settings):
     weights = hubert if encoder == "hubert" else None
     name = "hubert-base" if encoder == "hubert" else encoder
     enc = load_encoder(name, weights_dir=weights)
@@ -100,7 +106,7 @@ def test_adapters_and_prompts_start_as_the_frozen_encoder(hubert, encoder, metho
     lengths = torch.tensor([enc.spec.sample_rate, enc.spec.sample_rate // 2])
     with torch.no_grad():
         plain = enc(wave, lengths)
-        state = apply_method(enc, method, MethodOptions(**options))
+        state = apply_method(enc, method, options(method, **settings))
         assert len(state.added) > 0
         added = enc(wave, lengths)
     for layer in plain.hidden:
@@ -114,7 +120,7 @@ def test_adapters_and_prompts_start_as_the_frozen_encoder(hubert, encoder, metho
 
 
 def test_tune_run_saves_small_files_that_load_back_and_lora_merges(tiny_suite, tmp_path):
-    config = replace(FAST, method="lora", options=MethodOptions(lora_rank=2))
+    config = replace(FAST, method="lora", options=options("lora", lora_rank=2))
     summary = tune_task(task_dir=tiny_suite / "genre", encoder="tiny-test", out_dir=tmp_path / "run", config=config,
                         seeds=2, progress=False)
     assert summary["seeds"] == 2 and 0 <= summary["layers"]["lora"]["headline"]["mean"] <= 1
@@ -136,8 +142,9 @@ def test_tune_run_saves_small_files_that_load_back_and_lora_merges(tiny_suite, t
     assert not any("lora_" in n for n, _ in merged.named_parameters())
     np.testing.assert_allclose(predict(merged, audio.splits["test"], **args), out, atol=1e-5)
     # the reported valid metric is what the saved best weights give
+    assert meta["seed"] == 0
     valid = targets.evaluate(audio.splits["valid"].labels, predict(model, audio.splits["valid"], **args))
-    assert valid["headline"] == pytest.approx(result["valid"]["headline"]) if meta["seed"] == 0 else True
+    assert valid["headline"] == pytest.approx(result["valid"]["headline"])
 
 
 @pytest.mark.parametrize("method", ["adapter", "finetune"])
@@ -181,14 +188,14 @@ def test_non_finite_losses_abort_with_a_clear_message(tiny_suite, tmp_path):
 
 def test_bad_method_settings_name_the_problem(hubert):
     with pytest.raises(ConfigError, match="q_proj/out_proj|no default targets"):
-        apply_method(load_encoder("tiny-test"), "prompt", MethodOptions())
+        apply_method(load_encoder("tiny-test"), "prompt")
     with pytest.raises(ConfigError, match="match no module of encoder 'tiny-test'; some of its modules: conv0"):
-        apply_method(load_encoder("tiny-test"), "adapter", MethodOptions(targets=r"attention$"))
+        apply_method(load_encoder("tiny-test"), "adapter", options("adapter", targets=r"attention$"))
     with pytest.raises(ConfigError, match="--top-blocks 9"):
-        apply_method(load_encoder("tiny-test"), "finetune", MethodOptions(top_blocks=9))
+        apply_method(load_encoder("tiny-test"), "finetune", options("finetune", top_blocks=9))
     with pytest.raises(ConfigError, match="parallel adapter on 'conv0'"):  # strided: output length differs
         enc = load_encoder("tiny-test")
-        apply_method(enc, "adapter", MethodOptions(adapter_mode="parallel", targets="^conv0$"))
+        apply_method(enc, "adapter", options("adapter", adapter_mode="parallel", targets="^conv0$"))
         enc(torch.randn(1, 8000))
     with pytest.raises(ConfigError, match="batch_size=1"):
         TuneConfig(batch_size=1).validate()
@@ -213,11 +220,11 @@ def test_methods_report_puts_tune_runs_side_by_side(tiny_suite, tmp_path):
 
 
 @pytest.mark.parametrize("encoder", ["random:musicnn-mtt", "random:crepe-tiny"])
-@pytest.mark.parametrize("method", ["adapter", "lora", "ia3", "bitfit", "finetune"])
+@pytest.mark.parametrize("method", ["adapter", "lora", "dora", "ia3", "bitfit", "finetune"])
 def test_every_cnn_method_runs_on_the_real_architectures(encoder, method):
     """musicnn and CREPE (random weights, real shapes): forward + backward reach exactly the method's parameters."""
     enc = load_encoder(encoder, frame_rate_hz=5.0 if "crepe" in encoder else None)
-    state = apply_method(enc, method, MethodOptions())
+    state = apply_method(enc, method)
     rate = enc.spec.sample_rate
     wave = torch.randn(2, 3 * rate) * 0.1
     out = enc(wave, torch.tensor([3 * rate, 2 * rate]))
@@ -244,7 +251,7 @@ def nn_module_dict(added) -> torch.nn.ModuleDict:
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="gpu tier: CUDA is not available here")
 @pytest.mark.parametrize("method", ["finetune", "adapter", "prompt", "lora"])
 def test_cuda_run_uses_bf16_autocast_and_reports_gpu_memory(tiny_suite, hubert, tmp_path, method):
-    config = replace(FAST, method=method, options=MethodOptions(adapter_size=4, prompt_tokens=3))
+    config = replace(FAST, method=method, options=options(method, **{"adapter": {"adapter_size": 4}, "prompt": {"prompt_tokens": 3}}.get(method, {})))
     summary = tune_task(task_dir=tiny_suite / "genre", encoder="hubert-base", weights_dir=hubert, out_dir=tmp_path,
                         config=config, seeds=1, device="cuda", progress=False)
     assert 0 <= summary["layers"][method]["headline"]["mean"] <= 1

@@ -1,51 +1,34 @@
-"""``mirkit tune``: fine-tuning, parameter-efficient methods and a from-scratch model on one task."""
+"""``mirkit tune``: fine-tuning, parameter-efficient methods and a from-scratch model on one task.
+
+The training and method options are generated from ``TuneConfig`` and each method's config
+dataclass, so their defaults are written once, in the library.
+"""
 
 from __future__ import annotations
 
 import argparse
 
-METHOD_NAMES = ("probe", "finetune", "adapter", "prompt", "lora", "ia3", "bitfit", "scratch")
-
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
+    from mirkit.cli.options import add_options
+    from mirkit.tune import METHODS, TuneConfig
+
     parser = commands.add_parser("tune", help="train an encoder on a task with one transfer method (resumable)",
-                                 description="Methods: " + ", ".join(METHOD_NAMES) + ". `--list-methods` describes "
+                                 description="Methods: " + ", ".join(METHODS) + ". `--list-methods` describes "
                                  "them; `--show-modules ENCODER` prints module names for --targets.")
     parser.add_argument("--task", help="a task folder with manifest.jsonl (from `mirkit data build` / `data adapt`)")
-    parser.add_argument("--encoder", help="encoder name (ignored by --method scratch)")
-    parser.add_argument("--method", default="probe", choices=METHOD_NAMES)
+    parser.add_argument("--encoder", help="encoder name (not needed by methods that bring their own, e.g. scratch)")
+    parser.add_argument("--method", default=TuneConfig().method, choices=list(METHODS))
     parser.add_argument("--out", help="run folder (tune.json, seed<k>/, results/*.json, summary.json)")
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--resume", default="auto", choices=("auto", "never"),
                         help="auto: continue an interrupted seed from its last checkpoint (default)")
-    group = parser.add_argument_group("training")
-    group.add_argument("--head", default="linear", choices=("linear", "mlp"))
-    group.add_argument("--layer", default="auto", help="auto | weighted | a layer index (what the head reads)")
-    group.add_argument("--lr", type=float, default=None, help="learning rate of the method's parameters "
-                                                              "(default per method: finetune 1e-4, others 1e-3)")
-    group.add_argument("--head-lr", type=float, default=1e-3)
-    group.add_argument("--weight-decay", type=float, default=0.01)
-    group.add_argument("--batch-size", type=int, default=16)
-    group.add_argument("--accumulate", type=int, default=1, help="gradient accumulation steps")
-    group.add_argument("--epochs", type=int, default=30, help="at most; early stopping on validation")
-    group.add_argument("--patience", type=int, default=5)
-    group.add_argument("--warmup", type=float, default=0.1, help="fraction of steps with linear warmup")
-    group.add_argument("--crop-s", type=float, default=5.0,
-                       help="training crop; evaluation averages non-overlapping windows of this length")
-    group.add_argument("--checkpoint-every", type=int, default=50, help="optimizer steps between checkpoints")
-    group.add_argument("--frame-rate-hz", type=float, default=None, help="for encoders with a free hop (CREPE)")
-    options = parser.add_argument_group("method options")
-    options.add_argument("--targets", default=None, help="module-name regex overriding the method's default targets")
-    options.add_argument("--adapter-size", type=int, default=64)
-    options.add_argument("--adapter-mode", default="sequential", choices=("sequential", "parallel"))
-    options.add_argument("--prompt-tokens", type=int, default=16)
-    options.add_argument("--prompt-depth", default="deep", choices=("shallow", "deep"))
-    options.add_argument("--lora-rank", type=int, default=8)
-    options.add_argument("--lora-alpha", type=float, default=16.0)
-    options.add_argument("--freeze-frontend", action="store_true", help="finetune: keep the front-end frozen")
-    options.add_argument("--top-blocks", type=int, default=None, help="finetune: train only the top N blocks")
-    options.add_argument("--scratch-input", default="logmel", choices=("logmel", "cqt"))
-    options.add_argument("--scratch-channels", type=int, default=32)
+    add_options(parser.add_argument_group("training"), [TuneConfig])
+    users: dict[type, list[str]] = {}
+    for name, spec in METHODS.items():
+        users.setdefault(spec.config_cls, []).append(name)
+    add_options(parser.add_argument_group("method options"), list(users),
+                users={cls: ", ".join(names) for cls, names in users.items()})
     parser.add_argument("--weights", help="encoder weights folder")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--list-methods", action="store_true", help="describe the methods and exit")
@@ -55,13 +38,15 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from mirkit.cli.options import config_from_args
     from mirkit.errors import ConfigError
-    from mirkit.tune import METHODS, MethodOptions, TuneConfig, tune_task
+    from mirkit.tune import METHODS, TuneConfig, get_method, tune_task
     from mirkit.tune.run import format_tune_summary
 
     if args.list_methods:
         for name, spec in METHODS.items():
-            print(f"{name:<9} {spec.family:<18} trains: {spec.trains}\n{'':28}applies to: {spec.applies_to}")
+            print(f"{name:<9} {spec.family:<18} trains: {spec.trains}\n{'':28}applies to: {spec.applies_to}"
+                  + (f"\n{'':28}mergeable: `mirkit predict` folds it into the weights" if spec.mergeable else ""))
         return 0
     if args.show_modules:
         from mirkit.encoders import load_encoder
@@ -71,21 +56,13 @@ def run(args: argparse.Namespace) -> int:
             if name:
                 print(f"{name}  {type(module).__name__}")
         return 0
+    spec = get_method(args.method)
     missing = [flag for flag, value in (("--task", args.task), ("--out", args.out)) if not value]
-    if args.method != "scratch" and not args.encoder:
+    if spec.build_encoder is None and not args.encoder:
         missing.append("--encoder")
     if missing:
         raise ConfigError(f"mirkit tune needs {', '.join(missing)}.")
-    options = MethodOptions(adapter_size=args.adapter_size, adapter_mode=args.adapter_mode,
-                            prompt_tokens=args.prompt_tokens, prompt_depth=args.prompt_depth, lora_rank=args.lora_rank,
-                            lora_alpha=args.lora_alpha, targets=args.targets, freeze_frontend=args.freeze_frontend,
-                            top_blocks=args.top_blocks, scratch_input=args.scratch_input,
-                            scratch_channels=args.scratch_channels)
-    config = TuneConfig(method=args.method, options=options, head=args.head, layer=args.layer, learning_rate=args.lr,
-                        head_learning_rate=args.head_lr, weight_decay=args.weight_decay, batch_size=args.batch_size,
-                        accumulate=args.accumulate, max_epochs=args.epochs, patience=args.patience,
-                        warmup_ratio=args.warmup, crop_s=args.crop_s, checkpoint_every=args.checkpoint_every,
-                        frame_rate_hz=args.frame_rate_hz)
+    config = config_from_args(TuneConfig, args, method=args.method, options=config_from_args(spec.config_cls, args))
     summary = tune_task(task_dir=args.task, encoder=args.encoder or "logmel", out_dir=args.out, config=config,
                         seeds=args.seeds, weights_dir=args.weights, device=args.device, resume=args.resume,
                         progress=not args.no_progress)

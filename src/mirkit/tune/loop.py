@@ -7,7 +7,7 @@ weights kept and evaluated once on the test split. Checkpoints (``checkpoint.py`
 needed to continue bit for bit: resumed == uninterrupted on CPU (tested).
 
 Frozen parts stay in eval mode (batch-norm statistics and dropout of a frozen encoder do not
-change); ``finetune`` and ``scratch`` train the encoder in train mode.
+change); methods whose spec says ``trains_encoder`` (finetune, scratch) train it in train mode.
 """
 
 from __future__ import annotations
@@ -23,57 +23,12 @@ import torch
 
 from mirkit.adapt.fit import standardiser, task_losses
 from mirkit.adapt.targets import Targets
-from mirkit.errors import CheckpointError, ConfigError, TrainingError
+from mirkit.errors import CheckpointError, TrainingError
 from mirkit.tune.checkpoint import load_checkpoint, rng_state, save_checkpoint, save_tensors, set_rng_state
+from mirkit.tune.config import TuneConfig
 from mirkit.tune.data import ClipSet, batches_per_epoch, eval_windows, pad_batch, train_batches
-from mirkit.tune.methods import METHODS, MethodOptions
+from mirkit.tune.methods import MethodSpec, get_method
 from mirkit.tune.model import TuneModel
-
-
-@dataclass(frozen=True)
-class TuneConfig:
-    """Everything that defines a tuning run (stored with its checkpoints and results)."""
-
-    method: str = "probe"
-    options: MethodOptions = field(default_factory=MethodOptions)
-    head: str = "linear"  # linear | mlp (the heads of `mirkit probe`)
-    layer: str = "auto"  # auto | weighted | an index
-    learning_rate: float | None = None  # encoder-side parameters; None: the method's default
-    head_learning_rate: float = 1e-3
-    weight_decay: float = 0.01
-    batch_size: int = 16
-    accumulate: int = 1
-    max_epochs: int = 30
-    patience: int = 5
-    warmup_ratio: float = 0.1
-    grad_clip: float = 1.0
-    crop_s: float = 5.0  # training crops; evaluation averages non-overlapping windows of this length
-    seed: int = 0
-    checkpoint_every: int = 50  # optimizer steps (a checkpoint is also written after every epoch)
-    max_bad_steps: int = 5
-    frame_rate_hz: float | None = None
-
-    def validate(self) -> None:
-        METHODS.get(self.method)
-        checks = {"batch_size": self.batch_size >= 2, "accumulate": self.accumulate >= 1,
-                  "max_epochs": self.max_epochs >= 1, "patience": self.patience >= 1, "crop_s": self.crop_s > 0,
-                  "head_learning_rate": self.head_learning_rate > 0, "grad_clip": self.grad_clip > 0,
-                  "warmup_ratio": 0 <= self.warmup_ratio < 1, "checkpoint_every": self.checkpoint_every >= 1,
-                  "learning_rate": self.learning_rate is None or self.learning_rate > 0}
-        bad = [k for k, ok in checks.items() if not ok]
-        if bad:
-            raise ConfigError(f"tune settings out of range: {', '.join(f'{k}={getattr(self, k)!r}' for k in bad)} "
-                              "(batch_size >= 2, accumulate/max_epochs/patience/checkpoint_every >= 1, "
-                              "positive rates and crop, 0 <= warmup_ratio < 1).")
-        if self.head not in ("linear", "mlp"):
-            raise ConfigError(f"head={self.head!r} must be 'linear' or 'mlp'.")
-
-    @property
-    def encoder_learning_rate(self) -> float:
-        return self.learning_rate if self.learning_rate is not None else METHODS.get(self.method).learning_rate
-
-    def to_dict(self) -> dict[str, object]:
-        return asdict(self)
 
 
 @dataclass
@@ -93,27 +48,55 @@ class Outcome:
     resumed_from_step: int | None
 
 
-def _trains_encoder(method: str) -> bool:
-    return method in ("finetune", "scratch")
+@dataclass
+class LoopState:
+    """Where a run is and what it has seen; saved in every checkpoint (``to_dict``/``from_dict``)."""
+
+    epoch: int = 0
+    batch: int = 0  # next batch of the epoch
+    step: int = 0  # optimizer steps taken
+    best_metric: float = -math.inf  # validation headline of the best epoch
+    best_loss: float = math.inf  # its validation loss (tie-break)
+    best_epoch: int = -1
+    bad_epochs: int = 0
+    bad_steps: int = 0  # non-finite steps in a row
+    skipped_steps: int = 0
+    history: list[dict[str, float]] = field(default_factory=list)
+    step_time: float = 0.0
+    epoch_time: float = 0.0
+    epochs_done: int = 0  # epochs run in this process and earlier ones (for the mean epoch time)
+
+    def improves(self, metric: float, loss: float) -> bool:
+        return metric > self.best_metric or (metric == self.best_metric and loss < self.best_loss)
+
+    def to_dict(self) -> dict[str, object]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, object]) -> LoopState:
+        raw = dict(raw)
+        if "best" in raw:  # checkpoints written before LoopState kept (metric, loss) as one tuple
+            raw["best_metric"], raw["best_loss"] = raw.pop("best")  # type: ignore[misc]
+        return cls(**raw)  # type: ignore[arg-type]
 
 
 def saved_state(model: TuneModel, method: str) -> dict[str, torch.Tensor]:
     """The tensors a checkpoint or a tuned run keeps: what trains, the head, the standardisation, and
-    the encoder's buffers when the encoder trains (batch-norm statistics)."""
+    the encoder's buffers when the encoder trains (batch-norm statistics), minus the method's frozen modules."""
+    spec = get_method(method)
     trainable = {n for n, p in model.named_parameters() if p.requires_grad}
-    keep_encoder = _trains_encoder(method)
+    frozen = tuple(f"encoder.{prefix}." for prefix in spec.frozen_modules)
     return {n: t for n, t in model.state_dict().items()
-            if n in trainable or not n.startswith("encoder.") or (keep_encoder and n.startswith("encoder."))
-            if not (n.startswith("encoder.") and method == "scratch" and ".frontend." in n)}
+            if (n in trainable or not n.startswith("encoder.") or spec.trains_encoder) and not n.startswith(frozen)}
 
 
-def _set_mode(model: TuneModel, training: bool, method: str) -> None:
+def set_mode(model: TuneModel, training: bool, spec: MethodSpec) -> None:
     model.train(training)
-    if not _trains_encoder(method):
+    if not spec.trains_encoder:
         model.encoder.eval()
 
 
-def _autocast(device: torch.device):
+def autocast(device: torch.device):
     if device.type == "cuda":
         return torch.autocast("cuda", dtype=torch.bfloat16)
     return torch.autocast("cpu", enabled=False)
@@ -122,13 +105,13 @@ def _autocast(device: torch.device):
 def predict(model: TuneModel, clips: ClipSet, *, window_samples: int, min_samples: int, batch_size: int,
             device: torch.device, method: str) -> np.ndarray:
     """Raw outputs per clip (mean over its windows), in the head's units (standardised for regression)."""
-    _set_mode(model, False, method)
+    set_mode(model, False, get_method(method))
     pieces = [(i, w) for i, wave in enumerate(clips.waves)
               for w in eval_windows(wave, window_samples=window_samples, min_samples=min_samples)]
     pieces.sort(key=lambda p: len(p[1]))  # similar lengths share a batch: little padding
     sums: np.ndarray | None = None
     counts = np.zeros(len(clips.waves))
-    with torch.no_grad(), _autocast(device):
+    with torch.no_grad(), autocast(device):
         for start in range(0, len(pieces), batch_size):
             chunk = pieces[start: start + batch_size]
             wave, lengths = pad_batch([w for _, w in chunk])
@@ -138,7 +121,8 @@ def predict(model: TuneModel, clips: ClipSet, *, window_samples: int, min_sample
             for (i, _), row in zip(chunk, out):
                 sums[i] += row
                 counts[i] += 1
-    assert sums is not None
+    if sums is None:
+        raise TrainingError(f"no clip of this split has a window of at least {min_samples} samples to predict on.")
     return (sums / counts[:, None]).astype(np.float32)
 
 
@@ -149,11 +133,12 @@ def fit_standardisation(model: TuneModel, clips: ClipSet, targets: Targets, *, w
         y = targets.encode(clips.labels)
         model.y_mean.copy_(torch.from_numpy(y.mean(axis=0)))
         model.y_std.copy_(torch.from_numpy(np.maximum(y.std(axis=0), 1e-6)))
-    if method == "scratch":  # the CNN's features are random at start; its batch norms do this job
+    spec = get_method(method)
+    if not spec.standardise_features:
         return
-    _set_mode(model, False, method)
+    set_mode(model, False, spec)
     pooled = []
-    with torch.no_grad(), _autocast(device):
+    with torch.no_grad(), autocast(device):
         for wave in clips.waves:
             windows = eval_windows(wave, window_samples=window_samples, min_samples=min_samples)
             batch, lengths = pad_batch(windows)
@@ -190,6 +175,186 @@ def _encode_targets(targets: Targets, labels: list[object], model: TuneModel) ->
     return torch.from_numpy(y)
 
 
+def _label_units(outputs: np.ndarray, model: TuneModel, kind: str) -> np.ndarray:
+    if kind in ("regression", "tempo"):
+        return outputs * model.y_std.cpu().numpy() + model.y_mean.cpu().numpy()
+    return outputs
+
+
+class Trainer:
+    """One seed's run of the loop: explicit state (:class:`LoopState`) and named steps.
+
+    ``start`` (restore a checkpoint or fit the standardisation), then per epoch ``train_epoch``
+    (micro-batches, accumulation, optimizer steps, periodic checkpoints) and ``end_epoch``
+    (validation, early stopping, best weights, checkpoint), then ``finish`` (best weights scored
+    once on valid and test).
+    """
+
+    def __init__(self, model: TuneModel, splits: dict[str, ClipSet], targets: Targets, *, config: TuneConfig,
+                 run_dir: Path, device: str = "cpu") -> None:
+        config.validate()
+        self.model, self.splits, self.targets, self.config, self.run_dir = model, splits, targets, config, run_dir
+        self.spec = get_method(config.method)
+        self.device = torch.device(device)
+        model.to(self.device)
+        rate = model.encoder.spec.sample_rate
+        self.crop = int(round(config.crop_s * rate))
+        min_samples = max(1, int(math.ceil(model.encoder.spec.min_duration_s * rate)))
+        self.eval_args = dict(window_samples=self.crop, min_samples=min_samples, batch_size=config.batch_size,
+                              device=self.device, method=config.method)
+        self.ckpt_dir = run_dir / "checkpoints"
+        self.optimizer = build_optimizer(model, config)
+        self.per_epoch = batches_per_epoch(splits["train"], config.batch_size)
+        total = config.max_epochs * -(-self.per_epoch // config.accumulate)
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(
+            self.optimizer, _lr_lambda(total, max(1, int(config.warmup_ratio * total))))
+        self.state = LoopState()
+        self.resumed_from: int | None = None
+        self.y_train = self.y_valid = torch.empty(0)
+
+    @property
+    def done(self) -> bool:
+        return self.state.epoch >= self.config.max_epochs or self.state.bad_epochs >= self.config.patience
+
+    def start(self, *, resume: bool) -> None:
+        """Continue from the latest checkpoint when ``resume`` finds one; else fit the standardisation and seed."""
+        found = load_checkpoint(self.ckpt_dir) if resume else None
+        if found is not None:
+            self._restore(*found)
+        else:
+            fit_standardisation(self.model, self.splits["train"], self.targets, **self.eval_args)
+            torch.manual_seed(self.config.seed)
+        self.y_train = _encode_targets(self.targets, self.splits["train"].labels, self.model)
+        self.y_valid = _encode_targets(self.targets, self.splits["valid"].labels, self.model)
+        if self.device.type == "cuda":
+            torch.cuda.reset_peak_memory_stats(self.device)
+
+    def _restore(self, tensors: dict[str, torch.Tensor], trainer: dict[str, object]) -> None:
+        config = self.config.to_dict()
+        if trainer["config"] != config:
+            changed = sorted(k for k in config if trainer["config"].get(k) != config[k])  # type: ignore[union-attr]
+            raise CheckpointError(f"the checkpoint in {self.ckpt_dir} was made with other settings ({', '.join(changed)} "
+                                  "differ); rerun with the same settings, or --resume never to start over.")
+        missing = set(saved_state(self.model, self.config.method)) - set(tensors)
+        if missing:
+            raise CheckpointError(f"checkpoint in {self.ckpt_dir} lacks {sorted(missing)[:3]}; delete it to start over.")
+        self.model.load_state_dict(tensors, strict=False)
+        self.optimizer.load_state_dict(trainer["optimizer"])  # type: ignore[arg-type]
+        self.scheduler.load_state_dict(trainer["scheduler"])  # type: ignore[arg-type]
+        self.state = LoopState.from_dict(trainer["loop"])  # type: ignore[arg-type]
+        set_rng_state(trainer["rng"])  # type: ignore[arg-type]
+        self.resumed_from = self.state.step
+
+    def checkpoint(self) -> None:
+        save_checkpoint(self.ckpt_dir, step=self.state.step, tensors=saved_state(self.model, self.config.method),
+                        trainer={"optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(),
+                                 "loop": self.state.to_dict(), "rng": rng_state(), "config": self.config.to_dict()})
+
+    def _backward(self, idx: torch.Tensor, wave: torch.Tensor, lengths: torch.Tensor) -> bool:
+        """Forward and backward of one micro-batch; ``False`` when its loss is not finite (no backward)."""
+        config = self.config
+        try:
+            with autocast(self.device):
+                out = self.model(wave.to(self.device), lengths.to(self.device)).float()
+            loss = task_losses(self.targets.kind, out, self.y_train[idx].to(self.device)) / config.accumulate
+            finite = bool(torch.isfinite(loss))
+            if finite:
+                loss.backward()
+            return finite
+        except torch.cuda.OutOfMemoryError:
+            raise TrainingError(
+                f"out of GPU memory at batch size {config.batch_size} ({config.crop_s:g} s crops, method "
+                f"{config.method!r}); try --batch-size {max(2, config.batch_size // 2)} --accumulate "
+                f"{config.accumulate * 2} (same effective batch) or shorter --crop-s.") from None
+
+    def _optimizer_step(self, finite: bool) -> None:
+        """Clip and step (or skip and count a non-finite step; too many in a row abort the run)."""
+        state, config = self.state, self.config
+        if finite:
+            params = [p for g in self.optimizer.param_groups for p in g["params"]]
+            finite = bool(torch.isfinite(torch.nn.utils.clip_grad_norm_(params, config.grad_clip)))
+        if finite:
+            self.optimizer.step()
+            self.scheduler.step()
+            state.bad_steps = 0
+        else:
+            state.skipped_steps += 1
+            state.bad_steps += 1
+            if state.bad_steps >= config.max_bad_steps:
+                raise TrainingError(
+                    f"{state.bad_steps} optimizer steps in a row had a non-finite loss or gradient "
+                    f"(epoch {state.epoch}, step {state.step}); lower --lr (now {config.encoder_learning_rate:g}) "
+                    "/ --head-lr, or check the audio for NaN.")
+        self.optimizer.zero_grad(set_to_none=True)
+        state.step += 1
+
+    def train_epoch(self, bar, *, stop_after_steps: int | None = None) -> bool:
+        """The rest of the current epoch's batches; ``False`` when ``stop_after_steps`` ended the run."""
+        state, config = self.state, self.config
+        set_mode(self.model, True, self.spec)
+        self.optimizer.zero_grad(set_to_none=True)
+        micro, finite = 0, True
+        for b, idx, wave, lengths in train_batches(self.splits["train"], batch_size=config.batch_size,
+                                                   crop_samples=self.crop, seed=config.seed, epoch=state.epoch,
+                                                   start=state.batch):
+            step_start = time.perf_counter()
+            finite = self._backward(idx, wave, lengths)
+            micro += 1
+            last = b == self.per_epoch - 1
+            if micro == config.accumulate or last:
+                self._optimizer_step(finite)
+                micro = 0
+                state.batch = b + 1
+                state.step_time += time.perf_counter() - step_start
+                if state.step % config.checkpoint_every == 0 and not last:
+                    self.checkpoint()
+                if stop_after_steps is not None and state.step >= stop_after_steps:
+                    return False
+            bar.update(1)
+        return True
+
+    def end_epoch(self, epoch_start: float) -> float:
+        """Validate, keep the best weights, count bad epochs, checkpoint; returns the validation headline."""
+        state, kind = self.state, self.targets.kind
+        outputs = predict(self.model, self.splits["valid"], **self.eval_args)
+        valid_loss = float(task_losses(kind, torch.from_numpy(outputs), self.y_valid))
+        metric = self.targets.evaluate(self.splits["valid"].labels, _label_units(outputs, self.model, kind))["headline"]
+        loss = valid_loss if math.isfinite(valid_loss) else math.inf
+        state.history.append({"epoch": state.epoch, "valid_headline": metric, "valid_loss": valid_loss})
+        if state.improves(metric, loss):
+            state.best_metric, state.best_loss, state.best_epoch, state.bad_epochs = metric, loss, state.epoch, 0
+            save_tensors(self.run_dir / "best.safetensors", saved_state(self.model, self.config.method))
+        else:
+            state.bad_epochs += 1
+        state.epoch += 1
+        state.batch = 0
+        state.epochs_done += 1
+        state.epoch_time += time.perf_counter() - epoch_start
+        self.checkpoint()
+        return metric
+
+    def finish(self, train_s: float) -> Outcome:
+        """Load the best weights and score them once on the validation and test splits."""
+        from safetensors.torch import load_file
+
+        state, kind = self.state, self.targets.kind
+        self.model.load_state_dict(load_file(str(self.run_dir / "best.safetensors"), device=str(self.device)),
+                                   strict=False)
+        results = {}
+        for split in ("valid", "test"):
+            outputs = predict(self.model, self.splits[split], **self.eval_args)
+            results[split] = self.targets.evaluate(self.splits[split].labels, _label_units(outputs, self.model, kind))
+        if self.device.type == "cuda":
+            peak, memory_kind = torch.cuda.max_memory_allocated(self.device) / 2 ** 20, "GPU memory allocated (peak)"
+        else:
+            peak, memory_kind = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "process RSS (peak)"
+        return Outcome(valid=results["valid"], test=results["test"], best_epoch=state.best_epoch,
+                       epochs=state.epoch, steps=state.step, skipped_steps=state.skipped_steps,
+                       step_s=state.step_time / max(1, state.step), epoch_s=state.epoch_time / max(1, state.epochs_done),
+                       train_s=train_s, peak_memory_mib=round(peak, 1), memory_kind=memory_kind,
+                       history=state.history, resumed_from_step=self.resumed_from)
+
+
 def train(model: TuneModel, splits: dict[str, ClipSet], targets: Targets, *, config: TuneConfig, run_dir: Path,
           device: str = "cpu", resume: bool = False, progress: bool = True,
           stop_after_steps: int | None = None) -> Outcome | None:
@@ -200,147 +365,16 @@ def train(model: TuneModel, splits: dict[str, ClipSet], targets: Targets, *, con
     """
     from tqdm import tqdm
 
-    config.validate()
-    dev = torch.device(device)
-    model.to(dev)
-    rate = model.encoder.spec.sample_rate
-    crop = int(round(config.crop_s * rate))
-    min_samples = max(1, int(math.ceil(model.encoder.spec.min_duration_s * rate)))
-    ckpt_dir = run_dir / "checkpoints"
-    kind = targets.kind
-    y_train = None
-    eval_args = dict(window_samples=crop, min_samples=min_samples, batch_size=config.batch_size, device=dev,
-                     method=config.method)
-
-    optimizer = build_optimizer(model, config)
-    per_epoch = batches_per_epoch(splits["train"], config.batch_size)
-    steps_per_epoch = -(-per_epoch // config.accumulate)
-    total = config.max_epochs * steps_per_epoch
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _lr_lambda(total, max(1, int(config.warmup_ratio * total))))
-
-    state = {"epoch": 0, "batch": 0, "step": 0, "best": (-math.inf, math.inf), "best_epoch": -1, "bad_epochs": 0,
-             "bad_steps": 0, "skipped_steps": 0, "history": [], "step_time": 0.0, "epoch_time": 0.0, "epochs_done": 0}
-    resumed_from = None
-    found = load_checkpoint(ckpt_dir) if resume else None
-    if found is not None:
-        tensors, trainer = found
-        if trainer["config"] != config.to_dict():
-            changed = sorted(k for k in config.to_dict() if trainer["config"].get(k) != config.to_dict()[k])
-            raise CheckpointError(f"the checkpoint in {ckpt_dir} was made with other settings ({', '.join(changed)} "
-                                  "differ); rerun with the same settings, or --resume never to start over.")
-        missing = set(saved_state(model, config.method)) - set(tensors)
-        if missing:
-            raise CheckpointError(f"checkpoint in {ckpt_dir} lacks {sorted(missing)[:3]}; delete it to start over.")
-        model.load_state_dict(tensors, strict=False)
-        optimizer.load_state_dict(trainer["optimizer"])
-        scheduler.load_state_dict(trainer["scheduler"])
-        state = trainer["loop"]
-        set_rng_state(trainer["rng"])
-        resumed_from = state["step"]
-    else:
-        fit_standardisation(model, splits["train"], targets, **eval_args)
-        torch.manual_seed(config.seed)
-    y_train = _encode_targets(targets, splits["train"].labels, model)
-    y_valid = _encode_targets(targets, splits["valid"].labels, model)
-
-    def checkpoint() -> None:
-        save_checkpoint(ckpt_dir, step=state["step"], tensors=saved_state(model, config.method),
-                        trainer={"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
-                                 "loop": state, "rng": rng_state(), "config": config.to_dict()})
-
-    if dev.type == "cuda":
-        torch.cuda.reset_peak_memory_stats(dev)
+    trainer = Trainer(model, splits, targets, config=config, run_dir=run_dir, device=device)
+    trainer.start(resume=resume)
+    state, per_epoch = trainer.state, trainer.per_epoch
     started = time.perf_counter()
-    bar = tqdm(total=config.max_epochs * per_epoch, initial=state["epoch"] * per_epoch + state["batch"],
-               desc=f"tune {config.method}", unit="batch", disable=not progress or None)
-    micro = 0
-    while state["epoch"] < config.max_epochs and state["bad_epochs"] < config.patience:
-        epoch_start = time.perf_counter()
-        _set_mode(model, True, config.method)
-        optimizer.zero_grad(set_to_none=True)
-        for b, idx, wave, lengths in train_batches(splits["train"], batch_size=config.batch_size, crop_samples=crop,
-                                                   seed=config.seed, epoch=state["epoch"], start=state["batch"]):
-            step_start = time.perf_counter()
-            try:
-                with _autocast(dev):
-                    out = model(wave.to(dev), lengths.to(dev)).float()
-                loss = task_losses(kind, out, y_train[idx].to(dev)) / config.accumulate
-                finite = bool(torch.isfinite(loss))
-                if finite:
-                    loss.backward()
-            except torch.cuda.OutOfMemoryError:
-                raise TrainingError(
-                    f"out of GPU memory at batch size {config.batch_size} ({config.crop_s:g} s crops, method "
-                    f"{config.method!r}); try --batch-size {max(2, config.batch_size // 2)} --accumulate "
-                    f"{config.accumulate * 2} (same effective batch) or shorter --crop-s.") from None
-            micro += 1
-            last = b == per_epoch - 1
-            if micro == config.accumulate or last:
-                if finite:
-                    norm = torch.nn.utils.clip_grad_norm_([p for g in optimizer.param_groups for p in g["params"]], config.grad_clip)
-                    finite = bool(torch.isfinite(norm))
-                if finite:
-                    optimizer.step()
-                    scheduler.step()
-                    state["bad_steps"] = 0
-                else:
-                    state["skipped_steps"] += 1
-                    state["bad_steps"] += 1
-                    if state["bad_steps"] >= config.max_bad_steps:
-                        raise TrainingError(
-                            f"{state['bad_steps']} optimizer steps in a row had a non-finite loss or gradient "
-                            f"(epoch {state['epoch']}, step {state['step']}); lower --lr "
-                            f"(now {config.encoder_learning_rate:g}) / --head-lr, or check the audio for NaN.")
-                optimizer.zero_grad(set_to_none=True)
-                state["step"] += 1
-                micro = 0
-                state["batch"] = b + 1
-                state["step_time"] += time.perf_counter() - step_start
-                if state["step"] % config.checkpoint_every == 0 and not last:
-                    checkpoint()
-                if stop_after_steps is not None and state["step"] >= stop_after_steps:
-                    bar.close()
-                    return None
-            bar.update(1)
-        outputs = predict(model, splits["valid"], **eval_args)
-        valid_loss = float(task_losses(kind, torch.from_numpy(outputs), y_valid))
-        metric = targets.evaluate(splits["valid"].labels, _label_units(outputs, model, kind))["headline"]
-        score = (metric, valid_loss if math.isfinite(valid_loss) else math.inf)
-        state["history"].append({"epoch": state["epoch"], "valid_headline": metric, "valid_loss": valid_loss})
-        if score[0] > state["best"][0] or (score[0] == state["best"][0] and score[1] < state["best"][1]):
-            state["best"], state["best_epoch"], state["bad_epochs"] = score, state["epoch"], 0
-            save_tensors(run_dir / "best.safetensors", saved_state(model, config.method))
-        else:
-            state["bad_epochs"] += 1
-        state["epoch"] += 1
-        state["batch"] = 0
-        state["epochs_done"] += 1
-        state["epoch_time"] += time.perf_counter() - epoch_start
-        bar.set_postfix(valid=f"{metric:.3f}", best=f"{state['best'][0]:.3f}")
-        checkpoint()
-    bar.close()
-    train_s = time.perf_counter() - started
-
-    from safetensors.torch import load_file
-
-    model.load_state_dict(load_file(str(run_dir / "best.safetensors"), device=str(dev)), strict=False)
-    results = {}
-    for split in ("valid", "test"):
-        outputs = predict(model, splits[split], **eval_args)
-        results[split] = targets.evaluate(splits[split].labels, _label_units(outputs, model, kind))
-    if dev.type == "cuda":
-        peak, memory_kind = torch.cuda.max_memory_allocated(dev) / 2 ** 20, "GPU memory allocated (peak)"
-    else:
-        peak, memory_kind = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "process RSS (peak)"
-    epochs = max(1, state["epochs_done"])
-    return Outcome(valid=results["valid"], test=results["test"], best_epoch=state["best_epoch"],
-                   epochs=state["epoch"], steps=state["step"], skipped_steps=state["skipped_steps"],
-                   step_s=state["step_time"] / max(1, state["step"]), epoch_s=state["epoch_time"] / epochs,
-                   train_s=train_s, peak_memory_mib=round(peak, 1), memory_kind=memory_kind,
-                   history=state["history"], resumed_from_step=resumed_from)
-
-
-def _label_units(outputs: np.ndarray, model: TuneModel, kind: str) -> np.ndarray:
-    if kind in ("regression", "tempo"):
-        return outputs * model.y_std.cpu().numpy() + model.y_mean.cpu().numpy()
-    return outputs
+    with tqdm(total=config.max_epochs * per_epoch, initial=state.epoch * per_epoch + state.batch,
+              desc=f"tune {config.method}", unit="batch", disable=not progress or None) as bar:
+        while not trainer.done:
+            epoch_start = time.perf_counter()
+            if not trainer.train_epoch(bar, stop_after_steps=stop_after_steps):
+                return None
+            metric = trainer.end_epoch(epoch_start)
+            bar.set_postfix(valid=f"{metric:.3f}", best=f"{state.best_metric:.3f}")
+    return trainer.finish(time.perf_counter() - started)

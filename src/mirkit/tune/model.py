@@ -9,7 +9,7 @@ from torch import nn
 
 from mirkit.adapt.probe import ProbeConfig, ProbeHead
 from mirkit.encoders.base import Encoder
-from mirkit.encoders.spec import EncoderSpec, LayerSpec
+from mirkit.encoders.spec import EncoderSpec
 from mirkit.errors import ConfigError
 
 
@@ -43,39 +43,6 @@ def masked_mean(hidden: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
     frames = torch.arange(hidden.shape[1], device=hidden.device)[None] < lengths.clamp(min=1)[:, None]
     weights = frames.to(hidden.dtype)[..., None]
     return (hidden * weights).sum(1) / weights.sum(1)
-
-
-class ScratchCNN(Encoder):
-    """The from-scratch baseline: a frozen log-mel/CQT front-end (mirkit's handcrafted encoder) and four
-    conv blocks (3x3 conv, batch norm, ReLU, 2x2 max-pool) trained from zero; output: one layer."""
-
-    def __init__(self, frontend: Encoder, *, channels: int, seed: int) -> None:
-        width = channels * 8
-        rate = frontend.spec.layers[0].frame_rate_hz / 16
-        spec = EncoderSpec(name=f"scratch-cnn-{frontend.spec.name}", family="scratch",
-                           source=f"mirkit small CNN on {frontend.spec.name}", sample_rate=frontend.spec.sample_rate,
-                           layers=(LayerSpec("cnn", width, rate),), licence="Apache-2.0", weights_kind="random",
-                           builder="mirkit.tune.model:ScratchCNN", min_duration_s=0.4)
-        super().__init__(spec)
-        self.frontend = frontend
-        for p in frontend.parameters():
-            p.requires_grad_(False)
-        torch.manual_seed(seed)
-        blocks: list[nn.Module] = [nn.BatchNorm2d(1)]  # the dB input has an arbitrary offset and scale
-        c_in = 1
-        for c_out in (channels, channels * 2, channels * 4, width):
-            blocks += [nn.Conv2d(c_in, c_out, 3, padding=1), nn.BatchNorm2d(c_out), nn.ReLU(), nn.MaxPool2d(2)]
-            c_in = c_out
-        self.blocks = nn.Sequential(*blocks)
-        self.weights_revision = f"random-seed{seed}"
-
-    def encode(self, waveform, lengths):
-        with torch.no_grad():
-            out = self.frontend(waveform, lengths, layers=[0])
-        x = out.hidden[0].transpose(1, 2)[:, None]  # (batch, 1, bins, frames)
-        y = self.blocks(x).amax(dim=2).transpose(1, 2)  # max over frequency -> (batch, frames/16, width)
-        frames = (out.lengths[0] // 16).clamp(min=1, max=y.shape[1])
-        return [y], [frames]
 
 
 class TuneModel(nn.Module):

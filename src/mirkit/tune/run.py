@@ -31,9 +31,10 @@ from mirkit.encoders import load_encoder
 from mirkit.errors import CheckpointError, ConfigError
 from mirkit.files import atomic_write_bytes
 from mirkit.tune.data import load_task_audio
-from mirkit.tune.loop import TuneConfig, train
-from mirkit.tune.methods import METHODS, MethodOptions, apply_method
-from mirkit.tune.model import ScratchCNN, TuneModel, choose_layers
+from mirkit.tune.config import TuneConfig
+from mirkit.tune.loop import train
+from mirkit.tune.methods import apply_method, get_method
+from mirkit.tune.model import TuneModel, choose_layers
 
 FORMAT_VERSION = 1
 
@@ -41,25 +42,25 @@ FORMAT_VERSION = 1
 def build_model(*, encoder: str, config: TuneConfig, output_dim: int, weights_dir: str | None = None,
                 device: str = "cpu") -> TuneModel:
     """The encoder as ``config.method`` leaves it, plus the head (random head, method modules at init)."""
-    if config.method == "scratch":
-        frontend = load_encoder(config.options.scratch_input, device=device)
-        enc = ScratchCNN(frontend, channels=config.options.scratch_channels, seed=config.seed)
+    spec = get_method(config.method)
+    if spec.build_encoder is not None:
+        enc = spec.build_encoder(config.method_options, seed=config.seed, device=device)
     else:
         enc = load_encoder(encoder, weights_dir=weights_dir, device=device, frame_rate_hz=config.frame_rate_hz)
     torch.manual_seed(config.seed)
-    state = apply_method(enc, config.method, config.options)
-    layers = choose_layers(enc.spec, config.layer if config.method != "scratch" else "0")
+    state = apply_method(enc, config.method, config.method_options)
+    layers = choose_layers(enc.spec, spec.layer or config.layer)
     model = TuneModel(enc, layers, output_dim=output_dim, head=ProbeConfig(model=config.head))
     model.method = state  # registered as a child: adapters/prefixes move, save and count with the model
     return model.to(device)
 
 
-def count_parameters(model: TuneModel) -> dict[str, object]:
+def count_parameters(model: TuneModel, method: str) -> dict[str, object]:
     """Trainable parameters (with and without the head) and their share of the pretrained encoder's
-    own parameters (method modules excluded; ``None`` for the from-scratch model, which has no encoder)."""
-    scratch = isinstance(model.encoder, ScratchCNN)
-    encoder_total = 0 if scratch else sum(p.numel() for n, p in model.encoder.named_parameters()
-                                          if not any(t in n for t in ("lora_", "ia3_")))
+    own parameters (method modules excluded; ``None`` for a method that brings its own encoder)."""
+    spec = get_method(method)
+    encoder_total = 0 if spec.build_encoder is not None else sum(
+        p.numel() for n, p in model.encoder.named_parameters() if not spec.owns(n))
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     head = sum(p.numel() for p in model.head.parameters())
     return {"trainable": trainable, "trainable_without_head": trainable - head, "encoder": encoder_total,
@@ -79,7 +80,8 @@ def tune_task(*, task_dir: str | Path, encoder: str, out_dir: str | Path, config
     kind, label = task_kind(task_dir)
     if kind == "transcription":
         raise ConfigError("transcription is a frame-level task; `mirkit tune` trains clip-level heads.")
-    name = f"scratch-cnn-{config.options.scratch_input}" if config.method == "scratch" else encoder
+    method = get_method(config.method)
+    name = method.encoder_name(config.method_options) if method.encoder_name is not None else encoder
     meta_path = out / "tune.json"
     probe_model = build_model(encoder=encoder, config=config, output_dim=1, weights_dir=weights_dir, device="cpu")
     spec = probe_model.encoder.spec
@@ -107,7 +109,7 @@ def tune_task(*, task_dir: str | Path, encoder: str, out_dir: str | Path, config
         seed_config = replace(config, seed=seed)
         model = build_model(encoder=encoder, config=seed_config, output_dim=targets.output_dim,
                             weights_dir=weights_dir, device=device)
-        counts = count_parameters(model)
+        counts = count_parameters(model, config.method)
         started = time.perf_counter()
         outcome = train(model, audio.splits, targets, config=seed_config, run_dir=out / f"seed{seed}", device=device,
                         resume=resume == "auto", progress=progress, stop_after_steps=stop_after_steps)
@@ -159,9 +161,7 @@ def load_tuned(run_dir: str | Path, *, seed: int | None = None, device: str = "c
         if not results:
             raise CheckpointError(f"{run} has no finished seed yet (no results/*.json); let `mirkit tune` finish.")
         seed = max(results, key=lambda r: (r["valid"]["headline"], -r["seed"]))["seed"]
-    raw = dict(meta["config"])
-    raw["options"] = MethodOptions(**raw["options"])
-    config = replace(TuneConfig(**raw), seed=seed)
+    config = replace(TuneConfig.from_dict(meta["config"]), seed=seed)
     targets = Targets(meta["kind"], list(meta["classes"]), int(meta["dims"]))
     model = build_model(encoder=meta["encoder"], config=config, output_dim=targets.output_dim,
                         weights_dir=meta.get("weights_dir"), device=device)
@@ -174,10 +174,9 @@ def load_tuned(run_dir: str | Path, *, seed: int | None = None, device: str = "c
         raise CheckpointError(f"{weights} holds tensors the rebuilt model lacks ({sorted(unexpected)[:3]}); "
                               f"was it made by another mirkit version?")
     model.load_state_dict(tensors, strict=False)
-    if merge and config.method == "lora":
-        from mirkit.tune.methods import merge_lora
-
-        merge_lora(model.encoder)
+    spec = get_method(config.method)
+    if merge and spec.merge is not None:
+        spec.merge(model.encoder)
     model.eval()
     meta["seed"] = seed
     return model, targets, meta
@@ -195,4 +194,4 @@ def format_tune_summary(summary: dict[str, object]) -> str:
             + f"; {cost['step_s']:.3f} s/step, {cost['epoch_s']:.1f} s/epoch, peak {cost['peak_memory_mib']:.0f} MiB")
 
 
-__all__ = ["METHODS", "MethodOptions", "TuneConfig", "build_model", "load_tuned", "tune_task"]
+__all__ = ["TuneConfig", "build_model", "load_tuned", "tune_task"]
