@@ -14,7 +14,8 @@ from mirkit.encoders.hf import init_random_checkpoint
 from mirkit.errors import CheckpointError, ConfigError, WeightsNotFoundError
 from tests.unit.test_encoders import assert_padded_equals_single
 
-FIXTURE = Path(__file__).resolve().parents[3] / "shared" / "fixtures" / "mert-v1-95m-state-dict.json"
+# key/size list of the published MERT-v1-95M checkpoint (copied from ../shared/fixtures so the tests stand alone)
+FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "mert-v1-95m-state-dict.json"
 _CONV = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64, conv_dim=[16] * 7,
              num_conv_pos_embeddings=16, num_conv_pos_embedding_groups=4)
 TINY = {
@@ -181,3 +182,28 @@ def test_training_mode_keeps_every_layer_and_masks_nothing(checkpoints, name):
     config = encoder.model.config
     assert getattr(config, "layerdrop", 0.0) == getattr(config, "encoder_layerdrop", 0.0) == 0.0
     assert not getattr(config, "apply_spec_augment", False)
+
+
+def test_building_an_encoder_leaves_global_state_alone():
+    """Random twins draw the same weights every build without reseeding torch's global RNG, and
+    loading does not change transformers' logging level."""
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.set_verbosity_warning()
+    torch.manual_seed(123)
+    before = torch.get_rng_state()
+    first = load_encoder("random:hubert-base")
+    assert torch.equal(torch.get_rng_state(), before)
+    assert hf_logging.get_verbosity() == hf_logging.WARNING
+    second = load_encoder("random:hubert-base")
+    a, b = first.state_dict(), second.state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_a_checkpoint_of_another_shape_gets_its_own_spec_and_the_zoo_is_untouched(checkpoints):
+    from mirkit.encoders.zoo import get_spec
+
+    published = get_spec("hubert-base")
+    encoder = load_encoder("hubert-base", weights_dir=checkpoints["hubert-base"])
+    assert encoder.spec.num_layers == 3 and encoder.spec.layers[-1].dim == 32
+    assert get_spec("hubert-base") == published and published.num_layers == 13

@@ -26,7 +26,7 @@ from pathlib import Path
 
 from mirkit.adapt.probe import ProbeConfig
 from mirkit.adapt.run import probe_task
-from mirkit.bench.defaults import BENCH_FRAME_RATE_HZ, DEFAULT_ENCODERS, DEFAULT_PEERS
+from mirkit.bench.defaults import DEFAULT_ENCODERS, DEFAULT_PEERS
 from mirkit.bench.peers import PEERS, peer_version, peers_for, run_peer
 from mirkit.data.tasks import TASKS
 from mirkit.encoders.zoo import get_spec
@@ -147,7 +147,7 @@ def run_bench(*, suite_dir: str | Path, out_dir: str | Path, encoders: list[str]
                 summary = probe_task(task_dir=suite_dir / task, encoder=encoder, out_dir=out / "tasks" / task / name,
                                      store=store, layers=layers, seeds=seeds, config=config, weights_dir=weights_dir,
                                      device=device, weighted=weighted, force=force, progress=progress,
-                                     frame_rate_hz=BENCH_FRAME_RATE_HZ.get(encoder.removeprefix("random:")))
+                                     frame_rate_hz=get_spec(encoder).clip_frame_rate_hz)
             except Exception as exc:  # a failing pair is recorded; the rest of the bench goes on
                 report.failures.append(_record_failure(out, task, encoder, exc))
                 continue

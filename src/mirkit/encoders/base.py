@@ -7,6 +7,7 @@ tensor per requested layer plus the number of valid frames of each batch item.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -59,6 +60,16 @@ def parse_layers(layers: str | Sequence[int] | None, *, spec: EncoderSpec) -> tu
 def file_digest(paths: Sequence[Path], *, length: int = 16) -> str:
     """sha256 over the contents of ``paths`` (for weights revisions)."""
     return sha256_files(paths)[:length]
+
+
+@contextlib.contextmanager
+def seeded(seed: int):
+    """Run the block with torch's CPU generator seeded to ``seed``, then restore the caller's state,
+    so building a random-init encoder draws the same weights every time and leaves the global RNG as
+    it found it."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        yield
 
 
 class Encoder(torch.nn.Module):

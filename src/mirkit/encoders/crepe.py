@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from mirkit.encoders.base import Encoder, file_digest, wheel_folder
+from mirkit.encoders.base import Encoder, file_digest, seeded, wheel_folder
 from mirkit.encoders.onnx_net import OnnxNetMixin
 from mirkit.encoders.spec import EncoderSpec
 from mirkit.errors import CheckpointError
@@ -105,8 +105,8 @@ def asset_path(capacity: str) -> Path:
 def build(spec: EncoderSpec, *, weights_dir: str | None = None, capacity: str = "tiny", hop: int = 160) -> CrepeEncoder:
     frames_per_chunk = 1024 if capacity == "tiny" else 128
     if spec.is_random:
-        torch.manual_seed(0)
-        encoder = CrepeEncoder(spec, CrepeNet(capacity), hop=hop, frames_per_chunk=frames_per_chunk)
+        with seeded(0):
+            encoder = CrepeEncoder(spec, CrepeNet(capacity), hop=hop, frames_per_chunk=frames_per_chunk)
         encoder.weights_revision = "random-seed0"
         return encoder
     path = Path(weights_dir) if weights_dir else asset_path(capacity)

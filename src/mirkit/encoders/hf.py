@@ -10,51 +10,47 @@ frequency -> 10 Hz frames); CLAP HTSAT audio tower (one vector per window and st
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import contextlib
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from mirkit.encoders import mert
-from mirkit.encoders.base import Encoder, file_digest, frames_to_lengths
-from mirkit.encoders.spec import EncoderSpec, hub_cache_dir
+from mirkit.encoders.base import Encoder, file_digest, frames_to_lengths, seeded
+from mirkit.encoders.spec import EncoderSpec, HFArch, LayerSpec, hub_cache_dir
 from mirkit.errors import ConfigError, WeightsNotFoundError
 
 
-@dataclass(frozen=True)
-class HFArch:
-    """How to build one registered HF encoder: its kind, transformers classes and published shape."""
+@contextlib.contextmanager
+def quiet_transformers():
+    """transformers at error level and without progress bars while loading, restored afterwards
+    (so mirkit leaves the library's global logging settings as it found them)."""
+    from transformers.utils import logging as hf_logging
 
-    kind: str  # mert | ssl | whisper | ast | clap | encodec
-    model_class: str
-    config_class: str
-    config: dict[str, object] = field(default_factory=dict)
-    normalize: bool = False  # zero-mean unit-variance waveform (the model's feature extractor does this)
-
-
-ARCHES: dict[str, HFArch] = {
-    "mert-v1-95m": HFArch("mert", "HubertModel", "HubertConfig", normalize=True),
-    "mert-v1-330m": HFArch("mert", "HubertModel", "HubertConfig", normalize=True),
-    "hubert-base": HFArch("ssl", "HubertModel", "HubertConfig"),
-    "wav2vec2-base": HFArch("ssl", "Wav2Vec2Model", "Wav2Vec2Config", normalize=True),
-    "wavlm-base-plus": HFArch("ssl", "WavLMModel", "WavLMConfig"),
-    "data2vec-audio-base": HFArch("ssl", "Data2VecAudioModel", "Data2VecAudioConfig", normalize=True),
-    "whisper-base": HFArch("whisper", "WhisperModel", "WhisperConfig", dict(
-        d_model=512, encoder_layers=6, decoder_layers=6, encoder_attention_heads=8, decoder_attention_heads=8,
-        encoder_ffn_dim=2048, decoder_ffn_dim=2048, num_mel_bins=80)),
-    "ast": HFArch("ast", "ASTModel", "ASTConfig"),
-    "clap-htsat": HFArch("clap", "ClapAudioModelWithProjection", "ClapAudioConfig"),
-    "encodec-24khz": HFArch("encodec", "EncodecModel", "EncodecConfig"),
-}
+    verbosity = hf_logging.get_verbosity()
+    bars = hf_logging.is_progress_bar_enabled()
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        hf_logging.set_verbosity(verbosity)
+        if bars:
+            hf_logging.enable_progress_bar()
 
 
 def _transformers(name: str):
     import transformers
 
-    transformers.utils.logging.disable_progress_bar()
-    transformers.utils.logging.set_verbosity_error()
     return getattr(transformers, name)
+
+
+def _arch(spec: EncoderSpec) -> HFArch:
+    if spec.hf is None:
+        raise ConfigError(f"encoder {spec.name!r} is not a Hugging Face family encoder (family {spec.family!r}).")
+    return spec.hf
 
 
 # --- encoders -----------------------------------------------------------------------------------
@@ -180,34 +176,36 @@ def _feature_extractor(arch: HFArch, directory: Path | None):
     if arch.kind not in classes:
         return None
     cls = _transformers(classes[arch.kind])
-    if directory is not None and (directory / "preprocessor_config.json").is_file():
-        extractor = cls.from_pretrained(str(directory))
-    else:
-        extractor = cls(feature_size=80) if arch.kind == "whisper" else cls()
+    with quiet_transformers():
+        if directory is not None and (directory / "preprocessor_config.json").is_file():
+            extractor = cls.from_pretrained(str(directory))
+        else:
+            extractor = cls(feature_size=80) if arch.kind == "whisper" else cls()
     if arch.kind == "clap":  # deterministic: windows never exceed 10 s, so no random crop happens
         extractor.truncation = "rand_trunc"
     return extractor
 
 
-def _config(name: str, directory: Path | None, overrides: dict[str, object] | None = None):
-    """The model config: the published shape of ``name`` (plus overrides), or the one in ``directory``."""
-    arch = ARCHES[name]
+def _config(spec: EncoderSpec, directory: Path | None, overrides: dict[str, object] | None = None):
+    """The model config: the published shape of ``spec`` (plus overrides), or the one in ``directory``."""
+    arch = _arch(spec)
     if arch.kind == "mert":
-        raw = mert.read_config(directory) if directory is not None else mert.mert_config_dict(name, overrides)
-        return mert.hubert_config_from_mert(raw, source=str(directory / "config.json") if directory else name)
+        raw = mert.read_config(directory) if directory is not None else mert.mert_config_dict(spec, overrides)
+        return mert.hubert_config_from_mert(raw, source=str(directory / "config.json") if directory else spec.name)
     config_cls = _transformers(arch.config_class)
     if directory is not None:
         return config_cls.from_pretrained(str(directory))
-    return config_cls(**{**arch.config, **(overrides or {})})
+    return config_cls(**{**arch.config_dict(), **(overrides or {})})
 
 
-def _build_model(name: str, directory: Path | None, *, load_weights: bool):
+def _build_model(spec: EncoderSpec, directory: Path | None, *, load_weights: bool):
     """The transformers model; random weights (from the current torch seed) unless ``load_weights``."""
-    arch = ARCHES[name]
+    arch = _arch(spec)
     model_cls = _transformers(arch.model_class)
-    if load_weights and arch.kind != "mert":
-        return model_cls.from_pretrained(str(directory))
-    model = model_cls(_config(name, directory))
+    with quiet_transformers():
+        if load_weights and arch.kind != "mert":
+            return model_cls.from_pretrained(str(directory))
+        model = model_cls(_config(spec, directory))
     if arch.kind == "mert":
         mert.remove_weight_norm(model)
         if load_weights:
@@ -215,33 +213,37 @@ def _build_model(name: str, directory: Path | None, *, load_weights: bool):
     return model
 
 
-def build(spec: EncoderSpec, *, weights_dir: str | None = None, arch: str) -> Encoder:
+_WRAPPERS = {"mert": "ssl", "ssl": "ssl", "whisper": "whisper", "ast": "ast", "clap": "clap", "encodec": "encodec"}
+
+
+def build(spec: EncoderSpec, *, weights_dir: str | None = None) -> Encoder:
     """Build a registered HF encoder (random twin when ``spec.is_random``)."""
-    hf_arch = ARCHES[arch]
+    arch = _arch(spec)
     directory = None if spec.is_random and not weights_dir else _resolve_dir(spec, weights_dir)
     if spec.is_random:  # the published shape (or the given checkpoint's), seeded random weights
-        torch.manual_seed(0)
-        model = _build_model(arch, directory, load_weights=False)
+        with seeded(0):
+            model = _build_model(spec, directory, load_weights=False)
         revision = "random-seed0"
     else:
-        model = _build_model(arch, directory, load_weights=True)
+        model = _build_model(spec, directory, load_weights=True)
         revision = "sha256:" + file_digest(_weight_files(directory))
     _fixed_depth(model)
     model.eval()
-    normalize = hf_arch.normalize
+    spec = spec_for_config(spec, model.config)
+    normalize = arch.normalize
     if directory is not None and (directory / "preprocessor_config.json").is_file():
         normalize = bool(mert.read_config_file(directory / "preprocessor_config.json").get("do_normalize", normalize))
-    if hf_arch.kind in ("mert", "ssl"):
+    kind = _WRAPPERS[arch.kind]
+    if kind == "ssl":
         encoder: Encoder = SSLEncoder(spec, model, normalize=normalize)
-    elif hf_arch.kind == "whisper":
-        encoder = WhisperEncoder(spec, model.encoder, _feature_extractor(hf_arch, directory))
-    elif hf_arch.kind == "ast":
-        encoder = ASTEncoder(spec, model, _feature_extractor(hf_arch, directory))
-    elif hf_arch.kind == "clap":
-        encoder = ClapEncoder(spec, model, _feature_extractor(hf_arch, directory))
+    elif kind == "whisper":
+        encoder = WhisperEncoder(spec, model.encoder, _feature_extractor(arch, directory))
+    elif kind == "ast":
+        encoder = ASTEncoder(spec, model, _feature_extractor(arch, directory))
+    elif kind == "clap":
+        encoder = ClapEncoder(spec, model, _feature_extractor(arch, directory))
     else:
         encoder = EncodecEncoder(spec, model)
-    _check_layers(encoder)
     encoder.weights_revision = revision
     return encoder
 
@@ -264,35 +266,24 @@ def _fixed_depth(model: torch.nn.Module) -> None:
             module.layerdrop = 0.0
 
 
-def _check_layers(encoder: Encoder) -> None:
-    """A checkpoint of another depth or width (e.g. a tiny test config) gets a layer list of its own."""
-    from dataclasses import replace
-
-    spec, config = encoder.spec, encoder.model.config
+def spec_for_config(spec: EncoderSpec, config) -> EncoderSpec:
+    """The spec of a checkpoint with this model config: the published one, or for another depth or
+    width (e.g. a tiny test config) the same facts with its own layer list. Built before the encoder,
+    so an encoder's spec never changes after construction."""
     if spec.family == "hf-clap":
         audio = config.audio_config if hasattr(config, "audio_config") else config
         dims = [audio.patch_embeds_hidden_size * 2 ** i for i in range(len(audio.depths))]
         dims = dims + [dims[-1], audio.projection_dim]
-        encoder.spec = replace(spec, layers=tuple(replace(layer, dim=d) for layer, d in zip(spec.layers, dims)))
-        return
+        return spec.with_layers(tuple(replace(layer, dim=d) for layer, d in zip(spec.layers, dims)))
     if spec.family == "hf-encodec":
-        encoder.spec = replace(spec, layers=(replace(spec.layers[0], dim=config.hidden_size),))
-        return
-    depth = config.encoder_layers if encoder.spec.family == "hf-whisper" else config.num_hidden_layers
-    width = config.d_model if encoder.spec.family == "hf-whisper" else config.hidden_size
-    if (depth + 1, width) != (encoder.spec.num_layers, encoder.spec.layers[-1].dim):
-        encoder.spec = _reshaped_spec(encoder.spec, depth + 1, width)
-
-
-def _reshaped_spec(spec: EncoderSpec, num_layers: int, dim: int) -> EncoderSpec:
-    """A checkpoint with another shape (e.g. a tiny test config): same facts, its own layer list."""
-    from dataclasses import replace
-
-    from mirkit.encoders.spec import LayerSpec
-
+        return spec.with_layers((replace(spec.layers[0], dim=config.hidden_size),))
+    depth = config.encoder_layers if spec.family == "hf-whisper" else config.num_hidden_layers
+    width = config.d_model if spec.family == "hf-whisper" else config.hidden_size
+    if (depth + 1, width) == (spec.num_layers, spec.layers[-1].dim):
+        return spec
     rate = spec.layers[0].frame_rate_hz
-    layers = (LayerSpec("projection", dim, rate),) + tuple(LayerSpec(f"layer{i}", dim, rate) for i in range(1, num_layers))
-    return replace(spec, layers=layers)
+    return spec.with_layers((LayerSpec("projection", width, rate),)
+                            + tuple(LayerSpec(f"layer{i}", width, rate) for i in range(1, depth + 1)))
 
 
 def init_random_checkpoint(name: str, *, out_dir: str | Path, seed: int = 0,
@@ -301,25 +292,29 @@ def init_random_checkpoint(name: str, *, out_dir: str | Path, seed: int = 0,
     in the layout the published checkpoint of ``name`` uses."""
     from safetensors.torch import save_file
 
-    if name not in ARCHES:
+    from mirkit.encoders.zoo import get_spec, list_specs
+
+    spec = get_spec(name)
+    if spec.hf is None:
         raise ConfigError(f"`encoders init` writes Hugging Face family checkpoints; {name!r} is not one of "
-                          f"{sorted(ARCHES)}.")
-    arch = ARCHES[name]
+                          f"{sorted(s.name for s in list_specs() if s.hf is not None)}.")
+    arch = spec.hf
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    torch.manual_seed(seed)
     if arch.kind == "mert":
-        config = mert.mert_config_dict(name, config_overrides)
-        model = _transformers("HubertModel")(mert.hubert_config_from_mert(config))
+        config = mert.mert_config_dict(spec, config_overrides)
+        with seeded(seed), quiet_transformers():
+            model = _transformers("HubertModel")(mert.hubert_config_from_mert(config))
         mert.remove_weight_norm(model)
         state = {k: v.contiguous() for k, v in model.state_dict().items()}
         save_file(state, str(out / "model.safetensors"), metadata={"format": "pt"})
         mert.write_json(out / "config.json", config)
         mert.write_json(out / "preprocessor_config.json", {
-            "feature_extractor_type": "Wav2Vec2FeatureExtractor", "feature_size": 1, "sampling_rate": 24000,
+            "feature_extractor_type": "Wav2Vec2FeatureExtractor", "feature_size": 1, "sampling_rate": spec.sample_rate,
             "padding_value": 0.0, "do_normalize": True, "return_attention_mask": True})
         return out
-    model = _transformers(arch.model_class)(_config(name, None, config_overrides))
+    with seeded(seed), quiet_transformers():
+        model = _transformers(arch.model_class)(_config(spec, None, config_overrides))
     model.save_pretrained(str(out), safe_serialization=True)
     extractor = _feature_extractor(arch, None)
     if extractor is not None:

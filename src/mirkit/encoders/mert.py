@@ -18,23 +18,13 @@ from pathlib import Path
 
 import torch
 
+from mirkit.encoders.spec import EncoderSpec
 from mirkit.errors import CheckpointError, ConfigError
+from mirkit.files import atomic_write_text
 
 POS_CONV = "encoder.pos_conv_embed.conv"
 #: config.json ``model_type`` values that mean a MERT checkpoint.
 MERT_MODEL_TYPES = ("mert_model", "mert")
-
-#: Shapes of the published checkpoints (facts from their config.json files).
-MERT_CONFIGS: dict[str, dict[str, object]] = {
-    "mert-v1-95m": dict(hidden_size=768, num_hidden_layers=12, num_attention_heads=12, intermediate_size=3072,
-                        feat_extract_norm="group", conv_bias=False, do_stable_layer_norm=False),
-    "mert-v1-330m": dict(hidden_size=1024, num_hidden_layers=24, num_attention_heads=16, intermediate_size=4096,
-                         feat_extract_norm="layer", conv_bias=False, do_stable_layer_norm=True),
-}
-_COMMON = dict(conv_dim=[512] * 7, conv_kernel=[10, 3, 3, 3, 3, 2, 2], conv_stride=[5, 2, 2, 2, 2, 2, 2],
-               feat_proj_layer_norm=True, num_conv_pos_embeddings=128, num_conv_pos_embedding_groups=16,
-               mask_time_prob=0.05, hidden_act="gelu")
-
 
 def hubert_config_from_mert(config: dict[str, object], *, source: str = "config.json"):
     """Translate a MERT ``config.json`` dict into a ``HubertConfig``."""
@@ -53,14 +43,24 @@ def hubert_config_from_mert(config: dict[str, object], *, source: str = "config.
     return HubertConfig(**values)
 
 
-def mert_config_dict(name: str, overrides: dict[str, object] | None = None) -> dict[str, object]:
-    """The published-style config.json of ``name`` (``model_type: mert_model``), with overrides."""
-    if name not in MERT_CONFIGS:
-        raise ConfigError(f"unknown MERT shape {name!r}; expected one of {sorted(MERT_CONFIGS)}.")
-    config = {"architectures": ["MERTModel"], "model_type": "mert_model", "sample_rate": 24000,
-              "feature_extractor_cqt": False, "deepnorm": False, "attention_relax": -1.0,
-              **_COMMON, **MERT_CONFIGS[name], **(overrides or {})}
-    return config
+def mert_config_dict(name: str | EncoderSpec, overrides: dict[str, object] | None = None) -> dict[str, object]:
+    """The published-style config.json of encoder ``name`` (``model_type: mert_model``; the shape is
+    its zoo entry's), with overrides."""
+    from mirkit.encoders.zoo import get_spec
+
+    spec = get_spec(name) if isinstance(name, str) else name
+    if spec.hf is None or spec.hf.kind != "mert":
+        raise ConfigError(f"{spec.name!r} is not a MERT encoder; expected one of "
+                          f"{[s.name for s in _mert_specs()]}.")
+    return {"architectures": ["MERTModel"], "model_type": "mert_model", "sample_rate": spec.sample_rate,
+            "feature_extractor_cqt": False, "deepnorm": False, "attention_relax": -1.0,
+            **spec.hf.config_dict(), **(overrides or {})}
+
+
+def _mert_specs():
+    from mirkit.encoders.zoo import list_specs
+
+    return [s for s in list_specs() if s.hf is not None and s.hf.kind == "mert"]
 
 
 def remove_weight_norm(model: torch.nn.Module) -> None:
@@ -138,4 +138,4 @@ def read_config_file(path: Path) -> dict[str, object]:
 
 
 def write_json(path: Path, data: dict[str, object]) -> None:
-    path.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
+    atomic_write_text(path, json.dumps(data, indent=2, sort_keys=True) + "\n")

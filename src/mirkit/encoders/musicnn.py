@@ -29,7 +29,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from mirkit.encoders.base import Encoder, file_digest, wheel_folder
+from mirkit.encoders.base import Encoder, file_digest, seeded, wheel_folder
 from mirkit.encoders.onnx_net import OnnxNetMixin
 from mirkit.encoders.spec import EncoderSpec
 from mirkit.encoders.tfcheckpoint import read_checkpoint
@@ -205,8 +205,8 @@ class MusicnnEncoder(OnnxNetMixin, Encoder):
 def build(spec: EncoderSpec, *, weights_dir: str | None = None, dataset: str = "mtt") -> MusicnnEncoder:
     """Build ``musicnn-<dataset>``; ``weights_dir`` may point at another TF checkpoint prefix/folder."""
     if spec.is_random:
-        torch.manual_seed(0)
-        encoder = MusicnnEncoder(spec, MusicnnNet())
+        with seeded(0):
+            encoder = MusicnnEncoder(spec, MusicnnNet())
         encoder.weights_revision = "random-seed0"
         return encoder
     net = MusicnnNet()

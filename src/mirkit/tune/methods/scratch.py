@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from mirkit.encoders import load_encoder
-from mirkit.encoders.base import Encoder
+from mirkit.encoders.base import Encoder, seeded
 from mirkit.encoders.spec import EncoderSpec, LayerSpec
 from mirkit.errors import ConfigError
 from mirkit.options import option
@@ -42,12 +42,12 @@ class ScratchCNN(Encoder):
         self.frontend = frontend
         for p in frontend.parameters():
             p.requires_grad_(False)
-        torch.manual_seed(seed)
         blocks: list[nn.Module] = [nn.BatchNorm2d(1)]  # the dB input has an arbitrary offset and scale
         c_in = 1
-        for c_out in (channels, channels * 2, channels * 4, width):
-            blocks += [nn.Conv2d(c_in, c_out, 3, padding=1), nn.BatchNorm2d(c_out), nn.ReLU(), nn.MaxPool2d(2)]
-            c_in = c_out
+        with seeded(seed):
+            for c_out in (channels, channels * 2, channels * 4, width):
+                blocks += [nn.Conv2d(c_in, c_out, 3, padding=1), nn.BatchNorm2d(c_out), nn.ReLU(), nn.MaxPool2d(2)]
+                c_in = c_out
         self.blocks = nn.Sequential(*blocks)
         self.weights_revision = f"random-seed{seed}"
 
