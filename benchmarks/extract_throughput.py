@@ -95,7 +95,8 @@ def main() -> None:
     args = parser.parse_args()
 
     from mirkit.encoders import load_encoder
-    from mirkit.features.extract import ExtractConfig, default_workers, extract
+    from mirkit.features.extract import ExtractConfig, extract
+    from mirkit.features.loader import default_workers
 
     work = Path(args.workdir or tempfile.mkdtemp(prefix="mirkit-bench-"))
     audio = work / "audio"

@@ -31,7 +31,7 @@ WORDS = ("calm epic battle forest night theme march swing brass rock guitar pian
 
 
 def build(db: Path, tracks: int, text_encoder, seed: int) -> None:
-    from mirkit.features.store import atomic_write_bytes
+    from mirkit.files import atomic_write_bytes
     from mirkit.retrieval.index import TABLE, _build_fts, rows_to_arrow, track_text
 
     import lancedb

@@ -124,14 +124,14 @@ def test_batched_and_windowed_extraction_match_direct_encoding(tmp_path):
     np.testing.assert_allclose(stored, torch.cat(frames).mean(dim=0).numpy(), rtol=1e-5, atol=1e-6)
 
 
-def test_pooling_on_the_device_matches_pooling_on_the_host(audio_dir, tmp_path, monkeypatch):
+def test_pooling_on_the_device_matches_pooling_on_the_host(audio_dir, tmp_path):
     """The CUDA path sums valid frames on the accelerator; run that code on the CPU and compare."""
-    import mirkit.features.extract as extract_module
+    from mirkit.features.extract import ExtractHooks
 
     config = ExtractConfig(encoder="tiny-test", window_s=1.0, batch_size=3, num_workers=0)
     host = extract(audio_dir, store=tmp_path / "host", config=config, progress=False)
-    monkeypatch.setattr(extract_module, "_POOL_ON_DEVICE", True)
-    device = extract(audio_dir, store=tmp_path / "device", config=config, progress=False)
+    device = extract(audio_dir, store=tmp_path / "device", config=config, progress=False,
+                     hooks=ExtractHooks(pool_on_device=True))
     assert host.computed == device.computed == 5
     a, b = FeatureStore(tmp_path / "host").find()[0], FeatureStore(tmp_path / "device").find()[0]
     for path, item_id in host.item_ids.items():
@@ -212,8 +212,11 @@ def test_kill_9_then_rerun_completes_without_recomputing(tmp_path):
     store = tmp_path / "store"
     args = ["extract", "--encoder", "tiny-test", "--input", str(folder), "--store", str(store), "--batch-size", "1",
             "--workers", "1", "--no-progress"]
-    env = {**os.environ, "MIRKIT_TEST_DELAY_S": "0.02"}
-    proc = subprocess.Popen([*CLI, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
+    slowed = ("import time; from mirkit.features.extract import ExtractConfig, ExtractHooks, extract; "
+              f"extract({str(folder)!r}, store={str(store)!r}, progress=False, "
+              "config=ExtractConfig(encoder='tiny-test', batch_size=1, num_workers=1), "
+              "hooks=ExtractHooks(before_write=lambda: time.sleep(0.02)))")  # the CLI's settings, slowed down
+    proc = subprocess.Popen([sys.executable, "-c", slowed], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             start_new_session=True)
     deadline = time.time() + 60
     while time.time() < deadline and len(list(store.rglob("items/*/*.npz"))) < 20:

@@ -9,15 +9,62 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 from torch.utils.data import IterableDataset, get_worker_info
 
 from mirkit.audio.stream import iter_windows
-from mirkit.errors import AudioError
+from mirkit.errors import AudioDecodeError, AudioError, InvalidAudioError
 from mirkit.features.recipe import FeatureRecipe
 from mirkit.features.store import HashCache, RecipeStore, content_hash
+
+
+@dataclass(frozen=True)
+class Hashed:
+    """A worker hashed a file the hash cache did not know (``key``/``size``/``mtime_ns`` for the cache)."""
+
+    key: str
+    size: int
+    mtime_ns: int
+    item_id: str
+    stored: bool  # its content is already in the store: the job ends here
+
+
+@dataclass
+class WindowMessage:
+    """One decoded window of a job; the job's first message carries ``hashed`` when the worker hashed it."""
+
+    job: int
+    index: int
+    start: int  # first sample of the window in the file
+    wave: torch.Tensor  # (samples,) at the recipe's rate
+    last: bool
+    hashed: Hashed | None = None
+
+    def pin_memory(self) -> WindowMessage:
+        """Called by the DataLoader's pinning thread on CUDA runs: the window in page-locked memory."""
+        return replace(self, wave=self.wave.pin_memory())
+
+
+@dataclass
+class FailedMessage:
+    """A job that failed in the worker, with the error in mirkit's hierarchy (its ``reason`` is the skip reason)."""
+
+    job: int
+    error: AudioError
+    hashed: Hashed | None = None
+
+
+@dataclass
+class StoredMessage:
+    """A job whose content turned out to be stored already (only its hash comes back)."""
+
+    job: int
+    hashed: Hashed
+
+
+WorkerMessage = WindowMessage | FailedMessage | StoredMessage
 
 
 @dataclass(frozen=True)
@@ -73,61 +120,60 @@ def plan_jobs(paths: list[str], items: RecipeStore, cache: HashCache) -> Plan:
     return plan
 
 
-def read_error(path: str, exc: OSError) -> tuple[str, str]:
-    """``(reason, message)`` for a file that could not be read (gone, or no permission)."""
-    reason = "missing" if isinstance(exc, FileNotFoundError) else "unreadable"
-    return reason, f"{path!r} could not be read: {exc}. It may have been moved or deleted."
+def read_failure(path: str, exc: OSError) -> AudioDecodeError:
+    """The error for a file that could not be read (reason ``missing`` when gone, else ``unreadable``)."""
+    error = AudioDecodeError(f"{path!r} could not be read: {exc}. It may have been moved or deleted.")
+    error.reason = "missing" if isinstance(exc, FileNotFoundError) else "unreadable"
+    return error
 
 
 class WindowStream(IterableDataset):
-    """Per job (sharded across workers): its window records, or an error record.
-
-    Records are dicts with ``job``; a window record adds ``index``, ``start``, ``wave``, ``last``;
-    an error record ``reason`` and ``message``. When the worker hashed the file, the job's first
-    record also carries ``hashed`` (``[key, size, mtime_ns, id]`` for the hash cache) and
-    ``stored``; a file whose content is already stored gets only that record.
-    """
+    """Per job (sharded across workers): :class:`WindowMessage` per window, or one :class:`FailedMessage`,
+    or one :class:`StoredMessage` when the worker hashed the file and found its content stored."""
 
     def __init__(self, jobs: list[Job], recipe: FeatureRecipe, items: RecipeStore) -> None:
         self.jobs = jobs
         self.recipe = recipe
         self.items = items
 
-    def __iter__(self) -> Iterator[dict[str, object]]:
+    def __iter__(self) -> Iterator[WorkerMessage]:
         info = get_worker_info()
         jobs = self.jobs[info.id :: info.num_workers] if info else self.jobs
+        for job in jobs:
+            hashed: Hashed | None = None  # rides on the job's first message (one message fewer per file)
+            if job.item_id is None:
+                try:
+                    hashed = self._hash(job.path)
+                except OSError as exc:
+                    yield FailedMessage(job.index, read_failure(job.path, exc))
+                    continue
+                if hashed.stored:
+                    yield StoredMessage(job.index, hashed)
+                    continue
+            yield from self._windows(job, hashed)
+
+    def _hash(self, path: str) -> Hashed:
+        stat = os.stat(path)
+        item_id = content_hash(path)
+        return Hashed(HashCache.key(path), stat.st_size, stat.st_mtime_ns, item_id, self.items.has(item_id))
+
+    def _windows(self, job: Job, hashed: Hashed | None) -> Iterator[WorkerMessage]:
         recipe = self.recipe
         min_samples = max(1, round(recipe.min_duration_s * recipe.sample_rate))
         max_samples = round(recipe.max_window_s * recipe.sample_rate) if recipe.max_window_s else None
-        for job in jobs:
-            extra: dict[str, object] = {}  # rides on the job's first record (one message fewer per file)
-            if job.item_id is None:
-                try:
-                    stat = os.stat(job.path)
-                    item_id = content_hash(job.path)
-                except OSError as exc:
-                    reason, message = read_error(job.path, exc)
-                    yield {"job": job.index, "reason": reason, "message": message}
-                    continue
-                stored = self.items.has(item_id)
-                extra = {"hashed": [HashCache.key(job.path), stat.st_size, stat.st_mtime_ns, item_id],
-                         "stored": stored}
-                if stored:
-                    yield {"job": job.index, **extra}
-                    continue
-            try:
-                for window in iter_windows(job.path, sample_rate=recipe.sample_rate, window_s=recipe.window_s,
-                                           hop_s=recipe.hop_s, min_samples=min_samples, max_samples=max_samples,
-                                           channel_policy=recipe.channel_policy,
-                                           resample_quality=recipe.resampler.removeprefix("soxr-")):
-                    yield {"job": job.index, "index": window.index, "start": window.start_sample,
-                           "wave": torch.from_numpy(window.waveform), "last": window.is_last, **extra}
-                    extra = {}
-            except AudioError as exc:
-                yield {"job": job.index, "reason": exc.reason, "message": str(exc), **extra}
-            except Exception as exc:  # never let one file kill the run
-                yield {"job": job.index, "reason": "unexpected_error",
-                       "message": f"{job.path!r}: {type(exc).__name__}: {exc}", **extra}
+        try:
+            for window in iter_windows(job.path, sample_rate=recipe.sample_rate, window_s=recipe.window_s,
+                                       hop_s=recipe.hop_s, min_samples=min_samples, max_samples=max_samples,
+                                       channel_policy=recipe.channel_policy,
+                                       resample_quality=recipe.resampler.removeprefix("soxr-")):
+                yield WindowMessage(job.index, window.index, window.start_sample, torch.from_numpy(window.waveform),
+                                    window.is_last, hashed)
+                hashed = None
+        except AudioError as exc:
+            yield FailedMessage(job.index, exc, hashed)
+        except Exception as exc:  # never let one file kill the run
+            yield FailedMessage(job.index, InvalidAudioError(f"{job.path!r}: {type(exc).__name__}: {exc}",
+                                                             reason="unexpected_error"), hashed)
 
 
 class Batcher:
@@ -136,10 +182,10 @@ class Batcher:
     def __init__(self, batch_size: int, *, exact_length: bool) -> None:
         self.batch_size = batch_size
         self.exact_length = exact_length
-        self.pending: dict[int, list[dict[str, object]]] = {}
+        self.pending: dict[int, list[WindowMessage]] = {}
 
-    def add(self, record: dict[str, object]) -> Iterator[list[dict[str, object]]]:
-        key = len(record["wave"]) if self.exact_length else 0  # type: ignore[arg-type]
+    def add(self, record: WindowMessage) -> Iterator[list[WindowMessage]]:
+        key = len(record.wave) if self.exact_length else 0
         group = self.pending.setdefault(key, [])
         group.append(record)
         if len(group) >= self.batch_size:
@@ -147,6 +193,6 @@ class Batcher:
         elif sum(len(g) for g in self.pending.values()) >= 4 * self.batch_size:
             yield self.pending.pop(max(self.pending, key=lambda k: len(self.pending[k])))
 
-    def flush(self) -> Iterator[list[dict[str, object]]]:
+    def flush(self) -> Iterator[list[WindowMessage]]:
         while self.pending:
             yield self.pending.pop(next(iter(self.pending)))
