@@ -34,3 +34,14 @@ def test_a_peer_that_is_not_installed_says_how_to_install_it(tmp_path):
     with pytest.raises(MirkitError, match="pip install no-such-package-mirkit"):
         run_peer(spec, tmp_path)
     assert {PEERS.get(n).task for n in ("librosa-beat", "librosa-ks")} == {"tempo", "key"}
+
+
+def test_progress_line_reports_the_layer_chosen_on_validation_not_test():
+    from mirkit.bench.runner import validated_layer
+
+    summary = {"layers": {
+        "layer0": {"valid_headline": 0.9, "headline": {"mean": 0.5}},
+        "layer1": {"valid_headline": 0.6, "headline": {"mean": 0.8}},  # best on test: must not be chosen
+        "weighted": {"valid_headline": 0.95, "headline": {"mean": 0.9}},  # reported beside, never chosen
+    }}
+    assert validated_layer(summary)[0] == "layer0"

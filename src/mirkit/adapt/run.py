@@ -19,7 +19,7 @@ from mirkit.data.tasks import TASKS
 from mirkit.errors import ConfigError
 from mirkit.features.extract import ExtractConfig, extract
 from mirkit.features.store import FeatureStore
-from mirkit.files import atomic_write_bytes
+from mirkit.files import atomic_write_json
 
 
 def task_vocabulary(task_dir: Path) -> tuple[str, ...]:
@@ -68,16 +68,7 @@ def probe_task(*, task_dir: str | Path, encoder: str, out_dir: str | Path, store
                                           frame_rate_hz=frame_rate_hz))
     _record_extraction(out / "extract.json", report, encoder)
     items = FeatureStore(store).recipe(report.recipe)
-    by_split: dict[str, tuple[list[str], list[object]]] = {s: ([], []) for s in SPLITS}
-    missing = 0
-    for entry in entries:
-        path = entry.path if Path(entry.path).is_absolute() else str(manifest.parent / entry.path)
-        item_id = report.item_ids.get(path)
-        if item_id is None:
-            missing += 1
-            continue
-        by_split[entry.split][0].append(item_id)
-        by_split[entry.split][1].append(entry.labels[label])
+    by_split, missing = _clips_by_split(entries, manifest, report.item_ids, label)
     for split, (ids, _) in by_split.items():
         if not ids:
             raise ConfigError(f"task {task_dir.name!r} has no {split} clips with features for {encoder!r} "
@@ -95,23 +86,19 @@ def probe_task(*, task_dir: str | Path, encoder: str, out_dir: str | Path, store
 
     todo = [job for job in jobs if force or any(not (results_dir / f"{job_id(job.name, s)}.json").is_file()
                                                 for s in range(seeds))]
-    labels = {s: v[1] for s, v in by_split.items()}
     trained = 0
     if todo:
-        fits = fit_probes(todo, labels, kind=kind, config=base, seeds=range(seeds), keep=True, progress=progress,
-                          desc=f"probe {encoder} on {task_dir.name}", vocabulary=task_vocabulary(task_dir))
+        fits = fit_probes(todo, {s: v[1] for s, v in by_split.items()}, kind=kind, config=base, seeds=range(seeds),
+                          keep=True, progress=progress, desc=f"probe {encoder} on {task_dir.name}",
+                          vocabulary=task_vocabulary(task_dir))
+        context = {"task": task_dir.name, "kind": kind, "encoder": encoder, "recipe_id": items.recipe.recipe_id,
+                   "pooling": items.recipe.pooling, "frame_rate_hz": items.recipe.frame_rate_hz}
         for fit in fits:
             path = results_dir / f"{job_id(fit.job, fit.seed)}.json"
             if path.is_file() and not force:
                 continue
-            assert fit.probe is not None
-            fit.probe.save(out / "models" / job_id(fit.job, fit.seed))  # before the result: the result marks it done
-            result = fit.result.to_dict()
-            result.update({"job": fit.job, "task": task_dir.name, "kind": kind, "encoder": encoder,
-                           "recipe_id": items.recipe.recipe_id, "pooling": items.recipe.pooling,
-                           "frame_rate_hz": items.recipe.frame_rate_hz,
-                           "feature_dim": int(pooled[fit.result.layers[0]]["train"].shape[-1])})
-            atomic_write_bytes(path, json.dumps(result, indent=2).encode())
+            dim = int(pooled[fit.result.layers[0]]["train"].shape[-1])
+            _save_fit(fit, path, out / "models" / job_id(fit.job, fit.seed), {**context, "feature_dim": dim})
             trained += 1
     summary: dict[str, object] = {"task": task_dir.name, "kind": kind, "encoder": encoder,
                                   "recipe_id": items.recipe.recipe_id, "pooling": items.recipe.pooling,
@@ -120,9 +107,35 @@ def probe_task(*, task_dir: str | Path, encoder: str, out_dir: str | Path, store
                                   "jobs": {"trained": trained, "reused": len(jobs) * seeds - trained}}
     for job in jobs:
         runs = [json.loads((results_dir / f"{job_id(job.name, s)}.json").read_text()) for s in range(seeds)]
-        summary["layers"][job.name] = {**_aggregate(runs), "layer_indices": job.layers}  # type: ignore[index]
-    atomic_write_bytes(out / "summary.json", json.dumps(summary, indent=2).encode())
+        summary["layers"][job.name] = {**aggregate(runs), "layer_indices": job.layers}  # type: ignore[index]
+    atomic_write_json(out / "summary.json", summary)
     return summary
+
+
+def _clips_by_split(entries, manifest: Path, item_ids: dict[str, str],
+                    label: str) -> tuple[dict[str, tuple[list[str], list[object]]], int]:
+    """Per split, the item ids and labels of the clips that have features, and how many have none."""
+    by_split: dict[str, tuple[list[str], list[object]]] = {s: ([], []) for s in SPLITS}
+    missing = 0
+    for entry in entries:
+        path = entry.path if Path(entry.path).is_absolute() else str(manifest.parent / entry.path)
+        item_id = item_ids.get(path)
+        if item_id is None:
+            missing += 1
+            continue
+        by_split[entry.split][0].append(item_id)
+        by_split[entry.split][1].append(entry.labels[label])
+    return by_split, missing
+
+
+def _save_fit(fit, path: Path, model_dir: Path, context: dict[str, object]) -> None:
+    """The trained head, then its result file (the result marks the job done, so it is written last)."""
+    if fit.probe is None:
+        raise ConfigError(f"probe {fit.job} seed {fit.seed} kept no model to save; fit_probes needs keep=True.")
+    fit.probe.save(model_dir)
+    result = fit.result.to_dict()
+    result.update({"job": fit.job, **context})
+    atomic_write_json(path, result)
 
 
 def weighted_layers(dims: dict[int, int]) -> list[int]:
@@ -141,15 +154,17 @@ def _record_extraction(path: Path, report, encoder: str) -> None:
     record = {"encoder": encoder, "recipe_id": report.recipe_id, "computed": report.computed, "cached": report.cached,
               "skipped": report.num_skipped, "audio_s": round(report.audio_s, 3), "wall_s": round(report.wall_s, 3),
               "measured": report.computed > 0}
-    atomic_write_bytes(path, json.dumps(record, indent=2).encode())
+    atomic_write_json(path, record)
 
 
-def _aggregate(runs: list[dict]) -> dict[str, object]:
+def aggregate(runs: list[dict]) -> dict[str, object]:
     metrics = sorted(runs[0]["test"])
     out: dict[str, object] = {}
     for metric in metrics:
         values = [r["test"][metric] for r in runs]
         out[metric] = {"mean": float(np.mean(values)), "std": float(np.std(values)) if len(values) > 1 else 0.0}
+    # the layer choice reads validation (as the report does); test scores are only reported
+    out["valid_headline"] = float(np.mean([r["valid"]["headline"] for r in runs]))
     out["parameters"] = runs[0]["parameters"]
     weights = [r["layer_weights"] for r in runs if r.get("layer_weights")]
     if weights:

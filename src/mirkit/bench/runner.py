@@ -31,7 +31,7 @@ from mirkit.bench.peers import PEERS, peer_version, peers_for, run_peer
 from mirkit.data.tasks import TASKS
 from mirkit.encoders.zoo import get_spec
 from mirkit.errors import ConfigError
-from mirkit.files import atomic_write_bytes, sha256_text
+from mirkit.files import atomic_write_json, sha256_text
 
 
 
@@ -115,13 +115,7 @@ def run_bench(*, suite_dir: str | Path, out_dir: str | Path, encoders: list[str]
     started = time.perf_counter()
     suite_dir, out = Path(suite_dir), Path(out_dir)
     info = read_suite(suite_dir)
-    available = suite_tasks(suite_dir)
-    tasks = list(tasks or available)
-    for task in tasks:
-        TASKS.get(task)  # unknown names fail with a suggestion
-        if task not in available:
-            raise ConfigError(f"task {task!r} is not a clip-level task of suite {suite_dir} (it has: "
-                              f"{', '.join(available) or 'none'}); drop it from --tasks or rebuild the suite.")
+    tasks = _checked_tasks(suite_dir, tasks)
     encoders = list(encoders or DEFAULT_ENCODERS)
     for name in encoders:
         get_spec(name)
@@ -135,54 +129,84 @@ def run_bench(*, suite_dir: str | Path, out_dir: str | Path, encoders: list[str]
             "encoders": encoders, "tasks": tasks, "seeds": seeds, "layers": layers, "probe": model,
             "weighted": weighted, "peers": peer_names}
     _check_plan(out / "bench.json", plan, force=force)
-    atomic_write_bytes(out / "bench.json", json.dumps(plan, indent=2).encode())
-    atomic_write_bytes(out / "provenance.json", json.dumps(provenance(), indent=2).encode())
-    store = Path(store) if store else out / "features"
+    atomic_write_json(out / "bench.json", plan)
+    atomic_write_json(out / "provenance.json", provenance())
     report = BenchReport(out_dir=str(out))
+    probe_args = dict(store=Path(store) if store else out / "features", layers=layers, seeds=seeds, config=config,
+                      weights_dir=weights_dir, device=device, weighted=weighted, force=force, progress=progress)
     for task in tasks:
         for encoder in encoders:
-            report.pairs += 1
-            name = encoder.replace(":", "_")
-            try:
-                summary = probe_task(task_dir=suite_dir / task, encoder=encoder, out_dir=out / "tasks" / task / name,
-                                     store=store, layers=layers, seeds=seeds, config=config, weights_dir=weights_dir,
-                                     device=device, weighted=weighted, force=force, progress=progress,
-                                     frame_rate_hz=get_spec(encoder).clip_frame_rate_hz)
-            except Exception as exc:  # a failing pair is recorded; the rest of the bench goes on
-                report.failures.append(_record_failure(out, task, encoder, exc))
-                continue
-            (out / "failures" / f"{task}__{name}.json").unlink(missing_ok=True)
-            report.jobs_trained += summary["jobs"]["trained"]  # type: ignore[index]
-            report.jobs_reused += summary["jobs"]["reused"]  # type: ignore[index]
-            if progress:
-                best = max(((k, v["headline"]["mean"]) for k, v in summary["layers"].items()),  # type: ignore[union-attr]
-                           key=lambda kv: kv[1])
-                print(f"  {task:<10} {encoder:<22} best {best[0]}: {best[1]:.3f}", flush=True)
-        for spec in peers_for(task):
-            if spec.name not in peer_names:
-                continue
-            if peer_version(spec) is None:
-                if spec.name not in report.peers_missing:
-                    report.peers_missing.append(spec.name)
-                continue
-            path = out / "peers" / f"{task}__{spec.name}.json"
-            if path.is_file() and not force:
-                report.peers_run.append(spec.name)
-                continue
-            try:
-                result = run_peer(spec, suite_dir / task, progress=progress)
-            except Exception as exc:
-                report.failures.append(_record_failure(out, task, spec.name, exc))
-                continue
-            atomic_write_bytes(path, json.dumps(result, indent=2).encode())
-            (out / "failures" / f"{task}__{spec.name}.json").unlink(missing_ok=True)
-            report.peers_run.append(spec.name)
-            if progress:
-                print(f"  {task:<10} {'peer ' + spec.name:<22} {result['test']['headline']:.3f}", flush=True)
+            _run_pair(report, out, suite_dir, task, encoder, probe_args)
+        _run_peers(report, out, suite_dir, task, peer_names, force=force, progress=progress)
     report.peers_run = sorted(set(report.peers_run))
     report.wall_s = time.perf_counter() - started
-    atomic_write_bytes(out / "bench_last_run.json", json.dumps({**report.__dict__}, indent=2).encode())
+    atomic_write_json(out / "bench_last_run.json", {**report.__dict__})
     return report
+
+
+def _checked_tasks(suite_dir: Path, tasks: list[str] | None) -> list[str]:
+    available = suite_tasks(suite_dir)
+    tasks = list(tasks or available)
+    for task in tasks:
+        TASKS.get(task)  # unknown names fail with a suggestion
+        if task not in available:
+            raise ConfigError(f"task {task!r} is not a clip-level task of suite {suite_dir} (it has: "
+                              f"{', '.join(available) or 'none'}); drop it from --tasks or rebuild the suite.")
+    return tasks
+
+
+def _run_pair(report: BenchReport, out: Path, suite_dir: Path, task: str, encoder: str,
+              probe_args: dict[str, object]) -> None:
+    """One encoder's probe sweep on one task; a failure is recorded and the bench goes on."""
+    report.pairs += 1
+    name = encoder.replace(":", "_")
+    try:
+        summary = probe_task(task_dir=suite_dir / task, encoder=encoder, out_dir=out / "tasks" / task / name,
+                             frame_rate_hz=get_spec(encoder).clip_frame_rate_hz, **probe_args)  # type: ignore[arg-type]
+    except Exception as exc:  # a failing pair is recorded; the rest of the bench goes on
+        report.failures.append(_record_failure(out, task, encoder, exc))
+        return
+    (out / "failures" / f"{task}__{name}.json").unlink(missing_ok=True)
+    report.jobs_trained += summary["jobs"]["trained"]  # type: ignore[index]
+    report.jobs_reused += summary["jobs"]["reused"]  # type: ignore[index]
+    if probe_args["progress"]:
+        layer, stats = validated_layer(summary)
+        print(f"  {task:<10} {encoder:<22} layer {layer} (chosen on valid {stats['valid_headline']:.3f}): "
+              f"test {stats['headline']['mean']:.3f}", flush=True)
+
+
+def validated_layer(summary: dict[str, object]) -> tuple[str, dict]:
+    """The single-layer job with the best mean validation headline, as the report chooses it
+    (the weighted sum is reported beside it, not chosen among layers)."""
+    layers = {k: v for k, v in summary["layers"].items() if k != "weighted"}  # type: ignore[union-attr]
+    name = max(layers, key=lambda k: layers[k]["valid_headline"])
+    return name, layers[name]
+
+
+def _run_peers(report: BenchReport, out: Path, suite_dir: Path, task: str, peer_names: list[str], *,
+               force: bool, progress: bool) -> None:
+    """Every requested, installed peer of ``task`` (finished ones are reused unless ``force``)."""
+    for spec in peers_for(task):
+        if spec.name not in peer_names:
+            continue
+        if peer_version(spec) is None:
+            if spec.name not in report.peers_missing:
+                report.peers_missing.append(spec.name)
+            continue
+        path = out / "peers" / f"{task}__{spec.name}.json"
+        if path.is_file() and not force:
+            report.peers_run.append(spec.name)
+            continue
+        try:
+            result = run_peer(spec, suite_dir / task, progress=progress)
+        except Exception as exc:
+            report.failures.append(_record_failure(out, task, spec.name, exc))
+            continue
+        atomic_write_json(path, result)
+        (out / "failures" / f"{task}__{spec.name}.json").unlink(missing_ok=True)
+        report.peers_run.append(spec.name)
+        if progress:
+            print(f"  {task:<10} {'peer ' + spec.name:<22} {result['test']['headline']:.3f}", flush=True)
 
 
 def _check_plan(path: Path, plan: dict, *, force: bool) -> None:
@@ -199,5 +223,5 @@ def _check_plan(path: Path, plan: dict, *, force: bool) -> None:
 def _record_failure(out: Path, task: str, name: str, exc: BaseException) -> dict[str, str]:
     record = {"task": task, "name": name, "error": f"{type(exc).__name__}: {exc}",
               "traceback": "".join(traceback.format_exception(exc))[-4000:]}
-    atomic_write_bytes(out / "failures" / f"{task}__{name.replace(':', '_')}.json", json.dumps(record, indent=2).encode())
+    atomic_write_json(out / "failures" / f"{task}__{name.replace(':', '_')}.json", record)
     return record

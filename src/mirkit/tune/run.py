@@ -25,14 +25,14 @@ import numpy as np
 import torch
 
 from mirkit.adapt.probe import ProbeConfig
-from mirkit.adapt.run import _aggregate, task_kind, task_vocabulary
+from mirkit.adapt.run import aggregate, task_kind, task_vocabulary
 from mirkit.adapt.targets import Targets
 from mirkit.encoders import load_encoder
 from mirkit.errors import CheckpointError, ConfigError
-from mirkit.files import atomic_write_bytes
+from mirkit.files import atomic_write_json
 from mirkit.tune.data import load_task_audio
 from mirkit.tune.config import TuneConfig
-from mirkit.tune.loop import train
+from mirkit.tune.loop import Outcome, train
 from mirkit.tune.methods import apply_method, get_method
 from mirkit.tune.model import TuneModel, choose_layers
 
@@ -70,7 +70,11 @@ def count_parameters(model: TuneModel, method: str) -> dict[str, object]:
 def tune_task(*, task_dir: str | Path, encoder: str, out_dir: str | Path, config: TuneConfig, seeds: int = 3,
               weights_dir: str | None = None, device: str = "cpu", resume: str = "auto", progress: bool = True,
               stop_after_steps: int | None = None) -> dict[str, object]:
-    """Train ``config.method`` on the task for ``seeds`` seeds; returns the summary (also ``RUN/summary.json``)."""
+    """Train ``config.method`` on the task for ``seeds`` seeds; returns the summary (also ``RUN/summary.json``).
+
+    ``stop_after_steps`` ends the first unfinished seed abruptly after that many optimizer steps and
+    returns ``{"stopped": True}`` (how tests stand in for a killed process).
+    """
     config.validate()
     if resume not in ("auto", "never"):
         raise ConfigError(f"resume={resume!r} must be 'auto' (continue from the last checkpoint) or 'never'.")
@@ -82,7 +86,6 @@ def tune_task(*, task_dir: str | Path, encoder: str, out_dir: str | Path, config
         raise ConfigError("transcription is a frame-level task; `mirkit tune` trains clip-level heads.")
     method = get_method(config.method)
     name = method.encoder_name(config.method_options) if method.encoder_name is not None else encoder
-    meta_path = out / "tune.json"
     probe_model = build_model(encoder=encoder, config=config, output_dim=1, weights_dir=weights_dir, device="cpu")
     spec = probe_model.encoder.spec
     audio = load_task_audio(task_dir, label=label, sample_rate=spec.sample_rate,
@@ -92,13 +95,7 @@ def tune_task(*, task_dir: str | Path, encoder: str, out_dir: str | Path, config
             "label": label, "encoder": encoder, "name": name, "weights_dir": weights_dir, "method": config.method,
             "config": config.to_dict(), "layers": probe_model.layers, "classes": targets.classes, "dims": targets.dims,
             "sample_rate": spec.sample_rate, "weights_revision": probe_model.encoder.weights_revision}
-    if meta_path.is_file():
-        old = json.loads(meta_path.read_text())
-        differ = [k for k in ("task", "encoder", "method", "config", "layers", "weights_revision") if old.get(k) != meta[k]]
-        if differ:
-            raise CheckpointError(f"{out} holds a tune run with other {', '.join(differ)}; use another --out, or "
-                                  "delete it to start over.")
-    atomic_write_bytes(meta_path, json.dumps(meta, indent=2).encode())
+    _claim_run_folder(out, meta)
     job = f"{name.replace(':', '_')}__{config.method}__{config.head}"
     runs = []
     for seed in range(seeds):
@@ -115,35 +112,53 @@ def tune_task(*, task_dir: str | Path, encoder: str, out_dir: str | Path, config
                         resume=resume == "auto", progress=progress, stop_after_steps=stop_after_steps)
         if outcome is None:  # stopped on request (tests): no result yet
             return {"stopped": True}
-        weights = [float(w) for w in model.head.layer_weights().tolist()] if model.head.layer_logits is not None else []
-        result = {
-            "job": config.method, "method": config.method, "task": task_dir.name, "kind": kind, "encoder": name,
-            "base_encoder": encoder, "layers": model.layers, "seed": seed, "model": config.head,
-            "learning_rate": seed_config.encoder_learning_rate, "head_learning_rate": config.head_learning_rate,
-            "best_epoch": outcome.best_epoch, "valid": outcome.valid, "test": outcome.test,
-            "parameters": counts["trainable"], "cost": {
-                **counts, "epochs": outcome.epochs, "steps": outcome.steps, "skipped_steps": outcome.skipped_steps,
-                "step_s": round(outcome.step_s, 4), "epoch_s": round(outcome.epoch_s, 2),
-                "wall_s": round(time.perf_counter() - started, 2), "peak_memory_mib": outcome.peak_memory_mib,
-                "memory_kind": outcome.memory_kind, "device": device,
-                "device_name": torch.cuda.get_device_name(device) if device.startswith("cuda") else platform.processor()
-                or platform.machine(),
-                "resumed_from_step": outcome.resumed_from_step},
-            "train_s": round(outcome.train_s, 2), "layer_weights": weights, "pooling": "mean",
-            "frame_rate_hz": model.encoder.spec.layers[model.layers[0]].frame_rate_hz,
-            "feature_dim": model.encoder.spec.layers[model.layers[0]].dim,
-            "window": f"train: random {config.crop_s:g} s crops; eval: mean over non-overlapping {config.crop_s:g} s windows",
-            "history": outcome.history, "skipped_clips": audio.skipped,
-        }
-        atomic_write_bytes(path, json.dumps(result, indent=2).encode())
+        result = _seed_result(model, outcome, meta, seed_config, counts=counts, device=device,
+                              wall_s=time.perf_counter() - started, skipped_clips=audio.skipped)
+        atomic_write_json(path, result)
         runs.append(result)
     summary = {"task": task_dir.name, "kind": kind, "encoder": name, "method": config.method, "seeds": seeds,
-               "model": config.head, "layers": {config.method: {**_aggregate(runs), "layer_indices": runs[0]["layers"]}},
+               "model": config.head, "layers": {config.method: {**aggregate(runs), "layer_indices": runs[0]["layers"]}},
                "cost": {k: float(np.mean([r["cost"][k] for r in runs])) for k in ("step_s", "epoch_s", "wall_s",
                                                                                    "peak_memory_mib")},
                "parameters": runs[0]["cost"]}
-    atomic_write_bytes(out / "summary.json", json.dumps(summary, indent=2).encode())
+    atomic_write_json(out / "summary.json", summary)
     return summary
+
+
+def _claim_run_folder(out: Path, meta: dict[str, object]) -> None:
+    """Write ``tune.json``, refusing a folder that holds a run of another task, encoder, method or settings."""
+    meta_path = out / "tune.json"
+    if meta_path.is_file():
+        old = json.loads(meta_path.read_text())
+        differ = [k for k in ("task", "encoder", "method", "config", "layers", "weights_revision") if old.get(k) != meta[k]]
+        if differ:
+            raise CheckpointError(f"{out} holds a tune run with other {', '.join(differ)}; use another --out, or "
+                                  "delete it to start over.")
+    atomic_write_json(meta_path, meta)
+
+
+def _seed_result(model: TuneModel, outcome: Outcome, meta: dict[str, object], config: TuneConfig, *,
+                 counts: dict[str, object], device: str, wall_s: float, skipped_clips: object) -> dict[str, object]:
+    """One seed's result file: the fields of a probe result plus the cost record."""
+    weights = [float(w) for w in model.head.layer_weights().tolist()] if model.head.layer_logits is not None else []
+    layer = model.encoder.spec.layers[model.layers[0]]
+    device_name = (torch.cuda.get_device_name(device) if device.startswith("cuda")
+                   else platform.processor() or platform.machine())
+    return {
+        "job": config.method, "method": config.method, "task": meta["task"], "kind": meta["kind"],
+        "encoder": meta["name"], "base_encoder": meta["encoder"], "layers": model.layers, "seed": config.seed,
+        "model": config.head, "learning_rate": config.encoder_learning_rate,
+        "head_learning_rate": config.head_learning_rate, "best_epoch": outcome.best_epoch, "valid": outcome.valid,
+        "test": outcome.test, "parameters": counts["trainable"], "cost": {
+            **counts, "epochs": outcome.epochs, "steps": outcome.steps, "skipped_steps": outcome.skipped_steps,
+            "step_s": round(outcome.step_s, 4), "epoch_s": round(outcome.epoch_s, 2), "wall_s": round(wall_s, 2),
+            "peak_memory_mib": outcome.peak_memory_mib, "memory_kind": outcome.memory_kind, "device": device,
+            "device_name": device_name, "resumed_from_step": outcome.resumed_from_step},
+        "train_s": round(outcome.train_s, 2), "layer_weights": weights, "pooling": "mean",
+        "frame_rate_hz": layer.frame_rate_hz, "feature_dim": layer.dim,
+        "window": f"train: random {config.crop_s:g} s crops; eval: mean over non-overlapping {config.crop_s:g} s windows",
+        "history": outcome.history, "skipped_clips": skipped_clips,
+    }
 
 
 def load_tuned(run_dir: str | Path, *, seed: int | None = None, device: str = "cpu",
