@@ -31,10 +31,10 @@ WORDS = ("calm epic battle forest night theme march swing brass rock guitar pian
 
 
 def build(db: Path, tracks: int, text_encoder, seed: int) -> None:
+    import lancedb
+
     from mirkit.files import atomic_write_bytes
     from mirkit.retrieval.index import TABLE, _build_fts, rows_to_arrow, track_text
-
-    import lancedb
 
     rng = np.random.default_rng(seed)
     connection = lancedb.connect(str(db))

@@ -10,7 +10,12 @@ import pytest
 import soundfile as sf
 
 from mirkit.audio import iter_windows, load
-from mirkit.errors import AudioDecodeError, AudioTooShortError, ConfigError, InvalidAudioError
+from mirkit.errors import (
+    AudioDecodeError,
+    AudioTooShortError,
+    ConfigError,
+    InvalidAudioError,
+)
 from tests.conftest import sine, write
 
 

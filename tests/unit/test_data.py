@@ -85,7 +85,9 @@ def test_rendered_notes_have_the_labelled_pitch(suite):
     assert hits / len(entries) >= 0.8, hits  # 95.2% on the quick suite (benchmarks/suite_sanity.py)
 
 
-from mirkit.data.sanity import MAJOR_PROFILE as _MAJOR, MINOR_PROFILE as _MINOR, krumhansl_key  # noqa: E402
+from mirkit.data.sanity import MAJOR_PROFILE as _MAJOR  # noqa: E402
+from mirkit.data.sanity import MINOR_PROFILE as _MINOR
+from mirkit.data.sanity import krumhansl_key
 
 
 def test_key_profile_helper_detects_a_mismatch():

@@ -8,7 +8,12 @@ import torch
 
 from mirkit.encoders import get_spec, list_specs, load_encoder
 from mirkit.encoders.base import parse_layers
-from mirkit.errors import CheckpointError, ConfigError, SampleRateError, UnknownNameError
+from mirkit.errors import (
+    CheckpointError,
+    ConfigError,
+    SampleRateError,
+    UnknownNameError,
+)
 from tests.conftest import requires_package
 
 OFFLINE = ["tiny-test", "logmel", "mfcc", "chroma", "cqt"]

@@ -8,8 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from mirkit.encoders import load_encoder
-from mirkit.encoders import mert
+from mirkit.encoders import load_encoder, mert
 from mirkit.encoders.hf import init_random_checkpoint
 from mirkit.errors import CheckpointError, ConfigError, WeightsNotFoundError
 from tests.unit.test_encoders import assert_padded_equals_single

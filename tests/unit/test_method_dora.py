@@ -11,7 +11,14 @@ import torch
 
 from mirkit.cli.main import build_parser
 from mirkit.encoders import load_encoder
-from mirkit.tune import METHODS, TuneConfig, apply_method, get_method, load_tuned, tune_task
+from mirkit.tune import (
+    METHODS,
+    TuneConfig,
+    apply_method,
+    get_method,
+    load_tuned,
+    tune_task,
+)
 
 
 def test_dora_is_registered_with_the_lora_settings_and_is_mergeable():

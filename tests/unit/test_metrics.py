@@ -6,8 +6,17 @@ import numpy as np
 import pytest
 
 from mirkit.errors import ConfigError
-from mirkit.metrics import (accuracy, beat_f_measure, evaluate_key, evaluate_regression, evaluate_tagging,
-                            evaluate_tempo, mirex_key_score, note_f1, tempo_accuracy)
+from mirkit.metrics import (
+    accuracy,
+    beat_f_measure,
+    evaluate_key,
+    evaluate_regression,
+    evaluate_tagging,
+    evaluate_tempo,
+    mirex_key_score,
+    note_f1,
+    tempo_accuracy,
+)
 
 
 def test_accuracy_and_a_wrong_answer():
@@ -82,3 +91,14 @@ def test_note_f1():
     assert half["precision"] == 0.5 and half["recall"] == pytest.approx(1 / 3)
     with pytest.raises(ConfigError, match="MIDI numbers"):
         note_f1([(0.0, 0.5, 440.0)], ref)
+
+
+def test_balanced_accuracy_with_a_class_missing_from_the_reference_is_quiet_and_counts_it_wrong():
+    import warnings
+
+    from mirkit.metrics.classification import evaluate_classification
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # any warning fails the test
+        scores = evaluate_classification(["a", "a", "b", "b"], ["a", "c", "b", "b"])
+    assert scores["accuracy"] == 0.75 and scores["balanced_accuracy"] == 0.75  # recall a 0.5, b 1.0

@@ -215,7 +215,11 @@ def test_train_evaluate_save_load(index: Path, tmp_path: Path, text_encoder):
 
 def test_caption_bank_is_drawn_once_and_feeds_every_step(index: Path, tmp_path: Path, text_encoder, monkeypatch):
     from mirkit.retrieval.captions import CaptionSampler
-    from mirkit.retrieval.train import CaptionBank, SearchTrainConfig, train_search_model
+    from mirkit.retrieval.train import (
+        CaptionBank,
+        SearchTrainConfig,
+        train_search_model,
+    )
 
     draws, picked, banks = [], [], []
     sample = CaptionSampler.sample

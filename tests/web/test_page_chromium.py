@@ -105,6 +105,47 @@ def test_search_play_more_like_this_in_chromium(server):
         browser.close()
 
 
+def test_the_url_holds_the_search_so_it_can_be_linked_reloaded_and_navigated(server):
+    from urllib.parse import parse_qs, urlparse
+
+    from playwright.sync_api import sync_playwright
+
+    url, _, _ = server
+    results = "[...document.querySelectorAll('li.result .title')].map(e => e.textContent)"
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--no-sandbox"])
+        page = browser.new_page()
+        page.goto(url)
+        page.wait_for_function("document.getElementById('status').textContent.includes('tracks indexed')")
+        page.select_option("#artist", "Beta")
+        page.fill("#q", "Tone Song 4")
+        page.press("#q", "Enter")
+        page.wait_for_function("document.getElementById('status').textContent.includes('results for')")
+        assert parse_qs(urlparse(page.url).query) == {"q": ["Tone Song 4"], "artist": ["Beta"]}
+        filtered = page.evaluate(results)
+        # a link to that URL opens the same search, filters included
+        linked = browser.new_page()
+        linked.goto(page.url)
+        linked.wait_for_function("document.getElementById('status').textContent.includes('results for')")
+        assert linked.input_value("#q") == "Tone Song 4" and linked.input_value("#artist") == "Beta"
+        assert linked.evaluate(results) == filtered
+        # more like this is a URL too; back returns to the search, forward to the neighbours
+        page.locator("li.result button.more").first.click()
+        page.wait_for_function("document.getElementById('status').textContent.includes('more like')")
+        assert "like" in parse_qs(urlparse(page.url).query)
+        neighbours = page.evaluate(results)
+        page.go_back()
+        page.wait_for_function("document.getElementById('status').textContent.includes('“Tone Song 4”')")
+        assert page.evaluate(results) == filtered and page.input_value("#q") == "Tone Song 4"
+        page.go_forward()
+        page.wait_for_function("document.getElementById('status').textContent.includes('more like')")
+        assert page.evaluate(results) == neighbours
+        page.reload()
+        page.wait_for_function("document.getElementById('status').textContent.includes('more like')")
+        assert page.evaluate(results) == neighbours
+        browser.close()
+
+
 def _assert_results_rendered(path: Path) -> None:
     """The screenshot is a real page with several result cards, not a blank or error page."""
     import matplotlib.image as mpimg

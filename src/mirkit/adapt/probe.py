@@ -10,8 +10,8 @@ metric is evaluated once on the test split. Everything is seeded.
 
 from __future__ import annotations
 
-from pathlib import Path
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 
 import numpy as np
 import torch

@@ -12,7 +12,13 @@ from dataclasses import dataclass
 import numpy as np
 
 from mirkit.errors import ConfigError
-from mirkit.metrics import evaluate_classification, evaluate_key, evaluate_regression, evaluate_tagging, evaluate_tempo
+from mirkit.metrics import (
+    evaluate_classification,
+    evaluate_key,
+    evaluate_regression,
+    evaluate_tagging,
+    evaluate_tempo,
+)
 
 KINDS = ("multiclass", "key", "multilabel", "regression", "tempo")
 

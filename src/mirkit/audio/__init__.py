@@ -3,10 +3,16 @@
 Importing this package does not import torch.
 """
 
-from mirkit.audio.io import AUDIO_EXTENSIONS, ChannelPolicy, is_audio_path, load, read_info
 from mirkit.audio.checks import check_waveform
-from mirkit.audio.stream import Window, iter_windows
+from mirkit.audio.io import (
+    AUDIO_EXTENSIONS,
+    ChannelPolicy,
+    is_audio_path,
+    load,
+    read_info,
+)
 from mirkit.audio.resample import resample
+from mirkit.audio.stream import Window, iter_windows
 
 __all__ = [
     "AUDIO_EXTENSIONS",

@@ -34,7 +34,6 @@ from mirkit.errors import ConfigError
 from mirkit.files import atomic_write_json, sha256_text
 
 
-
 @dataclass
 class BenchReport:
     out_dir: str

@@ -61,8 +61,8 @@ def run(args: argparse.Namespace) -> int:
 def run_report(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from mirkit.bench.tune_report import write_methods_report
     from mirkit.bench.report import write_report
+    from mirkit.bench.tune_report import write_methods_report
 
     md, page = (write_report if (Path(args.runs) / "bench.json").is_file() else write_methods_report)(args.runs)
     print(f"Report: {md} and {page}")

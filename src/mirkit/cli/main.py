@@ -11,15 +11,44 @@ import sys
 from collections.abc import Sequence
 
 from mirkit import __version__
-from mirkit.cli import (bench_cmd, cache_cmd, data_cmd, demo_cmd, encoders_cmd, extract_cmd, predict_cmd, probe_cmd,
-                        search_cmd, tune_cmd)
+from mirkit.cli import (
+    bench_cmd,
+    cache_cmd,
+    data_cmd,
+    demo_cmd,
+    encoders_cmd,
+    extract_cmd,
+    predict_cmd,
+    probe_cmd,
+    search_cmd,
+    tune_cmd,
+)
 from mirkit.errors import ConfigError, MirkitError, UnknownNameError
 
 _GROUPS = (encoders_cmd, extract_cmd, cache_cmd, data_cmd, probe_cmd, tune_cmd, predict_cmd, bench_cmd, search_cmd, demo_cmd)
 
 
+class MirkitParser(argparse.ArgumentParser):
+    """An argument parser whose command groups may name a default subcommand.
+
+    ``mirkit search "calm piano" --db LIB`` is ``mirkit search query "calm piano" --db LIB``: when a
+    group's first argument is not one of its subcommands (nor ``-h``), ``default_subcommand`` is
+    parsed first. This happens inside argparse, so leading options (``mirkit -v search train``) work.
+    """
+
+    default_subcommand: str | None = None
+    subcommands: tuple[str, ...] = ()
+
+    def parse_known_args(self, args=None, namespace=None):
+        if self.default_subcommand is not None:
+            args = list(sys.argv[1:] if args is None else args)
+            if not args or (args[0] not in self.subcommands and args[0] not in ("-h", "--help")):
+                args = [self.default_subcommand, *args]
+        return super().parse_known_args(args, namespace)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="mirkit", description="Music foundation models for MIR work.")
+    parser = MirkitParser(prog="mirkit", description="Music foundation models for MIR work.")
     parser.add_argument("--version", action="version", version=f"mirkit {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="log every skipped file")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -30,10 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    argv = list(sys.argv[1:] if argv is None else argv)
-    if argv[:2] == ["search", "train"]:  # `mirkit search train` is the search-train command
-        argv = ["search-train", *argv[2:]]
-    args = parser.parse_args(argv)
+    args = parser.parse_args(list(sys.argv[1:] if argv is None else argv))
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(message)s")
     try:
         return int(args.run(args) or 0)

@@ -1,4 +1,4 @@
-"""``mirkit index``, ``mirkit search`` (query), ``mirkit search train`` and ``mirkit serve``."""
+"""``mirkit index``, ``mirkit search [query]``, ``mirkit search train`` and ``mirkit serve``."""
 
 from __future__ import annotations
 
@@ -21,8 +21,12 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     index.add_argument("--no-progress", action="store_true")
     index.set_defaults(run=run_index)
 
-    search = commands.add_parser("search", help="search an index by text, by example or by artist "
-                                 "(`mirkit search train --help` trains the joint model)",
+    group = commands.add_parser("search", help="search an index (`search [query]`) or train its joint model "
+                                "(`search train`)", description="Subcommands: query (the default: `mirkit search "
+                                "TEXT --db LIB` is `mirkit search query TEXT --db LIB`) and train.")
+    group.default_subcommand, group.subcommands = "query", ("query", "train")
+    searches = group.add_subparsers(dest="search_command", metavar="{query,train}")
+    search = searches.add_parser("query", help="search by text, by example or by artist (the default)",
                                  description="Hybrid text search (joint-space or MiniLM similarity fused with "
                                  "full-text search by reciprocal rank fusion), query by example (--like), more like "
                                  "an artist (--artist). Train a joint model with `mirkit search train`.")
@@ -41,7 +45,7 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
                              "session costs more than it saves; `mirkit serve` uses auto)")
     search.set_defaults(run=run_search)
 
-    train = commands.add_parser("search-train", help="train the joint text-audio model (also: `mirkit search train`)")
+    train = searches.add_parser("train", help="train the joint text-audio model")
     train.add_argument("--db", required=True, help="index folder from `mirkit index`")
     train.add_argument("--out", required=True, help="model folder (model.safetensors, search_model.json, metrics.md)")
     train.add_argument("--captions", default="tags=1,metadata=1,artist=1,free=1",

@@ -11,12 +11,12 @@ import math
 import random
 from dataclasses import dataclass
 
+from mirkit.data.manifest import stratified_splits
 from mirkit.data.music import PROGRESSIONS, triad, voice
 from mirkit.data.notes import FAMILY_PROGRAMS
-from mirkit.data.manifest import stratified_splits
 from mirkit.data.render import Score
 
-KICK, SNARE, RIM, HAT, OPEN_HAT, PEDAL, RIDE, CRASH, CLAVE = 36, 38, 37, 42, 46, 44, 51, 49, 75
+KICK, SNARE, RIM, HAT, PEDAL, RIDE, CRASH = 36, 38, 37, 42, 44, 51, 49  # General MIDI drum keys
 
 
 @dataclass(frozen=True)

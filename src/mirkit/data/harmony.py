@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import random
 
-from mirkit.data.music import PROGRESSIONS, scale, triad, voice
 from mirkit.data.manifest import stratified_splits
+from mirkit.data.music import PROGRESSIONS, scale, triad, voice
 from mirkit.data.render import Score
 from mirkit.data.tasks import PITCH_NAMES
 

@@ -9,7 +9,6 @@ label; they form a **test-only** tempo set and never enter a train split.
 
 from __future__ import annotations
 
-import json
 import re
 import shutil
 import subprocess
@@ -20,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from mirkit.audio.io import AUDIO_EXTENSIONS
-from mirkit.files import atomic_write_bytes
+from mirkit.files import write_jsonl
 
 #: Music packages in Debian (facts from shared/ASSETS.md); the default set is the small ones.
 MUSIC_PACKAGES = {
@@ -203,7 +202,7 @@ def gather_music(*, out_dir: str | Path, packages: list[str]) -> dict[str, objec
         found = collect(root, package, extracted)
         tracks += found
         status[package] = f"{len(found)} tracks"
-    atomic_write_bytes(root / "library.jsonl", "".join(json.dumps(asdict(t)) + "\n" for t in tracks).encode())
+    write_jsonl(root / "library.jsonl", (asdict(t) for t in tracks))
     _write_real_tempo(root, [t for t in tracks if "bpm" in t.labels])
     return {"tracks": len(tracks), "hours": round(sum(t.duration_s for t in tracks) / 3600, 2), "status": status}
 

@@ -7,7 +7,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from mirkit.errors import ConfigError
-from mirkit.files import atomic_write_bytes, sha256_file
+from mirkit.files import sha256_file, write_jsonl
 
 SPLITS = ("train", "valid", "test")
 
@@ -52,7 +52,7 @@ def file_sha256(path: Path) -> str:
 
 
 def write_manifest(path: Path, entries: list[ManifestEntry]) -> None:
-    atomic_write_bytes(path, "".join(json.dumps(asdict(e), sort_keys=True) + "\n" for e in entries).encode())
+    write_jsonl(path, (asdict(e) for e in entries), sort_keys=True)
 
 
 def read_manifest(path: str | Path) -> list[ManifestEntry]:

@@ -4,6 +4,12 @@
 """
 
 from mirkit.encoders.spec import EncoderSpec, LayerSpec
-from mirkit.encoders.zoo import ENCODERS, get_spec, list_specs, load_encoder, register_encoder
+from mirkit.encoders.zoo import (
+    ENCODERS,
+    get_spec,
+    list_specs,
+    load_encoder,
+    register_encoder,
+)
 
 __all__ = ["ENCODERS", "EncoderSpec", "LayerSpec", "get_spec", "list_specs", "load_encoder", "register_encoder"]

@@ -23,8 +23,6 @@ from mirkit.errors import CheckpointError, ConfigError
 from mirkit.files import atomic_write_text
 
 POS_CONV = "encoder.pos_conv_embed.conv"
-#: config.json ``model_type`` values that mean a MERT checkpoint.
-MERT_MODEL_TYPES = ("mert_model", "mert")
 
 def hubert_config_from_mert(config: dict[str, object], *, source: str = "config.json"):
     """Translate a MERT ``config.json`` dict into a ``HubertConfig``."""

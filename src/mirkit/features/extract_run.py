@@ -19,8 +19,16 @@ from torch.utils.data import DataLoader
 
 from mirkit.encoders.base import Encoder
 from mirkit.errors import AudioError, MirkitError
-from mirkit.features.loader import (Batcher, FailedMessage, Hashed, Plan, StoredMessage, WindowMessage, WindowStream,
-                                    default_workers)
+from mirkit.features.loader import (
+    Batcher,
+    FailedMessage,
+    Hashed,
+    Plan,
+    StoredMessage,
+    WindowMessage,
+    WindowStream,
+    default_workers,
+)
 from mirkit.features.pooling import ItemAccumulator, PendingSums
 from mirkit.features.recipe import FeatureRecipe
 from mirkit.features.store import HashCache, RecipeStore

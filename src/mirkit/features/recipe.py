@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass
-from typing import Literal
 
 from mirkit.audio.resample import DEFAULT_QUALITY
 from mirkit.errors import ConfigError
 from mirkit.files import sha256_text
 
 FORMAT_VERSION = 1
-Pooling = Literal["mean", "none"]
 
 
 @dataclass(frozen=True)

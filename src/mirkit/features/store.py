@@ -30,8 +30,8 @@ from pathlib import Path
 import numpy as np
 
 from mirkit.errors import StoreError
-from mirkit.files import append_jsonl, atomic_write_bytes, read_jsonl, sha256_file
 from mirkit.features.recipe import FeatureRecipe
+from mirkit.files import append_jsonl, atomic_write_bytes, read_jsonl, sha256_file
 
 
 def content_hash(path: str | Path) -> str:

@@ -27,8 +27,8 @@ import numpy as np
 
 from mirkit.metrics import retrieval as metrics
 from mirkit.retrieval.captions import tag_phrase
-from mirkit.retrieval.index import track_text
 from mirkit.retrieval.fusion import NameIndex, rrf_fuse
+from mirkit.retrieval.index import track_text
 
 
 @dataclass

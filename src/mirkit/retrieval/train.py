@@ -24,9 +24,22 @@ import torch
 from mirkit.errors import ConfigError
 from mirkit.files import stable_fraction
 from mirkit.retrieval.captions import CaptionConfig, CaptionSampler
-from mirkit.retrieval.evaluate import QueryGroup, build_queries, evaluate_systems, format_table, hybrid_scores, no_label_text
+from mirkit.retrieval.evaluate import (
+    QueryGroup,
+    build_queries,
+    evaluate_systems,
+    format_table,
+    hybrid_scores,
+    no_label_text,
+)
 from mirkit.retrieval.index import load_tracks, open_table, read_index_info
-from mirkit.retrieval.model import JointConfig, JointModel, apply_text_lora, info_nce, save_model
+from mirkit.retrieval.model import (
+    JointConfig,
+    JointModel,
+    apply_text_lora,
+    info_nce,
+    save_model,
+)
 
 log = logging.getLogger(__name__)
 

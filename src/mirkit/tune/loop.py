@@ -24,9 +24,21 @@ import torch
 from mirkit.adapt.fit import standardiser, task_losses
 from mirkit.adapt.targets import Targets
 from mirkit.errors import CheckpointError, TrainingError
-from mirkit.tune.checkpoint import load_checkpoint, rng_state, save_checkpoint, save_tensors, set_rng_state
+from mirkit.tune.checkpoint import (
+    load_checkpoint,
+    rng_state,
+    save_checkpoint,
+    save_tensors,
+    set_rng_state,
+)
 from mirkit.tune.config import TuneConfig
-from mirkit.tune.data import ClipSet, batches_per_epoch, eval_windows, pad_batch, train_batches
+from mirkit.tune.data import (
+    ClipSet,
+    batches_per_epoch,
+    eval_windows,
+    pad_batch,
+    train_batches,
+)
 from mirkit.tune.methods import MethodSpec, get_method
 from mirkit.tune.model import TuneModel
 

@@ -30,8 +30,8 @@ from mirkit.adapt.targets import Targets
 from mirkit.encoders import load_encoder
 from mirkit.errors import CheckpointError, ConfigError
 from mirkit.files import atomic_write_json
-from mirkit.tune.data import load_task_audio
 from mirkit.tune.config import TuneConfig
+from mirkit.tune.data import load_task_audio
 from mirkit.tune.loop import Outcome, train
 from mirkit.tune.methods import apply_method, get_method
 from mirkit.tune.model import TuneModel, choose_layers

@@ -10,8 +10,16 @@ from __future__ import annotations
 import importlib
 import pkgutil
 
-from mirkit.tune.methods.base import (METHODS, TARGETS, MethodConfig, MethodSpec, MethodState, apply_method,
-                                      get_method, register_method)
+from mirkit.tune.methods.base import (
+    METHODS,
+    TARGETS,
+    MethodConfig,
+    MethodSpec,
+    MethodState,
+    apply_method,
+    get_method,
+    register_method,
+)
 
 _NOT_METHODS = {"base", "hooks"}
 for _info in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):

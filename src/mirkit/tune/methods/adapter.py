@@ -6,7 +6,12 @@ from dataclasses import dataclass
 
 from mirkit.errors import ConfigError
 from mirkit.options import option
-from mirkit.tune.methods.base import MethodConfig, MethodSpec, family_targets, register_method
+from mirkit.tune.methods.base import (
+    MethodConfig,
+    MethodSpec,
+    family_targets,
+    register_method,
+)
 from mirkit.tune.methods.hooks import add_adapters, matching_modules
 
 TARGETS_HELP = "module-name regex overriding the method's default targets"

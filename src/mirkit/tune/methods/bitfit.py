@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
-from mirkit.tune.methods.base import MethodConfig, MethodSpec, register_method, unfreeze_matching
+from mirkit.tune.methods.base import (
+    MethodConfig,
+    MethodSpec,
+    register_method,
+    unfreeze_matching,
+)
 
 
 def apply(encoder, config: MethodConfig, state) -> None:

@@ -9,7 +9,12 @@ from torch import nn
 
 from mirkit.errors import ConfigError
 from mirkit.options import option
-from mirkit.tune.methods.base import MethodConfig, MethodSpec, family_targets, register_method
+from mirkit.tune.methods.base import (
+    MethodConfig,
+    MethodSpec,
+    family_targets,
+    register_method,
+)
 
 
 @dataclass(frozen=True)

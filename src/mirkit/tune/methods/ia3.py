@@ -10,7 +10,13 @@ from torch import nn
 
 from mirkit.options import option
 from mirkit.tune.methods.adapter import TARGETS_HELP
-from mirkit.tune.methods.base import TARGETS, MethodConfig, MethodSpec, register_method, unfreeze_matching
+from mirkit.tune.methods.base import (
+    TARGETS,
+    MethodConfig,
+    MethodSpec,
+    register_method,
+    unfreeze_matching,
+)
 from mirkit.tune.methods.lora import target_names
 
 

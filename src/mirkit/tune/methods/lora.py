@@ -9,7 +9,13 @@ from torch import nn
 from mirkit.errors import ConfigError
 from mirkit.options import option
 from mirkit.tune.methods.adapter import TARGETS_HELP
-from mirkit.tune.methods.base import MethodConfig, MethodSpec, family_targets, register_method, unfreeze_matching
+from mirkit.tune.methods.base import (
+    MethodConfig,
+    MethodSpec,
+    family_targets,
+    register_method,
+    unfreeze_matching,
+)
 from mirkit.tune.methods.hooks import matching_modules
 
 #: module kinds peft's LoRA layers wrap here

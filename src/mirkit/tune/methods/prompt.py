@@ -8,7 +8,12 @@ from dataclasses import dataclass
 from mirkit.errors import ConfigError
 from mirkit.options import option
 from mirkit.tune.methods.adapter import TARGETS_HELP
-from mirkit.tune.methods.base import MethodConfig, MethodSpec, family_targets, register_method
+from mirkit.tune.methods.base import (
+    MethodConfig,
+    MethodSpec,
+    family_targets,
+    register_method,
+)
 from mirkit.tune.methods.hooks import add_prefixes, matching_modules
 
 
