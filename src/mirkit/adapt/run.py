@@ -58,7 +58,8 @@ def probe_task(*, task_dir: str | Path, encoder: str, out_dir: str | Path, store
     task_dir, out = Path(task_dir), Path(out_dir)
     kind, label = task_kind(task_dir)
     if kind == "transcription":
-        raise ConfigError("transcription is a frame-level task; clip-level probes do not apply (see issue #5 booster).")
+        raise ConfigError("transcription is a frame-level task; clip-level probes do not apply. Use a clip-level "
+                          f"task folder ({task_dir.name!r} is transcription).")
     if seeds < 1:
         raise ConfigError(f"seeds={seeds}: need at least 1 (3 or more for a mean +- std).")
     manifest = task_dir / "manifest.jsonl"
