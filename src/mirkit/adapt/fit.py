@@ -100,6 +100,9 @@ def fit_probes(jobs: Sequence[ProbeJob], labels: dict[str, list[object]], *, kin
 
 def _fit_group(jobs: list[ProbeJob], labels: dict[str, list[object]], targets: Targets, config: ProbeConfig,
                seeds: list[int], keep: bool, progress: bool, desc: str) -> dict[tuple[int, int], ProbeFit]:
+    # Longer than most functions on purpose: the one batched optimisation over every (job, seed, rate)
+    # model stays in one place so that the order of the updates (and so the results) is visible;
+    # data preparation, early stopping and the choice of rate live in the helpers below.
     from tqdm.auto import tqdm
 
     started = time.perf_counter()
@@ -108,18 +111,7 @@ def _fit_group(jobs: list[ProbeJob], labels: dict[str, list[object]], targets: T
     groups, models = n_jobs * n_seeds, n_jobs * n_seeds * n_rates  # model m = ((job * seeds) + seed) * rates + rate
     regression = kind in ("regression", "tempo")
 
-    stats = [standardiser(j.features["train"]) for j in jobs]  # training statistics only
-    x = {split: torch.from_numpy(np.stack([((j.features[split] - m) / s).astype(np.float32)
-                                           for j, (m, s) in zip(jobs, stats)])) for split in SPLITS}
-    encoded = {split: targets.encode(labels[split]) for split in SPLITS}
-    train_y = torch.from_numpy(encoded["train"])
-    if regression:
-        y_mean, y_std = train_y.mean(0, keepdim=True), train_y.std(0, keepdim=True) + 1e-6
-    else:
-        y_mean, y_std = torch.zeros(1), torch.ones(1)
-    y_train = (train_y - y_mean) / y_std if regression else train_y
-    y_valid = torch.from_numpy(encoded["valid"])
-    y_valid = (y_valid - y_mean) / y_std if regression else y_valid
+    stats, x, encoded, (y_mean, y_std), y_train, y_valid = _standardised(jobs, labels, targets)
 
     shape = jobs[0].features["train"].shape
     templates = []
@@ -130,12 +122,7 @@ def _fit_group(jobs: list[ProbeJob], labels: dict[str, list[object]], targets: T
     model = _Stacked(templates, n_jobs, n_rates, config)
     optimizer = torch.optim.AdamW([{"params": model.rate_params(r), "lr": lr} for r, lr in enumerate(rates)],
                                   weight_decay=config.weight_decay)
-    best_params = [p.detach().clone() for p in model.params]
-    best_headline = torch.full((models,), -np.inf, dtype=torch.float64)
-    best_loss = torch.full((models,), np.inf, dtype=torch.float64)
-    best_epoch = torch.zeros(models, dtype=torch.long)
-    stale = torch.zeros(models, dtype=torch.long)
-    done = torch.zeros(models, dtype=torch.bool)
+    best = _Best(model, models)
     generators = [torch.Generator().manual_seed(seed) for seed in seeds]
     n_train = len(y_train)
     # small training sets still get several steps per epoch, so patience measures learning
@@ -158,53 +145,105 @@ def _fit_group(jobs: list[ProbeJob], labels: dict[str, list[object]], targets: T
         headline = torch.round(headline, decimals=9)
         # a diverged model (non-finite loss) ranks below every finite one
         loss = torch.nan_to_num(task_losses(kind, out, y_valid[None]).double(), nan=np.inf, posinf=np.inf)
-        improved = ~done & ((headline > best_headline) | ((headline == best_headline) & (loss < best_loss)))
-        best_headline = torch.where(improved, headline, best_headline)
-        best_loss = torch.where(improved, loss, best_loss)
-        best_epoch[improved] = epoch
-        stale = torch.where(improved, 0, stale + (~done).long())
-        done |= stale >= config.patience
+        best.update(model, epoch, headline, loss, patience=config.patience, groups=groups, n_rates=n_rates)
+        bar.update(1)
+        bar.set_postfix(training=f"{int((~best.done).sum())}/{models}")
+        if best.done.all():
+            break
+    bar.close()
+    best.restore(model)
+    outputs = {split: _evaluate(model, x[split], models) for split in ("valid", "test")}
+    elapsed = time.perf_counter() - started
+    chosen = _chosen_rates(best.headline, best.loss, n_jobs=n_jobs, n_seeds=n_seeds, n_rates=n_rates)
+    fits = {}
+    for (j, s), m in chosen.items():
+        job, seed = jobs[j], seeds[s]
+        scores = {split: targets.evaluate(labels[split], _label_units(outputs[split][m : m + 1],
+                                                                       y_mean, y_std, regression)[0])
+                  for split in ("valid", "test")}
+        head = model.head(m, templates[s])
+        weights = head.layer_weights()
+        result = ProbeResult(
+            layers=list(job.layers), seed=seed, model=config.model, learning_rate=rates[m % n_rates],
+            best_epoch=int(best.epoch[m]), valid=scores["valid"], test=scores["test"],
+            parameters=sum(p.numel() for p in head.parameters()), train_s=round(elapsed / groups, 3),
+            layer_weights=[] if weights is None else [float(w) for w in weights.detach()],
+        )
+        probe = None
+        if keep:
+            probe = TrainedProbe(head, targets, stats[j][0], stats[j][1], y_mean.numpy(), y_std.numpy(),
+                                 replace(config, seed=seed), list(job.layers))
+        fits[(j, s)] = ProbeFit(job.name, seed, result, probe)
+    return fits
+
+
+class _Best:
+    """Early-stopping state of every model of a batched sweep: best validation headline and loss, the
+    epoch they were reached, epochs without improvement, which models stopped, and their best weights."""
+
+    def __init__(self, model: _Stacked, models: int) -> None:
+        self.params = [p.detach().clone() for p in model.params]
+        self.headline = torch.full((models,), -np.inf, dtype=torch.float64)
+        self.loss = torch.full((models,), np.inf, dtype=torch.float64)
+        self.epoch = torch.zeros(models, dtype=torch.long)
+        self.stale = torch.zeros(models, dtype=torch.long)
+        self.done = torch.zeros(models, dtype=torch.bool)
+
+    def update(self, model: _Stacked, epoch: int, headline: torch.Tensor, loss: torch.Tensor, *, patience: int,
+               groups: int, n_rates: int) -> None:
+        """Models still training that improved (headline up, or equal with a lower loss) keep these weights."""
+        improved = ~self.done & ((headline > self.headline) | ((headline == self.headline) & (loss < self.loss)))
+        self.headline = torch.where(improved, headline, self.headline)
+        self.loss = torch.where(improved, loss, self.loss)
+        self.epoch[improved] = epoch
+        self.stale = torch.where(improved, 0, self.stale + (~self.done).long())
+        self.done |= self.stale >= patience
         by_rate = improved.view(groups, n_rates)
         for index, param in enumerate(model.params):
             mask = by_rate[:, index // model.per_rate]
-            best_params[index][mask] = param.detach()[mask]
-        bar.update(1)
-        bar.set_postfix(training=f"{int((~done).sum())}/{models}")
-        if done.all():
-            break
-    bar.close()
+            self.params[index][mask] = param.detach()[mask]
 
-    with torch.no_grad():
-        for param, best in zip(model.params, best_params):
-            param.copy_(best)
-    outputs = {split: _evaluate(model, x[split], models) for split in ("valid", "test")}
-    elapsed = time.perf_counter() - started
-    fits = {}
-    for j, job in enumerate(jobs):
-        for s, seed in enumerate(seeds):
+    def restore(self, model: _Stacked) -> None:
+        with torch.no_grad():
+            for param, best in zip(model.params, self.params):
+                param.copy_(best)
+
+
+def _standardised(jobs: list[ProbeJob], labels: dict[str, list[object]], targets: Targets):
+    """Features standardised with each job's training statistics, ``(jobs, clips, ...)`` per split; encoded
+    labels; the label standardisation (regression/tempo only: identity otherwise); training and validation
+    targets in the head's units."""
+    regression = targets.kind in ("regression", "tempo")
+    stats = [standardiser(j.features["train"]) for j in jobs]  # training statistics only
+    x = {split: torch.from_numpy(np.stack([((j.features[split] - m) / s).astype(np.float32)
+                                           for j, (m, s) in zip(jobs, stats)])) for split in SPLITS}
+    encoded = {split: targets.encode(labels[split]) for split in SPLITS}
+    train_y = torch.from_numpy(encoded["train"])
+    if regression:
+        y_mean, y_std = train_y.mean(0, keepdim=True), train_y.std(0, keepdim=True) + 1e-6
+    else:
+        y_mean, y_std = torch.zeros(1), torch.ones(1)
+    y_train = (train_y - y_mean) / y_std if regression else train_y
+    y_valid = torch.from_numpy(encoded["valid"])
+    y_valid = (y_valid - y_mean) / y_std if regression else y_valid
+    return stats, x, encoded, (y_mean, y_std), y_train, y_valid
+
+
+def _chosen_rates(best_headline: torch.Tensor, best_loss: torch.Tensor, *, n_jobs: int, n_seeds: int,
+                  n_rates: int) -> dict[tuple[int, int], int]:
+    """Per (job, seed), the model index of the learning rate with the best validation headline (validation
+    loss breaks ties; the first rate wins exact ties, as in a sequential grid)."""
+    chosen_by = {}
+    for j in range(n_jobs):
+        for s in range(n_seeds):
             candidates = [(j * n_seeds + s) * n_rates + r for r in range(n_rates)]
             chosen = candidates[0]
-            for m in candidates[1:]:  # the first rate wins ties, as in a sequential grid
+            for m in candidates[1:]:
                 if (float(best_headline[m]), -float(best_loss[m])) > (float(best_headline[chosen]),
                                                                        -float(best_loss[chosen])):
                     chosen = m
-            scores = {split: targets.evaluate(labels[split], _label_units(outputs[split][chosen : chosen + 1],
-                                                                           y_mean, y_std, regression)[0])
-                      for split in ("valid", "test")}
-            head = model.head(chosen, templates[s])
-            weights = head.layer_weights()
-            result = ProbeResult(
-                layers=list(job.layers), seed=seed, model=config.model, learning_rate=rates[chosen % n_rates],
-                best_epoch=int(best_epoch[chosen]), valid=scores["valid"], test=scores["test"],
-                parameters=sum(p.numel() for p in head.parameters()), train_s=round(elapsed / groups, 3),
-                layer_weights=[] if weights is None else [float(w) for w in weights.detach()],
-            )
-            probe = None
-            if keep:
-                probe = TrainedProbe(head, targets, stats[j][0], stats[j][1], y_mean.numpy(), y_std.numpy(),
-                                     replace(config, seed=seed), list(job.layers))
-            fits[(j, s)] = ProbeFit(job.name, seed, result, probe)
-    return fits
+            chosen_by[(j, s)] = chosen
+    return chosen_by
 
 
 def standardiser(train: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

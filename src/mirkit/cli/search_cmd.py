@@ -7,6 +7,18 @@ import json
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
+    _add_index(commands)
+    group = commands.add_parser("search", help="search an index (`search [query]`) or train its joint model "
+                                "(`search train`)", description="Subcommands: query (the default: `mirkit search "
+                                "TEXT --db LIB` is `mirkit search query TEXT --db LIB`) and train.")
+    group.default_subcommand, group.subcommands = "query", ("query", "train")
+    searches = group.add_subparsers(dest="search_command", metavar="{query,train}")
+    _add_query(searches)
+    _add_train(searches)
+    _add_serve(commands)
+
+
+def _add_index(commands: argparse._SubParsersAction) -> None:
     index = commands.add_parser("index", help="index a music folder for search (LanceDB; incremental rescans)")
     index.add_argument("folder", help="music folder (scanned recursively; a `mirkit data music` folder or a suite work too)")
     index.add_argument("--db", required=True, help="index folder (created; rerun to rescan)")
@@ -21,11 +33,8 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     index.add_argument("--no-progress", action="store_true")
     index.set_defaults(run=run_index)
 
-    group = commands.add_parser("search", help="search an index (`search [query]`) or train its joint model "
-                                "(`search train`)", description="Subcommands: query (the default: `mirkit search "
-                                "TEXT --db LIB` is `mirkit search query TEXT --db LIB`) and train.")
-    group.default_subcommand, group.subcommands = "query", ("query", "train")
-    searches = group.add_subparsers(dest="search_command", metavar="{query,train}")
+
+def _add_query(searches: argparse._SubParsersAction) -> None:
     search = searches.add_parser("query", help="search by text, by example or by artist (the default)",
                                  description="Hybrid text search (joint-space or MiniLM similarity fused with "
                                  "full-text search by reciprocal rank fusion), query by example (--like), more like "
@@ -45,6 +54,8 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
                              "session costs more than it saves; `mirkit serve` uses auto)")
     search.set_defaults(run=run_search)
 
+
+def _add_train(searches: argparse._SubParsersAction) -> None:
     train = searches.add_parser("train", help="train the joint text-audio model")
     train.add_argument("--db", required=True, help="index folder from `mirkit index`")
     train.add_argument("--out", required=True, help="model folder (model.safetensors, search_model.json, metrics.md)")
@@ -66,6 +77,8 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     train.add_argument("--no-progress", action="store_true")
     train.set_defaults(run=run_train)
 
+
+def _add_serve(commands: argparse._SubParsersAction) -> None:
     serve = commands.add_parser("serve", help="the search web page and its API (FastAPI + uvicorn)")
     serve.add_argument("--db", required=True, help="index folder from `mirkit index`")
     serve.add_argument("--model", default=None, help="joint model from `mirkit search train`")

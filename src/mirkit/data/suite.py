@@ -217,6 +217,20 @@ def build_suite(*, suite: str, out_dir: str | Path, seed: int = 0, soundfonts: s
             results[key] = result
             bar.update(1)
         bar.close()
+    counts, manifests = _write_manifests(plan, results, out, seed=seed)
+    info = {
+        "suite": suite, "seed": seed, "format_version": 1,
+        "soundfonts": {"train": train, "test": test, "test_unseen_in_train": test not in train, "status": status},
+        "renderer": "tinysoundfont", "sample_rate": RENDER_SAMPLE_RATE, "counts": counts, "material": material,
+        "manifest_sha256": manifests, "build_s": round(time.perf_counter() - started, 1),
+    }
+    atomic_write_bytes(out / "suite.json", json.dumps(info, indent=2).encode())
+    return info
+
+
+def _write_manifests(plan: dict[str, list[dict]], results: dict[int, tuple[str, float, str]], out: Path, *,
+                     seed: int) -> tuple[dict[str, dict[str, int]], dict[str, str]]:
+    """Each task's ``manifest.jsonl`` from the rendered jobs; returns clip counts per split and manifest checksums."""
     counts: dict[str, dict[str, int]] = {}
     manifests: dict[str, str] = {}
     for task, jobs in plan.items():
@@ -237,11 +251,4 @@ def build_suite(*, suite: str, out_dir: str | Path, seed: int = 0, soundfonts: s
         write_manifest(task_dir / "manifest.jsonl", entries)
         manifests[task] = file_sha256(task_dir / "manifest.jsonl")
         counts[task] = dict(Counter(e.split for e in entries))
-    info = {
-        "suite": suite, "seed": seed, "format_version": 1,
-        "soundfonts": {"train": train, "test": test, "test_unseen_in_train": test not in train, "status": status},
-        "renderer": "tinysoundfont", "sample_rate": RENDER_SAMPLE_RATE, "counts": counts, "material": material,
-        "manifest_sha256": manifests, "build_s": round(time.perf_counter() - started, 1),
-    }
-    atomic_write_bytes(out / "suite.json", json.dumps(info, indent=2).encode())
-    return info
+    return counts, manifests

@@ -25,9 +25,9 @@ from mirkit.encoders.zoo import get_spec, load_encoder
 from mirkit.errors import ConfigError
 from mirkit.features.extract_run import DeviceMemoryError, ExtractHooks, ExtractionRun
 from mirkit.features.inputs import scan_inputs
-from mirkit.features.loader import plan_jobs, read_failure
+from mirkit.features.loader import Plan, plan_jobs, read_failure
 from mirkit.features.recipe import FeatureRecipe
-from mirkit.features.store import FeatureStore, RecipeStore
+from mirkit.features.store import FeatureStore, HashCache, RecipeStore
 
 log = logging.getLogger(__name__)
 
@@ -170,20 +170,7 @@ def extract(
     report = ExtractReport(recipe_id=recipe.recipe_id, recipe=recipe, store_dir=str(items.dir), errors_path=str(items.errors_path),
                            total=len(paths) + len(not_audio))
     skip = _Skips(report, items, run_id=uuid.uuid4().hex[:12])
-    for path, reason, message in not_audio:
-        skip(path, None, reason, message)
-    planned = time.perf_counter()
-    cache = store.hash_cache()
-    plan = plan_jobs(paths, items, cache)
-    for path, exc in plan.unreadable:
-        error = read_failure(path, exc)
-        if config.on_error == "raise":
-            raise error
-        skip(path, None, error.reason, str(error))
-    report.item_ids.update(plan.stored)
-    report.item_ids.update((job.path, job.item_id) for job in plan.jobs if job.item_id is not None)
-    report.cached += len(plan.stored)
-    report.timings["hash_s"] = time.perf_counter() - planned  # planning; new files are hashed by the workers
+    plan, cache = _plan(paths, not_audio, store, items, report, skip, raise_errors=config.on_error == "raise")
     if plan.jobs:
         threads = torch.get_num_threads()
         if not config.device.startswith("cpu"):
@@ -212,6 +199,27 @@ class _Skips:
         self.items.record_error({"run": self.run_id, "item": item_id, "path": path, "reason": reason,
                                  "message": message})
         log.info("skipped %s: %s", path, message)
+
+
+def _plan(paths: list[str], not_audio: list[tuple[str, str, str]], store: FeatureStore, items: RecipeStore,
+          report: ExtractReport, skip: _Skips, *, raise_errors: bool) -> tuple[Plan, HashCache]:
+    """Skip what is not audio or cannot be read, and find what is stored already (``report.timings["hash_s"]``:
+    stat and hash-cache lookups only; files the cache does not know are hashed by the workers)."""
+    for path, reason, message in not_audio:
+        skip(path, None, reason, message)
+    planned = time.perf_counter()
+    cache = store.hash_cache()
+    plan = plan_jobs(paths, items, cache)
+    for path, exc in plan.unreadable:
+        error = read_failure(path, exc)
+        if raise_errors:
+            raise error
+        skip(path, None, error.reason, str(error))
+    report.item_ids.update(plan.stored)
+    report.item_ids.update((job.path, job.item_id) for job in plan.jobs if job.item_id is not None)
+    report.cached += len(plan.stored)
+    report.timings["hash_s"] = time.perf_counter() - planned
+    return plan, cache
 
 
 __all__ = ["DeviceMemoryError", "ExtractConfig", "ExtractHooks", "ExtractReport", "extract", "make_recipe"]

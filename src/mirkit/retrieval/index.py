@@ -30,7 +30,7 @@ import numpy as np
 
 from mirkit.errors import ConfigError
 from mirkit.features.store import HashCache
-from mirkit.files import atomic_write_bytes
+from mirkit.files import atomic_write_json
 from mirkit.retrieval.library import LibraryFile, scan_library
 
 log = logging.getLogger(__name__)
@@ -160,10 +160,44 @@ def index_library(root: str | Path, *, db: str | Path, config: IndexConfig | Non
         report.skipped[reason] += 1
     connection = lancedb.connect(str(db))
     table = connection.open_table(TABLE) if TABLE in connection.table_names() else None
+    existing = _existing_rows(table)
+    todo, kept_ids = _rescan_plan(root, files, existing, table, report)
+    atomic_write_json(db / "index.json", info)
+    if todo:
+        extractor = _Extractor(db=db, config=config, layer=layer, pseudo_tags=pseudo_tags, encoder=encoder,
+                               progress=progress)
+        hashes = HashCache(db / "hashes.json")
+        for start in range(0, len(todo), chunk_files):
+            rows = extractor.rows(todo[start:start + chunk_files], report=report, kept_ids=kept_ids)
+            for row in rows:
+                hashes.get(str(row["path"]))
+                if row["path"] in existing:
+                    report.updated += 1
+                else:
+                    report.added += 1
+            if rows:
+                table = _commit_rows(connection, table, rows, text_encoder)
+            hashes.save()
+            log.info("indexed %d/%d new or changed files", min(start + chunk_files, len(todo)), len(todo))
+    if table is not None:
+        _build_fts(table)
+        report.tracks = table.count_rows()
+    report.wall_s = time.perf_counter() - started
+    return report
+
+
+def _existing_rows(table) -> dict[str, tuple[str, int, int]]:
+    """path -> (id, size, mtime_ns) of every indexed track."""
     existing: dict[str, tuple[str, int, int]] = {}
     if table is not None:
         for row in table.search().select(["id", "path", "size", "mtime_ns"]).limit(None).to_list():
             existing[row["path"]] = (row["id"], int(row["size"]), int(row["mtime_ns"]))
+    return existing
+
+
+def _rescan_plan(root: str | Path, files: list[LibraryFile], existing: dict[str, tuple[str, int, int]], table,
+                 report: IndexReport) -> tuple[list[LibraryFile], set[str]]:
+    """Files to (re)index, and the ids that stay; deletes the rows of removed and changed files under ``root``."""
     on_disk = {f.path for f in files}
     # one index may hold several folders: only rows under this root can have been removed
     under_root = str(Path(root).resolve()).rstrip(os.sep) + os.sep
@@ -184,35 +218,19 @@ def index_library(root: str | Path, *, db: str | Path, config: IndexConfig | Non
     kept_ids |= {item[0] for item in existing.values() if item[0] not in stale_ids}  # other folders' tracks too
     if table is not None and stale:
         _delete_ids(table, sorted(stale_ids))
-    atomic_write_bytes(db / "index.json", json.dumps(info, indent=2).encode())
-    if todo:
-        extractor = _Extractor(db=db, config=config, layer=layer, pseudo_tags=pseudo_tags, encoder=encoder,
-                               progress=progress)
-        hashes = HashCache(db / "hashes.json")
-        for start in range(0, len(todo), chunk_files):
-            rows = extractor.rows(todo[start:start + chunk_files], report=report, kept_ids=kept_ids)
-            for row in rows:
-                hashes.get(str(row["path"]))
-                if row["path"] in existing:
-                    report.updated += 1
-                else:
-                    report.added += 1
-            if rows:
-                vectors = text_encoder.encode([str(row["text"]) for row in rows])
-                for row, vector in zip(rows, vectors):
-                    row["text_vector"] = vector
-                data = rows_to_arrow(rows)
-                if table is None:
-                    table = connection.create_table(TABLE, data)
-                else:
-                    table.add(data)
-            hashes.save()
-            log.info("indexed %d/%d new or changed files", min(start + chunk_files, len(todo)), len(todo))
-    if table is not None:
-        _build_fts(table)
-        report.tracks = table.count_rows()
-    report.wall_s = time.perf_counter() - started
-    return report
+    return todo, kept_ids
+
+
+def _commit_rows(connection, table, rows: list[dict[str, object]], text_encoder):
+    """Embed the rows' text and append them (creating the table on the first chunk); returns the table."""
+    vectors = text_encoder.encode([str(row["text"]) for row in rows])
+    for row, vector in zip(rows, vectors):
+        row["text_vector"] = vector
+    data = rows_to_arrow(rows)
+    if table is None:
+        return connection.create_table(TABLE, data)
+    table.add(data)
+    return table
 
 
 def _tagger_available() -> bool:

@@ -12,7 +12,6 @@ and scored once on the test tracks (:mod:`mirkit.retrieval.evaluate`).
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from dataclasses import asdict, dataclass
@@ -21,8 +20,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from mirkit.errors import ConfigError
-from mirkit.files import stable_fraction
+from mirkit.errors import ConfigError, TrainingError
+from mirkit.files import atomic_write_json, atomic_write_text, stable_fraction
 from mirkit.retrieval.captions import CaptionConfig, CaptionSampler
 from mirkit.retrieval.evaluate import (
     QueryGroup,
@@ -123,6 +122,8 @@ def _lora_state(text_encoder) -> dict[str, torch.Tensor]:
 def train_search_model(*, db: str | Path, out: str | Path, config: SearchTrainConfig | None = None,
                        captions: CaptionConfig | None = None, text_encoder=None, progress: bool = True) -> dict[str, object]:
     """Train, select on validation, test once; writes ``out/`` (model, config, metrics.json, metrics.md)."""
+    # A little over 60 lines: the set-up, the epoch loop with its early stopping and the summary read
+    # top to bottom here; each step is a helper below.
     from tqdm.auto import tqdm
 
     started = time.perf_counter()
@@ -139,28 +140,11 @@ def train_search_model(*, db: str | Path, out: str | Path, config: SearchTrainCo
         raise ConfigError(f"index {db} was built with text encoder {info.get('text_encoder_revision')}, not "
                           f"{text_encoder.revision}; rebuild it or pass the same text encoder.")
     sampler = CaptionSampler(rows, captions)
-    splits = {name: [i for i, r in enumerate(rows) if split_of(r, valid_fraction=config.valid_fraction,
-                                                                  test_fraction=config.test_fraction) == name]
-              for name in ("train", "valid", "test")}
-    trainable = [i for i in splits["train"] if sampler.sources(rows[i])]
-    if len(trainable) < 2:
-        raise ConfigError(f"index {db} has {len(trainable)} training tracks with a caption source; training needs at "
-                          "least 2 (tracks need tags, pseudo-tags, metadata, similar artists or free captions).")
-    for name in ("valid", "test"):
-        if not splits[name]:
-            raise ConfigError(f"index {db} has no {name} tracks; raise --{name}-fraction or index more music.")
+    splits, trainable = _splits(rows, sampler, config, db=db)
     torch.manual_seed(config.seed)
     rng = np.random.default_rng(config.seed)
     audio = np.asarray([r["audio"] for r in rows], dtype=np.float32)
-    model = JointModel(JointConfig(audio_dim=audio.shape[1], text_dim=text_encoder.dim, dim=config.dim, hidden=config.hidden))
-    model.set_standardisation(audio[trainable])
-    groups = [{"params": model.parameters(), "lr": config.lr}]
-    if config.text_lora_rank > 0:
-        apply_text_lora(text_encoder, config.text_lora_rank)
-        groups.append({"params": [p for p in text_encoder.parameters() if p.requires_grad], "lr": config.text_lr})
-    else:
-        text_encoder.requires_grad_(False)
-    optimizer = torch.optim.AdamW(groups, weight_decay=config.weight_decay)
+    model, optimizer = _model_and_optimizer(audio, trainable, text_encoder, config)
     audio_t = torch.from_numpy(audio)
     bank = None
     if config.caption_bank > 0 and config.text_lora_rank > 0:
@@ -173,27 +157,10 @@ def train_search_model(*, db: str | Path, out: str | Path, config: SearchTrainCo
     history = []
     bar = tqdm(range(config.epochs), desc="search train", unit="epoch", disable=not progress or None)
     for epoch in bar:
-        model.train()
-        text_encoder.train(config.text_lora_rank > 0)
-        order = rng.permutation(trainable)
-        losses = []
-        for start in range(0, len(order), config.batch_size):
-            batch = order[start:start + config.batch_size]
-            if len(batch) < 2:
-                continue
-            if bank is not None:
-                texts, text_features = bank.pick(batch, rng)
-            else:
-                texts = [sampler.sample(rows[i], rng) for i in batch]
-                text_features = text_encoder(texts) if config.text_lora_rank > 0 else torch.from_numpy(text_encoder.encode(texts))
-            same = torch.tensor([[a == b for b in texts] for a in texts])
-            loss = info_nce(model.embed_audio(audio_t[batch]), model.embed_text(text_features), model.scale(), same)
-            if not torch.isfinite(loss):
-                raise ConfigError(f"non-finite InfoNCE loss at epoch {epoch}; lower --lr (now {config.lr}).")
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-            losses.append(float(loss.detach()))
+        texts_of = (lambda batch: bank.pick(batch, rng)) if bank is not None else (
+            lambda batch: _fresh_captions(batch, rows, sampler, rng, text_encoder, config))
+        losses = _train_epoch(model, text_encoder, optimizer, audio_t, rng.permutation(trainable), texts_of,
+                              config=config, epoch=epoch)
         score = _validation_score(model, text_encoder, audio_t, splits["valid"], valid_groups)
         history.append({"epoch": epoch, "loss": float(np.mean(losses)) if losses else None, "valid_mrr": score})
         bar.set_postfix(loss=f"{history[-1]['loss']:.3f}", valid=f"{score:.3f}")
@@ -203,18 +170,9 @@ def train_search_model(*, db: str | Path, out: str | Path, config: SearchTrainCo
         elif epoch - best[1] >= config.patience:
             break
     bar.close()
-    model.load_state_dict(best[2])
-    if best[3] is not None:
-        from peft import set_peft_model_state_dict
-
-        set_peft_model_state_dict(text_encoder.model, best[3])
-    model.eval()
-    text_encoder.eval()
-    text_encoder.clear_memo()
-    test_rows = [rows[i] for i in splits["test"]]
-    results = evaluate_systems(build_queries(test_rows, similar=sampler.similar),
+    _restore_best(model, text_encoder, best)
+    results = evaluate_systems(build_queries([rows[i] for i in splits["test"]], similar=sampler.similar),
                                _systems(model, text_encoder, audio_t, splits["test"], rows, db))
-    out = Path(out)
     summary = {"index": {k: info.get(k) for k in ("encoder", "layer", "weights_dir", "pseudo_tags")}, "db": str(db),
                "text_encoder": text_encoder.name, "text_encoder_revision": text_encoder.revision,
                "train": asdict(config), "captions": asdict(captions),
@@ -224,11 +182,87 @@ def train_search_model(*, db: str | Path, out: str | Path, config: SearchTrainCo
                                 "encode_s": bank.encode_s if bank is not None else None},
                "valid_mrr": best[0], "epochs_run": len(history), "wall_s": round(time.perf_counter() - started, 1),
                "test": results}
+    out = Path(out)
     save_model(model, out, extra=summary, text_state=best[3])
-    (out / "history.json").write_text(json.dumps(history))
-    (out / "metrics.md").write_text(f"# Search model {out}\n\nIndex `{db}` (encoder {info['encoder']}, layer "
-                                    f"{info['layer']}); test tracks: {len(splits['test'])}.\n\n{format_table(results)}\n")
+    atomic_write_json(out / "history.json", history, indent=None)
+    atomic_write_text(out / "metrics.md", f"# Search model {out}\n\nIndex `{db}` (encoder {info['encoder']}, layer "
+                                          f"{info['layer']}); test tracks: {len(splits['test'])}.\n\n"
+                                          f"{format_table(results)}\n")
     return summary
+
+
+def _model_and_optimizer(audio: np.ndarray, trainable: list[int], text_encoder,
+                         config: SearchTrainConfig) -> tuple[JointModel, torch.optim.AdamW]:
+    """The joint model (audio standardised on the training tracks) and AdamW over it, plus LoRA on the
+    text encoder when ``text_lora_rank > 0`` (the text encoder is frozen otherwise)."""
+    model = JointModel(JointConfig(audio_dim=audio.shape[1], text_dim=text_encoder.dim, dim=config.dim,
+                                   hidden=config.hidden))
+    model.set_standardisation(audio[trainable])
+    groups = [{"params": model.parameters(), "lr": config.lr}]
+    if config.text_lora_rank > 0:
+        apply_text_lora(text_encoder, config.text_lora_rank)
+        groups.append({"params": [p for p in text_encoder.parameters() if p.requires_grad], "lr": config.text_lr})
+    else:
+        text_encoder.requires_grad_(False)
+    return model, torch.optim.AdamW(groups, weight_decay=config.weight_decay)
+
+
+def _restore_best(model: JointModel, text_encoder, best: tuple) -> None:
+    """The best epoch's towers (and text LoRA weights), in eval mode, with the text memo cleared."""
+    model.load_state_dict(best[2])
+    if best[3] is not None:
+        from peft import set_peft_model_state_dict
+
+        set_peft_model_state_dict(text_encoder.model, best[3])
+    model.eval()
+    text_encoder.eval()
+    text_encoder.clear_memo()
+
+
+def _splits(rows: list[dict], sampler: CaptionSampler, config: SearchTrainConfig, *,
+            db: str | Path) -> tuple[dict[str, list[int]], list[int]]:
+    """Row indices per split, and the training rows that have a caption source; errors when a split is empty."""
+    splits = {name: [i for i, r in enumerate(rows) if split_of(r, valid_fraction=config.valid_fraction,
+                                                                  test_fraction=config.test_fraction) == name]
+              for name in ("train", "valid", "test")}
+    trainable = [i for i in splits["train"] if sampler.sources(rows[i])]
+    if len(trainable) < 2:
+        raise ConfigError(f"index {db} has {len(trainable)} training tracks with a caption source; training needs at "
+                          "least 2 (tracks need tags, pseudo-tags, metadata, similar artists or free captions).")
+    for name in ("valid", "test"):
+        if not splits[name]:
+            raise ConfigError(f"index {db} has no {name} tracks; raise --{name}-fraction or index more music.")
+    return splits, trainable
+
+
+def _fresh_captions(batch, rows: list[dict], sampler: CaptionSampler, rng: np.random.Generator, text_encoder,
+                    config: SearchTrainConfig) -> tuple[list[str], torch.Tensor]:
+    """One caption per track drawn now, and its text features (through the LoRA-trained encoder when there is one)."""
+    texts = [sampler.sample(rows[i], rng) for i in batch]
+    features = text_encoder(texts) if config.text_lora_rank > 0 else torch.from_numpy(text_encoder.encode(texts))
+    return texts, features
+
+
+def _train_epoch(model: JointModel, text_encoder, optimizer, audio_t: torch.Tensor, order, texts_of, *,
+                 config: SearchTrainConfig, epoch: int) -> list[float]:
+    """One pass over the training tracks in ``order``; returns the batch losses."""
+    model.train()
+    text_encoder.train(config.text_lora_rank > 0)
+    losses = []
+    for start in range(0, len(order), config.batch_size):
+        batch = order[start:start + config.batch_size]
+        if len(batch) < 2:
+            continue
+        texts, text_features = texts_of(batch)
+        same = torch.tensor([[a == b for b in texts] for a in texts])
+        loss = info_nce(model.embed_audio(audio_t[batch]), model.embed_text(text_features), model.scale(), same)
+        if not torch.isfinite(loss):
+            raise TrainingError(f"non-finite InfoNCE loss at epoch {epoch}; lower --lr (now {config.lr}).")
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        losses.append(float(loss.detach()))
+    return losses
 
 
 @torch.no_grad()
