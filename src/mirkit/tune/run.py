@@ -59,8 +59,9 @@ def count_parameters(model: TuneModel, method: str) -> dict[str, object]:
     """Trainable parameters (with and without the head) and their share of the pretrained encoder's
     own parameters (method modules excluded; ``None`` for a method that brings its own encoder)."""
     spec = get_method(method)
+    inserted = set(model.method.inserted)
     encoder_total = 0 if spec.build_encoder is not None else sum(
-        p.numel() for n, p in model.encoder.named_parameters() if not spec.owns(n))
+        p.numel() for n, p in model.encoder.named_parameters() if n not in inserted)
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     head = sum(p.numel() for p in model.head.parameters())
     return {"trainable": trainable, "trainable_without_head": trainable - head, "encoder": encoder_total,

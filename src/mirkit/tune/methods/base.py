@@ -43,6 +43,7 @@ class MethodState(nn.Module):
         super().__init__()
         self.added = nn.ModuleDict()
         self.trained: list[str] = []  # encoder parameter names (peft layers included)
+        self.inserted: list[str] = []  # encoder parameters the method created inside the encoder (peft layers)
         self.handles: list[torch.utils.hooks.RemovableHandle] = []
 
 
@@ -62,8 +63,6 @@ class MethodSpec:
         config_cls: the method's settings.
         apply: called on the frozen encoder; adds modules to ``state.added`` and/or unfreezes parameters.
         trains_encoder: the encoder runs in train mode (batch norm, dropout) and its buffers are saved.
-        own_parameters: substrings naming parameters the method inserts inside the encoder (peft layers);
-            they train, are saved, and do not count as the pretrained encoder's own.
         merge: folds the method into the base weights for inference (``None``: not mergeable).
         build_encoder: the method brings its own encoder (``config, seed, device -> Encoder``); the
             ``--encoder`` option is then not needed.
@@ -82,7 +81,6 @@ class MethodSpec:
     config_cls: type[MethodConfig]
     apply: ApplyFn
     trains_encoder: bool = False
-    own_parameters: tuple[str, ...] = ()
     merge: Callable[[nn.Module], int] | None = None
     build_encoder: Callable[..., nn.Module] | None = None
     encoder_name: Callable[[MethodConfig], str] | None = None
@@ -93,10 +91,6 @@ class MethodSpec:
     @property
     def mergeable(self) -> bool:
         return self.merge is not None
-
-    def owns(self, parameter: str) -> bool:
-        """Whether an encoder parameter name is one the method inserted."""
-        return any(marker in parameter for marker in self.own_parameters)
 
 
 METHODS: Registry[MethodSpec] = Registry("method", listing_hint="mirkit tune --list-methods")
@@ -158,7 +152,14 @@ def apply_method(encoder: nn.Module, method: str, config: MethodConfig | None = 
     state = MethodState()
     for p in encoder.parameters():
         p.requires_grad_(False)
+    existing = {id(p) for p in encoder.parameters()}
     spec.apply(encoder, config, state)
+    # parameters the method created inside the encoder (peft's LoRA/DoRA/IA3 layers; the wrapped base
+    # weights keep their identity) are its own: they train and are not counted as the encoder's
+    state.inserted = [n for n, p in encoder.named_parameters() if id(p) not in existing]
+    for n, p in encoder.named_parameters():
+        if id(p) not in existing:
+            p.requires_grad_(True)
     for prefix in spec.frozen_modules:
         for n, p in encoder.named_parameters():
             if n.startswith(prefix + "."):

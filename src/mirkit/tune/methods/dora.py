@@ -18,4 +18,4 @@ SPEC = register_method(MethodSpec(
     name="dora", family="reparameterisation",
     trains="low-rank direction updates and per-unit magnitudes of linear and convolution weights (peft DoRA)",
     applies_to="every encoder with Linear/Conv layers", learning_rate=1e-3, config_cls=LoraConfig, apply=apply,
-    own_parameters=("lora_",), merge=merge_lora))
+    merge=merge_lora))

@@ -15,7 +15,6 @@ from mirkit.tune.methods.base import (
     MethodConfig,
     MethodSpec,
     register_method,
-    unfreeze_matching,
 )
 from mirkit.tune.methods.lora import target_names
 
@@ -33,10 +32,8 @@ def apply(encoder: nn.Module, config: IA3Config, state) -> None:
     peft.inject_adapter_in_model(peft.IA3Config(target_modules=names,
                                                 feedforward_modules=[n for n in names if ff and re.search(ff, n)]),
                                  encoder)
-    unfreeze_matching(encoder, "ia3_")
 
 
 SPEC = register_method(MethodSpec(
     name="ia3", family="reparameterisation", trains="learned rescaling of activations (peft IA3)",
-    applies_to="encoders with Linear/Conv2d layers", learning_rate=1e-3, config_cls=IA3Config, apply=apply,
-    own_parameters=("ia3_",)))
+    applies_to="encoders with Linear/Conv2d layers", learning_rate=1e-3, config_cls=IA3Config, apply=apply))

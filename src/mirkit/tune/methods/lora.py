@@ -14,7 +14,6 @@ from mirkit.tune.methods.base import (
     MethodSpec,
     family_targets,
     register_method,
-    unfreeze_matching,
 )
 from mirkit.tune.methods.hooks import matching_modules
 
@@ -47,7 +46,6 @@ def inject_lora(encoder: nn.Module, config: LoraConfig, *, method: str, use_dora
     names = target_names(encoder, method=method, key="lora", override=config.targets, kinds=LORA_KINDS)
     peft.inject_adapter_in_model(peft.LoraConfig(r=config.lora_rank, lora_alpha=config.lora_alpha,
                                                  target_modules=names, lora_dropout=0.0, use_dora=use_dora), encoder)
-    unfreeze_matching(encoder, "lora_")
 
 
 def apply(encoder: nn.Module, config: LoraConfig, state) -> None:
@@ -72,4 +70,4 @@ def merge_lora(encoder: nn.Module) -> int:
 SPEC = register_method(MethodSpec(
     name="lora", family="reparameterisation", trains="low-rank updates of linear and convolution weights (peft LoRA)",
     applies_to="every encoder with Linear/Conv layers", learning_rate=1e-3, config_cls=LoraConfig, apply=apply,
-    own_parameters=("lora_",), merge=merge_lora))
+    merge=merge_lora))
