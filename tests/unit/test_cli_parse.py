@@ -26,3 +26,19 @@ def test_an_unknown_option_is_still_refused(capsys):
     with pytest.raises(SystemExit) as exit_info:
         build_parser().parse_args(["search", "train", "--db", "lib", "--out", "m", "--bogus"])
     assert exit_info.value.code == 2 and "--bogus" in capsys.readouterr().err
+
+
+def test_building_the_parser_does_not_import_torch():
+    """Every `mirkit` call builds the parser; commands that do not need torch must not pay for it."""
+    import subprocess
+    import sys
+
+    code = ("import sys; from mirkit.cli.main import build_parser; "
+            "build_parser().parse_args(['data', 'tasks']); print('torch' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
+def test_tune_options_appear_when_tune_is_parsed():
+    args = build_parser().parse_args(["tune", "--method", "dora", "--lora-rank", "2"])
+    assert args.method == "dora" and args.lora_rank == 2 and args.max_epochs == 30

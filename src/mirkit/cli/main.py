@@ -8,7 +8,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from mirkit import __version__
 from mirkit.cli import (
@@ -38,8 +38,14 @@ class MirkitParser(argparse.ArgumentParser):
 
     default_subcommand: str | None = None
     subcommands: tuple[str, ...] = ()
+    #: adds this parser's options when it is first used, so that commands whose options are generated
+    #: from heavy modules (``mirkit tune`` reads torch-based method configs) cost nothing to the others
+    populate: Callable[[argparse.ArgumentParser], None] | None = None
 
     def parse_known_args(self, args=None, namespace=None):
+        if self.populate is not None:
+            populate, self.populate = self.populate, None
+            populate(self)
         if self.default_subcommand is not None:
             args = list(sys.argv[1:] if args is None else args)
             if not args or (args[0] not in self.subcommands and args[0] not in ("-h", "--help")):

@@ -10,12 +10,16 @@ import argparse
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser("tune", help="train an encoder on a task with one transfer method (resumable)",
+                                 description="`--list-methods` describes the methods; `--show-modules ENCODER` "
+                                 "prints module names for --targets.")
+    parser.populate = _add_options  # built on first use: the options come from torch-based config classes
+
+
+def _add_options(parser: argparse.ArgumentParser) -> None:
     from mirkit.cli.options import add_options
     from mirkit.tune import METHODS, TuneConfig
 
-    parser = commands.add_parser("tune", help="train an encoder on a task with one transfer method (resumable)",
-                                 description="Methods: " + ", ".join(METHODS) + ". `--list-methods` describes "
-                                 "them; `--show-modules ENCODER` prints module names for --targets.")
     parser.add_argument("--task", help="a task folder with manifest.jsonl (from `mirkit data build` / `data adapt`)")
     parser.add_argument("--encoder", help="encoder name (not needed by methods that bring their own, e.g. scratch)")
     parser.add_argument("--method", default=TuneConfig().method, choices=list(METHODS))

@@ -22,9 +22,11 @@ from mirkit.tune.methods.base import (
 )
 
 _NOT_METHODS = {"base", "hooks"}
-for _info in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
-    if _info.name not in _NOT_METHODS and not _info.name.startswith("_"):
-        importlib.import_module(f"{__name__}.{_info.name}")
+#: listing order of the built-in methods (cheapest first); any other module here registers after them
+_ORDER = ("probe", "finetune", "adapter", "prompt", "lora", "dora", "ia3", "bitfit", "scratch")
+_found = {m.name for m in pkgutil.iter_modules(__path__)} - _NOT_METHODS
+for _name in [n for n in _ORDER if n in _found] + sorted(n for n in _found - set(_ORDER) if not n.startswith("_")):
+    importlib.import_module(f"{__name__}.{_name}")
 
 __all__ = ["METHODS", "TARGETS", "MethodConfig", "MethodSpec", "MethodState", "apply_method", "get_method",
            "register_method"]
