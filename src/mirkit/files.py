@@ -17,7 +17,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 
 from mirkit.errors import ConfigError
@@ -99,12 +99,14 @@ def append_jsonl(path: Path, row: object) -> None:
         os.fsync(handle.fileno())
 
 
-def iter_jsonl(path: str | Path, *, strict: bool = True) -> Iterator[tuple[int, dict]]:
+def iter_jsonl(path: str | Path, *, strict: bool = True,
+               on_skip: Callable[[int, str], None] | None = None) -> Iterator[tuple[int, dict]]:
     """``(line number, object)`` for each non-blank line.
 
     Args:
         strict: raise :class:`~mirkit.errors.ConfigError` naming the file and line on a line that
             is not a JSON object; ``False`` skips such lines (files appended to by crashed runs).
+        on_skip: called with ``(line number, line)`` for each skipped line (e.g. to log it).
     """
     path = Path(path)
     with open(path, encoding="utf-8") as handle:
@@ -113,16 +115,16 @@ def iter_jsonl(path: str | Path, *, strict: bool = True) -> Iterator[tuple[int, 
                 continue
             try:
                 row = json.loads(line)
+                problem = None if isinstance(row, dict) else f"expected a JSON object, got {type(row).__name__}"
             except ValueError as exc:
-                if strict:
-                    raise ConfigError(f"{path}:{number}: not valid JSON ({exc}); expected one JSON object "
-                                      "per line.") from None
-                continue
-            if not isinstance(row, dict):
-                if strict:
-                    raise ConfigError(f"{path}:{number}: expected a JSON object, got {type(row).__name__}.")
-                continue
-            yield number, row
+                row, problem = None, f"not valid JSON ({exc})"
+            if problem is None:
+                yield number, row
+            elif strict:
+                raise ConfigError(f"{path}:{number}: {problem}; expected one JSON object per line, got "
+                                  f"{line.strip()[:80]!r}.")
+            elif on_skip is not None:
+                on_skip(number, line)
 
 
 def read_jsonl(path: str | Path, *, strict: bool = True) -> list[dict]:

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from mirkit.errors import ConfigError
-from mirkit.files import sha256_file, write_jsonl
+from mirkit.files import iter_jsonl, sha256_file, write_jsonl
 
 SPLITS = ("train", "valid", "test")
 
@@ -61,13 +60,10 @@ def read_manifest(path: str | Path) -> list[ManifestEntry]:
     if not path.is_file():
         raise ConfigError(f"manifest {str(path)!r} does not exist; build a suite with `mirkit data build` first.")
     entries = []
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        if not line.strip():
-            continue
+    for number, data in iter_jsonl(path):
         try:
-            data = json.loads(line)
             entry = ManifestEntry(**data)
-        except (ValueError, TypeError) as exc:
+        except TypeError as exc:
             raise ConfigError(f"{path}:{number}: not a manifest entry ({exc}); expected JSON with fields "
                               f"path, split, labels, duration_s, source, licence, piece.") from None
         if entry.split not in SPLITS:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from mirkit.audio.io import is_audio_path
 from mirkit.errors import ConfigError
+from mirkit.files import iter_jsonl
 
 
 def scan_inputs(source: str | Path) -> tuple[list[str], list[tuple[str, str, str]]]:
@@ -36,17 +37,13 @@ def scan_inputs(source: str | Path) -> tuple[list[str], list[tuple[str, str, str
 
 
 def _read_manifest(manifest: Path) -> list[str]:
-    paths = []
-    for number, line in enumerate(manifest.read_text(encoding="utf-8").splitlines(), start=1):
-        if not line.strip():
-            continue
-        if manifest.suffix == ".jsonl":
-            try:
-                value = json.loads(line)["path"]
-            except (ValueError, KeyError, TypeError):
-                raise ConfigError(f"{manifest}:{number}: expected a JSON object with a 'path' field, got {line[:80]!r}.") from None
-        else:
-            value = line.strip()
-        path = Path(value)
-        paths.append(str(path if path.is_absolute() else manifest.parent / path))
-    return paths
+    if manifest.suffix == ".jsonl":
+        values = []
+        for number, row in iter_jsonl(manifest):
+            if not isinstance(row.get("path"), str):
+                raise ConfigError(f"{manifest}:{number}: expected a JSON object with a 'path' field, got "
+                                  f"{json.dumps(row)[:80]!r}.")
+            values.append(row["path"])
+    else:
+        values = [line.strip() for line in manifest.read_text(encoding="utf-8").splitlines() if line.strip()]
+    return [str(Path(v) if Path(v).is_absolute() else manifest.parent / v) for v in values]

@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from mirkit.errors import ConfigError
+from mirkit.files import iter_jsonl
 
 SOURCES = ("tags", "metadata", "artist", "free")
 #: Suite tags that need a noun to read as a phrase.
@@ -99,18 +100,14 @@ def load_free_captions(path: str | Path, tracks: Sequence[Mapping[str, object]])
     ids = set(by_path.values())
     captions: dict[str, list[str]] = {}
     path = Path(path)
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except OSError as exc:
-        raise ConfigError(f"free-caption file {path}: {exc}") from None
-    for number, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-            caption = str(row["caption"]).strip()
-        except (ValueError, KeyError, TypeError):
-            raise ConfigError(f"{path}:{number}: expected {{\"id\" or \"path\": ..., \"caption\": ...}}, got {line[:80]!r}.") from None
+    if not path.is_file():
+        raise ConfigError(f"free-caption file {path} does not exist; pass a JSONL file of "
+                          "{\"id\" or \"path\": ..., \"caption\": ...} rows.")
+    for number, row in iter_jsonl(path):
+        if "caption" not in row:
+            raise ConfigError(f"{path}:{number}: expected {{\"id\" or \"path\": ..., \"caption\": ...}}, got "
+                              f"{json.dumps(row)[:80]!r}.")
+        caption = str(row["caption"]).strip()
         track = row.get("id")
         if track not in ids and row.get("path") is not None:
             track = by_path.get(str((path.parent / str(row["path"])).resolve()))

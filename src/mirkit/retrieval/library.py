@@ -16,6 +16,7 @@ from pathlib import Path
 
 from mirkit.data.library import read_tags
 from mirkit.features.inputs import scan_inputs
+from mirkit.files import iter_jsonl
 
 log = logging.getLogger(__name__)
 
@@ -53,36 +54,33 @@ def _label_words(labels: dict[str, object]) -> list[str]:
     return words
 
 
+def _rows(listing: Path, *, what: str):
+    """Rows of a JSON-lines listing with a ``path`` field, resolved against its folder as ``_resolved``;
+    other lines are skipped with a warning."""
+    def skip(number: int, line: str) -> None:
+        log.warning("%s:%d: skipped a line that is not a %s row: %.80s", listing, number, what, line)
+
+    for number, row in iter_jsonl(listing, strict=False, on_skip=skip):
+        if not isinstance(row.get("path"), str):
+            skip(number, json.dumps(row))
+            continue
+        yield {**row, "_resolved": str((listing.parent / row["path"]).resolve())}
+
+
 def _known_metadata(root: Path) -> dict[str, dict[str, object]]:
     """Per resolved path: what library.jsonl and suite manifests under ``root`` say."""
     known: dict[str, dict[str, object]] = {}
     for listing in sorted(root.rglob("library.jsonl")):
-        for line in listing.read_text(encoding="utf-8").splitlines():
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-                path = str((listing.parent / row["path"]).resolve())
-            except (ValueError, KeyError, TypeError):
-                log.warning("%s: skipped a line that is not a library row: %.80s", listing, line)
-                continue
-            entry = known.setdefault(path, {})
+        for row in _rows(listing, what="library"):
+            entry = known.setdefault(row["_resolved"], {})
             for key in (*METADATA_FIELDS, "licence"):
                 if row.get(key):
                     entry[key] = str(row[key])
             entry.setdefault("tags", [])
             entry["tags"] += [w for w in _label_words(row.get("labels") or {}) if w not in entry["tags"]]
     for manifest in sorted(root.rglob("manifest.jsonl")):
-        for line in manifest.read_text(encoding="utf-8").splitlines():
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-                path = str((manifest.parent / row["path"]).resolve())
-            except (ValueError, KeyError, TypeError):
-                log.warning("%s: skipped a line that is not a manifest row: %.80s", manifest, line)
-                continue
-            entry = known.setdefault(path, {})
+        for row in _rows(manifest, what="manifest"):
+            entry = known.setdefault(row["_resolved"], {})
             entry.setdefault("tags", [])
             entry["tags"] += [w for w in _label_words(row.get("labels") or {}) if w not in entry["tags"]]
             if row.get("split") and not entry.get("split"):

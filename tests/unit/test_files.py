@@ -1,0 +1,46 @@
+"""The ground floor: atomic writes, hashing and JSON-lines files."""
+
+from __future__ import annotations
+
+import hashlib
+
+import pytest
+
+from mirkit.errors import ConfigError
+from mirkit.files import (append_jsonl, atomic_write_json, iter_jsonl, read_jsonl, sha256_file, sha256_files,
+                          stable_fraction, write_jsonl)
+
+
+def test_atomic_write_leaves_no_temporary_file_and_replaces(tmp_path):
+    path = tmp_path / "deep" / "a.json"
+    atomic_write_json(path, {"x": 1})
+    atomic_write_json(path, {"x": 2})
+    assert path.read_text() == '{\n  "x": 2\n}' and [p.name for p in path.parent.iterdir()] == ["a.json"]
+
+
+def test_hashes_equal_hashlib_on_files_larger_than_a_chunk(tmp_path):
+    data = bytes(range(256)) * 20000  # 5 MB: more than one 4 MiB read
+    (tmp_path / "a").write_bytes(data)
+    (tmp_path / "b").write_bytes(b"tail")
+    assert sha256_file(tmp_path / "a") == hashlib.sha256(data).hexdigest()
+    assert sha256_files([tmp_path / "a", tmp_path / "b"]) == hashlib.sha256(data + b"tail").hexdigest()
+    assert 0 <= stable_fraction("piece-1") < 1 and stable_fraction("piece-1") == stable_fraction("piece-1")
+    assert stable_fraction("piece-1") != stable_fraction("piece-2")
+
+
+def test_jsonl_round_trip_and_a_torn_last_line(tmp_path):
+    path = tmp_path / "rows.jsonl"
+    write_jsonl(path, [{"a": 1}, {"a": 2}])
+    append_jsonl(path, {"a": 3})
+    assert read_jsonl(path) == [{"a": 1}, {"a": 2}, {"a": 3}]
+    with open(path, "a") as handle:
+        handle.write('{"a": 4, "b')  # a crash mid-append
+    skipped = []
+    assert [r["a"] for _, r in iter_jsonl(path, strict=False, on_skip=lambda n, line: skipped.append(n))] == [1, 2, 3]
+    assert skipped == [4]
+    with pytest.raises(ConfigError, match=r"rows.jsonl:4: not valid JSON"):
+        read_jsonl(path)
+    (tmp_path / "list.jsonl").write_text("[1, 2]\n")
+    with pytest.raises(ConfigError, match=r"list.jsonl:1: expected a JSON object, got list"):
+        read_jsonl(tmp_path / "list.jsonl")
+    assert read_jsonl(tmp_path / "missing.jsonl") == []
