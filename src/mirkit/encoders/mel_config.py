@@ -1,0 +1,99 @@
+"""Facts of mirkit's mel transformer and of encoder folders, importable without torch.
+
+An encoder folder (the ``final`` folder of ``mirkit pretrain``, or any checkpoint folder of it)
+holds ``mirkit-encoder.json`` (name, provenance, licence, architecture) and ``model.safetensors``.
+:func:`mirkit.encoders.zoo.get_spec` accepts such a folder as an encoder name.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, fields, replace
+from pathlib import Path
+
+from mirkit.encoders.spec import EncoderSpec, LayerSpec
+from mirkit.errors import CheckpointError, ConfigError
+
+SPEC_FILE = "mirkit-encoder.json"
+WEIGHTS_FILE = "model.safetensors"
+FORMAT_VERSION = 1
+
+
+@dataclass(frozen=True)
+class MelTransformerConfig:
+    """Architecture of a :class:`MelTransformer` (stored in ``mirkit-encoder.json``)."""
+
+    sample_rate: int = 16000
+    n_fft: int = 400  # 25 ms
+    hop: int = 160  # 10 ms: 100 frames/s
+    n_mels: int = 80
+    stack: int = 4  # frames per token: 25 tokens/s
+    dim: int = 256
+    layers: int = 4
+    heads: int = 4
+    ffn: int = 1024
+    dropout: float = 0.1
+    pos_kernel: int = 31  # depthwise convolution over tokens (1.24 s at 25 tokens/s)
+
+    def validate(self) -> None:
+        positive = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "dropout"}
+        bad = [f"{k}={v}" for k, v in positive.items() if not (isinstance(v, int) and v >= 1)]
+        if bad or not 0 <= self.dropout < 1:
+            raise ConfigError(f"mel transformer settings out of range: {', '.join(bad) or f'dropout={self.dropout}'} "
+                              "(positive integers; 0 <= dropout < 1).")
+        if self.dim % self.heads:
+            raise ConfigError(f"dim={self.dim} must be divisible by heads={self.heads}.")
+        if self.pos_kernel % 2 == 0:
+            raise ConfigError(f"pos_kernel={self.pos_kernel} must be odd (a centred convolution).")
+
+    @property
+    def token_rate_hz(self) -> float:
+        return self.sample_rate / (self.hop * self.stack)
+
+    def token_lengths(self, samples):
+        """Valid tokens for ``samples`` valid samples (an int or an integer tensor; centred STFT frames,
+        grouped by ``stack``)."""
+        return (1 + samples // self.hop) // self.stack
+
+
+#: Sizes offered by ``mirkit pretrain --preset`` for ``--arch mel``; ``tiny`` is for tests.
+MEL_PRESETS: dict[str, MelTransformerConfig] = {
+    "tiny": MelTransformerConfig(n_mels=32, dim=32, layers=2, heads=2, ffn=64, pos_kernel=5),
+    "small": MelTransformerConfig(dim=256, layers=4, heads=4, ffn=1024),
+    "base": MelTransformerConfig(dim=384, layers=8, heads=6, ffn=1536),
+}
+
+
+def mel_spec(name: str, config: MelTransformerConfig, *, source: str, licence: str, description: str,
+             weights_kind: str = "none") -> EncoderSpec:
+    """The spec of a mel transformer with ``config``: layer 0 is the token projection, then one per block."""
+    rate = config.token_rate_hz
+    layers = (LayerSpec("projection", config.dim, rate),) + tuple(
+        LayerSpec(f"layer{i}", config.dim, rate) for i in range(1, config.layers + 1))
+    return EncoderSpec(name=name, family="mirkit-mel", source=source, sample_rate=config.sample_rate, layers=layers,
+                       licence=licence, weights_kind=weights_kind, builder="mirkit.encoders.mel_transformer:build",
+                       min_duration_s=config.hop * config.stack / config.sample_rate, default_window_s=30.0,
+                       padding_invariant=False, description=description,
+                       options=tuple(sorted(asdict(config).items())))
+
+
+def read_folder_spec(folder: Path) -> EncoderSpec:
+    """The spec of an encoder folder written by :func:`save_encoder_folder` (no torch needed)."""
+    path = folder / SPEC_FILE
+    try:
+        info = json.loads(path.read_text())
+        config = MelTransformerConfig(**info["architecture"])
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise CheckpointError(f"{path} is not a mirkit encoder description ({exc}); expected the `final` folder "
+                              "of a `mirkit pretrain` run.") from None
+    if info.get("format_version") != FORMAT_VERSION or info.get("family") != "mirkit-mel":
+        raise CheckpointError(f"{path}: format {info.get('format_version')!r} / family {info.get('family')!r} is not "
+                              f"one this mirkit reads (format {FORMAT_VERSION}, family mirkit-mel).")
+    spec = mel_spec(str(folder), config, source=str(info.get("source", "")), licence=str(info.get("licence", "")),
+                    description=str(info.get("description", "")), weights_kind="folder")
+    return replace(spec, weights_ref=str(folder))
+
+
+def is_encoder_folder(name: str) -> bool:
+    """Whether ``name`` is a folder holding a mirkit encoder description."""
+    return (Path(name) / SPEC_FILE).is_file()

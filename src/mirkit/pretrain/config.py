@@ -1,0 +1,65 @@
+"""``PretrainConfig``: everything that defines a pretraining run (stored in ``run.json``; the command
+line of ``mirkit pretrain`` is generated from it, so each default is written once, here)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+
+from mirkit.encoders.mel_config import MEL_PRESETS
+from mirkit.errors import ConfigError
+from mirkit.options import check_choices, option
+
+TARGETS = ("bestrq", "kmeans")
+
+
+@dataclass(frozen=True)
+class PretrainConfig:
+    """Settings of ``mirkit pretrain`` (facts behind the defaults: ``shared/PRETRAINING.md``)."""
+
+    arch: str = option("mel", "mel: a transformer over log-mel patches, sized for CPUs", choices=("mel",))
+    preset: str = option("small", "model size (tiny is for tests)", choices=tuple(MEL_PRESETS))
+    targets: str = option("bestrq", "bestrq: frozen random projection + codebook (MusicFM); kmeans: k-means of "
+                          "log-mel + chroma fitted on the corpus (MERT-v0)", choices=TARGETS)
+    codebooks: int = option(1, "BEST-RQ codebooks, each predicted by its own head")
+    codebook_size: int = option(1024, "codes per BEST-RQ codebook")
+    kmeans_clusters: int = option(256, "k-means clusters (--targets kmeans)")
+    mask_prob: float = option(0.8, "masking probability (MERT 0.8)")
+    mask_span: int = option(5, "masked span length in tokens (MERT 5)")
+    cqt_weight: float = option(1.0, "weight of MERT's CQT reconstruction loss on masked tokens (0: off)")
+    mix_prob: float = option(0.5, "in-batch noise mixing probability (MERT 0.5; 0: off)")
+    steps: int = option(1000, "optimizer steps")
+    batch_size: int = option(8, "crops per micro-batch")
+    accumulate: int = option(1, "micro-batches per optimizer step")
+    crop_s: float = option(5.0, "crop length in seconds (MERT 5)")
+    learning_rate: float = option(5e-4, "peak learning rate (MERT 5e-4)", flag="lr")
+    weight_decay: float = option(0.01, "AdamW weight decay")
+    warmup_steps: int = option(100, "linear warm-up steps, then cosine decay")
+    grad_clip: float = option(10.0, "gradient-norm clipping (MERT 10)")
+    seed: int = option(0, "seeds the model, the crops, the masks and the mixing")
+    checkpoint_every: int = option(200, "steps between checkpoints (resume state + an encoder folder)")
+    max_bad_steps: int = option(5, "non-finite steps in a row before the run aborts")
+    stats_crops: int = option(64, "crops used to fit the log-mel statistics (and k-means)")
+
+    def validate(self) -> None:
+        check_choices(self, what="mirkit pretrain")
+        positive = ("codebooks", "codebook_size", "mask_span", "steps", "batch_size", "accumulate", "checkpoint_every",
+                    "max_bad_steps", "stats_crops", "kmeans_clusters")
+        bad = [f"{k}={getattr(self, k)}" for k in positive if getattr(self, k) < 1]
+        bad += [f"{k}={getattr(self, k)}" for k in ("crop_s", "learning_rate", "grad_clip") if getattr(self, k) <= 0]
+        bad += [f"{k}={getattr(self, k)}" for k in ("cqt_weight", "weight_decay", "warmup_steps") if getattr(self, k) < 0]
+        if not 0 < self.mask_prob <= 1:
+            bad.append(f"mask_prob={self.mask_prob}")
+        if not 0 <= self.mix_prob <= 1:
+            bad.append(f"mix_prob={self.mix_prob}")
+        if self.batch_size < 2 and self.mix_prob > 0:
+            bad.append(f"batch_size={self.batch_size} (in-batch mixing needs 2 or more; or --mix-prob 0)")
+        if bad:
+            raise ConfigError(f"pretrain settings out of range: {', '.join(bad)}.")
+
+    def to_dict(self) -> dict[str, object]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, object]) -> PretrainConfig:
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in raw.items() if k in names})

@@ -1,0 +1,95 @@
+"""Random crops of a pretraining corpus, a pure function of (seed, index).
+
+Crop ``i`` picks a corpus file with probability proportional to its duration and an offset in it,
+both from ``numpy.random.default_rng([seed, i])``, so the batches of a run depend on nothing but
+the seed and the position: a resumed run sees exactly the crops it would have seen (tested). Files
+are short chunks (``mirkit data corpus`` writes at most 30 s each), so each is decoded whole, as
+mirkit always does, then resampled to the model's rate. The CQT teacher of each crop is computed
+here, in the loader's worker processes.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from mirkit.errors import AudioError, ConfigError
+from mirkit.files import iter_jsonl
+from mirkit.pretrain.teachers import CQT_BINS, cqt_target
+
+log = logging.getLogger(__name__)
+MANIFEST = "corpus.jsonl"
+
+
+@dataclass(frozen=True)
+class CorpusFile:
+    path: str  # absolute
+    duration_s: float
+
+
+def read_corpus(corpus_dir: str | Path) -> list[CorpusFile]:
+    """The files of a corpus folder (``corpus.jsonl``, paths relative to it); refuses an empty corpus."""
+    folder = Path(corpus_dir)
+    manifest = folder / MANIFEST
+    if not manifest.is_file():
+        raise ConfigError(f"{folder} is not a pretraining corpus (no {MANIFEST}); build one with "
+                          f"`mirkit data corpus --out {folder}` (add your own music with --add DIR).")
+    files = [CorpusFile(str(folder / row["path"]), float(row["duration_s"])) for _, row in iter_jsonl(manifest)
+             if float(row.get("duration_s", 0)) > 0]
+    if not files:
+        raise ConfigError(f"corpus {folder} lists no audio; rebuild it with `mirkit data corpus --out {folder}`.")
+    return files
+
+
+class CropDataset(torch.utils.data.Dataset):
+    """Item ``i``: ``(wave (crop samples,), valid samples, cqt (tokens, bins))``; short files are zero-padded."""
+
+    def __init__(self, files: list[CorpusFile], *, sample_rate: int, crop_s: float, seed: int, token_hop: int,
+                 tokens_per_crop: int, cqt: bool = True, attempts: int = 8) -> None:
+        self.files, self.sample_rate, self.seed = files, sample_rate, seed
+        self.crop = int(round(crop_s * sample_rate))
+        self.token_hop, self.tokens, self.cqt, self.attempts = token_hop, tokens_per_crop, cqt, attempts
+        weights = np.asarray([f.duration_s for f in files], dtype=np.float64)
+        self.cumulative = np.cumsum(weights / weights.sum())
+
+    def __len__(self) -> int:
+        return 2 ** 62  # indices are positions in an endless stream of crops
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, int, torch.Tensor]:
+        from mirkit.audio import load
+
+        rng = np.random.default_rng([self.seed, index])
+        for _ in range(self.attempts):
+            file = self.files[min(int(np.searchsorted(self.cumulative, rng.random())), len(self.files) - 1)]
+            try:
+                audio, _ = load(file.path, sample_rate=self.sample_rate)
+                break
+            except AudioError as exc:  # a damaged corpus file: draw another (deterministically)
+                log.warning("corpus file skipped: %s", exc)
+        else:
+            raise ConfigError(f"{self.attempts} corpus files in a row could not be decoded (last: {file.path}); "
+                              "check the corpus with `mirkit data corpus --out DIR` (it re-verifies every file).")
+        offset = int(rng.integers(0, len(audio) - self.crop + 1)) if len(audio) > self.crop else 0
+        piece = audio[offset : offset + self.crop]
+        wave = np.zeros(self.crop, dtype=np.float32)
+        wave[: len(piece)] = piece
+        target = (cqt_target(piece, sample_rate=self.sample_rate, hop=self.token_hop, tokens=self.tokens)
+                  if self.cqt else np.zeros((self.tokens, CQT_BINS), dtype=np.float32))
+        return torch.from_numpy(wave), len(piece), torch.from_numpy(target)
+
+
+class StreamSampler(torch.utils.data.Sampler):
+    """Indices ``start, start + 1, ...`` up to ``stop`` (the crops of the steps still to run)."""
+
+    def __init__(self, start: int, stop: int) -> None:
+        self.start, self.stop = start, stop
+
+    def __iter__(self):
+        return iter(range(self.start, self.stop))
+
+    def __len__(self) -> int:
+        return max(0, self.stop - self.start)

@@ -1,0 +1,302 @@
+"""``pretrain``: one resumable masked-prediction run, from a corpus folder to an encoder folder.
+
+Layout of ``RUN``::
+
+    run.json                      the config, the architecture and the corpus (a rerun must match)
+    state/                        the latest resume checkpoint (every weight, optimizer, scheduler, step, RNG)
+    checkpoints/step-<N>/         an encoder folder every ``checkpoint_every`` steps
+    final/                        the encoder folder at the end (``--encoder RUN/final`` anywhere)
+    history.jsonl                 one line per step: loss, masked accuracy and code perplexity per codebook,
+                                  CQT error, learning rate, audio-seconds per second
+
+Bit for bit: crops are a function of (seed, position), masks and mixing of (seed, batch), and the
+checkpoint holds every RNG state, so a run killed and resumed ends with the same weights as one
+that was not (tested on CPU).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+
+from mirkit.encoders.mel_config import MEL_PRESETS, mel_spec
+from mirkit.encoders.mel_transformer import MelTransformer, save_encoder_folder
+from mirkit.errors import CheckpointError, ConfigError, TrainingError
+from mirkit.files import append_jsonl, atomic_write_json, read_jsonl, sha256_file, write_jsonl
+from mirkit.pretrain.config import PretrainConfig
+from mirkit.pretrain.data import MANIFEST, CorpusFile, CropDataset, StreamSampler, read_corpus
+from mirkit.pretrain.masking import span_mask
+from mirkit.pretrain.mixing import mix_in_batch
+from mirkit.pretrain.objective import MaskedPredictionModel
+from mirkit.pretrain.quantizers import KMeansQuantizer, RandomProjectionQuantizer
+from mirkit.pretrain.teachers import check_cqt_hop, kmeans_features
+from mirkit.tune.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
+
+FORMAT_VERSION = 1
+LICENCE = "Apache-2.0 (weights trained by mirkit; see the corpus manifest for the audio's licences)"
+
+
+@dataclass
+class PretrainReport:
+    out_dir: str
+    steps: int
+    resumed_from_step: int | None
+    skipped_steps: int
+    wall_s: float
+    audio_s_per_s: float
+    last: dict[str, float]
+
+    def summary(self) -> str:
+        metrics = ", ".join(f"{k} {v:.3f}" for k, v in self.last.items() if k != "masked_tokens")
+        resumed = f" (resumed at step {self.resumed_from_step})" if self.resumed_from_step is not None else ""
+        return (f"Pretrained {self.steps} steps{resumed} in {self.wall_s:.0f} s, {self.audio_s_per_s:.1f} audio-s/s; "
+                f"last step: {metrics}. Encoder: {self.out_dir}/final (use --encoder {self.out_dir}/final).")
+
+
+def build_model(config: PretrainConfig) -> MaskedPredictionModel:
+    """The encoder (random weights from ``seed``), the quantizer and the heads, before any statistics are fitted."""
+    arch = MEL_PRESETS[config.preset]
+    check_cqt_hop(arch.hop * arch.stack)
+    spec = mel_spec("mirkit-pretrain", arch, source="mirkit pretrain", licence=LICENCE, description="")
+    torch.manual_seed(config.seed)
+    encoder = MelTransformer(spec, arch)
+    if config.targets == "bestrq":
+        quantizer: torch.nn.Module = RandomProjectionQuantizer(arch.n_mels * arch.stack, codebooks=config.codebooks,
+                                                               codebook_size=config.codebook_size, seed=config.seed)
+    else:
+        quantizer = KMeansQuantizer(arch.n_mels + 12, clusters=config.kmeans_clusters)
+    return MaskedPredictionModel(encoder, quantizer)
+
+
+def _lr_lambda(total: int, warmup: int):
+    def f(step: int) -> float:
+        if step < warmup:
+            return (step + 1) / warmup
+        return 0.5 * (1 + math.cos(math.pi * min(1.0, (step - warmup) / max(1, total - warmup))))
+    return f
+
+
+class Pretrainer:
+    """A run with explicit state and named steps: ``start`` (restore, or fit statistics), ``step``
+    (micro-batches -> one optimizer step), ``checkpoint``, ``finish``."""
+
+    def __init__(self, config: PretrainConfig, files: list[CorpusFile], out: Path, *, device: str = "cpu",
+                 workers: int = 2, progress: bool = True) -> None:
+        config.validate()
+        self.config, self.files, self.out, self.progress = config, files, out, progress
+        self.device = torch.device(device)
+        self.model = build_model(config).to(self.device)
+        arch = self.model.encoder.config
+        self.tokens_per_crop = int(arch.token_lengths(int(round(config.crop_s * arch.sample_rate))))
+        self.dataset = CropDataset(files, sample_rate=arch.sample_rate, crop_s=config.crop_s, seed=config.seed,
+                                   token_hop=arch.hop * arch.stack, tokens_per_crop=self.tokens_per_crop,
+                                   cqt=config.cqt_weight > 0)
+        trainable = [p for n, p in self.model.named_parameters() if p.requires_grad]
+        self.optimizer = torch.optim.AdamW(trainable, lr=config.learning_rate, betas=(0.9, 0.98), eps=1e-6,
+                                           weight_decay=config.weight_decay)
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(
+            self.optimizer, _lr_lambda(config.steps, max(1, config.warmup_steps)))
+        self.workers = workers
+        self.step_index = 0
+        self.skipped_steps = 0
+        self.bad_steps = 0
+        self.resumed_from: int | None = None
+
+    # -- start --------------------------------------------------------------------------------------
+    def start(self, *, resume: bool) -> None:
+        found = load_checkpoint(self.out / "state") if resume else None
+        if found is not None:
+            tensors, trainer = found
+            self.model.load_state_dict(tensors, strict=True)
+            self.optimizer.load_state_dict(trainer["optimizer"])  # type: ignore[arg-type]
+            self.scheduler.load_state_dict(trainer["scheduler"])  # type: ignore[arg-type]
+            self.step_index = int(trainer["step"])  # type: ignore[call-overload]
+            self.skipped_steps = int(trainer["skipped_steps"])  # type: ignore[call-overload]
+            set_rng_state(trainer["rng"])  # type: ignore[arg-type]
+            self.resumed_from = self.step_index
+            self._trim_history()
+            return
+        self._fit_statistics()
+        torch.manual_seed(self.config.seed)
+
+    def _trim_history(self) -> None:
+        """Drop history lines of steps after the checkpoint (a killed run logged them; they rerun now)."""
+        path = self.out / "history.jsonl"
+        if path.is_file():
+            write_jsonl(path, [row for row in read_jsonl(path, strict=False) if row.get("step", 0) <= self.step_index])
+
+    def _fit_statistics(self) -> None:
+        """Per-bin log-mel mean/std over a corpus sample (BEST-RQ needs standardised inputs; the encoder
+        uses the same statistics), and the k-means codebook for ``--targets kmeans``."""
+        encoder = self.model.encoder
+        sample = CropDataset(self.files, sample_rate=encoder.config.sample_rate, crop_s=self.config.crop_s,
+                             seed=self.config.seed + 1_000_003, token_hop=encoder.config.hop * encoder.config.stack,
+                             tokens_per_crop=self.tokens_per_crop, cqt=False)
+        crops = [sample[i] for i in range(self.config.stats_crops)]
+        waves = torch.stack([c[0] for c in crops]).to(self.device)
+        lengths = torch.tensor([c[1] for c in crops], device=self.device)
+        with torch.no_grad():
+            mel = encoder.log_mel(waves)  # standardised with the initial zeros/ones: the raw log-mel
+            frames = mel.shape[1]
+            valid = torch.arange(frames, device=self.device)[None] < (1 + lengths // encoder.config.hop)[:, None]
+            values = mel[valid]
+            encoder.mel_mean.copy_(values.mean(dim=0))
+            encoder.mel_std.copy_(values.std(dim=0).clamp(min=1e-3))
+            if isinstance(self.model.quantizer, KMeansQuantizer):
+                features, tokens = kmeans_features(encoder, waves, lengths)
+                keep = torch.arange(features.shape[1], device=self.device)[None] < tokens[:, None]
+                self.model.quantizer.fit(features[keep].cpu().numpy(), seed=self.config.seed)
+
+    # -- one step -----------------------------------------------------------------------------------
+    def _targets(self, waves: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Codes ``(batch, tokens, codebooks)`` of the clean audio and each item's valid tokens."""
+        encoder = self.model.encoder
+        with torch.no_grad():
+            if isinstance(self.model.quantizer, KMeansQuantizer):
+                features, valid = kmeans_features(encoder, waves, lengths)
+            else:
+                features, valid = encoder.tokens(waves, lengths)
+            return self.model.quantizer(features), valid
+
+    def _micro_batch(self, batch_number: int, waves, lengths, cqt) -> tuple[torch.Tensor, dict[str, float]]:
+        config, arch = self.config, self.model.encoder.config
+        waves, lengths, cqt = waves.to(self.device), lengths.to(self.device), cqt.to(self.device)
+        codes, valid = self._targets(waves, lengths)
+        generator = torch.Generator().manual_seed(config.seed * 1_000_003 + batch_number)
+        mask = span_mask(valid.cpu(), codes.shape[1], prob=config.mask_prob, span=config.mask_span,
+                         generator=generator).to(self.device)
+        mixed, _ = mix_in_batch(waves, lengths, sample_rate=arch.sample_rate, prob=config.mix_prob,
+                                generator=generator)
+        with torch.autocast("cuda", dtype=torch.bfloat16, enabled=self.device.type == "cuda"):
+            loss, metrics = self.model(mixed, lengths, mask, codes, cqt, cqt_weight=config.cqt_weight)
+        return loss / config.accumulate, metrics
+
+    def step(self, micro_batches) -> dict[str, float]:
+        """One optimizer step over ``accumulate`` micro-batches; a non-finite loss or gradient skips it."""
+        config = self.config
+        self.model.train()
+        self.model.quantizer.eval()
+        self.optimizer.zero_grad(set_to_none=True)
+        totals: dict[str, float] = {}
+        finite = True
+        for batch_number, (waves, lengths, cqt) in micro_batches:
+            loss, metrics = self._micro_batch(batch_number, waves, lengths, cqt)
+            if not torch.isfinite(loss):
+                finite = False
+                break
+            loss.backward()
+            for k, v in metrics.items():
+                totals[k] = totals.get(k, 0.0) + v / config.accumulate
+        if finite:
+            norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), config.grad_clip)
+            finite = bool(torch.isfinite(norm))
+        if finite:
+            self.optimizer.step()
+            self.scheduler.step()
+            self.bad_steps = 0
+        else:
+            self.skipped_steps += 1
+            self.bad_steps += 1
+            if self.bad_steps >= config.max_bad_steps:
+                raise TrainingError(f"{self.bad_steps} steps in a row had a non-finite loss or gradient (step "
+                                    f"{self.step_index}, learning rate {self.scheduler.get_last_lr()[0]:.3g}); "
+                                    "lower --lr or check the corpus for broken audio.")
+        self.optimizer.zero_grad(set_to_none=True)
+        self.step_index += 1
+        return totals
+
+    # -- saving -------------------------------------------------------------------------------------
+    def checkpoint(self) -> None:
+        """The resume state, then an encoder folder for this step."""
+        save_checkpoint(self.out / "state", step=self.step_index,
+                        tensors={k: v for k, v in self.model.state_dict().items()},
+                        trainer={"optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(),
+                                 "step": self.step_index, "skipped_steps": self.skipped_steps, "rng": rng_state()})
+        self.save_encoder(self.out / "checkpoints" / f"step-{self.step_index:07d}")
+
+    def save_encoder(self, folder: Path) -> Path:
+        config = self.config
+        description = (f"mirkit {config.arch}/{config.preset} pretrained {self.step_index} steps with {config.targets} "
+                       f"targets" + (f" + CQT (weight {config.cqt_weight:g})" if config.cqt_weight else "")
+                       + (f", in-batch mixing {config.mix_prob:g}" if config.mix_prob else ""))
+        return save_encoder_folder(self.model.encoder, folder, name=f"{self.out.name}/{folder.name}",
+                                   source=f"mirkit pretrain, run {self.out}", licence=LICENCE, description=description,
+                                   extra={"pretrain": {**config.to_dict(), "step": self.step_index}})
+
+
+def pretrain(*, corpus: str | Path, out_dir: str | Path, config: PretrainConfig, device: str = "cpu",
+             resume: str = "auto", workers: int | None = None, progress: bool = True,
+             stop_after_steps: int | None = None) -> PretrainReport | None:
+    """Train on ``corpus`` into ``out_dir`` (see the module docstring); ``None`` when ``stop_after_steps``
+    ended the run early (how tests stand in for a killed process)."""
+    from tqdm.auto import tqdm
+
+    config.validate()
+    if resume not in ("auto", "never"):
+        raise ConfigError(f"resume={resume!r} must be 'auto' (continue from the last checkpoint) or 'never'.")
+    out = Path(out_dir)
+    files = read_corpus(corpus)
+    _claim(out, config, corpus=Path(corpus), resume=resume)
+    workers = workers if workers is not None else min(2, max(0, (torch.get_num_threads() or 1) - 1))
+    trainer = Pretrainer(config, files, out, device=device, workers=workers, progress=progress)
+    trainer.start(resume=resume == "auto")
+    batch = config.batch_size
+    first = trainer.step_index * config.accumulate
+    loader = torch.utils.data.DataLoader(
+        trainer.dataset, batch_size=batch, num_workers=workers, generator=torch.Generator(),
+        sampler=StreamSampler(first * batch, config.steps * config.accumulate * batch),
+        prefetch_factor=4 if workers else None)
+    started, audio_s, last = time.perf_counter(), 0.0, {}
+    micro = iter(enumerate(loader, start=first))
+    with tqdm(total=config.steps, initial=trainer.step_index, desc="pretrain", unit="step",
+              disable=not progress or None) as bar:
+        while trainer.step_index < config.steps:
+            step_start = time.perf_counter()
+            last = trainer.step([next(micro) for _ in range(config.accumulate)])
+            elapsed = time.perf_counter() - step_start
+            audio_s += config.accumulate * batch * config.crop_s
+            last["lr"] = float(trainer.scheduler.get_last_lr()[0])
+            last["audio_s_per_s"] = config.accumulate * batch * config.crop_s / max(elapsed, 1e-9)
+            append_jsonl(out / "history.jsonl", {"step": trainer.step_index, **last})
+            bar.update(1)
+            bar.set_postfix({k: f"{v:.3g}" for k, v in last.items() if k.startswith(("ce", "acc", "ppl", "cqt"))})
+            if trainer.step_index % config.checkpoint_every == 0 or trainer.step_index == config.steps:
+                trainer.checkpoint()
+            if stop_after_steps is not None and trainer.step_index >= stop_after_steps:
+                return None
+    trainer.save_encoder(out / "final")
+    wall_s = time.perf_counter() - started
+    return PretrainReport(out_dir=str(out), steps=trainer.step_index, resumed_from_step=trainer.resumed_from,
+                          skipped_steps=trainer.skipped_steps, wall_s=wall_s,
+                          audio_s_per_s=audio_s / max(wall_s, 1e-9), last=last)
+
+
+def _claim(out: Path, config: PretrainConfig, *, corpus: Path, resume: str) -> None:
+    """Write ``run.json``; refuse to continue a run made with other settings or another corpus."""
+    info = {"format_version": FORMAT_VERSION, "config": config.to_dict(),
+            "architecture": asdict(MEL_PRESETS[config.preset]),
+            "corpus": str(corpus.resolve()), "corpus_manifest_sha256": sha256_file(corpus / MANIFEST)}
+    path = out / "run.json"
+    if resume == "never":  # start over: nothing of an earlier run may mix with this one
+        for name in ("state", "checkpoints", "final"):
+            shutil.rmtree(out / name, ignore_errors=True)
+        (out / "history.jsonl").unlink(missing_ok=True)
+    elif path.is_file():
+        old = json.loads(path.read_text())
+        differ = [k for k in ("config", "architecture", "corpus_manifest_sha256") if old.get(k) != info[k]]
+        if differ:
+            changed = sorted(k for k in info["config"] if old.get("config", {}).get(k) != info["config"][k])
+            raise CheckpointError(f"{out} holds a pretraining run with another {', '.join(differ)}"
+                                  + (f" ({', '.join(changed)} differ)" if changed else "")
+                                  + "; rerun with the same settings and corpus, use another --out, or --resume never "
+                                  "to start over.")
+    atomic_write_json(path, info)
+
+
+__all__ = ["PretrainConfig", "PretrainReport", "build_model", "pretrain"]

@@ -1,0 +1,190 @@
+"""`mirkit pretrain`: masking, targets, the CQT teacher, mixing, the loss, resume equality, bad input,
+and an output that every command accepts as an encoder. Tiny model, synthetic corpus, CPU."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+
+from mirkit.errors import CheckpointError, ConfigError, TrainingError
+from mirkit.pretrain.config import PretrainConfig
+from mirkit.pretrain.masking import span_mask
+from mirkit.pretrain.mixing import mix_in_batch
+from mirkit.pretrain.quantizers import KMeansQuantizer, RandomProjectionQuantizer
+from mirkit.pretrain.run import build_model, pretrain
+from mirkit.pretrain.teachers import CQT_BINS, cqt_target
+
+TINY = PretrainConfig(preset="tiny", steps=6, batch_size=4, crop_s=2.0, checkpoint_every=2, stats_crops=8,
+                      warmup_steps=2, codebook_size=64)
+
+
+def make_corpus(root: Path, *, files: int = 6, seconds: float = 6.0) -> Path:
+    """Harmonic tones with noise at 24 kHz (as `mirkit data corpus` stores them) and their corpus.jsonl."""
+    rng = np.random.default_rng(0)
+    rows = []
+    (root / "audio").mkdir(parents=True, exist_ok=True)
+    for i in range(files):
+        t = np.arange(int(seconds * 24000)) / 24000
+        f0 = 110 * 2 ** (rng.integers(0, 36) / 12)
+        y = 0.2 * np.sin(2 * np.pi * f0 * t) + 0.05 * np.sin(4 * np.pi * f0 * t) + 0.01 * rng.standard_normal(len(t))
+        sf.write(root / "audio" / f"c{i}.flac", y.astype(np.float32), 24000)
+        rows.append({"path": f"audio/c{i}.flac", "duration_s": seconds, "source": "test", "piece": f"test:{i}"})
+    (root / "corpus.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return root
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory) -> Path:
+    return make_corpus(tmp_path_factory.mktemp("corpus"))
+
+
+def test_span_mask_covers_about_the_asked_share_in_spans_and_never_padding():
+    lengths = torch.tensor([400, 250, 3])
+    mask = span_mask(lengths, 400, prob=0.8, span=5, generator=torch.Generator().manual_seed(0))
+    assert not mask[1, 250:].any() and not mask[2, 3:].any() and mask[2].sum() == 3  # a short item: one span
+    share = mask[0].float().mean()
+    assert 0.45 < share < 0.85  # overlapping spans cover less than prob
+    runs = np.diff(np.flatnonzero(np.diff(np.r_[0, mask[0].int().numpy(), 0])))[::2]
+    assert runs.min() >= 5  # masked runs are whole spans (or merged spans)
+    again = span_mask(lengths, 400, prob=0.8, span=5, generator=torch.Generator().manual_seed(0))
+    assert torch.equal(mask, again)
+    with pytest.raises(ConfigError, match="mask probability 0"):
+        span_mask(lengths, 400, prob=0.0, span=5)
+
+
+def test_bestrq_codes_are_deterministic_per_seed_and_use_the_codebook():
+    x = torch.randn(2, 50, 40)
+    a = RandomProjectionQuantizer(40, codebooks=2, codebook_size=32, seed=3)
+    b = RandomProjectionQuantizer(40, codebooks=2, codebook_size=32, seed=3)
+    c = RandomProjectionQuantizer(40, codebooks=2, codebook_size=32, seed=4)
+    codes = a(x)
+    assert codes.shape == (2, 50, 2) and codes.dtype == torch.long
+    assert torch.equal(codes, b(x)) and not torch.equal(codes, c(x))
+    assert len(codes[..., 0].unique()) > 10  # random inputs spread over the codebook
+    assert not any(p.requires_grad for p in a.parameters())  # nothing to train
+
+
+def test_kmeans_codes_are_nearest_centroids_and_an_unfitted_one_refuses():
+    quantizer = KMeansQuantizer(2, clusters=2)
+    with pytest.raises(ConfigError, match="not fitted"):
+        quantizer(torch.zeros(1, 3, 2))
+    points = np.r_[np.random.default_rng(0).normal(-5, 0.1, (50, 2)), np.random.default_rng(1).normal(5, 0.1, (50, 2))]
+    quantizer.fit(points.astype(np.float32))
+    codes = quantizer(torch.tensor([[[-5.0, -5.0], [5.0, 5.0], [-4.0, -6.0]]]))
+    assert codes.shape == (1, 3, 1) and codes[0, 0, 0] == codes[0, 2, 0] != codes[0, 1, 0]
+
+
+def test_cqt_teacher_peaks_at_the_played_pitch():
+    t = np.arange(32000) / 16000
+    target = cqt_target((0.3 * np.sin(2 * np.pi * 440 * t)).astype(np.float32), sample_rate=16000, hop=640, tokens=50)
+    assert target.shape == (50, CQT_BINS)
+    assert int(np.median(target[5:45].argmax(axis=1))) == 45  # A4 is 45 semitones above C1
+    assert np.all(cqt_target(np.zeros(0, np.float32), sample_rate=16000, hop=640, tokens=4) == 0)
+
+
+def test_mixing_adds_segments_of_other_clips_only_and_can_be_off():
+    waves = torch.stack([torch.full((16000,), float(v)) for v in (1.0, 10.0, 100.0)])
+    lengths = torch.full((3,), 16000)
+    mixed, added = mix_in_batch(waves, lengths, sample_rate=16000, prob=1.0, generator=torch.Generator().manual_seed(0))
+    assert added >= 3
+    for i in range(3):
+        extra = set(torch.unique(mixed[i] - waves[i]).tolist()) - {0.0}
+        others = {float(waves[j, 0]) for j in range(3) if j != i}
+        assert extra and all(any(abs(e - s) < 1e-3 for s in _sums(others)) for e in extra)  # sums of other clips
+    unchanged, none = mix_in_batch(waves, lengths, sample_rate=16000, prob=0.0)
+    assert none == 0 and torch.equal(unchanged, waves)
+
+
+def _sums(values: set[float]) -> set[float]:
+    out = set(values)
+    for a in values:
+        for b in values:
+            out |= {a + b, 2 * a, a + 2 * b, 3 * a}
+    return out
+
+
+def test_the_loss_reads_masked_tokens_only(corpus):
+    model = build_model(TINY)
+    waves = torch.randn(2, 32000) * 0.1
+    lengths = torch.tensor([32000, 32000])
+    with torch.no_grad():
+        stacked, valid = model.encoder.tokens(waves, lengths)
+    codes = model.quantizer(stacked)
+    cqt = torch.zeros(2, codes.shape[1], CQT_BINS)
+    mask = span_mask(valid, codes.shape[1], prob=0.5, span=5, generator=torch.Generator().manual_seed(1))
+    model.eval()
+    loss, metrics = model(waves, lengths, mask, codes, cqt, cqt_weight=1.0)
+    changed = codes.clone()
+    changed[~mask] = (changed[~mask] + 1) % 64  # other targets where nothing is masked
+    again, _ = model(waves, lengths, mask, changed, cqt, cqt_weight=1.0)
+    assert torch.isfinite(loss) and float(loss.detach()) == pytest.approx(float(again.detach()))
+    assert metrics["masked_tokens"] == float(mask.sum()) and "cqt_mse" in metrics and 1 <= metrics["ppl0"] <= 64
+
+
+@pytest.mark.parametrize("targets", ["bestrq", "kmeans"])
+def test_killed_and_resumed_equals_uninterrupted_and_the_result_is_an_encoder(corpus, tmp_path, targets):
+    from safetensors.torch import load_file
+
+    from mirkit.encoders import load_encoder
+
+    config = replace(TINY, targets=targets, kmeans_clusters=8)
+    whole = pretrain(corpus=corpus, out_dir=tmp_path / "whole", config=config, progress=False, workers=0)
+    assert whole is not None and whole.steps == 6 and whole.skipped_steps == 0
+    assert pretrain(corpus=corpus, out_dir=tmp_path / "killed", config=config, progress=False, workers=0,
+                    stop_after_steps=3) is None
+    resumed = pretrain(corpus=corpus, out_dir=tmp_path / "killed", config=config, progress=False, workers=0)
+    assert resumed is not None and resumed.resumed_from_step == 2  # the last checkpoint before the kill
+    a, b = load_file(str(tmp_path / "whole/final/model.safetensors")), load_file(str(tmp_path / "killed/final/model.safetensors"))
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    history = [json.loads(line) for line in (tmp_path / "killed/history.jsonl").read_text().splitlines()]
+    assert [h["step"] for h in history] == [1, 2, 3, 4, 5, 6]
+    assert (tmp_path / "whole/checkpoints/step-0000004/model.safetensors").is_file()
+    encoder = load_encoder(str(tmp_path / "whole/final"))
+    assert encoder.spec.num_layers == 3 and encoder.weights_revision.startswith("sha256:")
+    assert not torch.equal(encoder.mel_mean, torch.zeros_like(encoder.mel_mean))  # statistics were fitted
+    out = encoder(torch.randn(1, 16000))
+    assert out.hidden[2].shape == (1, 25, 32)
+
+
+def test_the_output_feeds_probe(corpus, tiny_suite, tmp_path):
+    from mirkit.adapt.run import probe_task
+
+    pretrain(corpus=corpus, out_dir=tmp_path / "run", config=replace(TINY, steps=2), progress=False, workers=0)
+    summary = probe_task(task_dir=tiny_suite / "genre", encoder=str(tmp_path / "run/final"), out_dir=tmp_path / "probe",
+                         store=tmp_path / "store", seeds=1, progress=False)
+    assert summary["jobs"]["trained"] == 3 and 0 <= summary["layers"]["layer2"]["headline"]["mean"] <= 1
+
+
+def test_bad_input_is_refused_with_the_fix(corpus, tmp_path):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(ConfigError, match="mirkit data corpus"):
+        pretrain(corpus=empty, out_dir=tmp_path / "a", config=TINY, progress=False, workers=0)
+    (empty / "corpus.jsonl").write_text("")
+    with pytest.raises(ConfigError, match="lists no audio"):
+        pretrain(corpus=empty, out_dir=tmp_path / "a", config=TINY, progress=False, workers=0)
+    pretrain(corpus=corpus, out_dir=tmp_path / "b", config=TINY, progress=False, workers=0, stop_after_steps=2)
+    with pytest.raises(CheckpointError, match=r"another config \(batch_size differ\)"):
+        pretrain(corpus=corpus, out_dir=tmp_path / "b", config=replace(TINY, batch_size=3), progress=False, workers=0)
+    with pytest.raises(ConfigError, match="batch_size=1"):
+        replace(TINY, batch_size=1).validate()
+
+
+def test_non_finite_losses_are_skipped_then_abort(corpus, tmp_path, monkeypatch):
+    from mirkit.pretrain import objective
+
+    original = objective.MaskedPredictionModel.forward
+
+    def poisoned(self, *args, **kwargs):
+        loss, metrics = original(self, *args, **kwargs)
+        return loss * float("nan"), metrics
+
+    monkeypatch.setattr(objective.MaskedPredictionModel, "forward", poisoned)
+    with pytest.raises(TrainingError, match="3 steps in a row had a non-finite loss"):
+        pretrain(corpus=corpus, out_dir=tmp_path, config=replace(TINY, max_bad_steps=3), progress=False, workers=0)
