@@ -7,8 +7,16 @@ import hashlib
 import pytest
 
 from mirkit.errors import ConfigError
-from mirkit.files import (append_jsonl, atomic_write_json, iter_jsonl, read_jsonl, sha256_file, sha256_files,
-                          stable_fraction, write_jsonl)
+from mirkit.files import (
+    append_jsonl,
+    atomic_write_json,
+    iter_jsonl,
+    read_jsonl,
+    sha256_file,
+    sha256_files,
+    stable_fraction,
+    write_jsonl,
+)
 
 
 def test_atomic_write_leaves_no_temporary_file_and_replaces(tmp_path):

@@ -39,6 +39,18 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     adapt.set_defaults(run=run_adapt)
     tasks = actions.add_parser("tasks", help="list the tasks")
     tasks.set_defaults(run=run_tasks)
+    corpus = actions.add_parser("corpus", help="gather unlabelled music for `mirkit pretrain` (offline, with provenance)")
+    corpus.add_argument("--out", required=True, help="corpus folder (corpus.jsonl, corpus.json, audio/; rerun resumes)")
+    corpus.add_argument("--hours", type=float, default=None, help="stop the built-in sources after about this many hours (default: all; --add folders are always taken whole)")
+    corpus.add_argument("--sources", default="music21,debian", help="comma list of music21, debian")
+    corpus.add_argument("--packages", default=None, help="Debian music packages (default: all known but Fretsonfire)")
+    corpus.add_argument("--add", action="append", default=[], metavar="DIR", help="your own music (repeatable)")
+    corpus.add_argument("--exclude-suite", action="append", default=[], metavar="SUITE",
+                        help="also drop every piece of this suite (repeatable)")
+    corpus.add_argument("--seed", type=int, default=0)
+    corpus.add_argument("--workers", type=int, default=None)
+    corpus.add_argument("--no-progress", action="store_true")
+    corpus.set_defaults(run=run_corpus)
 
 
 def run_build(args: argparse.Namespace) -> int:
@@ -114,4 +126,19 @@ def run_adapt(args: argparse.Namespace) -> int:
     counts = adapt(args.name, root=args.root, out_dir=args.out, **options)
     for task, count in counts.items():
         print(f"{task}: {count} clips -> {args.out}/{task}/manifest.jsonl")
+    return 0
+
+
+def run_corpus(args: argparse.Namespace) -> int:
+    from mirkit.data.corpus import build_corpus
+
+    summary = build_corpus(out_dir=args.out, hours=args.hours, sources=[s.strip() for s in args.sources.split(",")
+                                                                        if s.strip()],
+                           packages=args.packages.split(",") if args.packages else None, add=args.add,
+                           seed=args.seed, exclude_suites=args.exclude_suite, workers=args.workers,
+                           progress=not args.no_progress)
+    by = ", ".join(f"{k} {v} h" for k, v in summary["hours_by_source"].items())
+    print(f"Corpus {args.out}: {summary['hours']} h ({by}), {summary['pieces']} pieces in {summary['chunks']} chunks, "
+          f"{summary['gb']} GB, {summary['duplicates_dropped']} duplicates dropped, built in {summary['build_s']} s. "
+          f"Skipped pieces and why: {args.out}/skipped.jsonl. Pretrain: mirkit pretrain --corpus {args.out} --out RUN")
     return 0

@@ -1,0 +1,82 @@
+"""`mirkit data corpus`: provenance, duplicates, exclusions (suite pieces, reserved collections,
+Fretsonfire), resume, and a corpus that `mirkit pretrain` reads."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from mirkit.data.corpus import EXCLUDED_MUSIC21, build_corpus, music21_jobs, suite_pieces
+from mirkit.errors import ConfigError
+
+
+def _user_music(folder: Path) -> Path:
+    folder.mkdir(parents=True)
+    t = np.arange(44100 * 4) / 44100
+    for i, f0 in enumerate((220.0, 330.0)):
+        sf.write(folder / f"song{i}.wav", (0.3 * np.sin(2 * np.pi * f0 * t)).astype(np.float32), 44100)
+    (folder / "copy.wav").write_bytes((folder / "song0.wav").read_bytes())  # a duplicate under another name
+    sf.write(folder / "silence.wav", np.zeros(44100 * 3, dtype=np.float32), 44100)
+    sf.write(folder / "blip.wav", (0.3 * np.ones(4410)).astype(np.float32), 44100)  # 0.1 s: too short
+    return folder
+
+
+def test_a_small_corpus_has_provenance_drops_duplicates_and_says_why(tmp_path):
+    out = tmp_path / "corpus"
+    summary = build_corpus(out_dir=out, hours=0.01, sources=["music21"], add=[_user_music(tmp_path / "mine")],
+                           workers=2, progress=False)
+    rows = [json.loads(line) for line in (out / "corpus.jsonl").read_text().splitlines()]
+    assert {r["source"] for r in rows} == {"music21", "user"}
+    for row in rows:
+        assert (out / row["path"]).is_file() and row["licence"] and len(row["sha256"]) == 64
+        assert 0 < row["duration_s"] <= 30.0
+        data, rate = sf.read(out / row["path"])
+        assert rate == 24000 and abs(len(data) / rate - row["duration_s"]) < 0.01
+    user = {Path(r["piece"]).name for r in rows if r["source"] == "user"}
+    assert len(user & {"song0.wav", "copy.wav"}) == 1 and "song1.wav" in user  # one of the two equal files
+    assert summary["duplicates_dropped"] == 1
+    skipped = {Path(json.loads(line)["piece"]).name: json.loads(line)["reason"]
+               for line in (out / "skipped.jsonl").read_text().splitlines()}
+    assert skipped["silence.wav"] == "silent" and skipped["blip.wav"] == "too_short"
+    assert summary["hours"] > 0 and summary["soundfonts"]["never_used (suite test)"] not in summary["soundfonts"]["used"]
+    # rerun: every finished piece is reused, nothing is rendered again
+    before = {p: p.stat().st_mtime_ns for p in (out / "audio").rglob("*.ogg")}
+    again = build_corpus(out_dir=out, hours=0.01, sources=["music21"], add=[tmp_path / "mine"], workers=2,
+                         progress=False)
+    assert again["chunks"] == summary["chunks"]
+    assert {p: p.stat().st_mtime_ns for p in (out / "audio").rglob("*.ogg")} == before
+    from mirkit.pretrain.data import read_corpus
+
+    assert len(read_corpus(out)) == summary["chunks"]
+
+
+def test_the_corpus_never_holds_suite_pieces_or_reserved_collections(tiny_suite, tmp_path):
+    pieces = {job.piece for job in music21_jobs()}
+    assert pieces and not pieces & suite_pieces(tiny_suite)
+    folders = {p.removeprefix("music21:").split("/")[0] for p in pieces}
+    assert not folders & {"bach", "airdsAirs", "oneills1850", "ryansMammoth"} and "cpebach" in folders
+    essen = {p.split("/")[1].split(":")[0] for p in pieces if p.startswith("music21:essenFolksong/")}
+    assert essen and essen <= {"han1", "han2"}  # never the European collections of the key task, nor irl
+    assert {"bach", "airdsAirs", "oneills1850", "ryansMammoth"} <= set(EXCLUDED_MUSIC21)
+    # a suite's own pieces are dropped when it is named, whatever their source
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    sf.write(mine / "a.wav", (0.3 * np.sin(np.arange(96000) / 10)).astype(np.float32), 24000)
+    from mirkit.data.corpus import plan
+
+    jobs, _ = plan(sources=[], packages=[], music_dir=tmp_path, add=[mine], seed=0,
+                   exclude_pieces={f"user:{(mine / 'a.wav').resolve()}"})
+    assert jobs == []
+
+
+def test_fretsonfire_and_bad_settings_are_refused(tmp_path):
+    with pytest.raises(ConfigError, match="test-only real recordings"):
+        build_corpus(out_dir=tmp_path, sources=["debian"], packages=["fretsonfire-songs-sectoid"], progress=False)
+    with pytest.raises(ConfigError, match="unknown corpus source"):
+        build_corpus(out_dir=tmp_path, sources=["youtube"], progress=False)
+    with pytest.raises(ConfigError, match="hours=0"):
+        build_corpus(out_dir=tmp_path, hours=0, progress=False)
