@@ -188,3 +188,13 @@ def test_non_finite_losses_are_skipped_then_abort(corpus, tmp_path, monkeypatch)
     monkeypatch.setattr(objective.MaskedPredictionModel, "forward", poisoned)
     with pytest.raises(TrainingError, match="3 steps in a row had a non-finite loss"):
         pretrain(corpus=corpus, out_dir=tmp_path, config=replace(TINY, max_bad_steps=3), progress=False, workers=0)
+
+
+def test_the_command_line_defaults_are_the_library_defaults():
+    from mirkit.cli.main import build_parser
+    from mirkit.cli.options import config_from_args
+
+    args = build_parser().parse_args(["pretrain", "--corpus", "c", "--out", "o"])
+    assert config_from_args(PretrainConfig, args) == PretrainConfig()
+    args = build_parser().parse_args(["pretrain", "--corpus", "c", "--out", "o", "--targets", "kmeans", "--lr", "1e-3"])
+    assert config_from_args(PretrainConfig, args) == replace(PretrainConfig(), targets="kmeans", learning_rate=1e-3)
