@@ -84,6 +84,23 @@ def _music21_root() -> Path:
     return Path(music21.__file__).parent / "corpus"
 
 
+ESSEN_LICENCE = ("Essen folksong database, distributed with music21 for non-commercial use "
+                 "(music21/corpus/essenFolksong/license.txt); rendered by mirkit")
+
+
+def score_licence(path: Path) -> str:
+    """What a score file says about its licence: a Humdrum file's ``!!!YEM`` lines, else music21's corpus
+    notice (the works are out of copyright or licensed to music21; some encodings restrict commercial use)."""
+    notes = []
+    if path.suffix.lower() == ".krn":
+        with open(path, encoding="latin-1", errors="replace") as handle:
+            notes = [line[7:].strip() for line in handle if line.startswith("!!!YEM:")]
+    if notes:
+        return "encoding: " + " ".join(notes) + "; rendered by mirkit"
+    return ("music21 corpus encoding (music21/corpus/license.txt: out of copyright or licensed for use, some with "
+            "non-commercial restrictions); rendered by mirkit")
+
+
 def music21_jobs() -> list[CorpusJob]:
     root = _music21_root()
     jobs = []
@@ -91,7 +108,7 @@ def music21_jobs() -> list[CorpusJob]:
         for path in sorted((root / folder).rglob("*")) if (root / folder).is_dir() else ():
             if path.suffix.lower() in SCORE_SUFFIXES and path.is_file():
                 jobs.append(CorpusJob("music21", f"music21:{path.relative_to(root).as_posix()}", str(path),
-                                      "public domain score (music21 corpus); rendered by mirkit", "score"))
+                                      score_licence(path), "score"))
     for stem in ESSEN_COLLECTIONS:
         path = root / "essenFolksong" / f"{stem}.abc"
         if not path.is_file():
@@ -100,8 +117,7 @@ def music21_jobs() -> list[CorpusJob]:
             match = re.match(r"X:\s*(\d+)", block)
             if match:
                 jobs.append(CorpusJob("music21", f"music21:essenFolksong/{stem}:{match.group(1)}", str(path),
-                                      "Essen folk song corpus (research use, music21); rendered by mirkit", "score",
-                                      text=block))
+                                      ESSEN_LICENCE, "score", text=block))
     return jobs
 
 
