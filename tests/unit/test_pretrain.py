@@ -114,7 +114,7 @@ def test_the_loss_reads_masked_tokens_only(corpus):
     waves = torch.randn(2, 32000) * 0.1
     lengths = torch.tensor([32000, 32000])
     with torch.no_grad():
-        stacked, valid = model.encoder.tokens(waves, lengths)
+        stacked, valid = model.backbone.frames.tokens(waves, lengths)
     codes = model.quantizer(stacked)
     cqt = torch.zeros(2, codes.shape[1], CQT_BINS)
     mask = span_mask(valid, codes.shape[1], prob=0.5, span=5, generator=torch.Generator().manual_seed(1))
@@ -198,3 +198,45 @@ def test_the_command_line_defaults_are_the_library_defaults():
     assert config_from_args(PretrainConfig, args) == PretrainConfig()
     args = build_parser().parse_args(["pretrain", "--corpus", "c", "--out", "o", "--targets", "kmeans", "--lr", "1e-3"])
     assert config_from_args(PretrainConfig, args) == replace(PretrainConfig(), targets="kmeans", learning_rate=1e-3)
+
+
+def test_mert_arch_saves_a_checkpoint_plain_transformers_loads_without_missing_keys(corpus, tmp_path):
+    import transformers
+
+    from mirkit.encoders import load_encoder
+
+    config = replace(TINY, arch="mert", preset="tiny", steps=2, checkpoint_every=2)
+    pretrain(corpus=corpus, out_dir=tmp_path / "run", config=config, progress=False, workers=0)
+    _, info = transformers.HubertModel.from_pretrained(str(tmp_path / "run/final"), output_loading_info=True)
+    assert not any(info.values()), info  # no missing, unexpected or mismatched keys
+    encoder = load_encoder(str(tmp_path / "run/final"))
+    assert encoder.spec.family == "hf-mert" and encoder.spec.num_layers == 3 and encoder.spec.sample_rate == 24000
+    out = encoder(torch.randn(1, 24000))
+    assert out.hidden[2].shape[-1] == 32 and abs(out.hidden[2].shape[1] - 75) <= 1
+    twin = load_encoder("random:" + str(tmp_path / "run/final"))
+    assert twin.spec.num_layers == 3 and twin.weights_revision == "random-seed0"
+
+
+def test_continued_pretraining_starts_from_the_published_weights(corpus, tmp_path):
+    from safetensors.torch import load_file
+
+    from mirkit.encoders import mert
+    from mirkit.encoders.hf import init_random_checkpoint
+    from tests.unit.test_hf import TINY as HF_TINY
+
+    checkpoint = init_random_checkpoint("mert-v1-95m", out_dir=tmp_path / "published", seed=5,
+                                        config_overrides=HF_TINY["mert-v1-95m"])
+    config = replace(TINY, arch="mert", preset="tiny", init="mert-v1-95m", weights=str(checkpoint))
+    model = build_model(config)
+    published = mert.fold_state_dict(load_file(str(checkpoint / "model.safetensors")))
+    mine = mert.fold_state_dict({k.replace("parametrizations.weight.original0", "weight_g")
+                                 .replace("parametrizations.weight.original1", "weight_v"): v
+                                 for k, v in model.backbone.model.state_dict().items()})
+    assert published.keys() == mine.keys()
+    assert all(torch.allclose(published[k], mine[k], atol=1e-6) for k in published)
+    with pytest.raises(ConfigError, match="--init and --weights go together"):
+        replace(TINY, arch="mert", init="mert-v1-95m").validate()
+    with pytest.raises(ConfigError, match="needs --arch mert"):
+        build_model(replace(TINY, init="mert-v1-95m", weights=str(checkpoint)))
+    with pytest.raises(ConfigError, match="not a --arch mert size"):
+        replace(TINY, arch="mert", preset="base").validate()

@@ -145,6 +145,8 @@ class EncodecEncoder(Encoder):
 
 # --- loading ------------------------------------------------------------------------------------
 def _resolve_dir(spec: EncoderSpec, weights_dir: str | None) -> Path:
+    if not weights_dir and spec.weights_kind == "folder":  # an encoder folder written by `mirkit pretrain`
+        weights_dir = spec.weights_ref
     if weights_dir:
         path = Path(weights_dir)
         if not (path / "config.json").is_file():
@@ -219,7 +221,12 @@ _WRAPPERS = {"mert": "ssl", "ssl": "ssl", "whisper": "whisper", "ast": "ast", "c
 def build(spec: EncoderSpec, *, weights_dir: str | None = None) -> Encoder:
     """Build a registered HF encoder (random twin when ``spec.is_random``)."""
     arch = _arch(spec)
-    directory = None if spec.is_random and not weights_dir else _resolve_dir(spec, weights_dir)
+    if spec.is_random and not weights_dir:
+        # a twin of an encoder folder takes that folder's shape; a twin of a hub encoder the published one
+        local = Path(spec.weights_ref) if spec.weights_ref else None
+        directory = local if local is not None and (local / "config.json").is_file() else None
+    else:
+        directory = _resolve_dir(spec, weights_dir)
     if spec.is_random:  # the published shape (or the given checkpoint's), seeded random weights
         with seeded(0):
             model = _build_model(spec, directory, load_weights=False)

@@ -77,18 +77,26 @@ def mel_spec(name: str, config: MelTransformerConfig, *, source: str, licence: s
                        options=tuple(sorted(asdict(config).items())))
 
 
-def read_folder_spec(folder: Path) -> EncoderSpec:
-    """The spec of an encoder folder written by :func:`save_encoder_folder` (no torch needed)."""
+def read_folder_info(folder: Path) -> dict:
+    """``mirkit-encoder.json`` of an encoder folder, checked for a format this mirkit reads."""
     path = folder / SPEC_FILE
     try:
         info = json.loads(path.read_text())
-        config = MelTransformerConfig(**info["architecture"])
-    except (OSError, ValueError, KeyError, TypeError) as exc:
+    except (OSError, ValueError) as exc:
         raise CheckpointError(f"{path} is not a mirkit encoder description ({exc}); expected the `final` folder "
                               "of a `mirkit pretrain` run.") from None
-    if info.get("format_version") != FORMAT_VERSION or info.get("family") != "mirkit-mel":
+    if info.get("format_version") != FORMAT_VERSION or info.get("family") not in ("mirkit-mel", "hf-mert"):
         raise CheckpointError(f"{path}: format {info.get('format_version')!r} / family {info.get('family')!r} is not "
-                              f"one this mirkit reads (format {FORMAT_VERSION}, family mirkit-mel).")
+                              f"one this mirkit reads (format {FORMAT_VERSION}, family mirkit-mel or hf-mert).")
+    return info
+
+
+def mel_folder_spec(folder: Path, info: dict) -> EncoderSpec:
+    """The spec of a mel-transformer folder written by ``save_encoder_folder``."""
+    try:
+        config = MelTransformerConfig(**info["architecture"])
+    except (KeyError, TypeError) as exc:
+        raise CheckpointError(f"{folder / SPEC_FILE}: no valid architecture ({exc}).") from None
     spec = mel_spec(str(folder), config, source=str(info.get("source", "")), licence=str(info.get("licence", "")),
                     description=str(info.get("description", "")), weights_kind="folder")
     return replace(spec, weights_ref=str(folder))

@@ -101,12 +101,31 @@ def read_state_dict(directory: Path) -> dict[str, torch.Tensor]:
                           "checkpoint folder (config.json + weights), e.g. from `mirkit encoders init mert-v1-95m --random`.")
 
 
-def load_mert_state(model: torch.nn.Module, state: dict[str, torch.Tensor], *, source: str) -> None:
-    """Load a MERT state dict (any layout, optional ``hubert.``/``mert.`` prefix) strictly into ``model``."""
+def _strip_prefix(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     for prefix in ("hubert.", "mert.", "model."):
         if state and all(k.startswith(prefix) for k in state):
-            state = {k[len(prefix):]: v for k, v in state.items()}
-    state = fold_state_dict(state)
+            return {k[len(prefix):]: v for k, v in state.items()}
+    return dict(state)
+
+
+def weight_norm_state(state: dict[str, torch.Tensor], model: torch.nn.Module) -> dict[str, torch.Tensor]:
+    """A MERT state dict (any of the three pos-conv layouts, optional prefix) in the layout of ``model``,
+    a ``HubertModel`` whose positional convolution keeps its weight-norm parametrisation (pretraining)."""
+    state = _strip_prefix(state)
+    g_key, v_key = f"{POS_CONV}.parametrizations.weight.original0", f"{POS_CONV}.parametrizations.weight.original1"
+    if g_key not in model.state_dict():
+        return fold_state_dict(state)
+    if f"{POS_CONV}.weight_g" in state:
+        state[g_key], state[v_key] = state.pop(f"{POS_CONV}.weight_g"), state.pop(f"{POS_CONV}.weight_v")
+    elif f"{POS_CONV}.weight" in state:  # folded: any (g, v) with g * v / |v| = weight; take v = weight
+        weight = state.pop(f"{POS_CONV}.weight").float()
+        state[g_key], state[v_key] = weight.norm(dim=(0, 1), keepdim=True), weight
+    return state
+
+
+def load_mert_state(model: torch.nn.Module, state: dict[str, torch.Tensor], *, source: str) -> None:
+    """Load a MERT state dict (any layout, optional ``hubert.``/``mert.`` prefix) strictly into ``model``."""
+    state = fold_state_dict(_strip_prefix(state))
     expected = model.state_dict()
     missing = sorted(set(expected) - set(state))
     unexpected = sorted(set(state) - set(expected))

@@ -6,10 +6,11 @@
 from __future__ import annotations
 
 import importlib
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from mirkit.encoders.mel_config import is_encoder_folder, read_folder_spec
+from mirkit.encoders.mel_config import is_encoder_folder, mel_folder_spec, read_folder_info
 from mirkit.encoders.spec import RANDOM_PREFIX, EncoderSpec, HFArch, LayerSpec
 from mirkit.errors import ConfigError
 from mirkit.registry import Registry
@@ -153,8 +154,30 @@ def get_spec(name: str) -> EncoderSpec:
 
 def _lookup(name: str) -> EncoderSpec:
     if name not in ENCODERS and is_encoder_folder(name):
-        return read_folder_spec(Path(name))
+        return folder_spec(Path(name))
     return ENCODERS.get(name)
+
+
+def folder_spec(folder: Path) -> EncoderSpec:
+    """The spec of an encoder folder (``mirkit pretrain`` output): a mel transformer, or a MERT-layout
+    HuBERT whose shape comes from its ``config.json`` (the zoo's MERT entry gives the other facts)."""
+    import json
+
+    from mirkit.errors import CheckpointError
+
+    info = read_folder_info(folder)
+    if info["family"] == "mirkit-mel":
+        return mel_folder_spec(folder, info)
+    try:
+        config = json.loads((folder / "config.json").read_text())
+        depth, width = int(config["num_hidden_layers"]), int(config["hidden_size"])
+    except (OSError, ValueError, KeyError) as exc:
+        raise CheckpointError(f"{folder}/config.json is missing or not a HuBERT config ({exc}).") from None
+    base = ENCODERS.get("mert-v1-95m")
+    rate = base.layers[0].frame_rate_hz
+    return replace(base, name=str(folder), source=str(info.get("source", "")), licence=str(info.get("licence", "")),
+                   description=str(info.get("description", "")), weights_kind="folder", weights_ref=str(folder),
+                   layers=_layers([("projection", width)] + [(f"layer{i}", width) for i in range(1, depth + 1)], rate))
 
 
 def list_specs(*, include_random: bool = False) -> list[EncoderSpec]:

@@ -7,6 +7,9 @@ from dataclasses import asdict, dataclass, fields
 
 from mirkit.encoders.mel_config import MEL_PRESETS
 from mirkit.errors import ConfigError
+
+#: presets per --arch (mirkit.pretrain.backbones.MERT_PRESETS holds the mert shapes)
+ARCH_PRESETS = {"mel": tuple(MEL_PRESETS), "mert": ("tiny", "small", "95m")}
 from mirkit.options import check_choices, option
 
 TARGETS = ("bestrq", "kmeans")
@@ -16,8 +19,13 @@ TARGETS = ("bestrq", "kmeans")
 class PretrainConfig:
     """Settings of ``mirkit pretrain`` (facts behind the defaults: ``shared/PRETRAINING.md``)."""
 
-    arch: str = option("mel", "mel: a transformer over log-mel patches, sized for CPUs", choices=("mel",))
-    preset: str = option("small", "model size (tiny is for tests)", choices=tuple(MEL_PRESETS))
+    arch: str = option("mel", "mel: a transformer over log-mel patches, sized for CPUs; mert: HubertModel in "
+                       "MERT's published layout (waveform front-end, 24 kHz)", choices=tuple(ARCH_PRESETS))
+    preset: str = option("small", "model size: mel tiny|small|base, mert tiny|small|95m (tiny is for tests; 95m is "
+                         "MERT-v1-95M's shape)", choices=tuple(dict.fromkeys(p for ps in ARCH_PRESETS.values() for p in ps)))
+    init: str | None = option(None, "continue pretraining from a published checkpoint (--arch mert: mert-v1-95m or "
+                              "mert-v1-330m, with --weights DIR)")
+    weights: str | None = option(None, "folder with the --init checkpoint's config.json and weights")
     targets: str = option("bestrq", "bestrq: frozen random projection + codebook (MusicFM); kmeans: k-means of "
                           "log-mel + chroma fitted on the corpus (MERT-v0)", choices=TARGETS)
     codebooks: int = option(1, "BEST-RQ codebooks, each predicted by its own head")
@@ -42,6 +50,12 @@ class PretrainConfig:
 
     def validate(self) -> None:
         check_choices(self, what="mirkit pretrain")
+        if self.preset not in ARCH_PRESETS[self.arch] and self.init is None:
+            raise ConfigError(f"--preset {self.preset} is not a --arch {self.arch} size; choose one of "
+                              f"{', '.join(ARCH_PRESETS[self.arch])}.")
+        if (self.init is None) != (self.weights is None):
+            raise ConfigError("--init and --weights go together: --init mert-v1-95m --weights DIR (the checkpoint's "
+                              "files, e.g. from `huggingface-cli download m-a-p/MERT-v1-95M`).")
         positive = ("codebooks", "codebook_size", "mask_span", "steps", "batch_size", "accumulate", "checkpoint_every",
                     "max_bad_steps", "stats_crops", "kmeans_clusters")
         bad = [f"{k}={getattr(self, k)}" for k in positive if getattr(self, k) < 1]

@@ -10,15 +10,16 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from mirkit.encoders.mel_transformer import MelTransformer
 from mirkit.pretrain.teachers import CQT_BINS
 
 
 class MaskedPredictionModel(nn.Module):
-    def __init__(self, encoder: MelTransformer, quantizer: nn.Module) -> None:
+    """``backbone`` (see :mod:`mirkit.pretrain.backbones`), a frozen ``quantizer`` and the heads."""
+
+    def __init__(self, backbone: nn.Module, quantizer: nn.Module) -> None:
         super().__init__()
-        dim = encoder.config.dim
-        self.encoder = encoder
+        dim = backbone.dim
+        self.backbone = backbone
         self.quantizer = quantizer  # frozen: buffers only
         self.heads = nn.ModuleList(nn.Linear(dim, quantizer.codebook_size) for _ in range(quantizer.codebooks))
         self.cqt_head = nn.Linear(dim, CQT_BINS)
@@ -27,7 +28,7 @@ class MaskedPredictionModel(nn.Module):
                 cqt: torch.Tensor, *, cqt_weight: float) -> tuple[torch.Tensor, dict[str, float]]:
         """Loss and metrics for one micro-batch; ``codes`` ``(batch, tokens, codebooks)`` and ``cqt``
         ``(batch, tokens, bins)`` come from the clean audio, ``mixed`` is what the encoder sees."""
-        hidden, valid = self.encoder.encode_masked(mixed, lengths, mask)
+        hidden, valid = self.backbone.encode_masked(mixed, lengths, mask)
         last = hidden[-1]
         tokens = min(last.shape[1], codes.shape[1], cqt.shape[1])
         selected = mask[:, :tokens] & (torch.arange(tokens, device=last.device)[None] < valid[:, None])

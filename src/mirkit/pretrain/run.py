@@ -20,15 +20,14 @@ import json
 import math
 import shutil
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
-from mirkit.encoders.mel_config import MEL_PRESETS, mel_spec
-from mirkit.encoders.mel_transformer import MelTransformer, save_encoder_folder
 from mirkit.errors import CheckpointError, ConfigError, TrainingError
 from mirkit.files import append_jsonl, atomic_write_json, read_jsonl, sha256_file, write_jsonl
+from mirkit.pretrain.backbones import build_backbone
 from mirkit.pretrain.config import PretrainConfig
 from mirkit.pretrain.data import MANIFEST, CorpusFile, CropDataset, StreamSampler, read_corpus
 from mirkit.pretrain.masking import span_mask
@@ -60,18 +59,18 @@ class PretrainReport:
 
 
 def build_model(config: PretrainConfig) -> MaskedPredictionModel:
-    """The encoder (random weights from ``seed``), the quantizer and the heads, before any statistics are fitted."""
-    arch = MEL_PRESETS[config.preset]
-    check_cqt_hop(arch.hop * arch.stack)
-    spec = mel_spec("mirkit-pretrain", arch, source="mirkit pretrain", licence=LICENCE, description="")
+    """The backbone (random weights from ``seed``, or ``--init``'s), the quantizer and the heads, before any
+    statistics are fitted."""
     torch.manual_seed(config.seed)
-    encoder = MelTransformer(spec, arch)
+    backbone = build_backbone(config.arch, config.preset, init=config.init, weights=config.weights)
+    check_cqt_hop(backbone.token_hop)
+    frames = backbone.frames.config
     if config.targets == "bestrq":
-        quantizer: torch.nn.Module = RandomProjectionQuantizer(arch.n_mels * arch.stack, codebooks=config.codebooks,
+        quantizer: torch.nn.Module = RandomProjectionQuantizer(frames.n_mels * frames.stack, codebooks=config.codebooks,
                                                                codebook_size=config.codebook_size, seed=config.seed)
     else:
-        quantizer = KMeansQuantizer(arch.n_mels + 12, clusters=config.kmeans_clusters)
-    return MaskedPredictionModel(encoder, quantizer)
+        quantizer = KMeansQuantizer(frames.n_mels + 12, clusters=config.kmeans_clusters)
+    return MaskedPredictionModel(backbone, quantizer)
 
 
 def _lr_lambda(total: int, warmup: int):
@@ -92,10 +91,10 @@ class Pretrainer:
         self.config, self.files, self.out, self.progress = config, files, out, progress
         self.device = torch.device(device)
         self.model = build_model(config).to(self.device)
-        arch = self.model.encoder.config
-        self.tokens_per_crop = int(arch.token_lengths(int(round(config.crop_s * arch.sample_rate))))
-        self.dataset = CropDataset(files, sample_rate=arch.sample_rate, crop_s=config.crop_s, seed=config.seed,
-                                   token_hop=arch.hop * arch.stack, tokens_per_crop=self.tokens_per_crop,
+        backbone = self.model.backbone
+        self.tokens_per_crop = int(backbone.frames.config.token_lengths(int(round(config.crop_s * backbone.sample_rate))))
+        self.dataset = CropDataset(files, sample_rate=backbone.sample_rate, crop_s=config.crop_s, seed=config.seed,
+                                   token_hop=backbone.token_hop, tokens_per_crop=self.tokens_per_crop,
                                    cqt=config.cqt_weight > 0)
         trainable = [p for n, p in self.model.named_parameters() if p.requires_grad]
         self.optimizer = torch.optim.AdamW(trainable, lr=config.learning_rate, betas=(0.9, 0.98), eps=1e-6,
@@ -134,44 +133,45 @@ class Pretrainer:
     def _fit_statistics(self) -> None:
         """Per-bin log-mel mean/std over a corpus sample (BEST-RQ needs standardised inputs; the encoder
         uses the same statistics), and the k-means codebook for ``--targets kmeans``."""
-        encoder = self.model.encoder
-        sample = CropDataset(self.files, sample_rate=encoder.config.sample_rate, crop_s=self.config.crop_s,
-                             seed=self.config.seed + 1_000_003, token_hop=encoder.config.hop * encoder.config.stack,
+        backbone = self.model.backbone
+        frames_of = backbone.frames
+        sample = CropDataset(self.files, sample_rate=backbone.sample_rate, crop_s=self.config.crop_s,
+                             seed=self.config.seed + 1_000_003, token_hop=backbone.token_hop,
                              tokens_per_crop=self.tokens_per_crop, cqt=False)
         crops = [sample[i] for i in range(self.config.stats_crops)]
         waves = torch.stack([c[0] for c in crops]).to(self.device)
         lengths = torch.tensor([c[1] for c in crops], device=self.device)
         with torch.no_grad():
-            mel = encoder.log_mel(waves)  # standardised with the initial zeros/ones: the raw log-mel
+            mel = frames_of.log_mel(waves)  # standardised with the initial zeros/ones: the raw log-mel
             frames = mel.shape[1]
-            valid = torch.arange(frames, device=self.device)[None] < (1 + lengths // encoder.config.hop)[:, None]
+            valid = torch.arange(frames, device=self.device)[None] < (1 + lengths // frames_of.config.hop)[:, None]
             values = mel[valid]
-            encoder.mel_mean.copy_(values.mean(dim=0))
-            encoder.mel_std.copy_(values.std(dim=0).clamp(min=1e-3))
+            frames_of.mel_mean.copy_(values.mean(dim=0))
+            frames_of.mel_std.copy_(values.std(dim=0).clamp(min=1e-3))
             if isinstance(self.model.quantizer, KMeansQuantizer):
-                features, tokens = kmeans_features(encoder, waves, lengths)
+                features, tokens = kmeans_features(frames_of, waves, lengths)
                 keep = torch.arange(features.shape[1], device=self.device)[None] < tokens[:, None]
                 self.model.quantizer.fit(features[keep].cpu().numpy(), seed=self.config.seed)
 
     # -- one step -----------------------------------------------------------------------------------
     def _targets(self, waves: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Codes ``(batch, tokens, codebooks)`` of the clean audio and each item's valid tokens."""
-        encoder = self.model.encoder
+        frames = self.model.backbone.frames
         with torch.no_grad():
             if isinstance(self.model.quantizer, KMeansQuantizer):
-                features, valid = kmeans_features(encoder, waves, lengths)
+                features, valid = kmeans_features(frames, waves, lengths)
             else:
-                features, valid = encoder.tokens(waves, lengths)
+                features, valid = frames.tokens(waves, lengths)
             return self.model.quantizer(features), valid
 
     def _micro_batch(self, batch_number: int, waves, lengths, cqt) -> tuple[torch.Tensor, dict[str, float]]:
-        config, arch = self.config, self.model.encoder.config
+        config, backbone = self.config, self.model.backbone
         waves, lengths, cqt = waves.to(self.device), lengths.to(self.device), cqt.to(self.device)
         codes, valid = self._targets(waves, lengths)
         generator = torch.Generator().manual_seed(config.seed * 1_000_003 + batch_number)
         mask = span_mask(valid.cpu(), codes.shape[1], prob=config.mask_prob, span=config.mask_span,
                          generator=generator).to(self.device)
-        mixed, _ = mix_in_batch(waves, lengths, sample_rate=arch.sample_rate, prob=config.mix_prob,
+        mixed, _ = mix_in_batch(waves, lengths, sample_rate=backbone.sample_rate, prob=config.mix_prob,
                                 generator=generator)
         with torch.autocast("cuda", dtype=torch.bfloat16, enabled=self.device.type == "cuda"):
             loss, metrics = self.model(mixed, lengths, mask, codes, cqt, cqt_weight=config.cqt_weight)
@@ -222,12 +222,13 @@ class Pretrainer:
 
     def save_encoder(self, folder: Path) -> Path:
         config = self.config
-        description = (f"mirkit {config.arch}/{config.preset} pretrained {self.step_index} steps with {config.targets} "
+        description = (f"mirkit {config.arch}/{config.preset if config.init is None else config.init} pretrained {self.step_index} steps with {config.targets} "
                        f"targets" + (f" + CQT (weight {config.cqt_weight:g})" if config.cqt_weight else "")
                        + (f", in-batch mixing {config.mix_prob:g}" if config.mix_prob else ""))
-        return save_encoder_folder(self.model.encoder, folder, name=f"{self.out.name}/{folder.name}",
-                                   source=f"mirkit pretrain, run {self.out}", licence=LICENCE, description=description,
-                                   extra={"pretrain": {**config.to_dict(), "step": self.step_index}})
+        return self.model.backbone.save(folder, name=f"{self.out.name}/{folder.name}",
+                                        source=f"mirkit pretrain, run {self.out}", licence=LICENCE,
+                                        description=description,
+                                        extra={"pretrain": {**config.to_dict(), "step": self.step_index}})
 
 
 def pretrain(*, corpus: str | Path, out_dir: str | Path, config: PretrainConfig, device: str = "cpu",
@@ -280,7 +281,7 @@ def pretrain(*, corpus: str | Path, out_dir: str | Path, config: PretrainConfig,
 def _claim(out: Path, config: PretrainConfig, *, corpus: Path, resume: str) -> None:
     """Write ``run.json``; refuse to continue a run made with other settings or another corpus."""
     info = {"format_version": FORMAT_VERSION, "config": config.to_dict(),
-            "architecture": asdict(MEL_PRESETS[config.preset]),
+            "architecture": {"arch": config.arch, "preset": config.preset, "init": config.init},
             "corpus": str(corpus.resolve()), "corpus_manifest_sha256": sha256_file(corpus / MANIFEST)}
     path = out / "run.json"
     if resume == "never":  # start over: nothing of an earlier run may mix with this one
