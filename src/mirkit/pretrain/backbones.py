@@ -150,9 +150,8 @@ class MertBackbone(nn.Module):
         return list(out.hidden_states), valid.clamp(max=frames)
 
     def save(self, folder: Path, *, name: str, source: str, licence: str, description: str, extra: dict) -> Path:
-        from mirkit.files import atomic_write_json
-
         from mirkit.encoders.hf import quiet_transformers
+        from mirkit.files import atomic_write_json
 
         folder.mkdir(parents=True, exist_ok=True)
         # the published config value (HubertModel creates masked_spec_embed only when it is > 0), so that the
