@@ -37,7 +37,7 @@ def test_a_peer_that_is_not_installed_says_how_to_install_it(tmp_path):
 
 
 def test_progress_line_reports_the_layer_chosen_on_validation_not_test():
-    from mirkit.bench.runner import validated_layer
+    from mirkit.adapt.run import validated_layer
 
     summary = {"layers": {
         "layer0": {"valid_headline": 0.9, "headline": {"mean": 0.5}},

@@ -139,6 +139,14 @@ def _save_fit(fit, path: Path, model_dir: Path, context: dict[str, object]) -> N
     atomic_write_json(path, result)
 
 
+def validated_layer(summary: dict[str, object]) -> tuple[str, dict]:
+    """The single-layer job with the best mean validation headline, as the report chooses it
+    (the weighted sum is reported beside it, not chosen among layers)."""
+    layers = {k: v for k, v in summary["layers"].items() if k != "weighted"}  # type: ignore[union-attr]
+    name = max(layers, key=lambda k: layers[k]["valid_headline"])
+    return name, layers[name]
+
+
 def weighted_layers(dims: dict[int, int]) -> list[int]:
     """The largest set of equal-width layers (ties: the set reaching deepest); ``[]`` if no two layers match."""
     by_dim: dict[int, list[int]] = {}

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from mirkit.adapt.probe import ProbeConfig
-from mirkit.adapt.run import probe_task
+from mirkit.adapt.run import probe_task, validated_layer
 from mirkit.bench.defaults import DEFAULT_ENCODERS, DEFAULT_PEERS
 from mirkit.bench.peers import PEERS, peer_version, peers_for, run_peer
 from mirkit.data.tasks import TASKS
@@ -172,14 +172,6 @@ def _run_pair(report: BenchReport, out: Path, suite_dir: Path, task: str, encode
         layer, stats = validated_layer(summary)
         print(f"  {task:<10} {encoder:<22} {layer} (chosen on valid {stats['valid_headline']:.3f}): "
               f"test {stats['headline']['mean']:.3f}", flush=True)
-
-
-def validated_layer(summary: dict[str, object]) -> tuple[str, dict]:
-    """The single-layer job with the best mean validation headline, as the report chooses it
-    (the weighted sum is reported beside it, not chosen among layers)."""
-    layers = {k: v for k, v in summary["layers"].items() if k != "weighted"}  # type: ignore[union-attr]
-    name = max(layers, key=lambda k: layers[k]["valid_headline"])
-    return name, layers[name]
 
 
 def _run_peers(report: BenchReport, out: Path, suite_dir: Path, task: str, peer_names: list[str], *,

@@ -27,6 +27,8 @@ def _add_options(parser: argparse.ArgumentParser) -> None:
                         help="auto: continue from the last checkpoint (default); never: start over")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--workers", type=int, default=None, help="data-loading processes (default: cores - 1, at most 2)")
+    parser.add_argument("--eval-task", default=None, metavar="TASK_DIR",
+                        help="probe every checkpoint on this suite task and print its validation score")
     parser.add_argument("--no-progress", action="store_true")
     add_options(parser.add_argument_group("pretraining"), [PretrainConfig])
     parser.set_defaults(run=run)
@@ -39,6 +41,6 @@ def run(args: argparse.Namespace) -> int:
 
     config = config_from_args(PretrainConfig, args)
     report = pretrain(corpus=args.corpus, out_dir=args.out, config=config, device=args.device, resume=args.resume,
-                      workers=args.workers, progress=not args.no_progress)
+                      workers=args.workers, progress=not args.no_progress, eval_task=args.eval_task)
     print(report.summary())
     return 0

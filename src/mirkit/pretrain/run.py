@@ -212,13 +212,13 @@ class Pretrainer:
         return totals
 
     # -- saving -------------------------------------------------------------------------------------
-    def checkpoint(self) -> None:
-        """The resume state, then an encoder folder for this step."""
+    def checkpoint(self) -> Path:
+        """The resume state, then an encoder folder for this step (returned)."""
         save_checkpoint(self.out / "state", step=self.step_index,
                         tensors={k: v for k, v in self.model.state_dict().items()},
                         trainer={"optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(),
                                  "step": self.step_index, "skipped_steps": self.skipped_steps, "rng": rng_state()})
-        self.save_encoder(self.out / "checkpoints" / f"step-{self.step_index:07d}")
+        return self.save_encoder(self.out / "checkpoints" / f"step-{self.step_index:07d}")
 
     def save_encoder(self, folder: Path) -> Path:
         config = self.config
@@ -233,9 +233,14 @@ class Pretrainer:
 
 def pretrain(*, corpus: str | Path, out_dir: str | Path, config: PretrainConfig, device: str = "cpu",
              resume: str = "auto", workers: int | None = None, progress: bool = True,
-             stop_after_steps: int | None = None) -> PretrainReport | None:
+             stop_after_steps: int | None = None, eval_task: str | Path | None = None) -> PretrainReport | None:
     """Train on ``corpus`` into ``out_dir`` (see the module docstring); ``None`` when ``stop_after_steps``
-    ended the run early (how tests stand in for a killed process)."""
+    ended the run early (how tests stand in for a killed process).
+
+    ``eval_task``: a suite task folder; at every checkpoint a linear probe (one seed) is trained on the
+    checkpoint's layers and the best layer's *validation* score goes to ``RUN/eval.jsonl`` and the
+    console (the test split is never shown while training).
+    """
     from tqdm.auto import tqdm
 
     config.validate()
@@ -268,7 +273,11 @@ def pretrain(*, corpus: str | Path, out_dir: str | Path, config: PretrainConfig,
             bar.update(1)
             bar.set_postfix({k: f"{v:.3g}" for k, v in last.items() if k.startswith(("ce", "acc", "ppl", "cqt"))})
             if trainer.step_index % config.checkpoint_every == 0 or trainer.step_index == config.steps:
-                trainer.checkpoint()
+                folder = trainer.checkpoint()
+                if eval_task is not None:
+                    record = probe_checkpoint(folder, Path(eval_task), out, step=trainer.step_index)
+                    bar.write(f"step {record['step']}: {record['task']} validation {record['valid_headline']:.3f} "
+                              f"({record['layer']})")
             if stop_after_steps is not None and trainer.step_index >= stop_after_steps:
                 return None
     trainer.save_encoder(out / "final")
@@ -276,6 +285,19 @@ def pretrain(*, corpus: str | Path, out_dir: str | Path, config: PretrainConfig,
     return PretrainReport(out_dir=str(out), steps=trainer.step_index, resumed_from_step=trainer.resumed_from,
                           skipped_steps=trainer.skipped_steps, wall_s=wall_s,
                           audio_s_per_s=audio_s / max(wall_s, 1e-9), last=last)
+
+
+def probe_checkpoint(folder: Path, task_dir: Path, out: Path, *, step: int) -> dict[str, object]:
+    """A one-seed linear probe of every layer of the encoder in ``folder`` on ``task_dir``; records the
+    layer with the best validation score and that score (``RUN/eval.jsonl``)."""
+    from mirkit.adapt.run import probe_task, validated_layer
+
+    summary = probe_task(task_dir=task_dir, encoder=str(folder), out_dir=out / "eval" / folder.name,
+                         store=out / "eval" / "features", seeds=1, progress=False)
+    layer, stats = validated_layer(summary)
+    record = {"step": step, "task": task_dir.name, "layer": layer, "valid_headline": stats["valid_headline"]}
+    append_jsonl(out / "eval.jsonl", record)
+    return record
 
 
 def _claim(out: Path, config: PretrainConfig, *, corpus: Path, resume: str) -> None:
