@@ -244,3 +244,24 @@ def test_continued_pretraining_starts_from_the_published_weights(corpus, tmp_pat
         build_model(replace(TINY, init="mert-v1-95m", weights=str(checkpoint)))
     with pytest.raises(ConfigError, match="not a --arch mert size"):
         replace(TINY, arch="mert", preset="base").validate()
+
+
+@pytest.mark.parametrize("arch", ["mel", "mert"])
+def test_codec_targets_are_encodec_codes_at_the_token_rate(corpus, tmp_path, arch):
+    from mirkit.encoders.hf import init_random_checkpoint
+    from mirkit.pretrain.quantizers import CodecQuantizer
+    from tests.unit.test_hf import TINY as HF_TINY
+
+    codec = init_random_checkpoint("encodec-24khz", out_dir=tmp_path / "encodec", config_overrides=HF_TINY["encodec-24khz"])
+    config = replace(TINY, arch=arch, targets="codec", codec_weights=str(codec), steps=2, checkpoint_every=2)
+    model = build_model(config)
+    assert isinstance(model.quantizer, CodecQuantizer) and model.quantizer.codebooks == 8
+    assert len(model.heads) == 8 and not any(k.startswith("quantizer") for k in model.state_dict())  # not saved
+    rate = model.backbone.sample_rate
+    codes = model.quantizer(torch.randn(2, rate) * 0.1)
+    tokens = int(model.backbone.frames.config.token_lengths(rate))
+    assert codes.shape[0] == 2 and codes.shape[2] == 8 and abs(codes.shape[1] - tokens) <= 1
+    report = pretrain(corpus=corpus, out_dir=tmp_path / "run", config=config, progress=False, workers=0)
+    assert report is not None and report.last["masked_tokens"] > 0 and "acc7" in report.last
+    with pytest.raises(ConfigError, match="--targets codec needs EnCodec 24 kHz"):
+        replace(TINY, targets="codec").validate()

@@ -322,7 +322,8 @@ def init_random_checkpoint(name: str, *, out_dir: str | Path, seed: int = 0,
         return out
     with seeded(seed), quiet_transformers():
         model = _transformers(arch.model_class)(_config(spec, None, config_overrides))
-    model.save_pretrained(str(out), safe_serialization=True)
+    with quiet_transformers():
+        model.save_pretrained(str(out), safe_serialization=True)
     extractor = _feature_extractor(arch, None)
     if extractor is not None:
         extractor.save_pretrained(str(out))

@@ -12,7 +12,7 @@ from mirkit.errors import ConfigError
 ARCH_PRESETS = {"mel": tuple(MEL_PRESETS), "mert": ("tiny", "small", "95m")}
 from mirkit.options import check_choices, option
 
-TARGETS = ("bestrq", "kmeans")
+TARGETS = ("bestrq", "kmeans", "codec")
 
 
 @dataclass(frozen=True)
@@ -27,7 +27,9 @@ class PretrainConfig:
                               "mert-v1-330m, with --weights DIR)")
     weights: str | None = option(None, "folder with the --init checkpoint's config.json and weights")
     targets: str = option("bestrq", "bestrq: frozen random projection + codebook (MusicFM); kmeans: k-means of "
-                          "log-mel + chroma fitted on the corpus (MERT-v0)", choices=TARGETS)
+                          "log-mel + chroma fitted on the corpus (MERT-v0); codec: EnCodec's 8 codebooks (MERT-v1, "
+                          "needs --codec-weights)", choices=TARGETS)
+    codec_weights: str | None = option(None, "folder of the EnCodec 24 kHz checkpoint for --targets codec")
     codebooks: int = option(1, "BEST-RQ codebooks, each predicted by its own head")
     codebook_size: int = option(1024, "codes per BEST-RQ codebook")
     kmeans_clusters: int = option(256, "k-means clusters (--targets kmeans)")
@@ -53,6 +55,10 @@ class PretrainConfig:
         if self.preset not in ARCH_PRESETS[self.arch] and self.init is None:
             raise ConfigError(f"--preset {self.preset} is not a --arch {self.arch} size; choose one of "
                               f"{', '.join(ARCH_PRESETS[self.arch])}.")
+        if self.targets == "codec" and not self.codec_weights:
+            raise ConfigError("--targets codec needs EnCodec 24 kHz: download facebook/encodec_24khz where you have "
+                              "internet (`huggingface-cli download facebook/encodec_24khz`) and pass --codec-weights "
+                              "DIR, or use --targets bestrq (nothing to download).")
         if (self.init is None) != (self.weights is None):
             raise ConfigError("--init and --weights go together: --init mert-v1-95m --weights DIR (the checkpoint's "
                               "files, e.g. from `huggingface-cli download m-a-p/MERT-v1-95M`).")

@@ -7,7 +7,12 @@
 - :class:`KMeansQuantizer` (MERT-v0 style): k-means (scikit-learn's MiniBatchKMeans) of per-token
   log-mel + chroma features fitted on a corpus sample; the code is the nearest centroid.
 
-Both map ``(batch, tokens, features)`` to codes ``(batch, tokens, codebooks)`` (k-means: one codebook).
+- :class:`CodecQuantizer` (MERT-v1's acoustic teacher): the residual-VQ codes of EnCodec 24 kHz at
+  6 kbps (8 codebooks of 1024 at 75 Hz) from a local checkpoint through transformers' ``EncodecModel``;
+  for a backbone with fewer tokens per second every n-th frame is kept.
+
+The first two map ``(batch, tokens, features)`` and the codec ``(batch, samples)`` waveforms to codes
+``(batch, tokens, codebooks)``.
 """
 
 from __future__ import annotations
@@ -88,3 +93,45 @@ class KMeansQuantizer(nn.Module):
             raise ConfigError("the k-means quantizer is not fitted; the run fits it on the corpus first.")
         distances = torch.cdist(x.float(), self.centroids[None].expand(x.shape[0], -1, -1))
         return distances.argmin(dim=-1)[..., None]
+
+
+class CodecQuantizer(nn.Module):
+    """EnCodec codes of waveforms at ``sample_rate`` (resampled to the codec's 24 kHz), one codebook per
+    residual quantizer at ``bandwidth_kbps``; frames kept every ``75 / token_rate_hz``."""
+
+    def __init__(self, weights_dir: str, *, sample_rate: int, token_rate_hz: float, bandwidth_kbps: float = 6.0) -> None:
+        from transformers import EncodecModel
+
+        from mirkit.encoders.hf import quiet_transformers
+
+        super().__init__()
+        try:
+            with quiet_transformers():
+                codec = EncodecModel.from_pretrained(weights_dir)
+        except (OSError, ValueError) as exc:
+            raise ConfigError(f"--codec-weights {weights_dir!r} is not an EnCodec checkpoint ({exc}); download "
+                              "facebook/encodec_24khz where you have internet (`huggingface-cli download "
+                              "facebook/encodec_24khz`) and pass its folder.") from None
+        self._codec = [codec.eval().requires_grad_(False)]  # a list: not a submodule, so not in checkpoints
+        self.sample_rate, self.bandwidth = sample_rate, bandwidth_kbps
+        self.codec_rate = codec.config.sampling_rate
+        frame_rate = self.codec_rate / int(np.prod(codec.config.upsampling_ratios))
+        self.every = max(1, round(frame_rate / token_rate_hz))
+        self.codebooks = int(codec.quantizer.get_num_quantizers_for_bandwidth(bandwidth_kbps))
+        self.size = int(codec.config.codebook_size)
+
+    @property
+    def codebook_size(self) -> int:
+        return self.size
+
+    @torch.no_grad()
+    def forward(self, waves: torch.Tensor) -> torch.Tensor:
+        codec = self._codec[0].to(waves.device)
+        if self.sample_rate != self.codec_rate:
+            from mirkit.audio import resample
+
+            waves = torch.from_numpy(np.stack([resample(w, orig_sample_rate=self.sample_rate, sample_rate=self.codec_rate)
+                                               for w in waves.float().cpu().numpy()])).to(waves.device)
+        codes = codec.encode(waves.float()[:, None], bandwidth=self.bandwidth).audio_codes  # (chunks, batch, q, frames)
+        codes = codes[0] if codes.dim() == 4 else codes
+        return codes.permute(0, 2, 1)[:, :: self.every].long()  # (batch, tokens, codebooks)

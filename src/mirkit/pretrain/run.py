@@ -33,7 +33,7 @@ from mirkit.pretrain.data import MANIFEST, CorpusFile, CropDataset, StreamSample
 from mirkit.pretrain.masking import span_mask
 from mirkit.pretrain.mixing import mix_in_batch
 from mirkit.pretrain.objective import MaskedPredictionModel
-from mirkit.pretrain.quantizers import KMeansQuantizer, RandomProjectionQuantizer
+from mirkit.pretrain.quantizers import CodecQuantizer, KMeansQuantizer, RandomProjectionQuantizer
 from mirkit.pretrain.teachers import check_cqt_hop, kmeans_features
 from mirkit.tune.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
 
@@ -68,8 +68,11 @@ def build_model(config: PretrainConfig) -> MaskedPredictionModel:
     if config.targets == "bestrq":
         quantizer: torch.nn.Module = RandomProjectionQuantizer(frames.n_mels * frames.stack, codebooks=config.codebooks,
                                                                codebook_size=config.codebook_size, seed=config.seed)
-    else:
+    elif config.targets == "kmeans":
         quantizer = KMeansQuantizer(frames.n_mels + 12, clusters=config.kmeans_clusters)
+    else:
+        quantizer = CodecQuantizer(str(config.codec_weights), sample_rate=backbone.sample_rate,
+                                   token_rate_hz=frames.token_rate_hz)
     return MaskedPredictionModel(backbone, quantizer)
 
 
@@ -160,6 +163,8 @@ class Pretrainer:
         with torch.no_grad():
             if isinstance(self.model.quantizer, KMeansQuantizer):
                 features, valid = kmeans_features(frames, waves, lengths)
+            elif isinstance(self.model.quantizer, CodecQuantizer):
+                features, valid = waves, frames.tokens(waves, lengths)[1]
             else:
                 features, valid = frames.tokens(waves, lengths)
             return self.model.quantizer(features), valid
