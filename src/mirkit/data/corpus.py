@@ -22,6 +22,7 @@ processes and recorded per piece, so an interrupted build resumes where it stopp
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import os
@@ -214,6 +215,23 @@ def _render(job: CorpusJob, soundfonts: list[str]) -> tuple[np.ndarray, dict[str
     return audio, {"renderer": "tinysoundfont", "soundfont": soundfont, "programs": sorted(set(score.programs.values()))}
 
 
+@contextlib.contextmanager
+def _captured_stderr():
+    """Collect what C libraries write to file descriptor 2 during the block (a list of lines), so that a
+    decoder's recoverable-error chatter is counted per piece instead of flooding the console."""
+    lines: list[str] = []
+    saved = os.dup(2)
+    with tempfile.TemporaryFile(mode="w+b") as sink:
+        os.dup2(sink.fileno(), 2)
+        try:
+            yield lines
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            sink.seek(0)
+            lines += [line for line in sink.read().decode(errors="replace").splitlines() if line.strip()]
+
+
 def run_job(job: CorpusJob, out_dir: str, soundfonts: list[str]) -> tuple[list[dict], dict | None]:
     """Render or decode one piece into chunks; ``(rows, None)`` or ``([], skip record)``."""
     from mirkit.audio import load
@@ -222,8 +240,11 @@ def run_job(job: CorpusJob, out_dir: str, soundfonts: list[str]) -> tuple[list[d
         if job.kind == "score":
             audio, rendering = _render(job, soundfonts)
         else:
-            audio, _ = load(job.path, sample_rate=SAMPLE_RATE)
+            with _captured_stderr() as messages:  # libmpg123 prints recoverable frame errors straight to fd 2
+                audio, _ = load(job.path, sample_rate=SAMPLE_RATE)
             rendering = {"decoded_from": Path(job.path).suffix.lower()}
+            if messages:
+                rendering["decoder_messages"] = len(messages)
     except AudioError as exc:
         return [], {"piece": job.piece, "reason": exc.reason, "message": str(exc)}
     except Exception as exc:  # an unparsable score: skip it, keep the build going
