@@ -30,6 +30,7 @@ import random
 import re
 import tempfile
 import time
+import warnings
 from collections import Counter
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import dataclass
@@ -198,7 +199,9 @@ def _render(job: CorpusJob, soundfonts: list[str]) -> tuple[np.ndarray, dict[str
     from mirkit.data import soundfonts as sf_lib
     from mirkit.data.render import Renderer, Score
 
-    midi = _score_notes(job)
+    with warnings.catch_warnings(record=True) as caught:  # music21 warns about overfull measures and the like
+        warnings.simplefilter("always")
+        midi = _score_notes(job)
     rng = random.Random(job.piece)
     ensemble, soundfont = rng.choice(ENSEMBLES), rng.choice(soundfonts)
     duration = min(MAX_RENDER_S, midi.get_end_time() + 1.0)
@@ -212,7 +215,8 @@ def _render(job: CorpusJob, soundfonts: list[str]) -> tuple[np.ndarray, dict[str
     if soundfont not in _RENDERERS:
         _RENDERERS[soundfont] = Renderer(sf_lib.locate(soundfont), sample_rate=SAMPLE_RATE)
     audio = _RENDERERS[soundfont].render(score)  # type: ignore[attr-defined]
-    return audio, {"renderer": "tinysoundfont", "soundfont": soundfont, "programs": sorted(set(score.programs.values()))}
+    return audio, {"renderer": "tinysoundfont", "soundfont": soundfont, "programs": sorted(set(score.programs.values())),
+                   **({"parser_warnings": len(caught)} if caught else {})}
 
 
 @contextlib.contextmanager
