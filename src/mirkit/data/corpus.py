@@ -312,9 +312,14 @@ def build_corpus(*, out_dir: str | Path, hours: float | None = None, sources: li
                                 add=[Path(a) for a in add or []], seed=seed, exclude_pieces=excluded)
     parts = out / "parts"
     done = {p.stem for p in parts.glob("*.jsonl")} if parts.is_dir() else set()
-    rows = [row for job in jobs if job.key in done for row in read_jsonl(parts / f"{job.key}.jsonl")]
-    # --hours budgets the built-in sources; your own music (--add) is always taken in full
-    builtin_s = sum(float(r["duration_s"]) for r in rows if r["source"] != "user")
+    # a licence is the source's, not the rendering's: finished pieces take the job's current statement
+    rows = [{**row, "licence": job.licence} for job in jobs if job.key in done
+            for row in read_jsonl(parts / f"{job.key}.jsonl")]
+    # --hours budgets the unique audio of the built-in sources; your own music (--add) is always taken whole
+    seen: dict[str, str] = {}  # audio hash -> the piece counted for it
+    builtin_s = 0.0
+    for row in rows:
+        builtin_s += _new_audio_s(row, seen)
     todo = [job for job in jobs if job.key not in done]
     budget_s = hours * 3600 if hours is not None else float("inf")
     workers = workers or max(1, min(4, os.cpu_count() or 1))
@@ -340,12 +345,19 @@ def build_corpus(*, out_dir: str | Path, hours: float | None = None, sources: li
                     append_jsonl(out / "skipped.jsonl", skip)
                 write_jsonl(parts / f"{job.key}.jsonl", found)  # the piece's done-marker
                 rows += found
-                if job.source != "user":
-                    builtin_s += sum(float(r["duration_s"]) for r in found)
+                for row in found:
+                    builtin_s += _new_audio_s(row, seen)
                 bar.n = round(builtin_s / 3600, 2)
                 bar.refresh()
     return _finish(out, jobs, rows, seed=seed, started=started, soundfonts=(train_soundfonts, test_soundfont),
                    package_status=package_status, excluded=len(excluded))
+
+
+def _new_audio_s(row: dict, seen: dict[str, str]) -> float:
+    """Seconds a chunk adds to the budget: none for your own music or for a copy of a counted piece's audio."""
+    if row["source"] == "user" or seen.setdefault(row["sha256"], row["piece"]) != row["piece"]:
+        return 0.0
+    return float(row["duration_s"])
 
 
 def _finish(out: Path, jobs: list[CorpusJob], rows: list[dict], *, seed: int, started: float,
