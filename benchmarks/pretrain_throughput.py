@@ -7,7 +7,7 @@ masking and in-batch mixing, exactly the step ``mirkit pretrain`` runs. FLOPs of
 ``torch.utils.flop_counter`` (forward + backward); the peak is a large matmul in the same precision
 (bf16 on CUDA, fp32 on CPU). Prints a line per preset and one JSON line last.
 
-    python benchmarks/pretrain_throughput.py [--presets tiny,small,base] [--device cuda] [--batch-size 8]
+    python benchmarks/pretrain_throughput.py [--presets mel/tiny,mel/small,mert/95m] [--device cuda] [--batch-size 8]
 """
 
 from __future__ import annotations
@@ -36,7 +36,8 @@ def matmul_peak_flops(device: torch.device, *, size: int = 2048, repeats: int = 
     return 2 * size ** 3 * repeats / (time.perf_counter() - start)
 
 
-def measure(preset: str, *, device: torch.device, batch_size: int, crop_s: float, steps: int, warmup: int) -> dict:
+def measure(arch: str, preset: str, *, device: torch.device, batch_size: int, crop_s: float, steps: int,
+            warmup: int) -> dict:
     from torch.utils.flop_counter import FlopCounterMode
 
     from mirkit.pretrain.config import PretrainConfig
@@ -45,21 +46,21 @@ def measure(preset: str, *, device: torch.device, batch_size: int, crop_s: float
     from mirkit.pretrain.run import build_model
     from mirkit.pretrain.teachers import CQT_BINS
 
-    config = PretrainConfig(preset=preset, batch_size=batch_size, crop_s=crop_s)
+    config = PretrainConfig(arch=arch, preset=preset, batch_size=batch_size, crop_s=crop_s)
     model = build_model(config).to(device)
-    arch = model.encoder.config
+    backbone = model.backbone
     optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-4)
-    samples = int(crop_s * arch.sample_rate)
+    samples = int(crop_s * backbone.sample_rate)
     generator = torch.Generator().manual_seed(0)
     waves = (torch.randn(batch_size, samples, generator=generator) * 0.1).to(device)
     lengths = torch.full((batch_size,), samples, device=device)
 
     def step() -> None:
         with torch.no_grad():
-            stacked, valid = model.encoder.tokens(waves, lengths)
+            stacked, valid = backbone.frames.tokens(waves, lengths)
             codes = model.quantizer(stacked)
         mask = span_mask(valid.cpu(), codes.shape[1], prob=0.8, span=5, generator=generator).to(device)
-        mixed, _ = mix_in_batch(waves, lengths, sample_rate=arch.sample_rate, generator=generator)
+        mixed, _ = mix_in_batch(waves, lengths, sample_rate=backbone.sample_rate, generator=generator)
         cqt = torch.zeros(batch_size, codes.shape[1], CQT_BINS, device=device)
         with torch.autocast("cuda", dtype=torch.bfloat16, enabled=device.type == "cuda"):
             loss, _ = model(mixed, lengths, mask, codes, cqt, cqt_weight=1.0)
@@ -81,14 +82,15 @@ def measure(preset: str, *, device: torch.device, batch_size: int, crop_s: float
     if device.type == "cuda":
         torch.cuda.synchronize()
     step_s = (time.perf_counter() - start) / steps
-    return {"preset": preset, "parameters": sum(p.numel() for p in model.encoder.parameters()),
+    return {"preset": f"{arch}/{preset}", "parameters": sum(p.numel() for p in backbone.parameters() if p.requires_grad),
             "step_s": round(step_s, 4), "audio_s_per_s": round(batch_size * crop_s / step_s, 1),
             "flops_per_step": flops, "achieved_tflops": round(flops / step_s / 1e12, 3)}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--presets", default="tiny,small,base")
+    parser.add_argument("--presets", default="mel/tiny,mel/small,mel/base,mert/small",
+                        help="comma list of ARCH/PRESET (mert/95m is MERT-v1-95M's shape: the MFU figure on a GPU)")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--crop-s", type=float, default=5.0)
@@ -98,8 +100,9 @@ def main() -> None:
     device = torch.device(args.device)
     peak = matmul_peak_flops(device)
     rows = []
-    for preset in args.presets.split(","):
-        row = measure(preset.strip(), device=device, batch_size=args.batch_size, crop_s=args.crop_s, steps=args.steps,
+    for item in args.presets.split(","):
+        arch, _, preset = item.strip().partition("/")
+        row = measure(arch, preset, device=device, batch_size=args.batch_size, crop_s=args.crop_s, steps=args.steps,
                       warmup=args.warmup)
         row["mfu"] = round(row["achieved_tflops"] * 1e12 / peak, 3)
         rows.append(row)
