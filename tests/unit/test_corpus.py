@@ -80,3 +80,20 @@ def test_fretsonfire_and_bad_settings_are_refused(tmp_path):
         build_corpus(out_dir=tmp_path, sources=["youtube"], progress=False)
     with pytest.raises(ConfigError, match="hours=0"):
         build_corpus(out_dir=tmp_path, hours=0, progress=False)
+
+
+def test_mma_grooves_render_as_pieces_of_their_own(tmp_path, monkeypatch):
+    from mirkit.data import corpus as corpus_lib
+    from mirkit.data import mma as mma_lib
+
+    if mma_lib.ensure({}) is None:
+        pytest.skip("MMA is neither installed nor fetchable from Debian's archive here (apt-get download mma)")
+    monkeypatch.setattr(corpus_lib, "MMA_PIECES", 3)
+    monkeypatch.setattr(corpus_lib, "MMA_PIECE_S", 8.0)
+    summary = build_corpus(out_dir=tmp_path, hours=0.001, sources=["mma"], workers=1, progress=False)
+    rows = [json.loads(line) for line in (tmp_path / "corpus.jsonl").read_text().splitlines()]
+    pieces = list(dict.fromkeys(r["piece"] for r in rows))  # in corpus order
+    batches = len(pieces) // 3
+    assert batches >= 1 and pieces == [f"mma:corpus-seed0-batch{b:03d}:{i:02d}" for b in range(batches) for i in range(3)]
+    assert all(r["source"] == "mma" and r["rendering"]["groove"] and 5 < r["duration_s"] <= 8.5 for r in rows)
+    assert "MMA" in rows[0]["licence"] and summary["hours_by_source"]["mma"] > 0
