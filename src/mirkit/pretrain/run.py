@@ -50,11 +50,13 @@ class PretrainReport:
     wall_s: float
     audio_s_per_s: float
     last: dict[str, float]
+    input_wait_share: float = 0.0  # of the wall time, waiting for the data loader (target on a GPU: < 5 %)
 
     def summary(self) -> str:
-        metrics = ", ".join(f"{k} {v:.3f}" for k, v in self.last.items() if k != "masked_tokens")
+        metrics = ", ".join(f"{k} {v:.3f}" for k, v in self.last.items() if k not in ("masked_tokens", "input_wait_share"))
         resumed = f" (resumed at step {self.resumed_from_step})" if self.resumed_from_step is not None else ""
-        return (f"Pretrained {self.steps} steps{resumed} in {self.wall_s:.0f} s, {self.audio_s_per_s:.1f} audio-s/s; "
+        return (f"Pretrained {self.steps} steps{resumed} in {self.wall_s:.0f} s, {self.audio_s_per_s:.1f} audio-s/s "
+                f"({100 * self.input_wait_share:.0f} % of it waiting for input); "
                 f"last step: {metrics}. Encoder: {self.out_dir}/final (use --encoder {self.out_dir}/final).")
 
 
@@ -263,17 +265,21 @@ def pretrain(*, corpus: str | Path, out_dir: str | Path, config: PretrainConfig,
         trainer.dataset, batch_size=batch, num_workers=workers, generator=torch.Generator(),
         sampler=StreamSampler(first * batch, config.steps * config.accumulate * batch),
         prefetch_factor=4 if workers else None)
-    started, audio_s, last = time.perf_counter(), 0.0, {}
+    started, audio_s, wait_s, last = time.perf_counter(), 0.0, 0.0, {}
     micro = iter(enumerate(loader, start=first))
     with tqdm(total=config.steps, initial=trainer.step_index, desc="pretrain", unit="step",
               disable=not progress or None) as bar:
         while trainer.step_index < config.steps:
             step_start = time.perf_counter()
-            last = trainer.step([next(micro) for _ in range(config.accumulate)])
+            batches = [next(micro) for _ in range(config.accumulate)]
+            waited = time.perf_counter() - step_start  # the model idles while it waits for input
+            last = trainer.step(batches)
             elapsed = time.perf_counter() - step_start
             audio_s += config.accumulate * batch * config.crop_s
+            wait_s += waited
             last["lr"] = float(trainer.scheduler.get_last_lr()[0])
             last["audio_s_per_s"] = config.accumulate * batch * config.crop_s / max(elapsed, 1e-9)
+            last["input_wait_share"] = waited / max(elapsed, 1e-9)
             append_jsonl(out / "history.jsonl", {"step": trainer.step_index, **last})
             bar.update(1)
             bar.set_postfix({k: f"{v:.3g}" for k, v in last.items() if k.startswith(("ce", "acc", "ppl", "cqt"))})
@@ -289,7 +295,8 @@ def pretrain(*, corpus: str | Path, out_dir: str | Path, config: PretrainConfig,
     wall_s = time.perf_counter() - started
     return PretrainReport(out_dir=str(out), steps=trainer.step_index, resumed_from_step=trainer.resumed_from,
                           skipped_steps=trainer.skipped_steps, wall_s=wall_s,
-                          audio_s_per_s=audio_s / max(wall_s, 1e-9), last=last)
+                          audio_s_per_s=audio_s / max(wall_s, 1e-9), last=last,
+                          input_wait_share=wait_s / max(wall_s, 1e-9))
 
 
 def probe_checkpoint(folder: Path, task_dir: Path, out: Path, *, step: int) -> dict[str, object]:
