@@ -12,17 +12,19 @@ Layers:
     features
     data
     adapt
-    tune retrieval hear
-    pretrain
+    train
+    tune retrieval hear pretrain
     bench
     web
     cli
 
 ``errors`` is the error hierarchy; ``files`` the ground floor (atomic writes, hashing, JSON lines);
-``audio`` decoding and checks; ``encoders`` the zoo; ``features`` the feature store and
-extraction; ``data`` tasks, manifests and the offline suite; ``adapt`` probing; ``tune``
-fine-tuning and parameter-efficient methods; ``retrieval`` search; ``pretrain`` self-supervised
-pretraining and its corpus; ``bench`` the benchmark and its reports; ``web`` the search page; ``cli`` the command line.
+``options`` settings the command line is generated from; ``audio`` decoding and checks;
+``encoders`` the zoo; ``features`` the feature store and extraction; ``data`` tasks, manifests, the
+offline suite and the pretraining corpus; ``adapt`` probing; ``train`` what every training loop
+shares (checkpoints, schedule, optimizer step); ``tune`` fine-tuning and parameter-efficient
+methods; ``retrieval`` search; ``pretrain`` self-supervised pretraining; ``bench`` the benchmark and
+its reports; ``web`` the search page; ``cli`` the command line.
 """
 
 __version__ = "0.1.0"

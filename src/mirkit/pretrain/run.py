@@ -17,7 +17,6 @@ that was not (tested on CPU).
 from __future__ import annotations
 
 import json
-import math
 import shutil
 import time
 from dataclasses import dataclass
@@ -35,7 +34,8 @@ from mirkit.pretrain.mixing import mix_in_batch
 from mirkit.pretrain.objective import MaskedPredictionModel
 from mirkit.pretrain.quantizers import CodecQuantizer, KMeansQuantizer, RandomProjectionQuantizer
 from mirkit.pretrain.teachers import check_cqt_hop, kmeans_features
-from mirkit.tune.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
+from mirkit.train.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
+from mirkit.train.optim import clipped_step, warmup_cosine
 
 FORMAT_VERSION = 1
 LICENCE = "Apache-2.0 (weights trained by mirkit; see the corpus manifest for the audio's licences)"
@@ -78,14 +78,6 @@ def build_model(config: PretrainConfig) -> MaskedPredictionModel:
     return MaskedPredictionModel(backbone, quantizer)
 
 
-def _lr_lambda(total: int, warmup: int):
-    def f(step: int) -> float:
-        if step < warmup:
-            return (step + 1) / warmup
-        return 0.5 * (1 + math.cos(math.pi * min(1.0, (step - warmup) / max(1, total - warmup))))
-    return f
-
-
 class Pretrainer:
     """A run with explicit state and named steps: ``start`` (restore, or fit statistics), ``step``
     (micro-batches -> one optimizer step), ``checkpoint``, ``finish``."""
@@ -104,8 +96,7 @@ class Pretrainer:
         trainable = [p for n, p in self.model.named_parameters() if p.requires_grad]
         self.optimizer = torch.optim.AdamW(trainable, lr=config.learning_rate, betas=(0.9, 0.98), eps=1e-6,
                                            weight_decay=config.weight_decay)
-        self.scheduler = torch.optim.lr_scheduler.LambdaLR(
-            self.optimizer, _lr_lambda(config.steps, max(1, config.warmup_steps)))
+        self.scheduler = warmup_cosine(self.optimizer, total_steps=config.steps, warmup_steps=config.warmup_steps)
         self.workers = workers
         self.step_index = 0
         self.skipped_steps = 0
@@ -200,12 +191,8 @@ class Pretrainer:
             loss.backward()
             for k, v in metrics.items():
                 totals[k] = totals.get(k, 0.0) + v / config.accumulate
-        if finite:
-            norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), config.grad_clip)
-            finite = bool(torch.isfinite(norm))
-        if finite:
-            self.optimizer.step()
-            self.scheduler.step()
+        if clipped_step(self.optimizer, self.scheduler, self.model.parameters(), grad_clip=config.grad_clip,
+                        finite=finite):
             self.bad_steps = 0
         else:
             self.skipped_steps += 1

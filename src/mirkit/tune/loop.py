@@ -24,13 +24,14 @@ import torch
 from mirkit.adapt.fit import standardiser, task_losses
 from mirkit.adapt.targets import Targets
 from mirkit.errors import CheckpointError, TrainingError
-from mirkit.tune.checkpoint import (
+from mirkit.train.checkpoint import (
     load_checkpoint,
     rng_state,
     save_checkpoint,
     save_tensors,
     set_rng_state,
 )
+from mirkit.train.optim import clipped_step, warmup_cosine
 from mirkit.tune.config import TuneConfig
 from mirkit.tune.data import (
     ClipSet,
@@ -171,14 +172,6 @@ def build_optimizer(model: TuneModel, config: TuneConfig) -> torch.optim.AdamW:
     return torch.optim.AdamW(groups, weight_decay=config.weight_decay)
 
 
-def _lr_lambda(total: int, warmup: int):
-    def f(step: int) -> float:
-        if step < warmup:
-            return (step + 1) / warmup
-        return 0.5 * (1 + math.cos(math.pi * min(1.0, (step - warmup) / max(1, total - warmup))))
-    return f
-
-
 def _encode_targets(targets: Targets, labels: list[object], model: TuneModel) -> torch.Tensor:
     y = targets.encode(labels)
     if targets.kind in ("regression", "tempo"):
@@ -218,8 +211,7 @@ class Trainer:
         self.optimizer = build_optimizer(model, config)
         self.per_epoch = batches_per_epoch(splits["train"], config.batch_size)
         total = config.max_epochs * -(-self.per_epoch // config.accumulate)
-        self.scheduler = torch.optim.lr_scheduler.LambdaLR(
-            self.optimizer, _lr_lambda(total, max(1, int(config.warmup_ratio * total))))
+        self.scheduler = warmup_cosine(self.optimizer, total_steps=total, warmup_steps=int(config.warmup_ratio * total))
         self.state = LoopState()
         self.resumed_from: int | None = None
         self.y_train = self.y_valid = torch.empty(0)
@@ -282,12 +274,8 @@ class Trainer:
     def _optimizer_step(self, finite: bool) -> None:
         """Clip and step (or skip and count a non-finite step; too many in a row abort the run)."""
         state, config = self.state, self.config
-        if finite:
-            params = [p for g in self.optimizer.param_groups for p in g["params"]]
-            finite = bool(torch.isfinite(torch.nn.utils.clip_grad_norm_(params, config.grad_clip)))
-        if finite:
-            self.optimizer.step()
-            self.scheduler.step()
+        params = [p for g in self.optimizer.param_groups for p in g["params"]]
+        if clipped_step(self.optimizer, self.scheduler, params, grad_clip=config.grad_clip, finite=finite):
             state.bad_steps = 0
         else:
             state.skipped_steps += 1
