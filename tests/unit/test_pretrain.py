@@ -265,3 +265,19 @@ def test_codec_targets_are_encodec_codes_at_the_token_rate(corpus, tmp_path, arc
     assert report is not None and report.last["masked_tokens"] > 0 and "acc7" in report.last
     with pytest.raises(ConfigError, match="--targets codec needs EnCodec 24 kHz"):
         replace(TINY, targets="codec").validate()
+
+
+@pytest.mark.parametrize("method, settings", [("adapter", {"adapter_size": 4}), ("lora", {"lora_rank": 2}),
+                                              ("ia3", {}), ("finetune", {"top_blocks": 1})])
+def test_a_pretrained_mel_encoder_can_be_tuned_with_every_method(corpus, tmp_path, method, settings):
+    from mirkit.encoders import load_encoder
+    from mirkit.tune import apply_method, get_method
+
+    pretrain(corpus=corpus, out_dir=tmp_path / "run", config=replace(TINY, steps=1), progress=False, workers=0)
+    encoder = load_encoder(str(tmp_path / "run/final"))
+    state = apply_method(encoder, method, get_method(method).config_cls(**settings))
+    out = encoder(torch.randn(2, 16000) * 0.1, torch.tensor([16000, 12000]))
+    out.hidden[encoder.spec.num_layers - 1].pow(2).mean().backward()
+    trained = [p for n, p in encoder.named_parameters() if p.requires_grad]
+    trained += [p for p in state.added.parameters()]
+    assert trained and any(p.grad is not None and p.grad.abs().sum() > 0 for p in trained)
