@@ -28,7 +28,7 @@ def _user_music(folder: Path) -> Path:
 def test_a_small_corpus_has_provenance_drops_duplicates_and_says_why(tmp_path):
     out = tmp_path / "corpus"
     summary = build_corpus(out_dir=out, hours=0.01, sources=["music21"], add=[_user_music(tmp_path / "mine")],
-                           workers=2, progress=False)
+                           workers=2, soundfonts="timgm6mb", progress=False)
     rows = [json.loads(line) for line in (out / "corpus.jsonl").read_text().splitlines()]
     assert {r["source"] for r in rows} == {"music21", "user"}
     for row in rows:
@@ -42,11 +42,12 @@ def test_a_small_corpus_has_provenance_drops_duplicates_and_says_why(tmp_path):
     skipped = {Path(json.loads(line)["piece"]).name: json.loads(line)["reason"]
                for line in (out / "skipped.jsonl").read_text().splitlines()}
     assert skipped["silence.wav"] == "silent" and skipped["blip.wav"] == "too_short"
-    assert summary["hours"] > 0 and summary["soundfonts"]["never_used (suite test)"] not in summary["soundfonts"]["used"]
+    assert summary["hours"] > 0 and summary["soundfonts"] == {"used": ["timgm6mb"], "suite_test": "fluidr3",
+                                                              "suite_test_used": False}
     # rerun: every finished piece is reused, nothing is rendered again
     before = {p: p.stat().st_mtime_ns for p in (out / "audio").rglob("*.ogg")}
     again = build_corpus(out_dir=out, hours=0.01, sources=["music21"], add=[tmp_path / "mine"], workers=2,
-                         progress=False)
+                         soundfonts="timgm6mb", progress=False)
     assert again["chunks"] == summary["chunks"]
     assert {p: p.stat().st_mtime_ns for p in (out / "audio").rglob("*.ogg")} == before
     from mirkit.pretrain.data import read_corpus
@@ -90,7 +91,8 @@ def test_mma_grooves_render_as_pieces_of_their_own(tmp_path, monkeypatch):
         pytest.skip("MMA is neither installed nor fetchable from Debian's archive here (apt-get download mma)")
     monkeypatch.setattr(corpus_lib, "MMA_PIECES", 3)
     monkeypatch.setattr(corpus_lib, "MMA_PIECE_S", 8.0)
-    summary = build_corpus(out_dir=tmp_path, hours=0.001, sources=["mma"], workers=1, progress=False)
+    summary = build_corpus(out_dir=tmp_path, hours=0.001, sources=["mma"], workers=1, soundfonts="timgm6mb",
+                           progress=False)
     rows = [json.loads(line) for line in (tmp_path / "corpus.jsonl").read_text().splitlines()]
     pieces = list(dict.fromkeys(r["piece"] for r in rows))  # in corpus order: batch by batch
     batches = list(dict.fromkeys(p.rsplit(":", 1)[0] for p in pieces))

@@ -48,6 +48,8 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     corpus.add_argument("--add", action="append", default=[], metavar="DIR", help="your own music (repeatable)")
     corpus.add_argument("--exclude-suite", action="append", default=[], metavar="SUITE",
                         help="also drop every piece of this suite (repeatable)")
+    corpus.add_argument("--soundfonts", default="auto",
+                        help="auto: the suite's training soundfonts (never its test one), or a list, e.g. musescore")
     corpus.add_argument("--seed", type=int, default=0)
     corpus.add_argument("--workers", type=int, default=None)
     corpus.add_argument("--no-progress", action="store_true")
@@ -137,7 +139,7 @@ def run_corpus(args: argparse.Namespace) -> int:
                                                                         if s.strip()],
                            packages=args.packages.split(",") if args.packages else None, add=args.add,
                            seed=args.seed, exclude_suites=args.exclude_suite, workers=args.workers,
-                           progress=not args.no_progress)
+                           soundfonts=args.soundfonts, progress=not args.no_progress)
     by = ", ".join(f"{k} {v} h" for k, v in summary["hours_by_source"].items())
     print(f"Corpus {args.out}: {summary['hours']} h ({by}), {summary['pieces']} pieces in {summary['chunks']} chunks, "
           f"{summary['gb']} GB, {summary['duplicates_dropped']} duplicates dropped, built in {summary['build_s']} s. "
