@@ -102,3 +102,46 @@ def test_balanced_accuracy_with_a_class_missing_from_the_reference_is_quiet_and_
         warnings.simplefilter("error")  # any warning fails the test
         scores = evaluate_classification(["a", "a", "b", "b"], ["a", "c", "b", "b"])
     assert scores["accuracy"] == 0.75 and scores["balanced_accuracy"] == 0.75  # recall a 0.5, b 1.0
+
+
+def test_beat_continuity_and_downbeats_against_mir_eval_and_cases_that_must_score_zero():
+    import mir_eval
+
+    from mirkit.metrics import downbeat_f_measure, evaluate_beats
+
+    beats = np.arange(0, 30, 0.5)  # 120 BPM
+    perfect = evaluate_beats([beats], [beats])
+    assert perfect == {"f_measure": 1.0, "cmlt": 1.0, "amlt": 1.0}
+    double = evaluate_beats([beats], [np.arange(0, 30, 0.25)])  # twice the tempo: another metrical level
+    assert double["cmlt"] == 0.0 and double["amlt"] > 0.95 and double["f_measure"] < 1.0
+    offbeat = evaluate_beats([beats], [beats + 0.25])  # every estimate half a beat late
+    assert offbeat["f_measure"] == 0.0 and offbeat["cmlt"] == 0.0
+    rng = np.random.default_rng(0)
+    jittered = np.sort(beats + rng.normal(0, 0.03, len(beats)))
+    ref, est = mir_eval.beat.trim_beats(beats), mir_eval.beat.trim_beats(jittered)
+    got = evaluate_beats([beats], [jittered])
+    assert got["f_measure"] == pytest.approx(mir_eval.beat.f_measure(ref, est))
+    assert got["cmlt"] == pytest.approx(mir_eval.beat.continuity(ref, est)[1])
+    downbeats = beats[::4]
+    assert downbeat_f_measure([downbeats], [downbeats]) == 1.0
+    assert downbeat_f_measure([downbeats], [beats[2::4]]) == 0.0  # beat 3 of every bar is not a downbeat
+    with pytest.raises(ConfigError, match="strictly increasing"):
+        evaluate_beats([beats[::-1]], [beats])
+
+
+def test_chord_overlap_against_mir_eval_and_cases_that_must_score_zero():
+    from mirkit.metrics import chord_overlap
+
+    intervals = np.array([[0.0, 2.0], [2.0, 4.0], [4.0, 6.0]])
+    labels = ["C:maj", "A:min", "G:maj"]
+    assert chord_overlap([(intervals, labels)], [(intervals, labels)]) == {"majmin": 1.0, "root": 1.0}
+    # right roots, wrong qualities: root 1, majmin 0
+    swapped = chord_overlap([(intervals, labels)], [(intervals, ["C:min", "A:maj", "G:min"])])
+    assert swapped == {"majmin": 0.0, "root": 1.0}
+    # half of the time right: an estimate that changes chord one second late
+    late = chord_overlap([(intervals, labels)], [(np.array([[0.0, 3.0], [3.0, 5.0], [5.0, 6.0]]), labels)])
+    assert late["majmin"] == pytest.approx(4 / 6) and late["root"] == pytest.approx(4 / 6)
+    with pytest.raises(ConfigError, match="Harte syntax"):
+        chord_overlap([(intervals, labels)], [(intervals, ["C major", "A:min", "G:maj"])])
+    with pytest.raises(ConfigError, match="sorted without overlaps"):
+        chord_overlap([(intervals[::-1], labels)], [(intervals, labels)])

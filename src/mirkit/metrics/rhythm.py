@@ -3,8 +3,10 @@
 Conventions:
     Tempi are in beats per minute (BPM), one per clip. Acc1: the estimate is within 4% of the
     reference. Acc2: within 4% of the reference times 1/3, 1/2, 1, 2 or 3 (octave errors
-    allowed), as in Gouyon et al. (2006). Beat times are in **seconds** (not frames); beat
-    F-measure is mir_eval's with a 70 ms window, averaged over clips.
+    allowed), as in Gouyon et al. (2006). Beat and downbeat times are in **seconds** (not frames),
+    one array per clip; beats before 5 s are trimmed (mir_eval's convention) for the beat metrics.
+    Beat F-measure uses a 70 ms window; CMLt and AMLt are mir_eval's continuity scores (correct
+    metrical level, and any allowed level, total). Scores are averaged over clips.
 """
 
 from __future__ import annotations
@@ -40,16 +42,42 @@ def evaluate_tempo(reference, estimate) -> dict[str, float]:
     return {"acc1": acc1, "acc2": acc2}
 
 
-def beat_f_measure(reference_beats_s: list, estimated_beats_s: list) -> float:
-    """Mean mir_eval beat F-measure (70 ms) over clips; each item is one clip's beat times in seconds."""
-    import mir_eval
-
-    if len(reference_beats_s) != len(estimated_beats_s) or not reference_beats_s:
-        raise ConfigError("reference_beats_s and estimated_beats_s must be equal-length, non-empty lists of clips.")
-    scores = []
-    for ref, est in zip(reference_beats_s, estimated_beats_s):
+def _clips(reference_s: list, estimate_s: list, *, name: str) -> list[tuple[np.ndarray, np.ndarray]]:
+    if len(reference_s) != len(estimate_s) or not reference_s:
+        raise ConfigError(f"reference and estimated {name} must be equal-length, non-empty lists of clips.")
+    out = []
+    for ref, est in zip(reference_s, estimate_s):
         ref, est = np.asarray(ref, dtype=float), np.asarray(est, dtype=float)
         if ref.size and ref.max() > 36000:
-            raise ConfigError("beat times look like frames or milliseconds; pass seconds.")
-        scores.append(mir_eval.beat.f_measure(mir_eval.beat.trim_beats(ref), mir_eval.beat.trim_beats(est), 0.07))
-    return float(np.mean(scores))
+            raise ConfigError(f"{name} times look like frames or milliseconds; pass seconds.")
+        if np.any(np.diff(ref) <= 0) or np.any(np.diff(est) <= 0):
+            raise ConfigError(f"{name} times must be strictly increasing within each clip.")
+        out.append((ref, est))
+    return out
+
+
+def beat_f_measure(reference_beats_s: list, estimated_beats_s: list) -> float:
+    """Mean mir_eval beat F-measure (70 ms) over clips; each item is one clip's beat times in seconds."""
+    return evaluate_beats(reference_beats_s, estimated_beats_s)["f_measure"]
+
+
+def evaluate_beats(reference_beats_s: list, estimated_beats_s: list) -> dict[str, float]:
+    """Mean F-measure, CMLt and AMLt over clips (beats in seconds; the first 5 s trimmed)."""
+    import mir_eval
+
+    scores: dict[str, list[float]] = {"f_measure": [], "cmlt": [], "amlt": []}
+    for ref, est in _clips(reference_beats_s, estimated_beats_s, name="beat"):
+        ref, est = mir_eval.beat.trim_beats(ref), mir_eval.beat.trim_beats(est)
+        scores["f_measure"].append(mir_eval.beat.f_measure(ref, est, 0.07))
+        _, cmlt, _, amlt = mir_eval.beat.continuity(ref, est)
+        scores["cmlt"].append(cmlt)
+        scores["amlt"].append(amlt)
+    return {k: float(np.mean(v)) for k, v in scores.items()}
+
+
+def downbeat_f_measure(reference_downbeats_s: list, estimated_downbeats_s: list) -> float:
+    """Mean F-measure (70 ms) of downbeat times over clips (no trimming: downbeats are sparse)."""
+    import mir_eval
+
+    return float(np.mean([mir_eval.beat.f_measure(ref, est, 0.07)
+                          for ref, est in _clips(reference_downbeats_s, estimated_downbeats_s, name="downbeat")]))
