@@ -209,6 +209,21 @@ def suite_pieces(suite_dir: Path) -> set[str]:
 _RENDERERS: dict[str, object] = {}
 
 
+def _renderer(soundfont: str):
+    """One tinysoundfont synthesiser per soundfont and worker process."""
+    from mirkit.data import soundfonts as sf_lib
+    from mirkit.data.render import Renderer
+
+    if soundfont not in _RENDERERS:
+        _RENDERERS[soundfont] = Renderer(sf_lib.locate(soundfont), sample_rate=SAMPLE_RATE)
+    return _RENDERERS[soundfont]
+
+
+def _audio_digest(audio: np.ndarray) -> str:
+    """sha256 of the decoded or rendered float32 audio (equal audio = a duplicate piece)."""
+    return hashlib.sha256(np.ascontiguousarray(audio, dtype=np.float32).tobytes()).hexdigest()
+
+
 def _score_notes(job: CorpusJob):
     """``(pretty_midi.PrettyMIDI)`` of a score job (music21 parse -> MIDI)."""
     import pretty_midi
@@ -222,8 +237,7 @@ def _score_notes(job: CorpusJob):
 
 
 def _render(job: CorpusJob, soundfonts: list[str]) -> tuple[np.ndarray, dict[str, object]]:
-    from mirkit.data import soundfonts as sf_lib
-    from mirkit.data.render import Renderer, Score
+    from mirkit.data.render import Score
 
     with warnings.catch_warnings(record=True) as caught:  # music21 warns about overfull measures and the like
         warnings.simplefilter("always")
@@ -238,9 +252,7 @@ def _render(job: CorpusJob, soundfonts: list[str]) -> tuple[np.ndarray, dict[str
         score.programs[channel] = ensemble[channel % len(ensemble)]
         for note in instrument.notes:
             score.add(channel, note.pitch, note.start, note.end - note.start, min(110, max(50, note.velocity)))
-    if soundfont not in _RENDERERS:
-        _RENDERERS[soundfont] = Renderer(sf_lib.locate(soundfont), sample_rate=SAMPLE_RATE)
-    audio = _RENDERERS[soundfont].render(score)  # type: ignore[attr-defined]
+    audio = _renderer(soundfont).render(score)
     return audio, {"renderer": "tinysoundfont", "soundfont": soundfont, "programs": sorted(set(score.programs.values())),
                    **({"parser_warnings": len(caught)} if caught else {})}
 
@@ -265,8 +277,6 @@ def _captured_stderr():
 def _render_mma_batch(job: CorpusJob, out_dir: str, soundfonts: list[str]) -> tuple[list[dict], dict | None]:
     """One MMA call for a batch of grooves, each rendered and written as its own piece."""
     from mirkit.data import mma as mma_lib
-    from mirkit.data import soundfonts as sf_lib
-    from mirkit.data.render import Renderer
 
     rng = random.Random(job.piece)
     families = list(mma_lib.FAMILIES)
@@ -280,12 +290,9 @@ def _render_mma_batch(job: CorpusJob, out_dir: str, soundfonts: list[str]) -> tu
     rows = []
     for i, (plan, (score, bpm)) in enumerate(zip(plans, rendered)):
         soundfont = rng.choice(soundfonts)
-        if soundfont not in _RENDERERS:
-            _RENDERERS[soundfont] = Renderer(sf_lib.locate(soundfont), sample_rate=SAMPLE_RATE)
-        audio = _RENDERERS[soundfont].render(score)  # type: ignore[attr-defined]
+        audio = _renderer(soundfont).render(score)
         piece = CorpusJob("mma", f"{job.piece}:{i:02d}", job.path, job.licence, "mma")
-        digest = hashlib.sha256(np.ascontiguousarray(audio, dtype=np.float32).tobytes()).hexdigest()
-        rows += _write_chunks(piece, audio, Path(out_dir), digest=digest, rendering={
+        rows += _write_chunks(piece, audio, Path(out_dir), digest=_audio_digest(audio), rendering={
             "renderer": "tinysoundfont", "soundfont": soundfont, "groove": plan.groove, "bpm": round(bpm, 2),
             "programs": sorted(set(score.programs.values()))})
     return rows, None
@@ -316,8 +323,7 @@ def run_job(job: CorpusJob, out_dir: str, soundfonts: list[str]) -> tuple[list[d
         return [], {"piece": job.piece, "reason": "too_short", "message": f"{duration_s:.2f} s < {MIN_PIECE_S} s"}
     if float(np.sqrt(np.mean(np.square(audio, dtype=np.float64)))) < 1e-4:
         return [], {"piece": job.piece, "reason": "silent", "message": "RMS below -80 dBFS"}
-    digest = hashlib.sha256(np.ascontiguousarray(audio, dtype=np.float32).tobytes()).hexdigest()
-    return _write_chunks(job, audio, Path(out_dir), digest=digest, rendering=rendering), None
+    return _write_chunks(job, audio, Path(out_dir), digest=_audio_digest(audio), rendering=rendering), None
 
 
 def _write_chunks(job: CorpusJob, audio: np.ndarray, out: Path, *, digest: str,

@@ -53,6 +53,17 @@ def _arch(spec: EncoderSpec) -> HFArch:
     return spec.hf
 
 
+def normalize_waveforms(waveform: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+    """Zero mean and unit variance per item over its valid samples, padding kept at zero
+    (Wav2Vec2FeatureExtractor's ``do_normalize``)."""
+    mask = torch.arange(waveform.shape[1], device=waveform.device)[None] < lengths[:, None]
+    x = waveform.float()
+    n = lengths.clamp(min=1)[:, None].float()
+    mean = (x * mask).sum(1, keepdim=True) / n
+    var = (((x - mean) * mask) ** 2).sum(1, keepdim=True) / n
+    return (x - mean) / torch.sqrt(var + 1e-7) * mask
+
+
 # --- encoders -----------------------------------------------------------------------------------
 class SSLEncoder(Encoder):
     """wav2vec2-style models: waveform -> conv features -> transformer; all hidden states."""
@@ -66,12 +77,7 @@ class SSLEncoder(Encoder):
 
     def encode(self, waveform, lengths):
         mask = torch.arange(waveform.shape[1], device=waveform.device)[None] < lengths[:, None]
-        x = waveform.float()
-        if self.normalize:  # per item, over its valid samples (Wav2Vec2FeatureExtractor's do_normalize)
-            n = lengths.clamp(min=1)[:, None].float()
-            mean = (x * mask).sum(1, keepdim=True) / n
-            var = (((x - mean) * mask) ** 2).sum(1, keepdim=True) / n
-            x = (x - mean) / torch.sqrt(var + 1e-7) * mask
+        x = normalize_waveforms(waveform, lengths) if self.normalize else waveform.float()
         out = self.model(x, attention_mask=mask.long() if self.use_mask else None, output_hidden_states=True)
         hidden = [h for h in out.hidden_states]
         frames = frames_to_lengths(self.model._get_feat_extract_output_lengths(lengths), max_frames=hidden[0].shape[1])

@@ -44,26 +44,20 @@ class _Block(nn.Module):
         return x + self.dropout(self.feed_forward(self.norm2(x)))
 
 
-class MelTransformer(Encoder):
-    """See the module docstring. ``mel_mean``/``mel_std`` are the per-bin log-mel statistics."""
+class LogMelTokens:
+    """Standardised log-mel frames stacked into tokens; mixed into modules that register its buffers
+    (``mel_basis``, ``window``, ``mel_mean``, ``mel_std``) with :meth:`_register_log_mel`."""
 
-    def __init__(self, spec: EncoderSpec, config: MelTransformerConfig) -> None:
+    config: MelTransformerConfig
+
+    def _register_log_mel(self, config: MelTransformerConfig) -> None:
         import librosa
 
-        super().__init__(spec)
-        config.validate()
-        self.config = config
         mel = librosa.filters.mel(sr=config.sample_rate, n_fft=config.n_fft, n_mels=config.n_mels)
-        self.register_buffer("mel_basis", torch.from_numpy(mel).float(), persistent=False)
-        self.register_buffer("window", torch.hann_window(config.n_fft), persistent=False)
-        self.register_buffer("mel_mean", torch.zeros(config.n_mels))
-        self.register_buffer("mel_std", torch.ones(config.n_mels))
-        self.projection = nn.Linear(config.n_mels * config.stack, config.dim)
-        self.projection_norm = nn.LayerNorm(config.dim)
-        self.mask_embedding = nn.Parameter(torch.zeros(config.dim).uniform_())
-        self.position = nn.Conv1d(config.dim, config.dim, config.pos_kernel, padding=config.pos_kernel // 2,
-                                  groups=config.heads)
-        self.blocks = nn.ModuleList(_Block(config) for _ in range(config.layers))
+        self.register_buffer("mel_basis", torch.from_numpy(mel).float(), persistent=False)  # type: ignore[attr-defined]
+        self.register_buffer("window", torch.hann_window(config.n_fft), persistent=False)  # type: ignore[attr-defined]
+        self.register_buffer("mel_mean", torch.zeros(config.n_mels))  # type: ignore[attr-defined]
+        self.register_buffer("mel_std", torch.ones(config.n_mels))  # type: ignore[attr-defined]
 
     def log_mel(self, waveform: torch.Tensor) -> torch.Tensor:
         """``(batch, samples)`` -> standardised log-mel ``(batch, frames, n_mels)``."""
@@ -80,6 +74,32 @@ class MelTransformer(Encoder):
         stacked = mel[:, : count * self.config.stack].reshape(mel.shape[0], count, -1)
         valid = self.config.token_lengths(lengths).clamp(max=count)
         return stacked, valid
+
+
+
+class LogMelFrontend(LogMelTokens, nn.Module):
+    """Only the tokens of a :class:`MelTransformer` (what quantizers read when the backbone is another model)."""
+
+    def __init__(self, config: MelTransformerConfig) -> None:
+        nn.Module.__init__(self)
+        self.config = config
+        self._register_log_mel(config)
+
+
+class MelTransformer(LogMelTokens, Encoder):
+    """See the module docstring. ``mel_mean``/``mel_std`` are the per-bin log-mel statistics."""
+
+    def __init__(self, spec: EncoderSpec, config: MelTransformerConfig) -> None:
+        super().__init__(spec)
+        config.validate()
+        self.config = config
+        self._register_log_mel(config)
+        self.projection = nn.Linear(config.n_mels * config.stack, config.dim)
+        self.projection_norm = nn.LayerNorm(config.dim)
+        self.mask_embedding = nn.Parameter(torch.zeros(config.dim).uniform_())
+        self.position = nn.Conv1d(config.dim, config.dim, config.pos_kernel, padding=config.pos_kernel // 2,
+                                  groups=config.heads)
+        self.blocks = nn.ModuleList(_Block(config) for _ in range(config.layers))
 
     def encode_masked(self, waveform: torch.Tensor, lengths: torch.Tensor,
                       mask: torch.Tensor | None = None) -> tuple[list[torch.Tensor], torch.Tensor]:

@@ -12,7 +12,7 @@ import logging
 import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import torch
 from torch.utils.data import DataLoader
@@ -107,7 +107,6 @@ class _Batch:
     messages: list[WindowMessage]
     outputs: object = None  # LayerOutputs when frames are pooled on the host
     sums: PendingSums | None = None
-    ids: list[int] = field(default_factory=list)
 
 
 class ExtractionRun:

@@ -22,6 +22,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from mirkit.encoders.hf import normalize_waveforms
 from mirkit.encoders.mel_config import (
     FORMAT_VERSION,
     MEL_PRESETS,
@@ -29,7 +30,7 @@ from mirkit.encoders.mel_config import (
     MelTransformerConfig,
     mel_spec,
 )
-from mirkit.encoders.mel_transformer import MelTransformer, save_encoder_folder
+from mirkit.encoders.mel_transformer import LogMelFrontend, MelTransformer, save_encoder_folder
 from mirkit.errors import ConfigError
 
 #: ``--arch mert`` shapes: overrides of MERT-v1-95M's published config (``95m`` is that config).
@@ -41,38 +42,7 @@ MERT_PRESETS: dict[str, dict[str, object]] = {
     "95m": {},
 }
 #: the log-mel that MERT backbones' targets read: 24 kHz, hop 320 (75 Hz, the conv front-end's rate)
-MERT_FRAMES = MelTransformerConfig(sample_rate=24000, n_fft=1024, hop=320, n_mels=80, stack=1, dim=8, layers=1,
-                                   heads=1, ffn=8, pos_kernel=1)
-
-
-class MelFrames(nn.Module):
-    """Standardised log-mel tokens of a waveform (the quantizers' input when the backbone is not a
-    mel transformer); statistics are fitted on the corpus like the mel transformer's."""
-
-    def __init__(self, config: MelTransformerConfig) -> None:
-        super().__init__()
-        self.frontend = MelTransformer(mel_spec("frames", config, source="", licence="", description=""), config)
-        for p in self.frontend.parameters():
-            p.requires_grad_(False)
-        self.config = config
-
-    @property
-    def window(self) -> torch.Tensor:
-        return self.frontend.window
-
-    @property
-    def mel_mean(self) -> torch.Tensor:
-        return self.frontend.mel_mean
-
-    @property
-    def mel_std(self) -> torch.Tensor:
-        return self.frontend.mel_std
-
-    def log_mel(self, waveform: torch.Tensor) -> torch.Tensor:
-        return self.frontend.log_mel(waveform)
-
-    def tokens(self, waveform: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        return self.frontend.tokens(waveform, lengths)
+MERT_FRAMES = MelTransformerConfig(sample_rate=24000, n_fft=1024, hop=320, n_mels=80, stack=1)
 
 
 class MelBackbone(nn.Module):
@@ -127,7 +97,7 @@ class MertBackbone(nn.Module):
             raise ConfigError(f"MERT backbones here run at 24 kHz with a 320-sample stride; this config has "
                               f"{self.sample_rate} Hz and {self.token_hop}.")
         self.dim = config.hidden_size
-        self.frames = MelFrames(MERT_FRAMES)
+        self.frames = LogMelFrontend(MERT_FRAMES)
 
     def encode_masked(self, waves, lengths, mask):
         """All hidden states and the valid frames; ``mask`` covers the target frames (it is cut or padded
@@ -138,12 +108,8 @@ class MertBackbone(nn.Module):
         if mask is not None:
             count = min(frames, mask.shape[1])
             full[:, :count] = mask[:, :count]
-        # the waveform normalisation MERT's feature extractor applies (zero mean, unit variance per clip)
         keep = torch.arange(waves.shape[1], device=waves.device)[None] < lengths[:, None]
-        n = lengths.clamp(min=1)[:, None].float()
-        mean = (waves * keep).sum(1, keepdim=True) / n
-        std = ((((waves - mean) * keep) ** 2).sum(1, keepdim=True) / n + 1e-7).sqrt()
-        x = (waves - mean) / std * keep
+        x = normalize_waveforms(waves, lengths)  # what MERT's feature extractor does (as mirkit's loader)
         attention = keep.long() if getattr(self.model.config, "feat_extract_norm", "group") == "layer" else None
         out = self.model(x, attention_mask=attention, mask_time_indices=full if mask is not None else None,
                          output_hidden_states=True)
@@ -179,4 +145,4 @@ def build_backbone(arch: str, preset: str, *, init: str | None = None, weights: 
     return MertBackbone(preset, init=init, weights=weights)
 
 
-__all__ = ["MERT_PRESETS", "MelBackbone", "MelFrames", "MertBackbone", "build_backbone"]
+__all__ = ["MERT_PRESETS", "MelBackbone", "MertBackbone", "build_backbone"]

@@ -9,6 +9,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import torch
 
@@ -41,10 +43,16 @@ def check_cqt_hop(hop: int) -> None:
                           "choose hop and stack so that hop * stack is (e.g. hop 160, stack 4).")
 
 
-def kmeans_features(encoder, waves: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per-token mean standardised log-mel (``n_mels``) and chroma (12, max-normalised per token)."""
+@functools.lru_cache(maxsize=4)
+def _chroma_basis(sample_rate: int, n_fft: int) -> torch.Tensor:
+    """librosa's chroma filterbank ``(12, n_fft // 2 + 1)``, built once per rate and FFT size (not per step)."""
     import librosa
 
+    return torch.from_numpy(librosa.filters.chroma(sr=sample_rate, n_fft=n_fft)).float()
+
+
+def kmeans_features(encoder, waves: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-token mean standardised log-mel (``n_mels``) and chroma (12, max-normalised per token)."""
     config = encoder.config
     stacked, valid = encoder.tokens(waves, lengths)
     batch, count = stacked.shape[:2]
@@ -52,8 +60,7 @@ def kmeans_features(encoder, waves: torch.Tensor, lengths: torch.Tensor) -> tupl
     spec = torch.stft(waves.float(), config.n_fft, config.hop, window=encoder.window, center=True,
                       pad_mode="constant", return_complex=True)
     power = spec.real.square() + spec.imag.square()
-    chroma_basis = torch.from_numpy(librosa.filters.chroma(sr=config.sample_rate, n_fft=config.n_fft)).float()
-    chroma = torch.matmul(chroma_basis.to(power.device), power).transpose(1, 2)[:, : count * config.stack]
+    chroma = torch.matmul(_chroma_basis(config.sample_rate, config.n_fft).to(power.device), power).transpose(1, 2)[:, : count * config.stack]
     chroma = chroma.reshape(batch, count, config.stack, 12).mean(dim=2)
     chroma = chroma / chroma.amax(dim=-1, keepdim=True).clamp(min=1e-8)
     return torch.cat([mel, chroma], dim=-1), valid
