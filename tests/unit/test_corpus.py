@@ -100,3 +100,44 @@ def test_mma_grooves_render_as_pieces_of_their_own(tmp_path, monkeypatch):
     assert pieces == [f"{b}:{i:02d}" for b in batches for i in range(3)]  # each batch: its 3 grooves
     assert all(r["source"] == "mma" and r["rendering"]["groove"] and 5 < r["duration_s"] <= 8.5 for r in rows)
     assert "MMA" in rows[0]["licence"] and summary["hours_by_source"]["mma"] > 0
+
+
+def test_generated_pieces_are_tonal_licence_clean_and_seeded(tmp_path, monkeypatch):
+    from mirkit.data import corpus as corpus_lib
+
+    monkeypatch.setattr(corpus_lib, "GENERATED_PIECES", 3)
+    monkeypatch.setattr(corpus_lib, "GENERATED_PIECE_S", (6.0, 9.0))
+    summary = build_corpus(out_dir=tmp_path / "a", hours=0.001, sources=["generated"], workers=1,
+                           soundfonts="timgm6mb", progress=False)
+    rows = [json.loads(line) for line in (tmp_path / "a" / "corpus.jsonl").read_text().splitlines()]
+    batches = list(dict.fromkeys(r["piece"].rsplit(":", 1)[0] for r in rows))
+    assert batches and all(b.startswith("generated:corpus-seed0-batch") for b in batches)
+    assert [r["piece"] for r in rows] == [f"{b}:{i:02d}" for b in batches for i in range(3)]
+    assert all(6.0 <= r["duration_s"] <= 9.0 and r["rendering"]["soundfont"] == "timgm6mb" for r in rows)
+    assert {r["rendering"]["mode"] for r in rows} <= {"major", "minor"} and all(r["rendering"]["programs"] for r in rows)
+    assert list(summary["licences"]) == [corpus_lib.GENERATED_LICENCE] and "third-party" in corpus_lib.GENERATED_LICENCE
+    assert summary["soundfonts"]["used"] == ["timgm6mb"] and not summary["soundfonts"]["suite_test_used"]
+    # the same seed draws the same music; another seed draws other music
+    build_corpus(out_dir=tmp_path / "b", hours=0.001, sources=["generated"], workers=1, soundfonts="timgm6mb",
+                 progress=False)
+    again = [json.loads(line) for line in (tmp_path / "b" / "corpus.jsonl").read_text().splitlines()]
+    assert [r["sha256"] for r in again] == [r["sha256"] for r in rows]
+    build_corpus(out_dir=tmp_path / "c", hours=0.001, sources=["generated"], workers=1, soundfonts="timgm6mb",
+                 seed=1, progress=False)
+    other = [json.loads(line) for line in (tmp_path / "c" / "corpus.jsonl").read_text().splitlines()]
+    assert not {r["sha256"] for r in other} & {r["sha256"] for r in rows}
+
+
+def test_a_failed_tool_run_is_retried_on_the_next_build(tmp_path, monkeypatch):
+    from mirkit.data import corpus as corpus_lib
+
+    def flaky(job, out_dir, soundfonts):
+        return [], {"piece": job.piece, "reason": "mma_failed", "message": "MMA failed"}
+
+    monkeypatch.setattr(corpus_lib, "GENERATED_BATCHES", 1)
+    monkeypatch.setattr(corpus_lib, "_render_generated_batch", flaky)
+    build_corpus(out_dir=tmp_path, sources=["generated"], workers=1, soundfonts="timgm6mb", progress=False)
+    build_corpus(out_dir=tmp_path, sources=["generated"], workers=1, soundfonts="timgm6mb", progress=False)
+    # not marked done: the second build tried again (workers are processes: the skip records count the calls)
+    assert [json.loads(line)["reason"] for line in (tmp_path / "skipped.jsonl").read_text().splitlines()] == \
+        ["mma_failed", "mma_failed"]

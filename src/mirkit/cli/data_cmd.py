@@ -43,7 +43,7 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     corpus.add_argument("--out", required=True, help="corpus folder (corpus.jsonl, corpus.json, audio/; rerun resumes)")
     corpus.add_argument("--hours", type=float, default=None, help="stop the built-in sources after about this many hours (default: all; --add folders are always taken whole)")
     corpus.add_argument("--sources", default="music21,debian",
-                        help="comma list of music21, debian, mma (mma: new grooves through Debian's MMA)")
+                        help="comma list of music21, debian, mma, generated (mma: new grooves through Debian's MMA; generated: random tonal pieces by mirkit; generated,mma with --soundfonts musescore is licence-clean)")
     corpus.add_argument("--packages", default=None, help="Debian music packages (default: all known but Fretsonfire)")
     corpus.add_argument("--add", action="append", default=[], metavar="DIR", help="your own music (repeatable)")
     corpus.add_argument("--exclude-suite", action="append", default=[], metavar="SUITE",

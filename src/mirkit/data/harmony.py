@@ -110,3 +110,49 @@ def piano_roll(notes: list[dict[str, float]], *, duration_s: float, fps: int = R
             start, end = int(round(note["onset_s"] * fps)), max(int(round(note["offset_s"] * fps)), int(round(note["onset_s"] * fps)) + 1)
             roll[int(note["pitch"]) - 21, start:end] = np.maximum(roll[int(note["pitch"]) - 21, start:end], int(note["velocity"]))
     return roll
+
+
+#: General MIDI programs a generated corpus piece draws from: every pitched program but sound effects
+MELODIC_PROGRAMS = tuple(range(0, 112))
+BASS_PROGRAMS = (32, 33, 34, 35, 36, 37, 38, 39, 42, 43, 58, 70, 0, 19)
+
+
+def corpus_piece(rng: random.Random, *, duration_s: float) -> tuple[Score, dict[str, object]]:
+    """A random tonal piece for a pretraining corpus (``mirkit data corpus --sources generated``):
+    diatonic progressions chained to fill ``duration_s`` at a random tempo, voiced chords, a bass line,
+    a melody of chord tones and scale steps and, in most pieces, a drum kit; every program drawn from
+    the General MIDI set. Returns the score and what was drawn (tonic, mode, BPM, programs)."""
+    tonic, mode = rng.randrange(12), rng.choice(("major", "minor"))
+    bpm = rng.uniform(60.0, 180.0)
+    beat_s = 60.0 / bpm
+    chord_beats = rng.choice((2, 4, 4, 8))
+    programs = {0: rng.choice(MELODIC_PROGRAMS), 1: rng.choice(BASS_PROGRAMS), 2: rng.choice(MELODIC_PROGRAMS)}
+    score = Score(duration_s=duration_s, programs=programs)
+    steps = scale(mode)
+    melody_degree, start, chord_s = rng.choice((0, 2, 4)), 0.0, chord_beats * beat_s
+    low = rng.randrange(48, 60)
+    while start < duration_s:
+        for degree in rng.choice(PROGRESSIONS[mode]):
+            pcs = triad(tonic, mode, degree)
+            for pitch in voice(pcs, low=low):
+                score.add(0, pitch, start, chord_s * 0.95, rng.randrange(55, 80))
+            for beat in range(0, chord_beats, 2):  # bass on every other beat: root, then the fifth
+                score.add(1, 36 + (pcs[0] if beat % 4 == 0 else pcs[2]) % 12, start + beat * beat_s, 1.9 * beat_s, 85)
+            beat = 0.0
+            while beat < chord_beats:
+                length = rng.choice((0.5, 1.0, 1.0, 2.0))
+                melody_degree = max(0, min(13, melody_degree + rng.choice((-2, -1, -1, 1, 1, 2))))
+                pitch = 60 + tonic % 12 + steps[melody_degree % 7] + 12 * (melody_degree // 7)
+                score.add(2, pitch, start + beat * beat_s, length * beat_s * 0.9, rng.randrange(75, 105))
+                beat += length
+            start += chord_s
+    drums = rng.random() < 0.7
+    if drums:
+        score.programs[9] = 0
+        for k in range(int(duration_s / beat_s) + 1):
+            t = k * beat_s
+            score.add(9, 36 if k % 2 == 0 else 38, t, 0.1, 95)  # kick on 1 and 3, snare on 2 and 4
+            score.add(9, 42, t, 0.05, 70)
+            score.add(9, 42, t + beat_s / 2, 0.05, 55)
+    return score, {"tonic": PITCH_NAMES[tonic], "mode": mode, "bpm": round(bpm, 2), "drums": drums,
+                   "programs": sorted({p for c, p in score.programs.items() if c != 9})}

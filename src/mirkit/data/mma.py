@@ -149,8 +149,8 @@ def _render_call(pieces: list[MmaPiece], *, home: Path, duration_s: float, seed:
     with tempfile.TemporaryDirectory() as tmp:
         song, midi = Path(tmp) / "song.mma", Path(tmp) / "song.mid"
         song.write_text("\n".join(lines) + "\n")
-        script = _script(home)
-        result = subprocess.run([sys.executable, str(script), str(song), "-f", str(midi)],
+        script = _script(home)  # -m: MMA refuses songs of more than 500 bars unless told the count
+        result = subprocess.run([sys.executable, str(script), str(song), "-f", str(midi), "-m", str(bar + 1)],
                                 env={**os.environ, "MMA_HOME": str(home)}, capture_output=True, text=True)
         if result.returncode != 0 or not midi.is_file():
             raise RuntimeError(f"MMA failed on a song of {len(pieces)} pieces: {result.stdout[-300:]}")
