@@ -203,3 +203,110 @@ def test_stratified_splits_give_every_group_every_split():
     solo = [s for g, s in zip(groups, splits) if g == "solo"]
     assert solo.count("test") == 3 and solo.count("valid") == 3 and solo.count("train") == 14
     assert stratified_splits(groups, seed=0) == splits != stratified_splits(groups, seed=1)
+
+
+def test_beat_labels_are_the_rendered_grid_and_the_audio_agrees(suite):
+    import librosa
+
+    entries = read_manifest(suite / "beat" / "manifest.jsonl")
+    tempo = {(suite / "tempo" / e.path).resolve() for e in read_manifest(suite / "tempo" / "manifest.jsonl")}
+    assert entries and {(suite / "beat" / e.path).resolve() for e in entries} == tempo  # the tempo grooves' audio
+    onsets_near_beats = []
+    for entry in entries:
+        beats, downbeats = entry.labels["beats"], entry.labels["downbeats"]
+        assert beats[0] == 0.0 and beats[-1] < entry.duration_s and downbeats == beats[:: entry.labels["meter"]]
+        assert np.allclose(np.diff(beats), 60 / entry.labels["bpm"], atol=0.002)
+        y, rate = sf.read(suite / "beat" / entry.path)
+        onsets = librosa.onset.onset_detect(y=y, sr=rate, units="time")
+        onsets_near_beats.append(np.mean([np.min(np.abs(np.asarray(onsets) - b)) < 0.07 for b in beats]))
+    assert np.mean(onsets_near_beats) > 0.6, onsets_near_beats  # something is struck on most labelled beats
+
+
+def test_chord_labels_are_the_played_chords(suite):
+    import librosa
+
+    entries = read_manifest(suite / "chords" / "manifest.jsonl")
+    sources = {e.source for e in entries}
+    assert sources == {"generated:progression", "music21:bach-chorale"}
+    right = total = 0
+    for entry in entries:
+        if entry.source != "generated:progression":
+            continue
+        y, rate = sf.read(suite / "chords" / entry.path)
+        chroma = librosa.feature.chroma_cqt(y=y, sr=rate, hop_length=512)
+        times = librosa.frames_to_time(np.arange(chroma.shape[1]), sr=rate, hop_length=512)
+        for start, end, label in entry.labels["chords"]:
+            inside = (times >= start + 0.05) & (times < end - 0.05)
+            root = label.split(":")[0]
+            total += 1
+            # the chord's root is among the three strongest pitch classes while it sounds
+            right += ("C C# D D# E F F# G G# A A# B".split().index(root) in np.argsort(chroma[:, inside].mean(1))[-3:])
+    assert right / total > 0.8, (right, total)
+    chorales = [seg[2] for e in entries if e.source == "music21:bach-chorale" for seg in e.labels["chords"]]
+    assert sum(label not in ("X", "N") for label in chorales) / len(chorales) > 0.5  # mostly complete chords
+
+
+def test_validate_catches_bad_beat_and_chord_annotations(suite, tmp_path):
+    broken = tmp_path / "broken"
+    shutil.copytree(suite, broken)
+    for task, edit in (("beat", lambda labels: labels["beats"].reverse()),
+                       ("chords", lambda labels: labels["chords"].append([0.0, 99.0, "C:major7th"]))):
+        lines = (broken / task / "manifest.jsonl").read_text().splitlines()
+        record = json.loads(lines[0])
+        edit(record["labels"])
+        lines[0] = json.dumps(record)
+        (broken / task / "manifest.jsonl").write_text("\n".join(lines) + "\n")
+    text = "\n".join(validate_suite(broken, check_audio=False))
+    assert "beat times are not strictly increasing" in text and "overlaps or runs backwards" in text
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda d: d.update(beats=[0.0, 0.5, 9.0]), "outside the"),
+    (lambda d: d.update(bpm=100.0), "disagree with the tempo label"),
+    (lambda d: d.update(downbeats=[0.25]), "not all of them are beats"),
+    (lambda d: d.update(meter=3), "not every 3 beats"),
+    (lambda d: d.update(beats=[1.0]), "at least two"),
+    (lambda d: d.update(beats=None), "missing"),
+])
+def test_each_beat_problem_is_named(change, message):
+    from mirkit.data.annotations import beat_grid, beat_problem
+
+    labels = {"bpm": 120.0, **beat_grid(bpm=120.0, beats_per_bar=4, duration_s=4.0)}
+    assert beat_problem(labels, duration_s=4.0) is None
+    change(labels)
+    assert message in beat_problem(labels, duration_s=4.0)
+
+
+def test_chords_of_pitch_classes_and_segments():
+    from mirkit.data.annotations import chord_of, chord_problem, chords_on_beats
+
+    assert [chord_of(s) for s in ({0, 4, 7}, {9, 0, 4}, {7, 11, 2, 5}, {11, 2, 5}, {0, 4}, set(), {0, 1, 2})] == \
+        ["C:maj", "A:min", "G:7", "B:dim", "X", "N", "X"]
+    notes = [(60, 0.0, 1.0), (64, 0.0, 1.0), (67, 0.0, 1.0), (57, 1.0, 2.0), (60, 1.0, 2.0), (64, 1.0, 2.0)]
+    segments = chords_on_beats(notes, beat_s=0.5, duration_s=2.5)
+    assert segments == [[0.0, 1.0, "C:maj"], [1.0, 2.0, "A:min"], [2.0, 2.5, "N"]]
+    assert chord_problem({"chords": segments}, duration_s=2.5) is None
+    assert "after the" in chord_problem({"chords": segments}, duration_s=2.0)
+    assert "Harte" in chord_problem({"chords": [[0.0, 1.0, "Cmajor"]]}, duration_s=2.0)
+
+
+def test_suite_records_its_inputs_and_a_changed_input_is_named(suite, tmp_path, monkeypatch, caplog):
+    from mirkit.data import soundfonts as sf_lib
+    from mirkit.data.inputs import external_inputs, input_differences
+    from mirkit.files import sha256_file
+
+    inputs = json.loads((suite / "suite.json").read_text())["inputs"]
+    assert inputs["soundfonts"]["timgm6mb"]["sha256"] == sha256_file(sf_lib.locate("timgm6mb"))
+    assert inputs["packages"]["music21"] and inputs["mma"] is None  # built with mma="off"
+    assert input_differences(inputs, external_inputs(soundfonts=["timgm6mb"], mma_home=None)) == []
+    # a soundfont file that changed is named on the next build into the same folder
+    fake = tmp_path / "TimGM6mb.sf2"
+    fake.write_bytes(sf_lib.locate("timgm6mb").read_bytes()[:-16] + b"0" * 16)
+    monkeypatch.setattr(sf_lib, "locate", lambda name: fake)
+    changed = input_differences(inputs, external_inputs(soundfonts=["timgm6mb"], mma_home=None))
+    assert [line.split(":")[0] for line in changed] == ["soundfonts.timgm6mb.sha256"]
+    copy = tmp_path / "copy"
+    shutil.copytree(suite, copy)
+    with caplog.at_level("WARNING"):
+        build_suite(suite="tiny", out_dir=copy, soundfonts="timgm6mb", mma="off", progress=False, workers=1)
+    assert "soundfonts.timgm6mb.sha256" in caplog.text and "Delete the folder" in caplog.text

@@ -45,3 +45,20 @@ def test_mma_pieces_are_cut_labelled_and_repeatable(home):
         assert all(0 <= n.start_s < score.duration_s and n.end_s <= score.duration_s + 1e-9 for n in score.notes)
     # pieces do not bleed into each other: each starts at its own time zero with its own groove's notes
     assert min(min(n.start_s for n in j["score"].notes) for j in jobs) < 0.05
+
+
+def test_mma_beats_follow_the_time_signature_mma_wrote(home):
+    from mirkit.data.annotations import beat_problem
+    from mirkit.data.mma import MmaPiece, render_pieces
+
+    pieces = [MmaPiece("FrenchWaltz", 120, 0, "major", (0, 3, 4, 0), 6), MmaPiece("68March", 100, 2, "minor", (0, 3, 4, 0), 6),
+              MmaPiece("8Beat", 90, 5, "major", (0, 5, 3, 4), 6)]
+    rendered = render_pieces(pieces, home=home, duration_s=6.0, seed=1)
+    assert [meter for _, _, meter in rendered] == [3, 3, 4]  # 3/4, 6/8 (three quarter notes), 4/4
+    from mirkit.data.annotations import beat_grid
+
+    for score, bpm, meter in rendered:
+        labels = {"bpm": bpm, **beat_grid(bpm=bpm, beats_per_bar=meter, duration_s=score.duration_s)}
+        assert beat_problem(labels, duration_s=score.duration_s) is None
+        bass = sorted(n.start_s for n in score.notes if n.channel != 9)
+        assert bass and min(abs(bass[0] - b) for b in labels["downbeats"]) < 0.02  # the music starts on a downbeat

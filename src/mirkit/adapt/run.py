@@ -15,7 +15,7 @@ import numpy as np
 from mirkit.adapt.fit import ProbeJob, fit_probes
 from mirkit.adapt.probe import ProbeConfig
 from mirkit.data.manifest import SPLITS, read_manifest
-from mirkit.data.tasks import TASKS
+from mirkit.data.tasks import TASKS, TIME_RESOLVED_KINDS
 from mirkit.errors import ConfigError
 from mirkit.features.extract import ExtractConfig, extract
 from mirkit.features.store import FeatureStore
@@ -57,9 +57,9 @@ def probe_task(*, task_dir: str | Path, encoder: str, out_dir: str | Path, store
     """
     task_dir, out = Path(task_dir), Path(out_dir)
     kind, label = task_kind(task_dir)
-    if kind == "transcription":
-        raise ConfigError("transcription is a frame-level task; clip-level probes do not apply. Use a clip-level "
-                          f"task folder ({task_dir.name!r} is transcription).")
+    if kind in TIME_RESOLVED_KINDS:
+        raise ConfigError(f"{task_dir.name!r} is a time-resolved task ({kind}); clip-level probes do not apply. Use "
+                          "a clip-level task folder (key, tempo, instrument, pitch, genre, tagging).")
     if seeds < 1:
         raise ConfigError(f"seeds={seeds}: need at least 1 (3 or more for a mean +- std).")
     manifest = task_dir / "manifest.jsonl"

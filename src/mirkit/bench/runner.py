@@ -73,8 +73,8 @@ def read_suite(suite_dir: Path) -> dict:
 
 
 def suite_tasks(suite_dir: Path) -> list[str]:
-    """Task folders of a suite that clip-level probes apply to (transcription is frame-level)."""
-    return [t for t in TASKS if (suite_dir / t / "manifest.jsonl").is_file() and TASKS.get(t).kind != "transcription"]
+    """Task folders of a suite that clip-level probes apply to (not the time-resolved ones)."""
+    return [t for t in TASKS if (suite_dir / t / "manifest.jsonl").is_file() and not TASKS.get(t).time_resolved]
 
 
 def provenance() -> dict[str, object]:

@@ -75,11 +75,13 @@ def run_build(args: argparse.Namespace) -> int:
 
 
 def run_validate(args: argparse.Namespace) -> int:
-    from mirkit.data.validate import validate_suite
+    from mirkit.data.validate import machine_differences, validate_suite
 
     problems = validate_suite(args.root, check_audio=not args.skip_audio)
     for problem in problems:
         print(problem)
+    for difference in machine_differences(args.root):
+        print(f"note: a rebuild here would differ: {difference}")
     print(f"{args.root}: {'valid' if not problems else f'{len(problems)} problems'}")
     return 1 if problems else 0
 

@@ -12,6 +12,7 @@ Parsing all 400 scores takes minutes, so the extracted notes are cached as JSON.
 from __future__ import annotations
 
 import json
+import math
 import os
 import random
 import re
@@ -118,6 +119,18 @@ def chorale_score(chorale: Chorale, *, shift: int, bpm: float, duration_s: float
     return score
 
 
+def chorale_chords(chorale: Chorale, score: Score, *, bpm: float, duration_s: float) -> list[list[object]]:
+    """Chord segments of a rendered chorale clip: the pitch classes sounding on each quarter-note beat of
+    the score (beats placed where :func:`chorale_score` cut the clip)."""
+    from mirkit.data.annotations import chords_on_beats
+
+    beat_s = 60.0 / bpm
+    start_s = max(0.0, chorale.length_ql * beat_s - duration_s)
+    first_beat_s = math.ceil(start_s / beat_s - 1e-9) * beat_s - start_s
+    notes = [(n.pitch, n.start_s, n.end_s) for n in score.notes]
+    return chords_on_beats(notes, beat_s=beat_s, duration_s=score.duration_s, first_beat_s=first_beat_s)
+
+
 def plan_chorale_keys(chorales: list[Chorale], *, keys_per_piece: int, duration_s: float, train_soundfonts: list[str],
                       test_soundfont: str, seed: int) -> list[dict]:
     rng = random.Random(seed)
@@ -133,8 +146,10 @@ def plan_chorale_keys(chorales: list[Chorale], *, keys_per_piece: int, duration_
             tonic = (chorale.tonic + shift) % 12
             key = f"{PITCH_NAMES[tonic]} {chorale.mode}"
             soundfont = test_soundfont if split == "test" else train_soundfonts[index % len(train_soundfonts)]
+            score = chorale_score(chorale, shift=shift, bpm=bpm, duration_s=duration_s, programs=programs)
             jobs.append({"name": f"chorale-{chorale.name}-{key.replace(' ', '_').replace('#', 's')}",
-                         "score": chorale_score(chorale, shift=shift, bpm=bpm, duration_s=duration_s, programs=programs),
-                         "soundfont": soundfont, "split": split, "piece": f"chorale:{chorale.tune}",
-                         "labels": {"key": key, "bwv": chorale.name}, "source": "music21:bach-chorale"})
+                         "score": score, "soundfont": soundfont, "split": split, "piece": f"chorale:{chorale.tune}",
+                         "labels": {"key": key, "bwv": chorale.name,
+                                    "chords": chorale_chords(chorale, score, bpm=bpm, duration_s=duration_s)},
+                         "source": "music21:bach-chorale"})
     return jobs

@@ -305,7 +305,7 @@ def _render_mma_batch(job: CorpusJob, out_dir: str, soundfonts: list[str]) -> tu
     except RuntimeError as exc:
         return [], {"piece": job.piece, "reason": "mma_failed", "message": str(exc)[:300]}
     rows = []
-    for i, (plan, (score, bpm)) in enumerate(zip(plans, rendered)):
+    for i, (plan, (score, bpm, _)) in enumerate(zip(plans, rendered)):
         soundfont = rng.choice(soundfonts)
         audio = _renderer(soundfont).render(score)
         piece = CorpusJob("mma", f"{job.piece}:{i:02d}", job.path, job.licence, "mma")

@@ -11,6 +11,7 @@ import math
 import random
 from dataclasses import dataclass
 
+from mirkit.data.annotations import beat_grid
 from mirkit.data.manifest import stratified_splits
 from mirkit.data.music import PROGRESSIONS, triad, voice
 from mirkit.data.notes import FAMILY_PROGRAMS
@@ -178,7 +179,8 @@ def plan_grooves(*, pieces: int, duration_s: float, train_soundfonts: list[str],
         split = splits[index]
         soundfont = test_soundfont if split == "test" else train_soundfonts[index % len(train_soundfonts)]
         tags = [facts["style"], *facts["families"], "drums", mode, tempo_class(bpm), "dense" if facts["dense"] else "sparse"]
-        labels = {"bpm": facts["bpm"], "genre": style_name, "tags": sorted(set(tags))}
+        labels = {"bpm": facts["bpm"], "genre": style_name, "tags": sorted(set(tags)),
+                  **beat_grid(bpm=bpm, beats_per_bar=style.meter, duration_s=duration_s)}
         jobs.append({"name": f"{task}-{index:05d}-{style_name}", "score": score, "soundfont": soundfont, "split": split,
                      "piece": f"{task}-{index:05d}", "labels": labels, "facts": facts,
                      "source": f"generated:groove:{style_name}"})

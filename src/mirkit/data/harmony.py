@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import random
 
+from mirkit.data.annotations import chord_of, merge_segments
 from mirkit.data.manifest import stratified_splits
 from mirkit.data.music import PROGRESSIONS, scale, triad, voice
 from mirkit.data.render import Score
@@ -40,6 +41,15 @@ def progression_piece(*, tonic: int, mode: str, degrees: tuple[int, ...], progra
     return score
 
 
+def progression_chords(*, tonic: int, mode: str, degrees: tuple[int, ...], duration_s: float) -> list[list[object]]:
+    """The chord segments :func:`progression_piece` plays (the progression twice, each chord for
+    ``duration_s / (2 * len(degrees))``), as Harte labels."""
+    chord_s = duration_s / (2 * len(degrees))
+    segments = [(k * chord_s, (k + 1) * chord_s, chord_of(set(triad(tonic, mode, degrees[k % len(degrees)]))))
+                for k in range(2 * len(degrees))]
+    return merge_segments(segments)
+
+
 def plan_keys(*, pieces: int, keys_per_piece: int, duration_s: float, train_soundfonts: list[str],
               test_soundfont: str, seed: int) -> list[dict]:
     rng = random.Random(seed)
@@ -59,7 +69,10 @@ def plan_keys(*, pieces: int, keys_per_piece: int, duration_s: float, train_soun
             soundfont = test_soundfont if split == "test" else train_soundfonts[index % len(train_soundfonts)]
             jobs.append({"name": f"key-{index:05d}-{key.replace(' ', '_').replace('#', 's')}", "score": score,
                          "soundfont": soundfont, "split": split, "piece": f"key-{index:05d}",
-                         "labels": {"key": key, "progression": list(degrees)}, "source": "generated:progression"})
+                         "labels": {"key": key, "progression": list(degrees),
+                                    "chords": progression_chords(tonic=tonic, mode=mode, degrees=degrees,
+                                                                 duration_s=duration_s)},
+                         "source": "generated:progression"})
     return jobs
 
 

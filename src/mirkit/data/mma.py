@@ -22,6 +22,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from mirkit.data.annotations import beat_grid
 from mirkit.data.music import PROGRESSIONS, triad
 from mirkit.data.render import Score
 from mirkit.data.tasks import PITCH_NAMES
@@ -122,9 +123,10 @@ def plan_piece(rng: random.Random, *, family: str, bpm: float, duration_s: float
     return MmaPiece(groove, int(round(bpm)), rng.randrange(12), mode, tuple(rng.choice(PROGRESSIONS[mode])), bars)
 
 
-def render_pieces(pieces: list[MmaPiece], *, home: Path, duration_s: float, seed: int) -> list[tuple[Score, float]]:
+def render_pieces(pieces: list[MmaPiece], *, home: Path, duration_s: float,
+                  seed: int) -> list[tuple[Score, float, int]]:
     """Run MMA on ``pieces`` (songs of 40, one MMA process per core); returns ``(score cut to duration_s,
-    BPM written)`` per piece, in order."""
+    BPM written, quarter-note beats per bar of the time signature written)`` per piece, in order."""
     from concurrent.futures import ThreadPoolExecutor
 
     starts = range(0, len(pieces), _PIECES_PER_CALL)
@@ -134,7 +136,8 @@ def render_pieces(pieces: list[MmaPiece], *, home: Path, duration_s: float, seed
         return [piece for song in songs for piece in song]
 
 
-def _render_call(pieces: list[MmaPiece], *, home: Path, duration_s: float, seed: int) -> list[tuple[Score, float]]:
+def _render_call(pieces: list[MmaPiece], *, home: Path, duration_s: float,
+                 seed: int) -> list[tuple[Score, float, int]]:
     import pretty_midi
 
     lines, bar = [f"RndSeed {seed}"], 1
@@ -159,8 +162,12 @@ def _render_call(pieces: list[MmaPiece], *, home: Path, duration_s: float, seed:
     if len(starts) != len(pieces):
         raise RuntimeError(f"MMA wrote {len(starts)} tempo changes for {len(pieces)} pieces; cannot cut the pieces.")
     ends = list(starts[1:]) + [data.get_end_time()]
+    signatures = sorted(data.time_signature_changes, key=lambda ts: ts.time)
     out = []
     for t0, t1, bpm in zip(starts, ends, tempi):
+        current = [ts for ts in signatures if ts.time <= t0 + 1e-3]
+        numerator, denominator = (current[-1].numerator, current[-1].denominator) if current else (4, 4)
+        beats_per_bar = max(1, round(numerator * 4 / denominator))  # 3/4 -> 3, 6/8 -> 3 quarter notes
         score = Score(duration_s=min(duration_s, t1 - t0))
         channels: dict[tuple[int, bool], int] = {}
         for instrument in data.instruments:
@@ -174,7 +181,7 @@ def _render_call(pieces: list[MmaPiece], *, home: Path, duration_s: float, seed:
                 score.programs[channels[key]] = 0 if instrument.is_drum else int(instrument.program)
             for note in notes:
                 score.add(channels[key], note.pitch, note.start - t0, min(note.end, t1) - note.start, note.velocity)
-        out.append((score, float(bpm)))
+        out.append((score, float(bpm), beats_per_bar))
     return out
 
 
@@ -202,7 +209,7 @@ def plan_mma_grooves(*, pieces: int, duration_s: float, train_soundfonts: list[s
         plans.append(plan_piece(rng, family=family, bpm=bpm, duration_s=duration_s))
     rendered = render_pieces(plans, home=home, duration_s=duration_s, seed=seed)
     jobs = []
-    for index, (family, piece, (score, bpm)) in enumerate(zip(names, plans, rendered)):
+    for index, (family, piece, (score, bpm, beats_per_bar)) in enumerate(zip(names, plans, rendered)):
         split = splits[index]
         soundfont = test_soundfont if split == "test" else train_soundfonts[index % len(train_soundfonts)]
         melodic = [n for n in score.notes if n.channel != 9]
@@ -215,7 +222,8 @@ def plan_mma_grooves(*, pieces: int, duration_s: float, train_soundfonts: list[s
                  "programs": {str(k): v for k, v in score.programs.items()}, "families": found, "dense": dense}
         number = offset + index
         jobs.append({"name": f"{task}-{number:05d}-{family}", "score": score, "soundfont": soundfont, "split": split,
-                     "piece": f"{task}-{number:05d}", "labels": {"bpm": facts["bpm"], "genre": family,
-                                                                "tags": sorted(set(tags))},
+                     "piece": f"{task}-{number:05d}",
+                     "labels": {"bpm": facts["bpm"], "genre": family, "tags": sorted(set(tags)),
+                                **beat_grid(bpm=bpm, beats_per_bar=beats_per_bar, duration_s=score.duration_s)},
                      "facts": facts, "source": f"mma:{piece.groove}"})
     return jobs

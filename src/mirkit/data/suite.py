@@ -28,6 +28,7 @@ import numpy as np
 from mirkit.data import soundfonts as sf_lib
 from mirkit.data.grooves import plan_grooves
 from mirkit.data.harmony import note_list, piano_roll, plan_keys, plan_transcription
+from mirkit.data.inputs import external_inputs, input_differences
 from mirkit.data.manifest import ManifestEntry, file_sha256, write_manifest
 from mirkit.data.notes import plan_notes
 from mirkit.data.render import RENDER_SAMPLE_RATE
@@ -176,8 +177,9 @@ def plan_suite(size: SuiteSize, *, train: list[str], test: str, seed: int,
                        ("transcription", transcription)):
         for job in jobs:
             job["task"] = task
+    chords = [job for job in keys if "chords" in job["labels"]]  # progressions and chorales (folk songs: one voice)
     return {"instrument": notes, "pitch": notes, "genre": genre, "tagging": genre, "tempo": tempo, "key": keys,
-            "transcription": transcription}
+            "transcription": transcription, "beat": tempo, "chords": chords}
 
 
 def build_suite(*, suite: str, out_dir: str | Path, seed: int = 0, soundfonts: str = "auto", mma: str = "auto",
@@ -205,6 +207,8 @@ def build_suite(*, suite: str, out_dir: str | Path, seed: int = 0, soundfonts: s
         mma_home = mma_lib.ensure(material)
     else:
         material["mma"] = "off (grooves from mirkit's templates)"
+    inputs = external_inputs(soundfonts=sorted({*train, test}), mma_home=mma_home)
+    _warn_changed_inputs(out, inputs)
     plan = plan_suite(SUITES[suite], train=train, test=test, seed=seed, status=material, mma_home=mma_home)
     unique = {id(job): job for jobs in plan.values() for job in jobs}
     results: dict[int, tuple[str, float, str]] = {}
@@ -222,10 +226,24 @@ def build_suite(*, suite: str, out_dir: str | Path, seed: int = 0, soundfonts: s
         "suite": suite, "seed": seed, "format_version": 1,
         "soundfonts": {"train": train, "test": test, "test_unseen_in_train": test not in train, "status": status},
         "renderer": "tinysoundfont", "sample_rate": RENDER_SAMPLE_RATE, "counts": counts, "material": material,
+        "inputs": inputs,
         "manifest_sha256": manifests, "build_s": round(time.perf_counter() - started, 1),
     }
     atomic_write_bytes(out / "suite.json", json.dumps(info, indent=2).encode())
     return info
+
+
+def _warn_changed_inputs(out: Path, inputs: dict[str, object]) -> None:
+    """Say which external inputs differ from those an earlier build into ``out`` recorded: audio that
+    is already there is reused, so it was rendered from the old inputs."""
+    previous = out / "suite.json"
+    if not previous.is_file():
+        return
+    recorded = json.loads(previous.read_text()).get("inputs")
+    changed = input_differences(recorded, inputs) if recorded else ["inputs: not recorded by the earlier build"]
+    if changed:
+        log.warning("%s was built from other inputs than this machine's (%s); clips already rendered are reused. "
+                    "Delete the folder to render every clip from the current inputs.", out, "; ".join(changed[:6]))
 
 
 def _write_manifests(plan: dict[str, list[dict]], results: dict[int, tuple[str, float, str]], out: Path, *,

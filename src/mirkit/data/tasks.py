@@ -14,13 +14,17 @@ STYLES = ("rock", "swing", "bossa", "waltz", "march", "ballad", "funk", "reggae"
 TAGS = STYLES + FAMILIES + ("drums", "major", "minor", "slow", "medium", "fast", "sparse", "dense")
 
 
+TIME_RESOLVED_KINDS = ("transcription", "beat", "chords")
+
+
 @dataclass(frozen=True)
 class TaskSpec:
     """One task.
 
     Attributes:
         name: task folder name and registry key.
-        kind: ``multiclass``, ``multilabel``, ``regression``, ``key`` (24 classes) or ``tempo``.
+        kind: ``multiclass``, ``multilabel``, ``regression``, ``key`` (24 classes), ``tempo``, or a
+            time-resolved kind: ``transcription``, ``beat`` (beats + downbeats), ``chords``.
         label: the manifest ``labels`` field holding the target.
         vocabulary: class names (empty for regression/tempo).
         metric: the headline metric.
@@ -32,6 +36,11 @@ class TaskSpec:
     vocabulary: tuple[str, ...]
     metric: str
     description: str
+
+    @property
+    def time_resolved(self) -> bool:
+        """Whether labels live in time (frame-level heads, decoding) rather than one per clip."""
+        return self.kind in TIME_RESOLVED_KINDS
 
 
 TASKS: Registry[TaskSpec] = Registry("task", listing_hint="mirkit data tasks")
@@ -51,8 +60,12 @@ for _spec in (
     TaskSpec("singer", "multiclass", "singer", (), "accuracy", "singer identity (VocalSet), split by exercise"),
     TaskSpec("transcription", "transcription", "notes", (), "note_f1",
              "rendered piano and ensemble pieces; note lists and 100 fps piano rolls beside each clip"),
+    TaskSpec("beat", "beat", "beats", (), "beat_f_measure",
+             "beat and downbeat times of the tempo task's grooves (from the tempo and meter rendered)"),
+    TaskSpec("chords", "chords", "chords", (), "majmin",
+             "time-stamped chords (Harte labels) of the key task's progressions and Bach chorales"),
 ):
     TASKS.register(_spec.name, _spec)
 
 #: Tasks that ``mirkit data build`` renders; the others come from dataset adapters (``mirkit data adapt``).
-SUITE_TASKS = ("key", "tempo", "instrument", "pitch", "genre", "tagging", "transcription")
+SUITE_TASKS = ("key", "tempo", "instrument", "pitch", "genre", "tagging", "transcription", "beat", "chords")

@@ -1,4 +1,5 @@
-"""``validate_suite``: files present and decodable, checksums, labels in vocabulary, splits disjoint."""
+"""``validate_suite``: files present and decodable, checksums, labels in vocabulary, splits disjoint, beat
+and chord annotations sorted, inside the clip and consistent with the tempo and meter labels."""
 
 from __future__ import annotations
 
@@ -6,16 +7,21 @@ import json
 from collections import defaultdict
 from pathlib import Path
 
+from mirkit.data.annotations import beat_problem, chord_problem
 from mirkit.data.manifest import SPLITS, file_sha256, read_manifest
 from mirkit.data.tasks import TASKS
 from mirkit.errors import ConfigError
 
 
-def _label_problem(task: str, labels: dict[str, object], task_dir: Path) -> str | None:
+def _label_problem(task: str, labels: dict[str, object], task_dir: Path, *, duration_s: float) -> str | None:
     spec = TASKS.get(task)
     value = labels.get(spec.label)
     if value is None:
         return f"label {spec.label!r} is missing"
+    if spec.kind == "beat":
+        return beat_problem(labels, duration_s=duration_s)
+    if spec.kind == "chords":
+        return chord_problem(labels, duration_s=duration_s)
     if spec.kind == "transcription":
         try:
             notes = json.loads((task_dir / str(value)).read_text())
@@ -63,7 +69,7 @@ def validate_suite(root: str | Path, *, check_audio: bool = True) -> list[str]:
         for entry in entries:
             split_of_piece[entry.piece].add(entry.split)
             soundfonts_of_split[entry.split].add(str(entry.rendering.get("soundfont")))
-            label_problem = _label_problem(task, entry.labels, root / task)
+            label_problem = _label_problem(task, entry.labels, root / task, duration_s=entry.duration_s)
             if label_problem:
                 problems.append(f"{task}: {entry.path}: {label_problem}")
             path = root / task / entry.path
@@ -88,3 +94,17 @@ def validate_suite(root: str | Path, *, check_audio: bool = True) -> list[str]:
         if info["soundfonts"]["test_unseen_in_train"] and soundfonts_of_split["test"] & soundfonts_of_split["train"]:
             problems.append(f"{task}: a test soundfont is also used in train")
     return problems
+
+
+def machine_differences(root: str | Path) -> list[str]:
+    """The external inputs (soundfonts, MMA, packages) a suite recorded that differ on this machine."""
+    from mirkit.data import mma as mma_lib
+    from mirkit.data.inputs import external_inputs, input_differences
+
+    info = json.loads((Path(root) / "suite.json").read_text())
+    recorded = info.get("inputs")
+    if not recorded:
+        return ["the suite records no inputs (built by an older mirkit)"]
+    current = external_inputs(soundfonts=sorted(recorded.get("soundfonts") or {}),
+                              mma_home=mma_lib.locate() if recorded.get("mma") else None)
+    return input_differences(recorded, current)

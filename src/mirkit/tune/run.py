@@ -27,6 +27,7 @@ import torch
 from mirkit.adapt.probe import ProbeConfig
 from mirkit.adapt.run import aggregate, task_kind, task_vocabulary
 from mirkit.adapt.targets import Targets
+from mirkit.data.tasks import TIME_RESOLVED_KINDS
 from mirkit.encoders import load_encoder
 from mirkit.errors import CheckpointError, ConfigError
 from mirkit.files import atomic_write_json
@@ -83,8 +84,8 @@ def tune_task(*, task_dir: str | Path, encoder: str, out_dir: str | Path, config
         raise ConfigError(f"seeds={seeds}: need at least 1 (3 or more for a mean +- std).")
     task_dir, out = Path(task_dir), Path(out_dir)
     kind, label = task_kind(task_dir)
-    if kind == "transcription":
-        raise ConfigError("transcription is a frame-level task; `mirkit tune` trains clip-level heads.")
+    if kind in TIME_RESOLVED_KINDS:
+        raise ConfigError(f"{task_dir.name!r} is a time-resolved task ({kind}); `mirkit tune` trains clip-level heads.")
     method = get_method(config.method)
     name = method.encoder_name(config.method_options) if method.encoder_name is not None else encoder
     probe_model = build_model(encoder=encoder, config=config, output_dim=1, weights_dir=weights_dir, device="cpu")
