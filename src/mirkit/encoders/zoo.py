@@ -10,7 +10,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from mirkit.encoders.mel_config import is_encoder_folder, mel_folder_spec, read_folder_info
+from mirkit.encoders.mel_config import SPEC_FILE, is_encoder_folder, mel_folder_spec, read_folder_info
 from mirkit.encoders.spec import RANDOM_PREFIX, EncoderSpec, HFArch, LayerSpec
 from mirkit.errors import ConfigError
 from mirkit.registry import Registry
@@ -180,10 +180,24 @@ def folder_spec(folder: Path) -> EncoderSpec:
                    layers=_layers([("projection", width)] + [(f"layer{i}", width) for i in range(1, depth + 1)], rate))
 
 
+# --- mirkit's own pretrained encoders (weights inside mirkit's package; see each MODEL_CARD.md) -----
+SHIPPED_DIR = Path(__file__).parent / "shipped"
+
+
+def register_shipped(folder: Path) -> EncoderSpec:
+    """Register an encoder folder under its folder name (``mirkit-...``); its weights are read from there."""
+    return register_encoder(replace(folder_spec(folder), name=folder.name))
+
+
+for _folder in sorted(SHIPPED_DIR.glob("mirkit-*")):
+    if (_folder / SPEC_FILE).is_file():
+        register_shipped(_folder)
+
+
 def list_specs(*, include_random: bool = False) -> list[EncoderSpec]:
     specs = [spec for _, spec in ENCODERS.items()]
     if include_random:
-        specs += [spec.random_twin() for spec in specs if spec.weights_kind in ("wheel", "hub")]
+        specs += [spec.random_twin() for spec in specs if spec.weights_kind in ("wheel", "hub", "folder")]
     return specs
 
 
