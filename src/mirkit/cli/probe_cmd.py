@@ -13,7 +13,9 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--store", default=None, help="feature store (default: <out>/../features)")
     parser.add_argument("--layers", default="all")
     parser.add_argument("--seeds", type=int, default=3)
-    parser.add_argument("--model", default="linear", choices=("linear", "mlp"))
+    parser.add_argument("--model", default="linear", choices=("linear", "mlp", "tcn"),
+                        help="probe head; on a time-resolved task (beat, chords) it runs on every frame, and tcn adds "
+                             "a small dilated temporal convolution network over the frozen frames")
     parser.add_argument("--weighted", action="store_true", help="also a learned softmax-weighted sum of the layers")
     parser.add_argument("--weights", help="encoder weights folder")
     parser.add_argument("--device", default="cpu")
@@ -27,9 +29,24 @@ def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from mirkit.adapt.probe import ProbeConfig
-    from mirkit.adapt.run import format_summary, probe_task
+    from mirkit.adapt.run import format_summary, probe_task, task_kind
+    from mirkit.adapt.timed.fit import FrameProbeConfig
+    from mirkit.adapt.timed.run import FRAME_KINDS, probe_timed_task
+    from mirkit.errors import ConfigError
 
     store = args.store or str(Path(args.out).resolve().parent / "features")
+    kind, _ = task_kind(Path(args.task))
+    if kind in FRAME_KINDS:
+        summary = probe_timed_task(task_dir=args.task, encoder=args.encoder, out_dir=args.out, store=store,
+                                   layers=args.layers, seeds=args.seeds, config=FrameProbeConfig(head=args.model),
+                                   weights_dir=args.weights, device=args.device, weighted=args.weighted,
+                                   progress=not args.no_progress)
+        print(format_summary(summary))
+        print(f"Results: {args.out}/results/, summary: {args.out}/summary.json")
+        return 0
+    if args.model == "tcn":
+        raise ConfigError("--model tcn is a temporal head for time-resolved tasks (beat, chords); clip-level tasks "
+                          "take linear or mlp.")
     summary = probe_task(task_dir=args.task, encoder=args.encoder, out_dir=args.out, store=store, layers=args.layers,
                          seeds=args.seeds, config=ProbeConfig(model=args.model), weights_dir=args.weights,
                          device=args.device, weighted=args.weighted, frame_rate_hz=args.frame_rate_hz,

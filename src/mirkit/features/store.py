@@ -168,6 +168,31 @@ class RecipeStore:
         position = {item: i for i, item in enumerate(all_ids)}
         return matrix[[position[item] for item in item_ids]]
 
+    def read_frames(self, layer: int, item_ids: Sequence[str]) -> list[tuple[np.ndarray, np.ndarray]]:
+        """Each item's ``(frames (n, dim), times_s (n,))`` of one layer, in time order, a frame that
+        overlapping windows produced twice kept once. Only that layer's arrays are read from each item
+        file, so a suite's frames are read a layer at a time, never all at once."""
+        if not self.recipe.frames:
+            raise StoreError(f"recipe {self.recipe.recipe_id} stores clip vectors only; extract with pooling='none' "
+                             "(`mirkit extract --pooling none`) for frame-level features.")
+        if layer not in self.recipe.layers:
+            raise StoreError(f"layer {layer} is not stored for recipe {self.recipe.recipe_id} "
+                             f"(stored layers: {list(self.recipe.layers)}).")
+        out = []
+        for item in item_ids:
+            path = self.item_path(item)
+            try:
+                with np.load(path) as data:
+                    frames, times = data[f"frames_{layer}"], data[f"times_{layer}"]
+            except (OSError, ValueError, KeyError, zipfile.BadZipFile, EOFError) as exc:
+                raise StoreError(f"item file {path} has no readable frames of layer {layer} ({exc}). Run "
+                                 "`mirkit cache verify --repair` and extract again.") from exc
+            order = np.argsort(times, kind="stable")
+            times, frames = times[order], frames[order]
+            keep = np.concatenate([[True], np.diff(times) > 1e-6])
+            out.append((frames[keep], times[keep]))
+        return out
+
     def record_error(self, record: dict[str, object]) -> None:
         """Append one skip record (item, path, reason, message, run) to ``errors.jsonl``."""
         append_jsonl(self.errors_path, {**record, "time": time.time()})

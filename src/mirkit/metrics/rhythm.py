@@ -4,7 +4,8 @@ Conventions:
     Tempi are in beats per minute (BPM), one per clip. Acc1: the estimate is within 4% of the
     reference. Acc2: within 4% of the reference times 1/3, 1/2, 1, 2 or 3 (octave errors
     allowed), as in Gouyon et al. (2006). Beat and downbeat times are in **seconds** (not frames),
-    one array per clip; beats before 5 s are trimmed (mir_eval's convention) for the beat metrics.
+    one array per clip; beats before 5 s are trimmed (mir_eval's convention for songs; ``skip_s``
+    sets another time for short clips) for the beat metrics.
     Beat F-measure uses a 70 ms window; CMLt and AMLt are mir_eval's continuity scores (correct
     metrical level, and any allowed level, total). Scores are averaged over clips.
 """
@@ -61,13 +62,16 @@ def beat_f_measure(reference_beats_s: list, estimated_beats_s: list) -> float:
     return evaluate_beats(reference_beats_s, estimated_beats_s)["f_measure"]
 
 
-def evaluate_beats(reference_beats_s: list, estimated_beats_s: list) -> dict[str, float]:
-    """Mean F-measure, CMLt and AMLt over clips (beats in seconds; the first 5 s trimmed)."""
+def evaluate_beats(reference_beats_s: list, estimated_beats_s: list, *, skip_s: float = 5.0) -> dict[str, float]:
+    """Mean F-measure, CMLt and AMLt over clips (beats in seconds; those before ``skip_s`` left out:
+    mir_eval's 5 s suits songs, short clips need less)."""
     import mir_eval
 
+    if skip_s < 0:
+        raise ConfigError(f"skip_s={skip_s} must be >= 0 seconds.")
     scores: dict[str, list[float]] = {"f_measure": [], "cmlt": [], "amlt": []}
     for ref, est in _clips(reference_beats_s, estimated_beats_s, name="beat"):
-        ref, est = mir_eval.beat.trim_beats(ref), mir_eval.beat.trim_beats(est)
+        ref, est = mir_eval.beat.trim_beats(ref, skip_s), mir_eval.beat.trim_beats(est, skip_s)
         scores["f_measure"].append(mir_eval.beat.f_measure(ref, est, 0.07))
         _, cmlt, _, amlt = mir_eval.beat.continuity(ref, est)
         scores["cmlt"].append(cmlt)

@@ -1,0 +1,88 @@
+"""Frame activations to musical outputs.
+
+- Beats: librosa's dynamic-programming beat tracker (Ellis 2007) run on the beat activation as its
+  onset envelope; tempo: librosa's autocorrelation tempo estimate of the same activation.
+- Downbeats: of the decoded beats, every ``meter``-th one, with the meter (3 or 4) and phase whose
+  beats carry the most downbeat activation.
+- Chords: a Viterbi pass over the frame posteriors (librosa's ``viterbi_discriminative``) with a
+  transition matrix that favours staying on a chord, then runs of one class as ``(start, end,
+  label)`` segments, ready for a ``.lab`` file.
+
+Activations are on a regular frame grid; ``times_s`` gives each frame's time (the encoder's frame
+centres), and ``rate_hz`` the grid's rate.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from mirkit.adapt.timed.targets import CHORD_CLASSES
+
+_HOP = 512  # librosa thinks in samples: a frame of rate r is a hop of 512 at 512 * r "samples" per second
+CHORD_SELF_TRANSITION = 0.9
+METERS = (3, 4)
+
+
+def beats_from_activation(activation: np.ndarray, times_s: np.ndarray, *, rate_hz: float) -> np.ndarray:
+    """Beat times in seconds (strictly increasing; empty for a silent activation)."""
+    import librosa
+
+    envelope = np.asarray(activation, dtype=np.float64)
+    if len(envelope) < 4 or not np.any(envelope > 1e-6):
+        return np.zeros(0)
+    _, frames = librosa.beat.beat_track(onset_envelope=envelope, sr=rate_hz * _HOP, hop_length=_HOP, trim=False)
+    frames = np.unique(np.asarray(frames, dtype=int))
+    return np.asarray(times_s, dtype=np.float64)[frames[frames < len(times_s)]]
+
+
+def tempo_from_activation(activation: np.ndarray, *, rate_hz: float) -> float:
+    """Tempo in BPM from the autocorrelation of the beat activation."""
+    import librosa
+
+    envelope = np.asarray(activation, dtype=np.float64)
+    if len(envelope) < 4 or not np.any(envelope > 1e-6):
+        return 120.0  # librosa's prior: nothing to measure
+    return float(np.atleast_1d(librosa.feature.tempo(onset_envelope=envelope, sr=rate_hz * _HOP, hop_length=_HOP))[0])
+
+
+def downbeats_from_beats(beats_s: np.ndarray, downbeat_activation: np.ndarray, times_s: np.ndarray) -> np.ndarray:
+    """The subsequence of ``beats_s`` (every 3rd or 4th, from the best phase) with most downbeat activation."""
+    if len(beats_s) == 0:
+        return beats_s
+    index = np.searchsorted(times_s, beats_s).clip(0, len(times_s) - 1)
+    strength = np.asarray(downbeat_activation)[index]
+    best = max(((strength[phase::meter].mean(), meter, phase) for meter in METERS for phase in range(meter)
+                if len(strength[phase::meter])), key=lambda x: x[0])
+    return beats_s[best[2]::best[1]]
+
+
+def chords_from_posteriors(posteriors: np.ndarray, times_s: np.ndarray, *, rate_hz: float,
+                           self_transition: float = CHORD_SELF_TRANSITION) -> list[tuple[float, float, str]]:
+    """``(start_s, end_s, label)`` segments from ``(frames, 25)`` class probabilities."""
+    import librosa
+
+    probs = np.asarray(posteriors, dtype=np.float64).T  # (classes, frames)
+    probs = probs / probs.sum(axis=0, keepdims=True).clip(1e-12)
+    transition = librosa.sequence.transition_loop(len(CHORD_CLASSES), self_transition)
+    path = librosa.sequence.viterbi_discriminative(probs, transition)
+    half = 0.5 / rate_hz
+    segments: list[tuple[float, float, str]] = []
+    start = 0
+    for k in range(1, len(path) + 1):
+        if k == len(path) or path[k] != path[start]:
+            begin = max(0.0, float(times_s[start]) - half)
+            end = float(times_s[k - 1]) + half
+            segments.append((round(begin, 3), round(end, 3), CHORD_CLASSES[int(path[start])]))
+            start = k
+    return segments
+
+
+def write_lab(path, segments: list[tuple[float, float, str]]) -> None:
+    """A ``.lab`` file: one ``start end label`` line per segment (seconds)."""
+    from mirkit.files import atomic_write_text
+
+    atomic_write_text(path, "".join(f"{a:.3f}\t{b:.3f}\t{label}\n" for a, b, label in segments))
+
+
+__all__ = ["beats_from_activation", "chords_from_posteriors", "downbeats_from_beats", "tempo_from_activation",
+           "write_lab"]

@@ -1,0 +1,149 @@
+"""``probe_timed_task``: frame-level probes of every layer (and a learned weighting) on a time-resolved
+task folder, with frame-level features from the store (``pooling="none"``) read a layer at a time.
+
+Output folder (like :func:`mirkit.adapt.run.probe_task`): ``results/<job>.json`` per layer and seed,
+``models/<job>/`` (the head's weights, its standardisation and settings) and ``summary.json``.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+
+from mirkit.adapt.run import _record_extraction, aggregate, task_kind, weighted_layers
+from mirkit.adapt.timed.fit import HEADLINE, Clip, FrameProbeConfig, fit_frame_probe
+from mirkit.adapt.timed.targets import FrameTargets
+from mirkit.data.manifest import SPLITS, read_manifest
+from mirkit.errors import ConfigError
+from mirkit.features.extract import ExtractConfig, extract
+from mirkit.features.store import FeatureStore
+from mirkit.files import atomic_write_bytes, atomic_write_json
+
+FRAME_KINDS = ("beat", "chords")
+
+
+def frame_rate(times_s: np.ndarray) -> float:
+    """Frames per second of a clip's frame times (the median spacing)."""
+    if len(times_s) < 2:
+        raise ConfigError("a clip has fewer than two frames; it is too short for frame-level probing.")
+    return float(1.0 / np.median(np.diff(times_s)))
+
+
+def _clips_of_layers(items, layers: list[int], entries_by_split, targets: FrameTargets):
+    """Per split, clips with the frames of ``layers`` stacked ``(layers, frames, dim)``; ``None`` when the
+    layers' frame times differ (they cannot be mixed frame by frame)."""
+    out, rate = {}, None
+    for split, rows in entries_by_split.items():
+        ids = [item for item, _ in rows]
+        per_layer = [items.read_frames(layer, ids) for layer in layers]
+        clips = []
+        for k, (_, entry) in enumerate(rows):
+            times = per_layer[0][k][1]
+            if any(len(per_layer[j][k][1]) != len(times) for j in range(1, len(layers))):
+                return None, None
+            rate = rate or frame_rate(times)
+            frames = np.stack([per_layer[j][k][0] for j in range(len(layers))]).astype(np.float32)
+            clips.append(Clip(frames, times, targets.encode(entry.labels, times, rate_hz=rate), entry.labels,
+                              entry.duration_s))
+        out[split] = clips
+    return out, rate
+
+
+def _save_head(model_dir: Path, model, standardisation: dict[str, np.ndarray], context: dict[str, object]) -> None:
+    import torch
+    from safetensors.torch import save
+
+    state = {k: v.detach().contiguous() for k, v in model.state_dict().items()}
+    state.update({k: torch.from_numpy(np.ascontiguousarray(v, dtype=np.float32)) for k, v in standardisation.items()})
+    model_dir.mkdir(parents=True, exist_ok=True)
+    atomic_write_bytes(model_dir / "head.safetensors", save(state))
+    atomic_write_json(model_dir / "head.json", context)
+
+
+def probe_timed_task(*, task_dir: str | Path, encoder: str, out_dir: str | Path, store: str | Path,
+                     layers: str = "all", seeds: int = 3, config: FrameProbeConfig | None = None,
+                     weights_dir: str | None = None, device: str = "cpu", weighted: bool = False, force: bool = False,
+                     progress: bool = True) -> dict[str, object]:
+    """Probe every selected layer frame by frame for ``seeds`` seeds; returns the summary also written to
+    ``RUN/summary.json`` (per layer: test scores mean/std, validation headline, layer weights)."""
+    task_dir, out = Path(task_dir), Path(out_dir)
+    kind, _ = task_kind(task_dir)
+    if kind not in FRAME_KINDS:
+        raise ConfigError(f"{task_dir.name!r} is a {kind} task; frame-level probing covers {', '.join(FRAME_KINDS)}. "
+                          "Use `mirkit probe` for clip-level tasks.")
+    if seeds < 1:
+        raise ConfigError(f"seeds={seeds}: need at least 1 (3 or more for a mean +- std).")
+    base = config or FrameProbeConfig()
+    base.validate()
+    manifest = task_dir / "manifest.jsonl"
+    entries = read_manifest(manifest)
+    report = extract(manifest, store=store, progress=progress,
+                     config=ExtractConfig(encoder=encoder, layers=layers, pooling="none", weights_dir=weights_dir,
+                                          device=device))
+    _record_extraction(out / "extract.json", report, encoder)
+    items = FeatureStore(store).recipe(report.recipe)
+    by_split: dict[str, list] = {s: [] for s in SPLITS}
+    missing = 0
+    for entry in entries:
+        path = entry.path if Path(entry.path).is_absolute() else str(manifest.parent / entry.path)
+        item = report.item_ids.get(path)
+        if item is None:
+            missing += 1
+        else:
+            by_split[entry.split].append((item, entry))
+    for split, rows in by_split.items():
+        if not rows:
+            raise ConfigError(f"task {task_dir.name!r} has no {split} clips with features for {encoder!r} "
+                              f"({missing} skipped; see {report.errors_path}).")
+    targets = FrameTargets(kind)
+    jobs = [(f"layer{k}", [k]) for k in items.recipe.layers]
+    if weighted:
+        first = by_split["train"][0][0]
+        dims = {k: items.read_frames(k, [first])[0][0].shape[-1] for k in items.recipe.layers}
+        mixed = weighted_layers(dims)
+        if mixed:
+            jobs.append(("weighted", mixed))
+    results_dir = out / "results"
+
+    def job_id(name: str, seed: int) -> str:
+        return f"{encoder.replace(':', '_')}__{name}__{base.head}__seed{seed}"
+
+    trained, rates = 0, {}
+    for name, job_layers in jobs:
+        todo = [s for s in range(seeds) if force or not (results_dir / f"{job_id(name, s)}.json").is_file()]
+        if not todo:
+            continue
+        splits, rate = _clips_of_layers(items, job_layers, by_split, targets)
+        if splits is None:
+            continue  # layers on different frame grids: no weighted job
+        rates[name] = rate
+        for seed in todo:
+            result, model, standardisation = fit_frame_probe(splits, kind=kind, layers=job_layers,
+                                                             config=replace(base, seed=seed), rate_hz=rate)
+            for scores in (result.valid, result.test):
+                scores["headline"] = scores[HEADLINE[kind]]
+            context = {"task": task_dir.name, "kind": kind, "encoder": encoder, "recipe_id": items.recipe.recipe_id,
+                       "frame_rate_hz": rate, "head": base.head, "layers": job_layers,
+                       "outputs": targets.output_dim, "job": name}
+            _save_head(out / "models" / job_id(name, seed), model, standardisation, context)
+            atomic_write_json(results_dir / f"{job_id(name, seed)}.json", {**result.to_dict(), **context})
+            trained += 1
+    summary: dict[str, object] = {"task": task_dir.name, "kind": kind, "encoder": encoder,
+                                  "recipe_id": items.recipe.recipe_id, "pooling": "none",
+                                  "clips": {s: len(v) for s, v in by_split.items()}, "skipped_clips": missing,
+                                  "model": base.head, "seeds": seeds, "layers": {},
+                                  "jobs": {"trained": trained, "reused": len(jobs) * seeds - trained}}
+    for name, job_layers in jobs:
+        paths = [results_dir / f"{job_id(name, s)}.json" for s in range(seeds)]
+        if all(p.is_file() for p in paths):
+            runs = [json.loads(p.read_text()) for p in paths]
+            summary["layers"][name] = {**aggregate(runs), "layer_indices": job_layers,  # type: ignore[index]
+                                       "frame_rate_hz": runs[0]["frame_rate_hz"]}
+    atomic_write_json(out / "summary.json", summary)
+    return summary
+
+
+__all__ = ["FRAME_KINDS", "frame_rate", "probe_timed_task"]

@@ -1,0 +1,112 @@
+"""Frame-level probing of the time-resolved tasks: frame targets, decoding, the probe run on the tiny
+suite, and the classic peers (librosa's beat tracker, chroma templates) on the same test split."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from mirkit.adapt.timed.decode import (
+    beats_from_activation,
+    chords_from_posteriors,
+    downbeats_from_beats,
+    tempo_from_activation,
+)
+from mirkit.adapt.timed.targets import CHORD_CLASSES, IGNORE, FrameTargets, chord_class
+from mirkit.errors import ConfigError, StoreError
+
+
+def test_beat_targets_are_widened_to_neighbouring_frames():
+    times = np.arange(100) / 25.0
+    target = FrameTargets("beat").encode({"beats": [0.4, 1.0], "downbeats": [0.4]}, times, rate_hz=25.0)
+    assert target.shape == (100, 2)
+    assert list(target[8:13, 0]) == [0.0, 0.5, 1.0, 0.5, 0.0] and target[25, 0] == 1.0 and target[25, 1] == 0.0
+    assert target[:, 1].sum() == 2.0  # one downbeat: 1 + two neighbours at 0.5
+
+
+def test_chord_targets_reduce_to_major_minor_and_ignore_the_rest():
+    assert [chord_class(x) for x in ("N", "C:maj", "A:min", "G:7", "D:min7", "B:dim", "C:aug", "X")] == \
+        [0, 1, 22, 8, 15, IGNORE, IGNORE, IGNORE]
+    times = np.arange(10) / 5.0
+    classes = FrameTargets("chords").encode({"chords": [[0.0, 1.0, "C:maj"], [1.0, 1.6, "X"]]}, times, rate_hz=5.0)
+    assert list(classes) == [1] * 5 + [IGNORE] * 5  # frames after the last segment have no label either
+    with pytest.raises(ConfigError, match="frame-level probing covers"):
+        FrameTargets("tempo")
+
+
+def test_decoders_recover_beats_tempo_downbeats_and_chords():
+    rate = 50.0
+    times = np.arange(500) / rate
+    activation = np.zeros(500)
+    activation[::25] = 1.0  # a beat every 0.5 s: 120 BPM
+    beats = beats_from_activation(activation, times, rate_hz=rate)
+    assert np.allclose(np.diff(beats), 0.5, atol=0.021) and len(beats) >= 18
+    assert abs(tempo_from_activation(activation, rate_hz=rate) - 120.0) < 3
+    downbeat = np.zeros(500)
+    downbeat[50::75] = 1.0  # every third beat from the second: a waltz
+    found = downbeats_from_beats(beats, downbeat, times)
+    assert np.allclose(np.diff(found), 1.5, atol=0.05) and abs(found[0] - 1.0) < 0.05
+    assert len(beats_from_activation(np.zeros(500), times, rate_hz=rate)) == 0  # silence: no beats
+    posteriors = np.full((500, len(CHORD_CLASSES)), 0.01)
+    posteriors[:200, 1] = 1.0
+    posteriors[200:, 22] = 1.0
+    posteriors[300, :] = 0.01
+    posteriors[300, 5] = 1.0  # one stray frame is smoothed away
+    assert [s[2] for s in chords_from_posteriors(posteriors, times, rate_hz=rate)] == ["C:maj", "A:min"]
+
+
+def test_frame_probes_learn_beats_and_chords_on_the_tiny_suite(tiny_suite, tmp_path):
+    from mirkit.adapt.timed.fit import FrameProbeConfig
+    from mirkit.adapt.timed.run import probe_timed_task
+
+    config = FrameProbeConfig(learning_rates=(1e-2,), max_epochs=40)
+    beat = probe_timed_task(task_dir=tiny_suite / "beat", encoder="logmel", out_dir=tmp_path / "beat",
+                            store=tmp_path / "store", seeds=1, config=config, progress=False)
+    stats = beat["layers"]["layer0"]
+    assert beat["pooling"] == "none" and set(stats) >= {"f_measure", "cmlt", "amlt", "downbeat_f_measure", "tempo_acc1"}
+    assert stats["f_measure"]["mean"] > 0.3, stats  # onsets are in a log-mel frame; chance is near 0
+    result = json.loads(next((tmp_path / "beat/results").glob("*.json")).read_text())
+    assert result["valid"]["headline"] == result["valid"]["f_measure"] and result["frame_rate_hz"] == pytest.approx(
+        22050 / 512, rel=0.01)
+    assert (tmp_path / "beat/models" / result_path_stem(tmp_path / "beat") / "head.safetensors").is_file()
+    chords = probe_timed_task(task_dir=tiny_suite / "chords", encoder="chroma", out_dir=tmp_path / "chords",
+                              store=tmp_path / "store", seeds=1, config=config, progress=False)
+    assert 0.3 < chords["layers"]["layer0"]["majmin"]["mean"] <= 1.0, chords["layers"]
+    again = probe_timed_task(task_dir=tiny_suite / "chords", encoder="chroma", out_dir=tmp_path / "chords",
+                             store=tmp_path / "store", seeds=1, config=config, progress=False)
+    assert again["jobs"] == {"trained": 0, "reused": 1} and again["layers"] == chords["layers"]
+
+
+def result_path_stem(run) -> str:
+    return next((run / "results").glob("*.json")).stem
+
+
+def test_time_resolved_tasks_refuse_clip_level_tools_and_vice_versa(tiny_suite, tmp_path):
+    from mirkit.adapt.run import probe_task
+    from mirkit.adapt.timed.run import probe_timed_task
+    from mirkit.features.extract import ExtractConfig, extract
+    from mirkit.features.store import FeatureStore
+
+    with pytest.raises(ConfigError, match="time-resolved task"):
+        probe_task(task_dir=tiny_suite / "beat", encoder="logmel", out_dir=tmp_path / "x", store=tmp_path / "s",
+                   progress=False)
+    with pytest.raises(ConfigError, match="frame-level probing covers"):
+        probe_timed_task(task_dir=tiny_suite / "key", encoder="logmel", out_dir=tmp_path / "y", store=tmp_path / "s",
+                         progress=False)
+    report = extract(tiny_suite / "beat" / "manifest.jsonl", store=tmp_path / "s", progress=False,
+                     config=ExtractConfig(encoder="logmel"))
+    items = FeatureStore(tmp_path / "s").recipe(report.recipe)
+    with pytest.raises(StoreError, match="pooling='none'"):
+        items.read_frames(0, list(report.item_ids.values())[:1])
+
+
+def test_classic_peers_run_on_the_same_test_split(tiny_suite):
+    from mirkit.bench.peers import PEERS, peers_for, run_peer
+
+    assert [p.name for p in peers_for("beat")] == ["librosa-beats"]
+    beats = run_peer(PEERS.get("librosa-beats"), tiny_suite / "beat", progress=False)
+    chords = run_peer(PEERS.get("chroma-templates"), tiny_suite / "chords", progress=False)
+    assert beats["split"] == "test" and 0 < beats["test"]["f_measure"] <= 1
+    assert chords["test"]["majmin"] > 0.5, chords["test"]  # rendered triads are what templates find
