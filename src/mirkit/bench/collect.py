@@ -69,6 +69,8 @@ def pooling_label(encoder: str, record: dict) -> str:
             rate = get_spec(encoder).layers[record["layers"][0]].frame_rate_hz
         except (UnknownNameError, IndexError, KeyError):
             return str(record.get("pooling", "mean"))
+    if record.get("pooling") == "none":
+        return f"every frame at {rate:.3g} fps"
     return f"{record.get('pooling', 'mean')} of {rate:.3g} fps frames"
 
 

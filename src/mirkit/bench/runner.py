@@ -26,12 +26,18 @@ from pathlib import Path
 
 from mirkit.adapt.probe import ProbeConfig
 from mirkit.adapt.run import probe_task, validated_layer
+from mirkit.adapt.timed.fit import FrameProbeConfig
+from mirkit.adapt.timed.run import FRAME_KINDS, probe_timed_task
 from mirkit.bench.defaults import DEFAULT_ENCODERS, DEFAULT_PEERS
 from mirkit.bench.peers import PEERS, peer_version, peers_for, run_peer
 from mirkit.data.tasks import TASKS
 from mirkit.encoders.zoo import get_spec
 from mirkit.errors import ConfigError
 from mirkit.files import atomic_write_json, sha256_text
+
+
+#: frame rate of encoders with a free hop (CREPE) on the frame-level tasks (clip-level tasks use the spec's)
+TIMED_FRAME_RATE_HZ = 50.0
 
 
 @dataclass
@@ -73,8 +79,11 @@ def read_suite(suite_dir: Path) -> dict:
 
 
 def suite_tasks(suite_dir: Path) -> list[str]:
-    """Task folders of a suite that clip-level probes apply to (not the time-resolved ones)."""
-    return [t for t in TASKS if (suite_dir / t / "manifest.jsonl").is_file() and not TASKS.get(t).time_resolved]
+    """Task folders of a suite that the bench probes: clip-level ones, then the frame-level ones (beat,
+    chords); transcription is not benchmarked yet."""
+    present = [t for t in TASKS if (suite_dir / t / "manifest.jsonl").is_file()]
+    return ([t for t in present if not TASKS.get(t).time_resolved]
+            + [t for t in present if TASKS.get(t).kind in FRAME_KINDS])
 
 
 def provenance() -> dict[str, object]:
@@ -149,7 +158,7 @@ def _checked_tasks(suite_dir: Path, tasks: list[str] | None) -> list[str]:
     for task in tasks:
         TASKS.get(task)  # unknown names fail with a suggestion
         if task not in available:
-            raise ConfigError(f"task {task!r} is not a clip-level task of suite {suite_dir} (it has: "
+            raise ConfigError(f"task {task!r} is not a benchmarked task of suite {suite_dir} (it has: "
                               f"{', '.join(available) or 'none'}); drop it from --tasks or rebuild the suite.")
     return tasks
 
@@ -159,9 +168,17 @@ def _run_pair(report: BenchReport, out: Path, suite_dir: Path, task: str, encode
     """One encoder's probe sweep on one task; a failure is recorded and the bench goes on."""
     report.pairs += 1
     name = encoder.replace(":", "_")
+    spec = get_spec(encoder)
     try:
-        summary = probe_task(task_dir=suite_dir / task, encoder=encoder, out_dir=out / "tasks" / task / name,
-                             frame_rate_hz=get_spec(encoder).clip_frame_rate_hz, **probe_args)  # type: ignore[arg-type]
+        if TASKS.get(task).kind in FRAME_KINDS:
+            args = {k: v for k, v in probe_args.items() if k != "config"}
+            config = FrameProbeConfig(head=probe_args["config"].model)  # type: ignore[union-attr]
+            summary = probe_timed_task(task_dir=suite_dir / task, encoder=encoder, out_dir=out / "tasks" / task / name,
+                                       config=config, frame_rate_hz=TIMED_FRAME_RATE_HZ if spec.adjustable_frame_rate
+                                       else None, **args)  # type: ignore[arg-type]
+        else:
+            summary = probe_task(task_dir=suite_dir / task, encoder=encoder, out_dir=out / "tasks" / task / name,
+                                 frame_rate_hz=spec.clip_frame_rate_hz, **probe_args)  # type: ignore[arg-type]
     except Exception as exc:  # a failing pair is recorded; the rest of the bench goes on
         report.failures.append(_record_failure(out, task, encoder, exc))
         return

@@ -60,7 +60,7 @@ for _spec in (
     TaskSpec("singer", "multiclass", "singer", (), "accuracy", "singer identity (VocalSet), split by exercise"),
     TaskSpec("transcription", "transcription", "notes", (), "note_f1",
              "rendered piano and ensemble pieces; note lists and 100 fps piano rolls beside each clip"),
-    TaskSpec("beat", "beat", "beats", (), "beat_f_measure",
+    TaskSpec("beat", "beat", "beats", (), "f_measure",
              "beat and downbeat times of the tempo task's grooves (from the tempo and meter rendered)"),
     TaskSpec("chords", "chords", "chords", (), "majmin",
              "time-stamped chords (Harte labels) of the key task's progressions and Bach chorales"),

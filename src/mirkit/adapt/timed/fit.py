@@ -1,8 +1,8 @@
 """Fit a frame-level head on frozen features and score it with decoded outputs.
 
 Protocol (the clip-level probe's, per frame): standardise every layer with training-frame
-statistics; for each learning rate of a small grid train with AdamW on batches of whole clips
-(padded, padding masked out of the loss), stop after ``patience`` epochs without a lower
+statistics; for each learning rate of a small grid train with AdamW (a per-frame head on shuffled
+batches of frames, the temporal head on batches of whole clips, padding masked out of the loss), stop after ``patience`` epochs without a lower
 validation loss and keep the best weights; decode the validation clips and keep the learning rate
 with the best decoded validation headline (beat F-measure, chord ``majmin``); decode the test clips
 once with that head. Everything is seeded; the test split is never looked at before the choice.
@@ -30,6 +30,7 @@ from mirkit.adapt.timed.heads import HEADS, FrameHead
 from mirkit.adapt.timed.targets import IGNORE, FrameTargets
 from mirkit.errors import ConfigError
 
+FRAME_BATCH = 1024  # frames per step of a per-frame (linear, MLP) head
 #: beats before this time are left out of the beat scores of short suite clips (mir_eval's 5 s is for songs)
 CLIP_SKIP_S = 1.0
 
@@ -41,7 +42,7 @@ class FrameProbeConfig:
     weight_decay: float = 1e-4
     max_epochs: int = 100
     patience: int = 10
-    batch_clips: int = 4  # whole clips per step: a clip holds hundreds of frames
+    batch_clips: int = 4  # whole clips per step of the temporal (tcn) head; per-frame heads take FRAME_BATCH frames
     dropout: float = 0.2
     seed: int = 0
 
@@ -139,6 +140,25 @@ def evaluate_clips(kind: str, clips: list[Clip], activations: list[np.ndarray], 
 HEADLINE = {"beat": "f_measure", "chords": "majmin"}
 
 
+def _flat(clips: list[Clip]) -> tuple[torch.Tensor, torch.Tensor]:
+    """All frames of ``clips`` as one sequence ``(1, layers, frames, dim)`` and their targets."""
+    x = torch.from_numpy(np.concatenate([c.frames for c in clips], axis=1))[None]
+    return x, torch.from_numpy(np.concatenate([c.target for c in clips]))
+
+
+def _epoch_batches(splits: dict[str, list[Clip]], flat, head: str, rng: np.random.Generator, batch_clips: int):
+    """One epoch of ``(x, y, mask)`` batches: whole clips for the temporal head, else shuffled frames
+    (a per-frame head sees no context, so frames are independent samples: large batches train fast)."""
+    if head == "tcn":
+        yield from _batches(splits["train"], rng.permutation(len(splits["train"])), batch_clips)
+        return
+    x, y = flat
+    order = torch.from_numpy(rng.permutation(x.shape[2]))
+    for start in range(0, len(order), FRAME_BATCH):
+        index = order[start : start + FRAME_BATCH]
+        yield x[:, :, index], y[index][None], torch.ones(1, len(index), dtype=torch.bool)
+
+
 def _train_one(kind: str, splits: dict[str, list[Clip]], *, config: FrameProbeConfig, rate: float, seed: int,
                pos_weight: torch.Tensor | None, outputs: int):
     torch.manual_seed(seed)
@@ -147,10 +167,11 @@ def _train_one(kind: str, splits: dict[str, list[Clip]], *, config: FrameProbeCo
     model = FrameHead(layers=first.shape[0], dim=first.shape[2], outputs=outputs, head=config.head,
                       dropout=config.dropout)
     optimiser = torch.optim.AdamW(model.parameters(), lr=rate, weight_decay=config.weight_decay)
+    train_flat = _flat(splits["train"]) if config.head != "tcn" else None
     best = (float("inf"), 0, copy.deepcopy(model.state_dict()))
     for epoch in range(1, config.max_epochs + 1):
         model.train()
-        for x, y, mask in _batches(splits["train"], rng.permutation(len(splits["train"])), config.batch_clips):
+        for x, y, mask in _epoch_batches(splits, train_flat, config.head, rng, config.batch_clips):
             loss = _loss(kind, model(x), y, mask, pos_weight)
             optimiser.zero_grad()
             loss.backward()

@@ -23,6 +23,33 @@ from mirkit.features.store import FeatureStore
 from mirkit.files import atomic_write_bytes, atomic_write_json
 
 FRAME_KINDS = ("beat", "chords")
+#: the slowest frame rate a layer may have for a task: beats are scored within 70 ms; chords last a beat or more
+MIN_FRAME_RATE_HZ = {"beat": 20.0, "chords": 4.0}
+
+
+def frame_layers(encoder: str, kind: str, layers: str, *, frame_rate_hz: float | None = None) -> str:
+    """The selected layers (``all`` or a comma list) whose frame rate suits ``kind``, as a comma list.
+
+    Raises:
+        ConfigError: a named layer is too slow, or the encoder has no layer fast enough.
+    """
+    from mirkit.encoders.base import parse_layers
+    from mirkit.encoders.zoo import get_spec
+
+    spec = get_spec(encoder)
+    if frame_rate_hz is not None:
+        spec = spec.with_frame_rate(frame_rate_hz)
+    floor = MIN_FRAME_RATE_HZ[kind]
+    chosen = parse_layers(layers, spec=spec)
+    slow = [k for k in chosen if spec.layers[k].frame_rate_hz < floor]
+    if slow and layers != "all":
+        raise ConfigError(f"layers {slow} of {encoder!r} run at {spec.layers[slow[0]].frame_rate_hz:.3g} fps, below the "
+                          f"{floor:g} fps the {kind} task needs; choose among "
+                          f"{[k for k in range(spec.num_layers) if spec.layers[k].frame_rate_hz >= floor]}.")
+    fast = [k for k in chosen if k not in slow]
+    if not fast:
+        raise ConfigError(f"{encoder!r} has no layer at {floor:g} fps or more, which the {kind} task needs.")
+    return ",".join(str(k) for k in fast)
 
 
 def frame_rate(times_s: np.ndarray) -> float:
@@ -66,9 +93,11 @@ def _save_head(model_dir: Path, model, standardisation: dict[str, np.ndarray], c
 def probe_timed_task(*, task_dir: str | Path, encoder: str, out_dir: str | Path, store: str | Path,
                      layers: str = "all", seeds: int = 3, config: FrameProbeConfig | None = None,
                      weights_dir: str | None = None, device: str = "cpu", weighted: bool = False, force: bool = False,
-                     progress: bool = True) -> dict[str, object]:
+                     frame_rate_hz: float | None = None, progress: bool = True) -> dict[str, object]:
     """Probe every selected layer frame by frame for ``seeds`` seeds; returns the summary also written to
-    ``RUN/summary.json`` (per layer: test scores mean/std, validation headline, layer weights)."""
+    ``RUN/summary.json`` (per layer: test scores mean/std, validation headline, layer weights). Layers
+    slower than :data:`MIN_FRAME_RATE_HZ` are left out of ``all`` (musicnn's patch-level layers, say);
+    ``frame_rate_hz`` sets the rate of encoders with a free hop (CREPE)."""
     task_dir, out = Path(task_dir), Path(out_dir)
     kind, _ = task_kind(task_dir)
     if kind not in FRAME_KINDS:
@@ -78,11 +107,12 @@ def probe_timed_task(*, task_dir: str | Path, encoder: str, out_dir: str | Path,
         raise ConfigError(f"seeds={seeds}: need at least 1 (3 or more for a mean +- std).")
     base = config or FrameProbeConfig()
     base.validate()
+    layers = frame_layers(encoder, kind, layers, frame_rate_hz=frame_rate_hz)
     manifest = task_dir / "manifest.jsonl"
     entries = read_manifest(manifest)
     report = extract(manifest, store=store, progress=progress,
                      config=ExtractConfig(encoder=encoder, layers=layers, pooling="none", weights_dir=weights_dir,
-                                          device=device))
+                                          device=device, frame_rate_hz=frame_rate_hz))
     _record_extraction(out / "extract.json", report, encoder)
     items = FeatureStore(store).recipe(report.recipe)
     by_split: dict[str, list] = {s: [] for s in SPLITS}
@@ -126,7 +156,8 @@ def probe_timed_task(*, task_dir: str | Path, encoder: str, out_dir: str | Path,
             for scores in (result.valid, result.test):
                 scores["headline"] = scores[HEADLINE[kind]]
             context = {"task": task_dir.name, "kind": kind, "encoder": encoder, "recipe_id": items.recipe.recipe_id,
-                       "frame_rate_hz": rate, "head": base.head, "layers": job_layers,
+                       "frame_rate_hz": rate, "pooling": "none", "feature_dim": int(splits["train"][0].frames.shape[-1]),
+                       "head": base.head, "layers": job_layers,
                        "outputs": targets.output_dim, "job": name}
             _save_head(out / "models" / job_id(name, seed), model, standardisation, context)
             atomic_write_json(results_dir / f"{job_id(name, seed)}.json", {**result.to_dict(), **context})
