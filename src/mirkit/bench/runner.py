@@ -35,7 +35,6 @@ from mirkit.encoders.zoo import get_spec
 from mirkit.errors import ConfigError
 from mirkit.files import atomic_write_json, sha256_text
 
-
 #: frame rate of encoders with a free hop (CREPE) on the frame-level tasks (clip-level tasks use the spec's)
 TIMED_FRAME_RATE_HZ = 50.0
 
