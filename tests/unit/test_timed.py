@@ -77,6 +77,25 @@ def test_frame_probes_learn_beats_and_chords_on_the_tiny_suite(tiny_suite, tmp_p
     again = probe_timed_task(task_dir=tiny_suite / "chords", encoder="chroma", out_dir=tmp_path / "chords",
                              store=tmp_path / "store", seeds=1, config=config, progress=False)
     assert again["jobs"] == {"trained": 0, "reused": 1} and again["layers"] == chords["layers"]
+    # the runs predict on new audio: .lab files, beat and downbeat lists, one predictions.jsonl line per file
+    from mirkit.adapt.timed.predict import predict_timed
+
+    audio = sorted((tiny_suite / "key" / "audio").glob("*.flac"))[:3]
+    for file in audio:
+        (tmp_path / "new").mkdir(exist_ok=True)
+        (tmp_path / "new" / file.name).write_bytes(file.read_bytes())
+    (tmp_path / "new" / "broken.wav").write_bytes(b"not audio")
+    report, rows = predict_timed(run_dir=tmp_path / "chords", source=tmp_path / "new", store=tmp_path / "store",
+                                 out_dir=tmp_path / "pred", progress=False)
+    assert rows == 3 and report.num_skipped == 1
+    lab = (tmp_path / "pred" / f"{audio[0].stem}.lab").read_text().splitlines()
+    assert lab and all(len(line.split("\t")) == 3 for line in lab)
+    _, rows = predict_timed(run_dir=tmp_path / "beat", source=tmp_path / "new", store=tmp_path / "store",
+                            out_dir=tmp_path / "pred-beat", progress=False)
+    line = json.loads((tmp_path / "pred-beat" / "predictions.jsonl").read_text().splitlines()[0])
+    assert line["task"] == "beat" and line["tempo_bpm"] > 0 and set(line["downbeats"]) <= set(line["beats"])
+    beats = (tmp_path / "pred-beat" / f"{audio[0].stem}.beats.txt").read_text().split()
+    assert [float(b) for b in beats] == line["beats"]
 
 
 def result_path_stem(run) -> str:

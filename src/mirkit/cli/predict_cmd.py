@@ -9,7 +9,9 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     parser = commands.add_parser("predict", help="predict labels for new audio with a trained probe run")
     parser.add_argument("--model", required=True, help="a run folder written by `mirkit probe` or `mirkit tune`")
     parser.add_argument("--input", required=True, help="audio folder, file or manifest")
-    parser.add_argument("--out", default="predictions.jsonl", help="predictions file (.jsonl or .csv)")
+    parser.add_argument("--out", default="predictions.jsonl",
+                        help="predictions file (.jsonl or .csv); for a beat or chords run, a folder (per file "
+                             "NAME.beats.txt + NAME.downbeats.txt, or NAME.lab; and predictions.jsonl)")
     parser.add_argument("--store", default=None, help="feature store (default: <model>/../features, as probe)")
     parser.add_argument("--device", default="cpu", help="tune runs: where the tuned model runs")
     parser.add_argument("--strict", action="store_true", help="exit 1 when any file was skipped")
@@ -18,6 +20,7 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    import json
     from pathlib import Path
 
     from mirkit.adapt.predict import predict
@@ -32,6 +35,15 @@ def run(args: argparse.Namespace) -> int:
         print(f"Wrote {rows} predictions to {args.out} ({len(skipped)} files skipped)")
         return 1 if args.strict and skipped else 0
     store = args.store or str(Path(args.model).resolve().parent / "features")
+    summary = Path(args.model) / "summary.json"
+    if summary.is_file() and json.loads(summary.read_text()).get("pooling") == "none":
+        from mirkit.adapt.timed.predict import predict_timed
+
+        report, rows = predict_timed(run_dir=args.model, source=args.input, store=store, out_dir=args.out,
+                                     progress=not args.no_progress)
+        print(report.summary())
+        print(f"Wrote {rows} files' beats or chords to {args.out}/ (and {args.out}/predictions.jsonl)")
+        return 1 if args.strict and report.num_skipped else 0
     report, rows = predict(run_dir=args.model, source=args.input, store=store, out_path=args.out,
                            progress=not args.no_progress)
     print(report.summary())

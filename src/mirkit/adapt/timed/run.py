@@ -157,7 +157,7 @@ def probe_timed_task(*, task_dir: str | Path, encoder: str, out_dir: str | Path,
                 scores["headline"] = scores[HEADLINE[kind]]
             context = {"task": task_dir.name, "kind": kind, "encoder": encoder, "recipe_id": items.recipe.recipe_id,
                        "frame_rate_hz": rate, "pooling": "none", "feature_dim": int(splits["train"][0].frames.shape[-1]),
-                       "head": base.head, "layers": job_layers,
+                       "extract_frame_rate_hz": frame_rate_hz, "head": base.head, "layers": job_layers,
                        "outputs": targets.output_dim, "job": name}
             _save_head(out / "models" / job_id(name, seed), model, standardisation, context)
             atomic_write_json(results_dir / f"{job_id(name, seed)}.json", {**result.to_dict(), **context})

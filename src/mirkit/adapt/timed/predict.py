@@ -1,0 +1,99 @@
+"""``predict_timed``: apply a frame-level probe run (beat or chords) to new audio.
+
+The layer job with the best mean validation headline is used and its seeds' frame activations are
+averaged, then decoded as in the benchmark. Written into the output folder, per audio file:
+``<name>.beats.txt`` and ``<name>.downbeats.txt`` (one time in seconds per line) or ``<name>.lab``
+(``start end label`` per chord segment), and one line per file in ``predictions.jsonl`` (beats,
+downbeats and tempo, or chord segments). Bad files are skipped and reported as in extract.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from mirkit.adapt.predict import best_job
+from mirkit.adapt.timed.decode import (
+    beats_from_activation,
+    chords_from_posteriors,
+    downbeats_from_beats,
+    tempo_from_activation,
+    write_lab,
+)
+from mirkit.adapt.timed.heads import FrameHead
+from mirkit.errors import CheckpointError
+from mirkit.features.extract import ExtractConfig, ExtractReport, extract
+from mirkit.features.store import FeatureStore
+from mirkit.files import atomic_write_text
+
+
+class TrainedFrameHead:
+    """A saved frame-level head with its standardisation and settings (``models/<job>/``)."""
+
+    def __init__(self, folder: Path) -> None:
+        from safetensors.torch import load_file
+
+        try:
+            self.context = json.loads((folder / "head.json").read_text())
+            state = load_file(str(folder / "head.safetensors"))
+        except (OSError, ValueError) as exc:
+            raise CheckpointError(f"{folder} is not a saved frame-level head ({exc}); rerun `mirkit probe`.") from None
+        self.mean, self.scale = state.pop("mean").numpy(), state.pop("scale").numpy()
+        layers, dim = self.mean.shape[0], self.mean.shape[2]
+        self.model = FrameHead(layers=layers, dim=dim, outputs=int(self.context["outputs"]), head=self.context["head"])
+        self.model.load_state_dict(state)
+        self.model.eval()
+
+    def activations(self, frames: np.ndarray) -> np.ndarray:
+        """``(layers, frames, dim)`` raw features -> ``(frames, outputs)`` probabilities."""
+        x = torch.from_numpy(((frames - self.mean) / self.scale).astype(np.float32))[None]
+        with torch.no_grad():
+            logits = self.model(x)[0]
+        return (torch.sigmoid(logits) if self.context["kind"] == "beat" else torch.softmax(logits, -1)).numpy()
+
+
+def predict_timed(*, run_dir: str | Path, source: str | Path, store: str | Path, out_dir: str | Path,
+                  progress: bool = True) -> tuple[ExtractReport, int]:
+    """Decode beats/downbeats/tempo or chords for every audio file of ``source`` into ``out_dir``."""
+    run_dir, out = Path(run_dir), Path(out_dir)
+    layer_name, model_dirs, record = best_job(run_dir)
+    heads = [TrainedFrameHead(d) for d in model_dirs]
+    context = heads[0].context
+    layers, kind = list(context["layers"]), str(context["kind"])
+    report = extract(source, store=store, progress=progress,
+                     config=ExtractConfig(encoder=str(context["encoder"]), layers=layers, pooling="none",
+                                          frame_rate_hz=context.get("extract_frame_rate_hz")))
+    items = FeatureStore(store).recipe(report.recipe)
+    paths = sorted(report.item_ids)
+    out.mkdir(parents=True, exist_ok=True)
+    rows = []
+    per_layer = {layer: items.read_frames(layer, [report.item_ids[p] for p in paths]) for layer in layers}
+    rate = float(context["frame_rate_hz"])
+    for k, path in enumerate(paths):
+        times = per_layer[layers[0]][k][1]
+        frames = np.stack([per_layer[layer][k][0] for layer in layers]).astype(np.float32)
+        activation = np.mean([head.activations(frames) for head in heads], axis=0)
+        stem = out / Path(path).stem
+        row: dict[str, object] = {"path": path}
+        if kind == "beat":
+            beats = beats_from_activation(activation[:, 0], times, rate_hz=rate)
+            downbeats = downbeats_from_beats(beats, activation[:, 1], times)
+            atomic_write_text(stem.with_name(stem.name + ".beats.txt"), "".join(f"{t:.3f}\n" for t in beats))
+            atomic_write_text(stem.with_name(stem.name + ".downbeats.txt"), "".join(f"{t:.3f}\n" for t in downbeats))
+            row.update(beats=[round(float(t), 3) for t in beats], downbeats=[round(float(t), 3) for t in downbeats],
+                       tempo_bpm=round(tempo_from_activation(activation[:, 0], rate_hz=rate), 2))
+        else:
+            segments = chords_from_posteriors(activation, times, rate_hz=rate)
+            write_lab(stem.with_name(stem.name + ".lab"), segments)
+            row["chords"] = [list(s) for s in segments]
+        rows.append(row)
+    meta = {"run": str(run_dir), "layer": layer_name, "seeds": len(heads), "encoder": context["encoder"],
+            "task": context.get("task")}
+    atomic_write_text(out / "predictions.jsonl", "".join(json.dumps({**r, **meta}) + "\n" for r in rows))
+    return report, len(rows)
+
+
+__all__ = ["TrainedFrameHead", "predict_timed"]
