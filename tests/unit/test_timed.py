@@ -129,3 +129,22 @@ def test_classic_peers_run_on_the_same_test_split(tiny_suite):
     chords = run_peer(PEERS.get("chroma-templates"), tiny_suite / "chords", progress=False)
     assert beats["split"] == "test" and 0 < beats["test"]["f_measure"] <= 1
     assert chords["test"]["majmin"] > 0.5, chords["test"]  # rendered triads are what templates find
+
+
+@pytest.mark.parametrize("head, layers", [("linear", 1), ("mlp", 1), ("linear", 3), ("mlp", 2)])
+def test_stacked_heads_are_their_copies_and_keep_their_own_learning_rate(head, layers):
+    import torch
+
+    from mirkit.adapt.timed.heads import StackedFrameHeads
+
+    stack = StackedFrameHeads(seeds=[0, 1], layers=layers, dim=8, outputs=3, head=head).eval()
+    x = torch.randn(1, layers, 20, 8)
+    assert torch.allclose(stack(x), torch.stack([stack.head(k)(x)[0] for k in range(2)]), atol=1e-5)
+    assert not torch.allclose(stack(x)[0], stack(x)[1])  # seeded apart
+    frozen = [p.detach().clone() for p in stack.copy_parameters(1)]
+    optimiser = torch.optim.AdamW([{"params": stack.copy_parameters(0), "lr": 1e-2},
+                                   {"params": stack.copy_parameters(1), "lr": 0.0}], weight_decay=0.0)
+    stack.train()
+    stack(x).square().mean().backward()
+    optimiser.step()
+    assert all(torch.equal(a, b) for a, b in zip(frozen, stack.copy_parameters(1)))

@@ -26,11 +26,11 @@ from mirkit.adapt.timed.decode import (
     downbeats_from_beats,
     tempo_from_activation,
 )
-from mirkit.adapt.timed.heads import HEADS, FrameHead
+from mirkit.adapt.timed.heads import HEADS, FrameHead, StackedFrameHeads
 from mirkit.adapt.timed.targets import IGNORE, FrameTargets
 from mirkit.errors import ConfigError
 
-FRAME_BATCH = 1024  # frames per step of a per-frame (linear, MLP) head
+FRAME_BATCH = 4096  # frames per step of a per-frame (linear, MLP) head
 #: beats before this time are left out of the beat scores of short suite clips (mir_eval's 5 s is for songs)
 CLIP_SKIP_S = 1.0
 
@@ -40,8 +40,8 @@ class FrameProbeConfig:
     head: str = "linear"  # linear | mlp | tcn
     learning_rates: tuple[float, ...] = (1e-3, 3e-3, 1e-2)
     weight_decay: float = 1e-4
-    max_epochs: int = 100
-    patience: int = 10
+    max_epochs: int = 40
+    patience: int = 6
     batch_clips: int = 4  # whole clips per step of the temporal (tcn) head; per-frame heads take FRAME_BATCH frames
     dropout: float = 0.2
     seed: int = 0
@@ -95,10 +95,16 @@ def _batches(clips: list[Clip], order: np.ndarray, size: int):
         yield torch.from_numpy(x), torch.from_numpy(y), torch.from_numpy(mask)
 
 
-def _loss(kind: str, logits: torch.Tensor, y: torch.Tensor, mask: torch.Tensor, pos_weight: torch.Tensor | None):
+def _loss(kind: str, logits: torch.Tensor, y: torch.Tensor, mask: torch.Tensor | None,
+          pos_weight: torch.Tensor | None) -> torch.Tensor:
+    """Mean loss over the frames ``mask`` keeps (``None``: every frame)."""
+    if mask is not None:
+        logits, y = logits[mask], y[mask]
+    else:
+        logits, y = logits.reshape(-1, logits.shape[-1]), y.reshape(-1, *y.shape[2:])
     if kind == "chords":
-        return nn.functional.cross_entropy(logits[mask], y[mask], ignore_index=IGNORE)
-    return nn.functional.binary_cross_entropy_with_logits(logits[mask], y[mask], pos_weight=pos_weight)
+        return nn.functional.cross_entropy(logits, y, ignore_index=IGNORE)
+    return nn.functional.binary_cross_entropy_with_logits(logits, y, pos_weight=pos_weight)
 
 
 def _activations(model: FrameHead, kind: str, clips: list[Clip]) -> list[np.ndarray]:
@@ -140,23 +146,28 @@ def evaluate_clips(kind: str, clips: list[Clip], activations: list[np.ndarray], 
 HEADLINE = {"beat": "f_measure", "chords": "majmin"}
 
 
-def _flat(clips: list[Clip]) -> tuple[torch.Tensor, torch.Tensor]:
-    """All frames of ``clips`` as one sequence ``(1, layers, frames, dim)`` and their targets."""
-    x = torch.from_numpy(np.concatenate([c.frames for c in clips], axis=1))[None]
-    return x, torch.from_numpy(np.concatenate([c.target for c in clips]))
+def _flat(clips: list[Clip], *, seed: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """All frames of ``clips`` as one sequence ``(1, layers, frames, dim)`` with their targets ``(1, frames,
+    ...)``; shuffled once when a ``seed`` is given."""
+    x = np.concatenate([c.frames for c in clips], axis=1)
+    y = np.concatenate([c.target for c in clips])
+    if seed is not None:
+        order = np.random.default_rng(seed).permutation(len(y))
+        x, y = x[:, order], y[order]
+    return torch.from_numpy(np.ascontiguousarray(x))[None], torch.from_numpy(np.ascontiguousarray(y))[None]
 
 
 def _epoch_batches(splits: dict[str, list[Clip]], flat, head: str, rng: np.random.Generator, batch_clips: int):
-    """One epoch of ``(x, y, mask)`` batches: whole clips for the temporal head, else shuffled frames
-    (a per-frame head sees no context, so frames are independent samples: large batches train fast)."""
+    """One epoch of ``(x, y, mask)`` batches: whole clips for the temporal head, else slices of the
+    once-shuffled frames in a random order (a per-frame head sees no context, so frames are
+    independent samples and large slices train fast, without copying)."""
     if head == "tcn":
         yield from _batches(splits["train"], rng.permutation(len(splits["train"])), batch_clips)
         return
     x, y = flat
-    order = torch.from_numpy(rng.permutation(x.shape[2]))
-    for start in range(0, len(order), FRAME_BATCH):
-        index = order[start : start + FRAME_BATCH]
-        yield x[:, :, index], y[index][None], torch.ones(1, len(index), dtype=torch.bool)
+    starts = np.arange(0, x.shape[2], FRAME_BATCH)
+    for start in rng.permutation(starts):
+        yield x[:, :, start : start + FRAME_BATCH], y[:, start : start + FRAME_BATCH], None
 
 
 def _train_one(kind: str, splits: dict[str, list[Clip]], *, config: FrameProbeConfig, rate: float, seed: int,
@@ -167,7 +178,10 @@ def _train_one(kind: str, splits: dict[str, list[Clip]], *, config: FrameProbeCo
     model = FrameHead(layers=first.shape[0], dim=first.shape[2], outputs=outputs, head=config.head,
                       dropout=config.dropout)
     optimiser = torch.optim.AdamW(model.parameters(), lr=rate, weight_decay=config.weight_decay)
-    train_flat = _flat(splits["train"]) if config.head != "tcn" else None
+    per_frame = config.head != "tcn"
+    train_flat = _flat(splits["train"], seed=seed) if per_frame else None
+    valid_flat = _flat(splits["valid"]) if per_frame else None
+    valid_frames = sum(c.frames.shape[1] for c in splits["valid"])
     best = (float("inf"), 0, copy.deepcopy(model.state_dict()))
     for epoch in range(1, config.max_epochs + 1):
         model.train()
@@ -178,9 +192,13 @@ def _train_one(kind: str, splits: dict[str, list[Clip]], *, config: FrameProbeCo
             optimiser.step()
         model.eval()
         with torch.no_grad():
-            losses = [float(_loss(kind, model(x), y, mask, pos_weight)) * int(mask.sum())
-                      for x, y, mask in _batches(splits["valid"], np.arange(len(splits["valid"])), config.batch_clips)]
-        valid_loss = sum(losses) / max(1, sum(c.frames.shape[1] for c in splits["valid"]))
+            if per_frame:
+                x, y = valid_flat
+                valid_loss = float(_loss(kind, model(x), y, None, pos_weight))
+            else:
+                losses = [float(_loss(kind, model(x), y, mask, pos_weight)) * int(mask.sum()) for x, y, mask
+                          in _batches(splits["valid"], np.arange(len(splits["valid"])), config.batch_clips)]
+                valid_loss = sum(losses) / max(1, valid_frames)
         if valid_loss < best[0] - 1e-6:
             best = (valid_loss, epoch, copy.deepcopy(model.state_dict()))
         elif epoch - best[1] >= config.patience:
@@ -189,10 +207,50 @@ def _train_one(kind: str, splits: dict[str, list[Clip]], *, config: FrameProbeCo
     return model, best[1], best[0]
 
 
-def fit_frame_probe(splits: dict[str, list[Clip]], *, kind: str, layers: list[int], config: FrameProbeConfig,
-                    rate_hz: float) -> tuple[FrameProbeResult, FrameHead, dict[str, np.ndarray]]:
-    """Train on ``splits["train"]``, choose on ``valid``, score ``test`` once; returns the result, the head
-    and the standardisation (``mean``, ``scale`` of shape ``(layers, 1, dim)``) it expects."""
+def _train_stacked(kind: str, splits: dict[str, list[Clip]], *, config: FrameProbeConfig,
+                   copies: list[tuple[int, float]], pos_weight: torch.Tensor | None, outputs: int):
+    """Per-frame heads for every ``(seed, learning rate)`` in ``copies``, trained in one pass: the same
+    once-shuffled frame slices (in the first seed's order) feed every copy, each copy has its own seeded
+    initialisation, learning rate, early stopping and best checkpoint. Returns ``[(head, best_epoch)]``."""
+    first = splits["train"][0].frames
+    stack = StackedFrameHeads(seeds=[seed for seed, _ in copies], layers=first.shape[0], dim=first.shape[2],
+                              outputs=outputs, head=config.head, dropout=config.dropout)
+    optimiser = torch.optim.AdamW([{"params": stack.copy_parameters(k), "lr": rate}
+                                   for k, (_, rate) in enumerate(copies)], weight_decay=config.weight_decay)
+    rng = np.random.default_rng(copies[0][0])
+    train, valid = _flat(splits["train"], seed=copies[0][0]), _flat(splits["valid"])
+    best = [(float("inf"), 0, copy.deepcopy(stack.head(k).state_dict())) for k in range(len(copies))]
+    for epoch in range(1, config.max_epochs + 1):
+        stack.train()
+        for x, y, _ in _epoch_batches(splits, train, config.head, rng, config.batch_clips):
+            logits = stack(x)
+            loss = sum(_loss(kind, logits[k][None], y, None, pos_weight) for k in range(len(copies)))
+            optimiser.zero_grad()
+            loss.backward()
+            optimiser.step()
+        stack.eval()
+        with torch.no_grad():
+            logits = stack(valid[0])
+            losses = [float(_loss(kind, logits[k][None], valid[1], None, pos_weight)) for k in range(len(copies))]
+        for k, value in enumerate(losses):
+            if value < best[k][0] - 1e-6:
+                best[k] = (value, epoch, copy.deepcopy(stack.head(k).state_dict()))
+        if all(epoch - b[1] >= config.patience for b in best):
+            break
+    heads = []
+    for k, (_, epoch, state) in enumerate(best):
+        head = stack.head(k)
+        head.load_state_dict(state)
+        heads.append((head.eval(), epoch))
+    return heads
+
+
+def fit_frame_probes(splits: dict[str, list[Clip]], *, kind: str, layers: list[int], config: FrameProbeConfig,
+                     rate_hz: float, seeds: list[int]) -> list[tuple[FrameProbeResult, FrameHead, dict[str, np.ndarray]]]:
+    """For each seed: train on ``splits["train"]``, choose the learning rate on ``valid``, score ``test``
+    once. Returns per seed the result, the head and the standardisation (``mean``, ``scale`` of shape
+    ``(layers, 1, dim)``) it expects. Per-frame heads of every seed and learning rate train together
+    (:func:`_train_stacked`); the temporal head trains one at a time."""
     config.validate()
     targets = FrameTargets(kind)
     started = time.perf_counter()
@@ -205,20 +263,37 @@ def fit_frame_probe(splits: dict[str, list[Clip]], *, kind: str, layers: list[in
     if kind == "beat":
         positive = np.concatenate([c.target for c in splits["train"]]).mean(axis=0).clip(1e-3, None)
         pos_weight = torch.tensor((1 - positive) / positive, dtype=torch.float32).clamp(max=20.0)
-    best = None
-    for rate in config.learning_rates:
-        model, epoch, _ = _train_one(kind, scaled, config=config, rate=rate, seed=config.seed, pos_weight=pos_weight,
-                                     outputs=targets.output_dim)
-        valid = evaluate_clips(kind, scaled["valid"], _activations(model, kind, scaled["valid"]), rate_hz=rate_hz)
-        if best is None or valid[HEADLINE[kind]] > best[0][HEADLINE[kind]]:
-            best = (valid, rate, epoch, model)
-    valid, rate, epoch, model = best
-    test = evaluate_clips(kind, scaled["test"], _activations(model, kind, scaled["test"]), rate_hz=rate_hz)
-    result = FrameProbeResult(layers=layers, seed=config.seed, head=config.head, learning_rate=rate, best_epoch=epoch,
-                              valid=valid, test=test, parameters=sum(p.numel() for p in model.parameters()),
-                              train_s=round(time.perf_counter() - started, 2), layer_weights=model.layer_weights())
-    return result, model, {"mean": mean, "scale": scale}
+    copies = [(seed, rate) for seed in seeds for rate in config.learning_rates]
+    if config.head == "tcn":
+        trained = [_train_one(kind, scaled, config=config, rate=rate, seed=seed, pos_weight=pos_weight,
+                              outputs=targets.output_dim)[:2] for seed, rate in copies]
+    else:
+        trained = _train_stacked(kind, scaled, config=config, copies=copies, pos_weight=pos_weight,
+                                 outputs=targets.output_dim)
+    train_s = (time.perf_counter() - started) / len(seeds)
+    out = []
+    for seed in seeds:
+        best = None
+        for (copy_seed, rate), (model, epoch) in zip(copies, trained):
+            if copy_seed != seed:
+                continue
+            valid = evaluate_clips(kind, scaled["valid"], _activations(model, kind, scaled["valid"]), rate_hz=rate_hz)
+            if best is None or valid[HEADLINE[kind]] > best[0][HEADLINE[kind]]:
+                best = (valid, rate, epoch, model)
+        valid, rate, epoch, model = best
+        test = evaluate_clips(kind, scaled["test"], _activations(model, kind, scaled["test"]), rate_hz=rate_hz)
+        result = FrameProbeResult(layers=layers, seed=seed, head=config.head, learning_rate=rate, best_epoch=epoch,
+                                  valid=valid, test=test, parameters=sum(p.numel() for p in model.parameters()),
+                                  train_s=round(train_s, 2), layer_weights=model.layer_weights())
+        out.append((result, model, {"mean": mean, "scale": scale}))
+    return out
+
+
+def fit_frame_probe(splits: dict[str, list[Clip]], *, kind: str, layers: list[int], config: FrameProbeConfig,
+                    rate_hz: float) -> tuple[FrameProbeResult, FrameHead, dict[str, np.ndarray]]:
+    """:func:`fit_frame_probes` for the one seed of ``config``."""
+    return fit_frame_probes(splits, kind=kind, layers=layers, config=config, rate_hz=rate_hz, seeds=[config.seed])[0]
 
 
 __all__ = ["CLIP_SKIP_S", "Clip", "FrameProbeConfig", "FrameProbeResult", "HEADLINE", "evaluate_clips",
-           "fit_frame_probe"]
+           "fit_frame_probe", "fit_frame_probes"]

@@ -61,4 +61,49 @@ class FrameHead(nn.Module):
         return self.out(self.blocks(self.inp(x.transpose(1, 2)))).transpose(1, 2)
 
 
-__all__ = ["FrameHead", "HEADS"]
+class StackedFrameHeads(nn.Module):
+    """``copies`` independent per-frame heads (linear or MLP) trained in one pass over the same frames:
+    each copy has its own parameters (so its own learning rate as an optimiser group), initialised as a
+    :class:`FrameHead` under its own seed. ``forward`` maps ``(1, layers, frames, dim)`` to
+    ``(copies, frames, outputs)``; :meth:`head` returns copy ``k`` as a plain :class:`FrameHead`."""
+
+    def __init__(self, *, seeds: list[int], layers: int, dim: int, outputs: int, head: str, hidden: int = 512,
+                 dropout: float = 0.2) -> None:
+        super().__init__()
+        if head not in ("linear", "mlp"):
+            raise ConfigError(f"head={head!r}: only per-frame heads (linear, mlp) stack; train a tcn head alone.")
+        self.head_kind, self.dims, self.dropout = head, (layers, dim, outputs, hidden), dropout
+        self.copies = nn.ModuleList()
+        for seed in seeds:
+            torch.manual_seed(seed)
+            self.copies.append(FrameHead(layers=layers, dim=dim, outputs=outputs, head=head, hidden=hidden,
+                                         dropout=dropout))
+
+    def copy_parameters(self, k: int) -> list[nn.Parameter]:
+        return list(self.copies[k].parameters())
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        layers, _, outputs, hidden_size = self.dims
+        k = len(self.copies)
+        first = [c.net if self.head_kind == "linear" else c.net[0] for c in self.copies]
+        w1 = torch.cat([m.weight for m in first])  # (copies * width, dim)
+        b1 = torch.cat([m.bias for m in first])
+        width = outputs if self.head_kind == "linear" else hidden_size
+        if layers > 1:  # each copy mixes the layers its own way: one (frames, dim) input per copy
+            mix = torch.softmax(torch.stack([c.layer_logits for c in self.copies]), -1)
+            h = torch.einsum("lfd,kl->kfd", x[0], mix)
+            out = torch.einsum("kfd,kwd->kfw", h, w1.view(k, width, -1)) + b1.view(k, 1, width)
+        else:  # one shared input: a single matrix product for every copy
+            out = (x[0, 0] @ w1.T + b1).view(-1, k, width).transpose(0, 1)
+        if self.head_kind == "linear":
+            return out
+        hidden = nn.functional.dropout(torch.relu(out), self.dropout, self.training)
+        w2 = torch.stack([c.net[3].weight for c in self.copies])
+        b2 = torch.stack([c.net[3].bias for c in self.copies])
+        return torch.einsum("kfh,koh->kfo", hidden, w2) + b2[:, None]
+
+    def head(self, k: int) -> FrameHead:
+        return self.copies[k]
+
+
+__all__ = ["FrameHead", "HEADS", "StackedFrameHeads"]

@@ -8,13 +8,12 @@ Output folder (like :func:`mirkit.adapt.run.probe_task`): ``results/<job>.json``
 from __future__ import annotations
 
 import json
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 
 from mirkit.adapt.run import _record_extraction, aggregate, task_kind, weighted_layers
-from mirkit.adapt.timed.fit import HEADLINE, Clip, FrameProbeConfig, fit_frame_probe
+from mirkit.adapt.timed.fit import HEADLINE, Clip, FrameProbeConfig, fit_frame_probes
 from mirkit.adapt.timed.targets import FrameTargets
 from mirkit.data.manifest import SPLITS, read_manifest
 from mirkit.errors import ConfigError
@@ -150,9 +149,9 @@ def probe_timed_task(*, task_dir: str | Path, encoder: str, out_dir: str | Path,
         if splits is None:
             continue  # layers on different frame grids: no weighted job
         rates[name] = rate
-        for seed in todo:
-            result, model, standardisation = fit_frame_probe(splits, kind=kind, layers=job_layers,
-                                                             config=replace(base, seed=seed), rate_hz=rate)
+        for result, model, standardisation in fit_frame_probes(splits, kind=kind, layers=job_layers, config=base,
+                                                               rate_hz=rate, seeds=todo):
+            seed = result.seed
             for scores in (result.valid, result.test):
                 scores["headline"] = scores[HEADLINE[kind]]
             context = {"task": task_dir.name, "kind": kind, "encoder": encoder, "recipe_id": items.recipe.recipe_id,
