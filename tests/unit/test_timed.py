@@ -148,3 +148,44 @@ def test_stacked_heads_are_their_copies_and_keep_their_own_learning_rate(head, l
     stack(x).square().mean().backward()
     optimiser.step()
     assert all(torch.equal(a, b) for a, b in zip(frozen, stack.copy_parameters(1)))
+
+
+def test_transcription_targets_and_note_decoding_round_trip():
+    from mirkit.adapt.timed.decode import notes_from_activations
+    from mirkit.metrics.transcription import note_f1
+
+    rate = 50.0
+    times = np.arange(200) / rate
+    notes = [{"onset_s": 0.5, "offset_s": 1.2, "pitch": 60}, {"onset_s": 1.0, "offset_s": 2.0, "pitch": 64},
+             {"onset_s": 2.5, "offset_s": 2.9, "pitch": 60}, {"onset_s": 1.0, "offset_s": 1.5, "pitch": 10}]
+    target = FrameTargets("transcription").encode({"notes": notes}, times, rate_hz=rate)
+    assert target.shape == (200, 176) and target[:, 60 - 21].sum() == 35 + 20  # frames of both C4 notes
+    assert target[25, 88 + 60 - 21] == 1.0 and target[26, 88 + 60 - 21] == 0.5  # widened onset
+    found = notes_from_activations(target[:, :88], target[:, 88:], times, rate_hz=rate)
+    reference = [(n["onset_s"], n["offset_s"], n["pitch"]) for n in notes[:3]]  # pitch 10 is off the keyboard
+    assert note_f1(reference, found, with_offsets=True)["f1"] == 1.0
+    assert notes_from_activations(np.zeros((200, 88)), np.zeros((200, 88)), times, rate_hz=rate) == []
+
+
+def test_transcription_probe_and_basic_pitch_peer_on_the_tiny_suite(tiny_suite, tmp_path):
+    from mirkit.adapt.timed.fit import FrameProbeConfig
+    from mirkit.adapt.timed.predict import predict_timed
+    from mirkit.adapt.timed.run import probe_timed_task
+    from mirkit.bench.peers import PEERS, peer_version, run_peer
+
+    summary = probe_timed_task(task_dir=tiny_suite / "transcription", encoder="cqt", out_dir=tmp_path / "run",
+                               store=tmp_path / "store", seeds=1, config=FrameProbeConfig(max_epochs=10),
+                               progress=False)
+    stats = summary["layers"]["layer0"]
+    assert 0 <= stats["note_f1"]["mean"] <= 1 and stats["note_f1_offsets"]["mean"] <= stats["note_f1"]["mean"] + 1e-9
+    audio = sorted((tiny_suite / "transcription" / "audio").glob("*.flac"))[0]
+    predict_timed(run_dir=tmp_path / "run", source=audio, store=tmp_path / "store", out_dir=tmp_path / "pred",
+                  progress=False)
+    import pretty_midi
+
+    assert (tmp_path / "pred" / f"{audio.stem}.mid").is_file()
+    pretty_midi.PrettyMIDI(str(tmp_path / "pred" / f"{audio.stem}.mid"))  # a readable MIDI file
+    if peer_version(PEERS.get("basic-pitch")) is None:
+        pytest.skip("basic-pitch is not installed (scripts/setup.sh installs it with --no-deps)")
+    result = run_peer(PEERS.get("basic-pitch"), tiny_suite / "transcription", progress=False)
+    assert result["test"]["note_f1"] > 0.5, result["test"]  # rendered piano notes are what basic-pitch finds

@@ -3,5 +3,5 @@
 #: The built-in default encoders: real offline weights, a random-init twin and handcrafted baselines.
 DEFAULT_ENCODERS = ("musicnn-mtt", "crepe-tiny", "random:musicnn-mtt", "logmel", "mfcc", "chroma")
 #: Peers tried by default; those not installed are reported as not run.
-DEFAULT_PEERS = ("librosa-beat", "librosa-ks", "librosa-beats", "chroma-templates", "essentia-rhythm", "essentia-key",
-                 "madmom-tempo", "madmom-key")
+DEFAULT_PEERS = ("librosa-beat", "librosa-ks", "librosa-beats", "chroma-templates", "basic-pitch", "essentia-rhythm",
+                 "essentia-key", "madmom-tempo", "madmom-key")

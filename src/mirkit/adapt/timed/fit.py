@@ -24,10 +24,11 @@ from mirkit.adapt.timed.decode import (
     beats_from_activation,
     chords_from_posteriors,
     downbeats_from_beats,
+    notes_from_activations,
     tempo_from_activation,
 )
 from mirkit.adapt.timed.heads import HEADS, FrameHead, StackedFrameHeads
-from mirkit.adapt.timed.targets import IGNORE, FrameTargets
+from mirkit.adapt.timed.targets import IGNORE, KEYS, FrameTargets
 from mirkit.errors import ConfigError
 
 FRAME_BATCH = 4096  # frames per step of a per-frame (linear, MLP) head
@@ -113,7 +114,7 @@ def _activations(model: FrameHead, kind: str, clips: list[Clip]) -> list[np.ndar
     with torch.no_grad():
         for clip in clips:
             logits = model(torch.from_numpy(clip.frames[None]))[0]
-            out.append((torch.sigmoid(logits) if kind == "beat" else torch.softmax(logits, -1)).numpy())
+            out.append((torch.softmax(logits, -1) if kind == "chords" else torch.sigmoid(logits)).numpy())
     return out
 
 
@@ -134,6 +135,16 @@ def evaluate_clips(kind: str, clips: list[Clip], activations: list[np.ndarray], 
                 scores.update({f"tempo_{k}": v for k, v in
                                evaluate_tempo([float(c.labels["bpm"]) for c in clips], tempi).items()})
             return scores
+        if kind == "transcription":
+            from mirkit.metrics.transcription import note_f1
+
+            onset_f1, full_f1 = [], []
+            for clip, a in zip(clips, activations):
+                reference = [(n["onset_s"], n["offset_s"], n["pitch"]) for n in clip.labels["notes"]]
+                found = notes_from_activations(a[:, :KEYS], a[:, KEYS:], clip.times_s, rate_hz=rate_hz)
+                onset_f1.append(note_f1(reference, found)["f1"])
+                full_f1.append(note_f1(reference, found, with_offsets=True)["f1"])
+            return {"note_f1": float(np.mean(onset_f1)), "note_f1_offsets": float(np.mean(full_f1))}
         reference, estimate = [], []
         for clip, posteriors in zip(clips, activations):
             segments = clip.labels["chords"]
@@ -143,7 +154,7 @@ def evaluate_clips(kind: str, clips: list[Clip], activations: list[np.ndarray], 
         return chord_overlap(reference, estimate)
 
 
-HEADLINE = {"beat": "f_measure", "chords": "majmin"}
+HEADLINE = {"beat": "f_measure", "chords": "majmin", "transcription": "note_f1"}
 
 
 def _flat(clips: list[Clip], *, seed: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
@@ -260,7 +271,7 @@ def fit_frame_probes(splits: dict[str, list[Clip]], *, kind: str, layers: list[i
     scaled = {s: [Clip(((c.frames - mean) / scale).astype(np.float32), c.times_s, c.target, c.labels, c.duration_s)
                   for c in clips] for s, clips in splits.items()}
     pos_weight = None
-    if kind == "beat":
+    if kind != "chords":
         positive = np.concatenate([c.target for c in splits["train"]]).mean(axis=0).clip(1e-3, None)
         pos_weight = torch.tensor((1 - positive) / positive, dtype=torch.float32).clamp(max=20.0)
     copies = [(seed, rate) for seed in seeds for rate in config.learning_rates]

@@ -1,10 +1,10 @@
-"""``predict_timed``: apply a frame-level probe run (beat or chords) to new audio.
+"""``predict_timed``: apply a frame-level probe run (beat, chords or transcription) to new audio.
 
 The layer job with the best mean validation headline is used and its seeds' frame activations are
 averaged, then decoded as in the benchmark. Written into the output folder, per audio file:
-``<name>.beats.txt`` and ``<name>.downbeats.txt`` (one time in seconds per line) or ``<name>.lab``
-(``start end label`` per chord segment), and one line per file in ``predictions.jsonl`` (beats,
-downbeats and tempo, or chord segments). Bad files are skipped and reported as in extract.
+``<name>.beats.txt`` and ``<name>.downbeats.txt`` (one time in seconds per line), ``<name>.lab``
+(``start end label`` per chord segment) or ``<name>.mid`` (the notes, pretty_midi), and one line per
+file in ``predictions.jsonl`` (beats, downbeats and tempo, chord segments, or notes). Bad files are skipped and reported as in extract.
 """
 
 from __future__ import annotations
@@ -20,10 +20,13 @@ from mirkit.adapt.timed.decode import (
     beats_from_activation,
     chords_from_posteriors,
     downbeats_from_beats,
+    notes_from_activations,
     tempo_from_activation,
     write_lab,
+    write_midi,
 )
 from mirkit.adapt.timed.heads import FrameHead
+from mirkit.adapt.timed.targets import KEYS
 from mirkit.errors import CheckpointError
 from mirkit.features.extract import ExtractConfig, ExtractReport, extract
 from mirkit.features.store import FeatureStore
@@ -52,7 +55,7 @@ class TrainedFrameHead:
         x = torch.from_numpy(((frames - self.mean) / self.scale).astype(np.float32))[None]
         with torch.no_grad():
             logits = self.model(x)[0]
-        return (torch.sigmoid(logits) if self.context["kind"] == "beat" else torch.softmax(logits, -1)).numpy()
+        return (torch.softmax(logits, -1) if self.context["kind"] == "chords" else torch.sigmoid(logits)).numpy()
 
 
 def predict_timed(*, run_dir: str | Path, source: str | Path, store: str | Path, out_dir: str | Path,
@@ -85,6 +88,10 @@ def predict_timed(*, run_dir: str | Path, source: str | Path, store: str | Path,
             atomic_write_text(stem.with_name(stem.name + ".downbeats.txt"), "".join(f"{t:.3f}\n" for t in downbeats))
             row.update(beats=[round(float(t), 3) for t in beats], downbeats=[round(float(t), 3) for t in downbeats],
                        tempo_bpm=round(tempo_from_activation(activation[:, 0], rate_hz=rate), 2))
+        elif kind == "transcription":
+            notes = notes_from_activations(activation[:, :KEYS], activation[:, KEYS:], times, rate_hz=rate)
+            write_midi(stem.with_name(stem.name + ".mid"), notes)
+            row["notes"] = [list(n) for n in notes]
         else:
             segments = chords_from_posteriors(activation, times, rate_hz=rate)
             write_lab(stem.with_name(stem.name + ".lab"), segments)

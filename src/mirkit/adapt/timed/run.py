@@ -8,6 +8,7 @@ Output folder (like :func:`mirkit.adapt.run.probe_task`): ``results/<job>.json``
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -21,9 +22,9 @@ from mirkit.features.extract import ExtractConfig, extract
 from mirkit.features.store import FeatureStore
 from mirkit.files import atomic_write_bytes, atomic_write_json
 
-FRAME_KINDS = ("beat", "chords")
+FRAME_KINDS = ("beat", "chords", "transcription")
 #: the slowest frame rate a layer may have for a task: beats are scored within 70 ms; chords last a beat or more
-MIN_FRAME_RATE_HZ = {"beat": 20.0, "chords": 4.0}
+MIN_FRAME_RATE_HZ = {"beat": 20.0, "chords": 4.0, "transcription": 20.0}
 
 
 def frame_layers(encoder: str, kind: str, layers: str, *, frame_rate_hz: float | None = None) -> str:
@@ -122,6 +123,9 @@ def probe_timed_task(*, task_dir: str | Path, encoder: str, out_dir: str | Path,
         if item is None:
             missing += 1
         else:
+            if kind == "transcription":  # the note list lives in a sidecar file beside the audio
+                notes = json.loads((task_dir / str(entry.labels["notes"])).read_text())
+                entry = replace(entry, labels={**entry.labels, "notes": notes})
             by_split[entry.split].append((item, entry))
     for split, rows in by_split.items():
         if not rows:

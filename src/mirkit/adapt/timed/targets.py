@@ -3,6 +3,9 @@
 - ``beat``: two outputs per frame, beat and downbeat. The frame nearest an annotated time gets 1
   and its two neighbours 0.5 (targets widened to neighbouring frames, as neural beat trackers do,
   so a frame-rate rounding is not punished as a miss); trained with binary cross-entropy.
+- ``transcription``: 176 outputs per frame, which of the 88 piano keys (MIDI 21-108) sound and which
+  start (onsets widened to neighbouring frames like beats), as in Onsets and Frames; binary
+  cross-entropy.
 - ``chords``: 25 classes per frame, ``N`` and the 12 major and 12 minor triads (mir_eval's
   ``majmin`` vocabulary): a seventh chord counts as its triad, and a frame under a chord outside
   that vocabulary (``X``, diminished, augmented) is left out of the loss (class ``-1``).
@@ -19,6 +22,7 @@ from mirkit.errors import ConfigError
 
 CHORD_CLASSES = ("N",) + tuple(f"{p}:maj" for p in PITCH_NAMES) + tuple(f"{p}:min" for p in PITCH_NAMES)
 IGNORE = -1
+KEYS, LOWEST_KEY = 88, 21  # piano keys A0-C8
 NEIGHBOUR_WEIGHT = 0.5
 
 
@@ -58,22 +62,31 @@ class FrameTargets:
     kind: str
 
     def __post_init__(self) -> None:
-        if self.kind not in ("beat", "chords"):
-            raise ConfigError(f"kind={self.kind!r}: frame-level probing covers beat and chords (transcription follows).")
+        if self.kind not in ("beat", "chords", "transcription"):
+            raise ConfigError(f"kind={self.kind!r}: frame-level probing covers beat, chords and transcription.")
 
     @property
     def output_dim(self) -> int:
-        return 2 if self.kind == "beat" else len(CHORD_CLASSES)
+        return {"beat": 2, "transcription": 2 * KEYS}.get(self.kind, len(CHORD_CLASSES))
 
     def encode(self, labels: dict[str, object], times_s: np.ndarray, *, rate_hz: float) -> np.ndarray:
         """``(frames, 2)`` float beat/downbeat targets, or ``(frames,)`` int chord classes."""
         if self.kind == "beat":
             return np.stack([_widened(times_s, labels["beats"], rate_hz),
                              _widened(times_s, labels["downbeats"], rate_hz)], axis=1)
+        if self.kind == "transcription":  # labels["notes"]: the note list itself (the run reads the sidecar file)
+            frames = np.zeros((len(times_s), KEYS), dtype=np.float32)
+            onsets = np.zeros((len(times_s), KEYS), dtype=np.float32)
+            for note in labels["notes"]:
+                key = int(note["pitch"]) - LOWEST_KEY
+                if 0 <= key < KEYS:
+                    frames[(times_s >= note["onset_s"]) & (times_s < note["offset_s"]), key] = 1.0
+                    onsets[:, key] = np.maximum(onsets[:, key], _widened(times_s, [note["onset_s"]], rate_hz))
+            return np.concatenate([frames, onsets], axis=1)
         classes = np.full(len(times_s), IGNORE, dtype=np.int64)
         for start, end, label in labels["chords"]:
             classes[(times_s >= float(start)) & (times_s < float(end))] = chord_class(str(label))
         return classes
 
 
-__all__ = ["CHORD_CLASSES", "FrameTargets", "IGNORE", "chord_class"]
+__all__ = ["CHORD_CLASSES", "FrameTargets", "IGNORE", "KEYS", "LOWEST_KEY", "chord_class"]
