@@ -1,0 +1,116 @@
+"""Pretraining ablations at equal budget (issue #18): short `mirkit pretrain` runs that differ in one
+setting from the reference run, each probed on the same suite tasks, reported as one table.
+
+Variants (all with the reference's preset, steps, batch and seed):
+
+- ``reference``: BEST-RQ targets, CQT loss (weight 1), in-batch mixing (0.5), the whole corpus;
+- ``kmeans``: k-means targets instead of BEST-RQ;
+- ``no-cqt``: CQT loss weight 0;
+- ``no-mix``: mixing probability 0;
+- ``hours-10``: the first ~10 h of the corpus only (a sub-corpus whose manifest points at the same files);
+- ``random``: no pretraining at all (the random-init twin of the same architecture), the floor.
+
+Each variant's run folder is resumable (rerun the script to continue); its final encoder is probed
+with `mirkit probe` (all layers, linear, ``--seeds``) on each task and the best layer *chosen on the
+validation split* is reported with its test mean +- std. Prints the table and a JSON line last.
+
+    python benchmarks/pretrain_ablations.py --corpus runs/corpus-clean --suite runs/suite-quick --out runs/ablations \
+        [--steps 2000] [--tasks key,genre,instrument,pitch,tagging,tempo] [--seeds 3] [--variants reference,kmeans,...]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import time
+from dataclasses import replace
+from pathlib import Path
+
+VARIANTS = ("reference", "kmeans", "no-cqt", "no-mix", "hours-10", "random")
+
+
+def sub_corpus(corpus: Path, out: Path, *, hours: float) -> Path:
+    """A corpus folder holding the first ``hours`` of ``corpus``'s manifest (same audio, linked)."""
+    from mirkit.files import atomic_write_json, read_jsonl, write_jsonl
+
+    rows, total = [], 0.0
+    for row in read_jsonl(corpus / "corpus.jsonl"):
+        if total >= hours * 3600:
+            break
+        rows.append(row)
+        total += float(row["duration_s"])
+    out.mkdir(parents=True, exist_ok=True)
+    if not (out / "audio").exists():
+        os.symlink((corpus / "audio").resolve(), out / "audio")
+    write_jsonl(out / "corpus.jsonl", rows)
+    summary = json.loads((corpus / "corpus.json").read_text())
+    atomic_write_json(out / "corpus.json", {**summary, "hours": round(total / 3600, 2), "subset_of": str(corpus)})
+    return out
+
+
+def run_variant(name: str, *, corpus: Path, out: Path, steps: int, preset: str, progress: bool) -> tuple[str, dict]:
+    """``(encoder name, facts)`` of a variant: pretrain it (resumable) unless it is the random floor."""
+    from mirkit.pretrain.config import PretrainConfig
+    from mirkit.pretrain.run import pretrain
+
+    base = PretrainConfig(preset=preset, steps=steps, checkpoint_every=max(50, steps // 10))
+    if name == "random":
+        return "random:" + str(out / "reference" / "final"), {"pretrained": False}
+    config = {"reference": base, "kmeans": replace(base, targets="kmeans"), "no-cqt": replace(base, cqt_weight=0.0),
+              "no-mix": replace(base, mix_prob=0.0), "hours-10": base}[name]
+    source = sub_corpus(corpus, out / "corpus-10h", hours=10.0) if name == "hours-10" else corpus
+    started = time.perf_counter()
+    report = pretrain(corpus=source, out_dir=out / name, config=config, progress=progress)
+    facts = {"pretrained": True, "targets": config.targets, "cqt_weight": config.cqt_weight, "mix_prob": config.mix_prob,
+             "corpus_hours": json.loads((source / "corpus.json").read_text())["hours"],
+             "wall_s": round(time.perf_counter() - started, 1),
+             "last": report.last if report is not None else None}
+    return str(out / name / "final"), facts
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--corpus", required=True, type=Path)
+    parser.add_argument("--suite", required=True, type=Path)
+    parser.add_argument("--out", required=True, type=Path)
+    parser.add_argument("--steps", type=int, default=2000)
+    parser.add_argument("--preset", default="small", help="mel preset of every variant (tiny for a smoke run)")
+    parser.add_argument("--tasks", default="key,genre,instrument,pitch,tagging,tempo")
+    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--variants", default=",".join(VARIANTS))
+    parser.add_argument("--no-progress", action="store_true")
+    args = parser.parse_args()
+    from mirkit.adapt.run import probe_task, validated_layer
+
+    variants = [v.strip() for v in args.variants.split(",") if v.strip()]
+    unknown = sorted(set(variants) - set(VARIANTS))
+    if unknown:
+        raise SystemExit(f"unknown variants {unknown}; choose from {', '.join(VARIANTS)}")
+    if "random" in variants and "reference" not in variants and not (args.out / "reference" / "final").is_dir():
+        raise SystemExit("the random floor uses the reference run's architecture: run the reference variant first")
+    rows = []
+    for name in variants:
+        encoder, facts = run_variant(name, corpus=args.corpus, out=args.out, steps=args.steps, preset=args.preset,
+                                     progress=not args.no_progress)
+        scores = {}
+        for task in [t.strip() for t in args.tasks.split(",") if t.strip()]:
+            summary = probe_task(task_dir=args.suite / task, encoder=encoder, out_dir=args.out / "probes" / name / task,
+                                 store=args.out / "features", seeds=args.seeds, progress=not args.no_progress)
+            layer, stats = validated_layer(summary)
+            scores[task] = {"layer": layer, "mean": stats["headline"]["mean"], "std": stats["headline"]["std"]}
+        rows.append({"variant": name, "encoder": encoder, **facts, "scores": scores})
+        print(f"{name:<10} " + "  ".join(f"{t} {s['mean']:.3f}+-{s['std']:.3f}" for t, s in scores.items()), flush=True)
+    tasks = list(rows[0]["scores"]) if rows else []
+    print("\n| variant | " + " | ".join(tasks) + " |")
+    print("|---|" + "---|" * len(tasks))
+    for row in rows:
+        print(f"| {row['variant']} | " + " | ".join(f"{row['scores'][t]['mean']:.3f} +- {row['scores'][t]['std']:.3f}"
+                                                   for t in tasks) + " |")
+    print(json.dumps({"benchmark": "pretrain_ablations", "steps": args.steps, "seeds": args.seeds, "rows": rows,
+                      "machine": {"cpu": platform.processor() or platform.machine(), "cores": os.cpu_count()}}))
+
+
+if __name__ == "__main__":
+    main()
