@@ -108,6 +108,23 @@ def _loss(kind: str, logits: torch.Tensor, y: torch.Tensor, mask: torch.Tensor |
     return nn.functional.binary_cross_entropy_with_logits(logits, y, pos_weight=pos_weight)
 
 
+def _stacked_loss(kind: str, logits: torch.Tensor, y: torch.Tensor, pos_weight: torch.Tensor | None, *,
+                  per_copy: bool = False) -> torch.Tensor:
+    """The sum over copies of each copy's mean loss (``per_copy``: the ``(copies,)`` losses), in one call:
+    ``logits`` is ``(copies, frames, outputs)``, ``y`` the shared ``(frames, ...)`` targets."""
+    copies = logits.shape[0]
+    if kind == "chords":
+        losses = nn.functional.cross_entropy(logits.permute(0, 2, 1), y.expand(copies, -1), ignore_index=IGNORE,
+                                             reduction="none")
+        counted = (y != IGNORE).sum().clamp(min=1)
+        values = losses.sum(dim=1) / counted
+    else:
+        losses = nn.functional.binary_cross_entropy_with_logits(logits, y.expand_as(logits), pos_weight=pos_weight,
+                                                                reduction="none")
+        values = losses.mean(dim=(1, 2))
+    return values if per_copy else values.sum()
+
+
 def _activations(model: FrameHead, kind: str, clips: list[Clip]) -> list[np.ndarray]:
     model.eval()
     out = []
@@ -118,8 +135,10 @@ def _activations(model: FrameHead, kind: str, clips: list[Clip]) -> list[np.ndar
     return out
 
 
-def evaluate_clips(kind: str, clips: list[Clip], activations: list[np.ndarray], *, rate_hz: float) -> dict[str, float]:
-    """Decode every clip and score it against its labels (mir_eval through :mod:`mirkit.metrics`)."""
+def evaluate_clips(kind: str, clips: list[Clip], activations: list[np.ndarray], *, rate_hz: float,
+                   headline_only: bool = False) -> dict[str, float]:
+    """Decode every clip and score it against its labels (mir_eval through :mod:`mirkit.metrics`);
+    ``headline_only`` skips what the choice of a learning rate does not read (the beat task's tempo)."""
     from mirkit.metrics.chords import chord_overlap
     from mirkit.metrics.rhythm import downbeat_f_measure, evaluate_beats, evaluate_tempo
 
@@ -130,7 +149,7 @@ def evaluate_clips(kind: str, clips: list[Clip], activations: list[np.ndarray], 
             downbeats = [downbeats_from_beats(b, a[:, 1], c.times_s) for b, c, a in zip(beats, clips, activations)]
             scores = evaluate_beats([c.labels["beats"] for c in clips], beats, skip_s=CLIP_SKIP_S)
             scores["downbeat_f_measure"] = downbeat_f_measure([c.labels["downbeats"] for c in clips], downbeats)
-            if all("bpm" in c.labels for c in clips):
+            if not headline_only and all("bpm" in c.labels for c in clips):
                 tempi = [tempo_from_activation(a[:, 0], rate_hz=rate_hz) for a in activations]
                 scores.update({f"tempo_{k}": v for k, v in
                                evaluate_tempo([float(c.labels["bpm"]) for c in clips], tempi).items()})
@@ -234,15 +253,13 @@ def _train_stacked(kind: str, splits: dict[str, list[Clip]], *, config: FramePro
     for epoch in range(1, config.max_epochs + 1):
         stack.train()
         for x, y, _ in _epoch_batches(splits, train, config.head, rng, config.batch_clips):
-            logits = stack(x)
-            loss = sum(_loss(kind, logits[k][None], y, None, pos_weight) for k in range(len(copies)))
+            loss = _stacked_loss(kind, stack(x), y[0], pos_weight)
             optimiser.zero_grad()
             loss.backward()
             optimiser.step()
         stack.eval()
         with torch.no_grad():
-            logits = stack(valid[0])
-            losses = [float(_loss(kind, logits[k][None], valid[1], None, pos_weight)) for k in range(len(copies))]
+            losses = _stacked_loss(kind, stack(valid[0]), valid[1][0], pos_weight, per_copy=True).tolist()
         for k, value in enumerate(losses):
             if value < best[k][0] - 1e-6:
                 best[k] = (value, epoch, copy.deepcopy(stack.head(k).state_dict()))
@@ -288,10 +305,12 @@ def fit_frame_probes(splits: dict[str, list[Clip]], *, kind: str, layers: list[i
         for (copy_seed, rate), (model, epoch) in zip(copies, trained):
             if copy_seed != seed:
                 continue
-            valid = evaluate_clips(kind, scaled["valid"], _activations(model, kind, scaled["valid"]), rate_hz=rate_hz)
+            valid = evaluate_clips(kind, scaled["valid"], _activations(model, kind, scaled["valid"]), rate_hz=rate_hz,
+                                   headline_only=True)
             if best is None or valid[HEADLINE[kind]] > best[0][HEADLINE[kind]]:
                 best = (valid, rate, epoch, model)
-        valid, rate, epoch, model = best
+        _, rate, epoch, model = best
+        valid = evaluate_clips(kind, scaled["valid"], _activations(model, kind, scaled["valid"]), rate_hz=rate_hz)
         test = evaluate_clips(kind, scaled["test"], _activations(model, kind, scaled["test"]), rate_hz=rate_hz)
         result = FrameProbeResult(layers=layers, seed=seed, head=config.head, learning_rate=rate, best_epoch=epoch,
                                   valid=valid, test=test, parameters=sum(p.numel() for p in model.parameters()),
