@@ -77,9 +77,30 @@ def test_bench_runs_resumes_records_failures_and_reports(suite, tmp_path):
 
 
 def test_unknown_task_or_encoder_is_named(suite, tmp_path):
-    bad_task = _cli("bench", "--suite", str(suite), "--out", str(tmp_path / "r"), "--tasks", "transcription")
-    assert bad_task.returncode == 2 and "not a clip-level task" in bad_task.stderr
+    bad_task = _cli("bench", "--suite", str(suite), "--out", str(tmp_path / "r"), "--tasks", "emotion")
+    assert bad_task.returncode == 2 and "not a benchmarked task" in bad_task.stderr
     bad_encoder = _cli("bench", "--suite", str(suite), "--out", str(tmp_path / "r"), "--encoders", "musicnn")
     assert bad_encoder.returncode == 2 and "Did you mean" in bad_encoder.stderr
     not_suite = _cli("bench", "--suite", str(tmp_path), "--out", str(tmp_path / "r"))
     assert not_suite.returncode == 2 and "mirkit data build" in not_suite.stderr
+
+
+def test_bench_runs_frame_level_tasks_with_their_own_seed_count_and_peers(suite, tmp_path):
+    runs = tmp_path / "runs"
+    args = ["bench", "--suite", str(suite), "--out", str(runs), "--encoders", "logmel", "--tasks", "genre,beat,chords",
+            "--seeds", "2", "--frame-seeds", "1", "--peers", "librosa-beats,chroma-templates", "--no-progress",
+            "--report"]
+    first = _cli(*args)
+    assert first.returncode == 0, first.stderr
+    assert len(list(runs.glob("tasks/genre/logmel/results/*.json"))) == 2
+    assert len(list(runs.glob("tasks/beat/logmel/results/*.json"))) == 1
+    record = json.loads(next(runs.glob("tasks/chords/logmel/results/*.json")).read_text())
+    assert record["pooling"] == "none" and 0 <= record["test"]["majmin"] <= 1
+    assert json.loads((runs / "bench.json").read_text())["frame_seeds"] == 1
+    for peer in ("beat__librosa-beats", "chords__chroma-templates"):
+        assert json.loads((runs / "peers" / f"{peer}.json").read_text())["clips"] > 0
+    md = (runs / "report.md").read_text()
+    for text in ("## Task: beat", "## Task: chords", "every frame at 43.1 fps", "chroma-templates", "downbeat_f_measure"):
+        assert text in md, text
+    other = _cli(*[a if a != "1" else "2" for a in args])
+    assert other.returncode == 2 and "frame_seeds=1" in other.stderr

@@ -114,11 +114,13 @@ def provenance() -> dict[str, object]:
 
 
 def run_bench(*, suite_dir: str | Path, out_dir: str | Path, encoders: list[str] | None = None,
-              tasks: list[str] | None = None, seeds: int = 3, layers: str = "all", model: str = "linear",
+              tasks: list[str] | None = None, seeds: int = 3, frame_seeds: int | None = None, layers: str = "all",
+              model: str = "linear",
               weighted: bool = True, peers: list[str] | None = None, store: str | Path | None = None,
               weights_dir: str | None = None, device: str = "cpu", force: bool = False,
               progress: bool = True) -> BenchReport:
-    """Run every (task, encoder) probe sweep and every (task, peer); see the module docstring."""
+    """Run every (task, encoder) probe sweep and every (task, peer); see the module docstring.
+    ``frame_seeds``: seeds of the frame-level tasks (default ``seeds``)."""
     started = time.perf_counter()
     suite_dir, out = Path(suite_dir), Path(out_dir)
     info = read_suite(suite_dir)
@@ -133,13 +135,15 @@ def run_bench(*, suite_dir: str | Path, out_dir: str | Path, encoders: list[str]
     config.validate()
     plan = {"suite_dir": str(suite_dir.resolve()), "suite": info.get("suite"), "suite_seed": info.get("seed"),
             "suite_checksum": suite_checksum(suite_dir), "soundfonts": info.get("soundfonts"),
-            "encoders": encoders, "tasks": tasks, "seeds": seeds, "layers": layers, "probe": model,
+            "encoders": encoders, "tasks": tasks, "seeds": seeds,
+            "frame_seeds": seeds if frame_seeds is None else frame_seeds, "layers": layers, "probe": model,
             "weighted": weighted, "peers": peer_names}
     _check_plan(out / "bench.json", plan, force=force)
     atomic_write_json(out / "bench.json", plan)
     atomic_write_json(out / "provenance.json", provenance())
     report = BenchReport(out_dir=str(out))
-    probe_args = dict(store=Path(store) if store else out / "features", layers=layers, seeds=seeds, config=config,
+    probe_args = dict(store=Path(store) if store else out / "features", layers=layers, seeds=seeds,
+                      frame_seeds=plan["frame_seeds"], config=config,
                       weights_dir=weights_dir, device=device, weighted=weighted, force=force, progress=progress)
     for task in tasks:
         for encoder in encoders:
@@ -170,14 +174,16 @@ def _run_pair(report: BenchReport, out: Path, suite_dir: Path, task: str, encode
     spec = get_spec(encoder)
     try:
         if TASKS.get(task).kind in FRAME_KINDS:
-            args = {k: v for k, v in probe_args.items() if k != "config"}
+            args = {k: v for k, v in probe_args.items() if k not in ("config", "frame_seeds")}
+            args["seeds"] = probe_args["frame_seeds"]
             config = FrameProbeConfig(head=probe_args["config"].model)  # type: ignore[union-attr]
             summary = probe_timed_task(task_dir=suite_dir / task, encoder=encoder, out_dir=out / "tasks" / task / name,
                                        config=config, frame_rate_hz=TIMED_FRAME_RATE_HZ if spec.adjustable_frame_rate
                                        else None, **args)  # type: ignore[arg-type]
         else:
+            args = {k: v for k, v in probe_args.items() if k != "frame_seeds"}
             summary = probe_task(task_dir=suite_dir / task, encoder=encoder, out_dir=out / "tasks" / task / name,
-                                 frame_rate_hz=spec.clip_frame_rate_hz, **probe_args)  # type: ignore[arg-type]
+                                 frame_rate_hz=spec.clip_frame_rate_hz, **args)  # type: ignore[arg-type]
     except Exception as exc:  # a failing pair is recorded; the rest of the bench goes on
         report.failures.append(_record_failure(out, task, encoder, exc))
         return
@@ -221,8 +227,8 @@ def _check_plan(path: Path, plan: dict, *, force: bool) -> None:
     if not path.is_file() or force:
         return
     old = json.loads(path.read_text())
-    for key in ("suite_checksum", "seeds", "probe", "layers"):
-        if old.get(key) != plan[key]:
+    for key in ("suite_checksum", "seeds", "frame_seeds", "probe", "layers"):
+        if old.get(key, plan[key] if key == "frame_seeds" else None) != plan[key]:
             raise ConfigError(f"{path.parent} holds results for {key}={old.get(key)!r}, but this run has "
                               f"{key}={plan[key]!r}; use another --out folder, or --force to redo every job.")
 

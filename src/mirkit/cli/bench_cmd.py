@@ -20,8 +20,12 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--out", required=True, help="bench folder (RUNS)")
     parser.add_argument("--encoders", default="default",
                         help=f"comma list, or 'default' = {','.join(DEFAULT_ENCODERS)}")
-    parser.add_argument("--tasks", default="all", help="comma list of the suite's tasks (default: all clip-level)")
+    parser.add_argument("--tasks", default="all",
+                        help="comma list of the suite's tasks (default: every clip-level task, then beat, chords and "
+                             "transcription)")
     parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--frame-seeds", type=int, default=None,
+                        help="seeds of the frame-level tasks (beat, chords, transcription; default: --seeds)")
     parser.add_argument("--layers", default="all")
     parser.add_argument("--model", default="linear", choices=("linear", "mlp"))
     parser.add_argument("--no-weighted", action="store_true", help="skip the learned weighted sum of layers")
@@ -47,7 +51,8 @@ def run(args: argparse.Namespace) -> int:
 
     report = run_bench(
         suite_dir=args.suite, out_dir=args.out, encoders=None if args.encoders == "default" else _names(args.encoders),
-        tasks=None if args.tasks == "all" else _names(args.tasks), seeds=args.seeds, layers=args.layers,
+        tasks=None if args.tasks == "all" else _names(args.tasks), seeds=args.seeds, frame_seeds=args.frame_seeds,
+        layers=args.layers,
         model=args.model, weighted=not args.no_weighted,
         peers=None if args.peers == "default" else [] if args.peers == "none" else _names(args.peers),
         store=args.store, weights_dir=args.weights, device=args.device, force=args.force,
