@@ -13,13 +13,14 @@ from __future__ import annotations
 import copy
 import time
 import warnings
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import torch
 from torch import nn
 
 from mirkit.adapt.fit import standardiser
+from mirkit.adapt.probe import ProbeResult
 from mirkit.adapt.timed.decode import (
     beats_from_activation,
     chords_from_posteriors,
@@ -63,23 +64,6 @@ class Clip:
     target: np.ndarray
     labels: dict[str, object]
     duration_s: float
-
-
-@dataclass
-class FrameProbeResult:
-    layers: list[int]
-    seed: int
-    head: str
-    learning_rate: float
-    best_epoch: int
-    valid: dict[str, float]
-    test: dict[str, float]
-    parameters: int
-    train_s: float
-    layer_weights: list[float] = field(default_factory=list)
-
-    def to_dict(self) -> dict[str, object]:
-        return asdict(self)
 
 
 def _batches(clips: list[Clip], order: np.ndarray, size: int):
@@ -274,7 +258,7 @@ def _train_stacked(kind: str, splits: dict[str, list[Clip]], *, config: FramePro
 
 
 def fit_frame_probes(splits: dict[str, list[Clip]], *, kind: str, layers: list[int], config: FrameProbeConfig,
-                     rate_hz: float, seeds: list[int]) -> list[tuple[FrameProbeResult, FrameHead, dict[str, np.ndarray]]]:
+                     rate_hz: float, seeds: list[int]) -> list[tuple[ProbeResult, FrameHead, dict[str, np.ndarray]]]:
     """For each seed: train on ``splits["train"]``, choose the learning rate on ``valid``, score ``test``
     once. Returns per seed the result, the head and the standardisation (``mean``, ``scale`` of shape
     ``(layers, 1, dim)``) it expects. Per-frame heads of every seed and learning rate train together
@@ -312,7 +296,7 @@ def fit_frame_probes(splits: dict[str, list[Clip]], *, kind: str, layers: list[i
         _, rate, epoch, model = best
         valid = evaluate_clips(kind, scaled["valid"], _activations(model, kind, scaled["valid"]), rate_hz=rate_hz)
         test = evaluate_clips(kind, scaled["test"], _activations(model, kind, scaled["test"]), rate_hz=rate_hz)
-        result = FrameProbeResult(layers=layers, seed=seed, head=config.head, learning_rate=rate, best_epoch=epoch,
+        result = ProbeResult(layers=layers, seed=seed, model=config.head, learning_rate=rate, best_epoch=epoch,
                                   valid=valid, test=test, parameters=sum(p.numel() for p in model.parameters()),
                                   train_s=round(train_s, 2), layer_weights=model.layer_weights())
         out.append((result, model, {"mean": mean, "scale": scale}))
@@ -320,10 +304,10 @@ def fit_frame_probes(splits: dict[str, list[Clip]], *, kind: str, layers: list[i
 
 
 def fit_frame_probe(splits: dict[str, list[Clip]], *, kind: str, layers: list[int], config: FrameProbeConfig,
-                    rate_hz: float) -> tuple[FrameProbeResult, FrameHead, dict[str, np.ndarray]]:
+                    rate_hz: float) -> tuple[ProbeResult, FrameHead, dict[str, np.ndarray]]:
     """:func:`fit_frame_probes` for the one seed of ``config``."""
     return fit_frame_probes(splits, kind=kind, layers=layers, config=config, rate_hz=rate_hz, seeds=[config.seed])[0]
 
 
-__all__ = ["CLIP_SKIP_S", "Clip", "FrameProbeConfig", "FrameProbeResult", "HEADLINE", "evaluate_clips",
+__all__ = ["CLIP_SKIP_S", "Clip", "FrameProbeConfig", "HEADLINE", "evaluate_clips",
            "fit_frame_probe", "fit_frame_probes"]

@@ -79,6 +79,43 @@ def _clips_of_layers(items, layers: list[int], entries_by_split, targets: FrameT
     return out, rate
 
 
+def _entries_by_split(entries, manifest: Path, report, *, kind: str) -> tuple[dict[str, list], int]:
+    """Per split, ``(item id, manifest entry)`` of the clips that have features (a transcription entry's
+    note list read from its sidecar file), and how many have none."""
+    by_split: dict[str, list] = {s: [] for s in SPLITS}
+    missing = 0
+    for entry in entries:
+        path = entry.path if Path(entry.path).is_absolute() else str(manifest.parent / entry.path)
+        item = report.item_ids.get(path)
+        if item is None:
+            missing += 1
+            continue
+        if kind == "transcription":
+            notes = json.loads((manifest.parent / str(entry.labels["notes"])).read_text())
+            entry = replace(entry, labels={**entry.labels, "notes": notes})
+        by_split[entry.split].append((item, entry))
+    return by_split, missing
+
+
+def _train_job(items, by_split, targets: FrameTargets, config: FrameProbeConfig, *, name: str, layers: list[int],
+               seeds: list[int], out: Path, job_id, context: dict[str, object]) -> int:
+    """Fit one layer job for ``seeds``; each seed's head, then its result file (the done-marker). Returns
+    how many were trained (0 when the layers sit on different frame grids and cannot be mixed)."""
+    splits, rate = _clips_of_layers(items, layers, by_split, targets)
+    if splits is None:
+        return 0
+    kind = targets.kind
+    for result, model, standardisation in fit_frame_probes(splits, kind=kind, layers=layers, config=config,
+                                                           rate_hz=rate, seeds=seeds):
+        for scores in (result.valid, result.test):
+            scores["headline"] = scores[HEADLINE[kind]]
+        record = {**context, "frame_rate_hz": rate, "feature_dim": int(splits["train"][0].frames.shape[-1]),
+                  "layers": layers, "job": name}
+        _save_head(out / "models" / job_id(name, result.seed), model, standardisation, record)
+        atomic_write_json(out / "results" / f"{job_id(name, result.seed)}.json", {**result.to_dict(), **record})
+    return len(seeds)
+
+
 def _save_head(model_dir: Path, model, standardisation: dict[str, np.ndarray], context: dict[str, object]) -> None:
     import torch
     from safetensors.torch import save
@@ -115,18 +152,7 @@ def probe_timed_task(*, task_dir: str | Path, encoder: str, out_dir: str | Path,
                                           device=device, frame_rate_hz=frame_rate_hz))
     _record_extraction(out / "extract.json", report, encoder)
     items = FeatureStore(store).recipe(report.recipe)
-    by_split: dict[str, list] = {s: [] for s in SPLITS}
-    missing = 0
-    for entry in entries:
-        path = entry.path if Path(entry.path).is_absolute() else str(manifest.parent / entry.path)
-        item = report.item_ids.get(path)
-        if item is None:
-            missing += 1
-        else:
-            if kind == "transcription":  # the note list lives in a sidecar file beside the audio
-                notes = json.loads((task_dir / str(entry.labels["notes"])).read_text())
-                entry = replace(entry, labels={**entry.labels, "notes": notes})
-            by_split[entry.split].append((item, entry))
+    by_split, missing = _entries_by_split(entries, manifest, report, kind=kind)
     for split, rows in by_split.items():
         if not rows:
             raise ConfigError(f"task {task_dir.name!r} has no {split} clips with features for {encoder!r} "
@@ -144,27 +170,15 @@ def probe_timed_task(*, task_dir: str | Path, encoder: str, out_dir: str | Path,
     def job_id(name: str, seed: int) -> str:
         return f"{encoder.replace(':', '_')}__{name}__{base.head}__seed{seed}"
 
-    trained, rates = 0, {}
+    trained = 0
+    context = {"task": task_dir.name, "kind": kind, "encoder": encoder, "recipe_id": items.recipe.recipe_id,
+               "pooling": "none", "extract_frame_rate_hz": frame_rate_hz, "head": base.head,
+               "outputs": targets.output_dim}
     for name, job_layers in jobs:
         todo = [s for s in range(seeds) if force or not (results_dir / f"{job_id(name, s)}.json").is_file()]
-        if not todo:
-            continue
-        splits, rate = _clips_of_layers(items, job_layers, by_split, targets)
-        if splits is None:
-            continue  # layers on different frame grids: no weighted job
-        rates[name] = rate
-        for result, model, standardisation in fit_frame_probes(splits, kind=kind, layers=job_layers, config=base,
-                                                               rate_hz=rate, seeds=todo):
-            seed = result.seed
-            for scores in (result.valid, result.test):
-                scores["headline"] = scores[HEADLINE[kind]]
-            context = {"task": task_dir.name, "kind": kind, "encoder": encoder, "recipe_id": items.recipe.recipe_id,
-                       "frame_rate_hz": rate, "pooling": "none", "feature_dim": int(splits["train"][0].frames.shape[-1]),
-                       "extract_frame_rate_hz": frame_rate_hz, "head": base.head, "layers": job_layers,
-                       "outputs": targets.output_dim, "job": name}
-            _save_head(out / "models" / job_id(name, seed), model, standardisation, context)
-            atomic_write_json(results_dir / f"{job_id(name, seed)}.json", {**result.to_dict(), **context})
-            trained += 1
+        if todo:
+            trained += _train_job(items, by_split, targets, base, name=name, layers=job_layers, seeds=todo, out=out,
+                                  job_id=job_id, context=context)
     summary: dict[str, object] = {"task": task_dir.name, "kind": kind, "encoder": encoder,
                                   "recipe_id": items.recipe.recipe_id, "pooling": "none",
                                   "clips": {s: len(v) for s, v in by_split.items()}, "skipped_clips": missing,
