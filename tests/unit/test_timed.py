@@ -189,3 +189,30 @@ def test_transcription_probe_and_basic_pitch_peer_on_the_tiny_suite(tiny_suite, 
         pytest.skip("basic-pitch is not installed (scripts/setup.sh installs it with --no-deps)")
     result = run_peer(PEERS.get("basic-pitch"), tiny_suite / "transcription", progress=False)
     assert result["test"]["note_f1"] > 0.5, result["test"]  # rendered piano notes are what basic-pitch finds
+
+
+def test_bad_labels_are_skipped_with_their_reason_and_the_run_goes_on(tiny_suite, tmp_path):
+    import shutil
+
+    from mirkit.adapt.timed.fit import FrameProbeConfig
+    from mirkit.adapt.timed.run import probe_timed_task
+    from mirkit.bench.peers import PEERS, run_peer
+
+    task = tmp_path / "beat"
+    shutil.copytree(tiny_suite / "beat", task)
+    for name in ("tempo",):  # the beat manifest points at the tempo task's audio
+        shutil.copytree(tiny_suite / name, tmp_path / name)
+    lines = (task / "manifest.jsonl").read_text().splitlines()
+    rows = [json.loads(line) for line in lines]
+    test_rows = [i for i, r in enumerate(rows) if r["split"] == "test"]
+    rows[test_rows[0]]["labels"]["beats"] = list(reversed(rows[test_rows[0]]["labels"]["beats"]))
+    rows[test_rows[1]]["labels"]["beats"] = []
+    (task / "manifest.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    summary = probe_timed_task(task_dir=task, encoder="logmel", out_dir=tmp_path / "run", store=tmp_path / "store",
+                               seeds=1, config=FrameProbeConfig(max_epochs=3), progress=False)
+    skipped = [json.loads(line) for line in (tmp_path / "run" / "skipped.jsonl").read_text().splitlines()]
+    assert [s["reason"] for s in skipped] == ["bad_labels", "bad_labels"] and summary["skipped_clips"] == 2
+    assert "not strictly increasing" in skipped[0]["message"] and "at least two" in skipped[1]["message"]
+    assert summary["clips"]["test"] == len(test_rows) - 2 and summary["layers"]["layer0"]["f_measure"]["mean"] >= 0
+    peer = run_peer(PEERS.get("librosa-beats"), task, progress=False)
+    assert peer["skipped"] == {"bad_labels": 2} and peer["clips"] == len(test_rows) - 2

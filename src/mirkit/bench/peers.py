@@ -211,6 +211,14 @@ def run_peer(spec: PeerSpec, task_dir: str | Path, *, split: str = "test", progr
     failures: list[dict[str, str]] = []
     for entry in tqdm(entries, desc=f"peer {spec.name}", unit="file", disable=not progress or None, leave=False):
         path = entry.path if Path(entry.path).is_absolute() else str(task_dir / entry.path)
+        if spec.task in ("beat", "chords"):
+            from mirkit.adapt.timed.run import label_problem
+
+            problem = label_problem(spec.task, entry.labels, duration_s=entry.duration_s)
+            if problem:
+                skipped["bad_labels"] += 1
+                failures.append({"path": path, "reason": "bad_labels", "message": problem})
+                continue
         try:
             y, _ = load(path, sample_rate=spec.sample_rate)
             value = estimate(y)

@@ -20,7 +20,7 @@ from mirkit.data.manifest import SPLITS, read_manifest
 from mirkit.errors import ConfigError
 from mirkit.features.extract import ExtractConfig, extract
 from mirkit.features.store import FeatureStore
-from mirkit.files import atomic_write_bytes, atomic_write_json
+from mirkit.files import atomic_write_bytes, atomic_write_json, write_jsonl
 
 FRAME_KINDS = ("beat", "chords", "transcription")
 #: the slowest frame rate a layer may have for a task: beats are scored within 70 ms; chords last a beat or more
@@ -79,22 +79,58 @@ def _clips_of_layers(items, layers: list[int], entries_by_split, targets: FrameT
     return out, rate
 
 
-def _entries_by_split(entries, manifest: Path, report, *, kind: str) -> tuple[dict[str, list], int]:
-    """Per split, ``(item id, manifest entry)`` of the clips that have features (a transcription entry's
-    note list read from its sidecar file), and how many have none."""
+def label_problem(kind: str, labels: dict[str, object], *, duration_s: float) -> str | None:
+    """Why a clip's time-resolved labels cannot train or score a probe (``None``: they can)."""
+    from mirkit.data.annotations import beat_problem, chord_problem
+
+    if kind == "beat":
+        return beat_problem(labels, duration_s=duration_s)
+    if kind == "chords":
+        return chord_problem(labels, duration_s=duration_s)
+    notes = labels.get("notes")
+    if not isinstance(notes, list) or any(n["offset_s"] <= n["onset_s"] for n in notes):
+        return "the note list is missing or has a note whose offset is not after its onset"
+    return None
+
+
+def _entries_by_split(entries, manifest: Path, report, *, kind: str, skipped: list[dict]) -> dict[str, list]:
+    """Per split, ``(item id, manifest entry)`` of the usable clips (a transcription entry's note list read
+    from its sidecar file); each clip left out is appended to ``skipped`` with its reason."""
     by_split: dict[str, list] = {s: [] for s in SPLITS}
-    missing = 0
     for entry in entries:
         path = entry.path if Path(entry.path).is_absolute() else str(manifest.parent / entry.path)
         item = report.item_ids.get(path)
         if item is None:
-            missing += 1
+            skipped.append({"path": entry.path, "reason": "no_features", "message": "extraction skipped it"})
             continue
         if kind == "transcription":
-            notes = json.loads((manifest.parent / str(entry.labels["notes"])).read_text())
+            try:
+                notes = json.loads((manifest.parent / str(entry.labels["notes"])).read_text())
+            except (OSError, ValueError, KeyError) as exc:
+                skipped.append({"path": entry.path, "reason": "bad_labels", "message": f"note list unreadable ({exc})"})
+                continue
             entry = replace(entry, labels={**entry.labels, "notes": notes})
+        problem = label_problem(kind, entry.labels, duration_s=entry.duration_s)
+        if problem:
+            skipped.append({"path": entry.path, "reason": "bad_labels", "message": problem})
+            continue
         by_split[entry.split].append((item, entry))
-    return by_split, missing
+    return by_split
+
+
+def _long_enough(items, rows: list, skipped: list[dict]) -> list:
+    """The rows whose clip has at least two frames in the first stored layer (a rate needs two)."""
+    if not rows:
+        return rows
+    frames = items.read_frames(items.recipe.layers[0], [item for item, _ in rows])
+    kept = []
+    for (item, entry), (_, times) in zip(rows, frames):
+        if len(times) < 2:
+            skipped.append({"path": entry.path, "reason": "too_short",
+                            "message": f"{len(times)} frame(s); a clip needs two or more"})
+        else:
+            kept.append((item, entry))
+    return kept
 
 
 def _train_job(items, by_split, targets: FrameTargets, config: FrameProbeConfig, *, name: str, layers: list[int],
@@ -152,11 +188,15 @@ def probe_timed_task(*, task_dir: str | Path, encoder: str, out_dir: str | Path,
                                           device=device, frame_rate_hz=frame_rate_hz))
     _record_extraction(out / "extract.json", report, encoder)
     items = FeatureStore(store).recipe(report.recipe)
-    by_split, missing = _entries_by_split(entries, manifest, report, kind=kind)
+    skipped: list[dict] = []
+    by_split = _entries_by_split(entries, manifest, report, kind=kind, skipped=skipped)
+    by_split = {s: _long_enough(items, rows, skipped) for s, rows in by_split.items()}
+    write_jsonl(out / "skipped.jsonl", skipped)
     for split, rows in by_split.items():
         if not rows:
-            raise ConfigError(f"task {task_dir.name!r} has no {split} clips with features for {encoder!r} "
-                              f"({missing} skipped; see {report.errors_path}).")
+            raise ConfigError(f"task {task_dir.name!r} has no usable {split} clips for {encoder!r} ({len(skipped)} "
+                              f"skipped with their reasons in {out / 'skipped.jsonl'}; extraction errors in "
+                              f"{report.errors_path}).")
     targets = FrameTargets(kind)
     jobs = [(f"layer{k}", [k]) for k in items.recipe.layers]
     if weighted:
@@ -181,7 +221,7 @@ def probe_timed_task(*, task_dir: str | Path, encoder: str, out_dir: str | Path,
                                   job_id=job_id, context=context)
     summary: dict[str, object] = {"task": task_dir.name, "kind": kind, "encoder": encoder,
                                   "recipe_id": items.recipe.recipe_id, "pooling": "none",
-                                  "clips": {s: len(v) for s, v in by_split.items()}, "skipped_clips": missing,
+                                  "clips": {s: len(v) for s, v in by_split.items()}, "skipped_clips": len(skipped),
                                   "model": base.head, "seeds": seeds, "layers": {},
                                   "jobs": {"trained": trained, "reused": len(jobs) * seeds - trained}}
     for name, job_layers in jobs:
