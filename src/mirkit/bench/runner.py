@@ -118,9 +118,11 @@ def run_bench(*, suite_dir: str | Path, out_dir: str | Path, encoders: list[str]
               model: str = "linear",
               weighted: bool = True, peers: list[str] | None = None, store: str | Path | None = None,
               weights_dir: str | None = None, device: str = "cpu", force: bool = False,
-              progress: bool = True) -> BenchReport:
+              real_tempo: str | Path | None = None, progress: bool = True) -> BenchReport:
     """Run every (task, encoder) probe sweep and every (task, peer); see the module docstring.
-    ``frame_seeds``: seeds of the frame-level tasks (default ``seeds``)."""
+    ``frame_seeds``: seeds of the frame-level tasks (default ``seeds``). ``real_tempo``: a ``tempo_real``
+    folder (``mirkit data music``) on which each encoder's beat probe and the tempo peers are scored
+    (:mod:`mirkit.bench.real_tempo`)."""
     started = time.perf_counter()
     suite_dir, out = Path(suite_dir), Path(out_dir)
     info = read_suite(suite_dir)
@@ -133,6 +135,10 @@ def run_bench(*, suite_dir: str | Path, out_dir: str | Path, encoders: list[str]
         PEERS.get(name)
     config = ProbeConfig(model=model)
     config.validate()
+    if real_tempo is not None:
+        from mirkit.bench.real_tempo import check_folder
+
+        check_folder(real_tempo)
     plan = {"suite_dir": str(suite_dir.resolve()), "suite": info.get("suite"), "suite_seed": info.get("seed"),
             "suite_checksum": suite_checksum(suite_dir), "soundfonts": info.get("soundfonts"),
             "encoders": encoders, "tasks": tasks, "seeds": seeds,
@@ -149,6 +155,16 @@ def run_bench(*, suite_dir: str | Path, out_dir: str | Path, encoders: list[str]
         for encoder in encoders:
             _run_pair(report, out, suite_dir, task, encoder, probe_args)
         _run_peers(report, out, suite_dir, task, peer_names, force=force, progress=progress)
+    if real_tempo is not None:
+        from mirkit.bench.real_tempo import evaluate_real_tempo
+
+        for result in evaluate_real_tempo(bench_dir=out, folder=real_tempo, encoders=encoders, peer_names=peer_names,
+                                          store=probe_args["store"], progress=progress):
+            if "error" in result:
+                report.failures.append({"task": "real_tempo", "name": str(result["name"]), "error": str(result["error"])})
+            elif progress:
+                print(f"  {'real tempo':<10} {result['name']:<22} Acc1 {result['test']['acc1']:.3f} "
+                      f"Acc2 {result['test']['acc2']:.3f}", flush=True)
     report.peers_run = sorted(set(report.peers_run))
     report.wall_s = time.perf_counter() - started
     atomic_write_json(out / "bench_last_run.json", {**report.__dict__})

@@ -31,6 +31,9 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--no-weighted", action="store_true", help="skip the learned weighted sum of layers")
     parser.add_argument("--peers", default="default",
                         help=f"comma list, 'none', or 'default' = {','.join(DEFAULT_PEERS)} (those installed run)")
+    parser.add_argument("--real-tempo", default=None, metavar="DIR",
+                        help="a tempo_real folder (`mirkit data music`): score each encoder's beat probe and the tempo "
+                             "peers on these real recordings (test-only)")
     parser.add_argument("--store", help="feature store (default: RUNS/features)")
     parser.add_argument("--weights", help="weights folder for hub encoders")
     parser.add_argument("--device", default="cpu")
@@ -56,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
         model=args.model, weighted=not args.no_weighted,
         peers=None if args.peers == "default" else [] if args.peers == "none" else _names(args.peers),
         store=args.store, weights_dir=args.weights, device=args.device, force=args.force,
-        progress=not args.no_progress)
+        real_tempo=args.real_tempo, progress=not args.no_progress)
     print(report.summary())
     if args.report:
         run_report(argparse.Namespace(runs=args.out))

@@ -58,11 +58,13 @@ class TrainedFrameHead:
         return (torch.softmax(logits, -1) if self.context["kind"] == "chords" else torch.sigmoid(logits)).numpy()
 
 
-def predict_timed(*, run_dir: str | Path, source: str | Path, store: str | Path, out_dir: str | Path,
-                  progress: bool = True) -> tuple[ExtractReport, int]:
-    """Decode beats/downbeats/tempo or chords for every audio file of ``source`` into ``out_dir``."""
-    run_dir, out = Path(run_dir), Path(out_dir)
-    layer_name, model_dirs, record = best_job(run_dir)
+def decode_files(*, run_dir: str | Path, source: str | Path, store: str | Path,
+                 progress: bool = True) -> tuple[ExtractReport, list[dict[str, object]], dict[str, object]]:
+    """Decode every audio file of ``source`` with the run's best validated layer (its seeds' activations
+    averaged): ``(extract report, one row per file, run facts)``; a row holds ``beats``, ``downbeats``
+    and ``tempo_bpm``, or ``notes``, or ``chords``."""
+    run_dir = Path(run_dir)
+    layer_name, model_dirs, _ = best_job(run_dir)
     heads = [TrainedFrameHead(d) for d in model_dirs]
     context = heads[0].context
     layers, kind = list(context["layers"]), str(context["kind"])
@@ -71,36 +73,48 @@ def predict_timed(*, run_dir: str | Path, source: str | Path, store: str | Path,
                                           frame_rate_hz=context.get("extract_frame_rate_hz")))
     items = FeatureStore(store).recipe(report.recipe)
     paths = sorted(report.item_ids)
-    out.mkdir(parents=True, exist_ok=True)
-    rows = []
     per_layer = {layer: items.read_frames(layer, [report.item_ids[p] for p in paths]) for layer in layers}
     rate = float(context["frame_rate_hz"])
+    rows = []
     for k, path in enumerate(paths):
         times = per_layer[layers[0]][k][1]
         frames = np.stack([per_layer[layer][k][0] for layer in layers]).astype(np.float32)
         activation = np.mean([head.activations(frames) for head in heads], axis=0)
-        stem = out / Path(path).stem
         row: dict[str, object] = {"path": path}
         if kind == "beat":
             beats = beats_from_activation(activation[:, 0], times, rate_hz=rate)
             downbeats = downbeats_from_beats(beats, activation[:, 1], times)
-            atomic_write_text(stem.with_name(stem.name + ".beats.txt"), "".join(f"{t:.3f}\n" for t in beats))
-            atomic_write_text(stem.with_name(stem.name + ".downbeats.txt"), "".join(f"{t:.3f}\n" for t in downbeats))
             row.update(beats=[round(float(t), 3) for t in beats], downbeats=[round(float(t), 3) for t in downbeats],
                        tempo_bpm=round(tempo_from_activation(activation[:, 0], rate_hz=rate), 2))
         elif kind == "transcription":
-            notes = notes_from_activations(activation[:, :KEYS], activation[:, KEYS:], times, rate_hz=rate)
-            write_midi(stem.with_name(stem.name + ".mid"), notes)
-            row["notes"] = [list(n) for n in notes]
+            row["notes"] = [list(n) for n in notes_from_activations(activation[:, :KEYS], activation[:, KEYS:], times,
+                                                                    rate_hz=rate)]
         else:
-            segments = chords_from_posteriors(activation, times, rate_hz=rate)
-            write_lab(stem.with_name(stem.name + ".lab"), segments)
-            row["chords"] = [list(s) for s in segments]
+            row["chords"] = [list(s) for s in chords_from_posteriors(activation, times, rate_hz=rate)]
         rows.append(row)
     meta = {"run": str(run_dir), "layer": layer_name, "seeds": len(heads), "encoder": context["encoder"],
             "task": context.get("task")}
+    return report, rows, meta
+
+
+def predict_timed(*, run_dir: str | Path, source: str | Path, store: str | Path, out_dir: str | Path,
+                  progress: bool = True) -> tuple[ExtractReport, int]:
+    """Decode beats/downbeats/tempo, chords or notes for every audio file of ``source`` into ``out_dir``."""
+    out = Path(out_dir)
+    report, rows, meta = decode_files(run_dir=run_dir, source=source, store=store, progress=progress)
+    out.mkdir(parents=True, exist_ok=True)
+    for row in rows:
+        stem = out / Path(str(row["path"])).stem
+        if "beats" in row:
+            atomic_write_text(stem.with_name(stem.name + ".beats.txt"), "".join(f"{t:.3f}\n" for t in row["beats"]))
+            atomic_write_text(stem.with_name(stem.name + ".downbeats.txt"),
+                              "".join(f"{t:.3f}\n" for t in row["downbeats"]))
+        elif "notes" in row:
+            write_midi(stem.with_name(stem.name + ".mid"), [tuple(n) for n in row["notes"]])
+        else:
+            write_lab(stem.with_name(stem.name + ".lab"), [tuple(c) for c in row["chords"]])
     atomic_write_text(out / "predictions.jsonl", "".join(json.dumps({**r, **meta}) + "\n" for r in rows))
     return report, len(rows)
 
 
-__all__ = ["TrainedFrameHead", "predict_timed"]
+__all__ = ["TrainedFrameHead", "decode_files", "predict_timed"]
