@@ -281,3 +281,19 @@ def test_a_pretrained_mel_encoder_can_be_tuned_with_every_method(corpus, tmp_pat
     trained = [p for n, p in encoder.named_parameters() if p.requires_grad]
     trained += [p for p in state.added.parameters()]
     assert trained and any(p.grad is not None and p.grad.abs().sum() > 0 for p in trained)
+
+
+def test_a_resumed_run_may_change_its_length_and_records_it(corpus, tmp_path):
+    config = replace(TINY, steps=6)
+    assert pretrain(corpus=corpus, out_dir=tmp_path, config=config, progress=False, workers=0,
+                    stop_after_steps=4) is None  # the checkpoint of step 4 is kept
+    with pytest.raises(CheckpointError, match="not past the saved step 4"):
+        pretrain(corpus=corpus, out_dir=tmp_path, config=replace(config, steps=4), progress=False, workers=0)
+    longer = pretrain(corpus=corpus, out_dir=tmp_path, config=replace(config, steps=8), progress=False, workers=0)
+    assert longer is not None and longer.steps == 8 and longer.resumed_from_step == 4
+    run = json.loads((tmp_path / "run.json").read_text())
+    assert run["schedule_changes"] == [{"at_step": 4, "from_steps": 6, "to_steps": 8}] and run["config"]["steps"] == 8
+    history = [json.loads(line)["step"] for line in (tmp_path / "history.jsonl").read_text().splitlines()]
+    assert history == list(range(1, 9))
+    # the cosine now ends at step 8: the last step's learning rate is near zero, not the 6-step schedule's
+    assert json.loads((tmp_path / "history.jsonl").read_text().splitlines()[-1])["lr"] < 0.2 * TINY.learning_rate

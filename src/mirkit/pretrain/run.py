@@ -17,6 +17,7 @@ that was not (tested on CPU).
 from __future__ import annotations
 
 import json
+import logging
 import shutil
 import time
 from dataclasses import dataclass
@@ -36,6 +37,8 @@ from mirkit.pretrain.quantizers import CodecQuantizer, KMeansQuantizer, RandomPr
 from mirkit.pretrain.teachers import check_cqt_hop, kmeans_features
 from mirkit.train.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from mirkit.train.optim import clipped_step, warmup_cosine
+
+log = logging.getLogger(__name__)
 
 FORMAT_VERSION = 1
 LICENCE = "Apache-2.0 (weights trained by mirkit; see the corpus manifest for the audio's licences)"
@@ -299,11 +302,24 @@ def probe_checkpoint(folder: Path, task_dir: Path, out: Path, *, step: int) -> d
     return record
 
 
+def _saved_step(out: Path) -> int:
+    """The step of the run's resume checkpoint (0 when there is none)."""
+    pointer = out / "state" / "checkpoint.json"
+    try:
+        return int(json.loads(pointer.read_text())["step"])
+    except (OSError, ValueError, KeyError):
+        return 0
+
+
 def _claim(out: Path, config: PretrainConfig, *, corpus: Path, resume: str) -> None:
-    """Write ``run.json``; refuse to continue a run made with other settings or another corpus."""
+    """Write ``run.json``; refuse to continue a run made with other settings or another corpus. Only
+    ``steps`` may change on resume (a longer or shorter schedule, still past the saved step): the
+    cosine decay is recomputed for the new length from there on, and ``run.json`` records each change
+    under ``schedule_changes``."""
     info = {"format_version": FORMAT_VERSION, "config": config.to_dict(),
             "architecture": {"arch": config.arch, "preset": config.preset, "init": config.init},
-            "corpus": str(corpus.resolve()), "corpus_manifest_sha256": sha256_file(corpus / MANIFEST)}
+            "corpus": str(corpus.resolve()), "corpus_manifest_sha256": sha256_file(corpus / MANIFEST),
+            "schedule_changes": []}
     path = out / "run.json"
     if resume == "never":  # start over: nothing of an earlier run may mix with this one
         for name in ("state", "checkpoints", "final"):
@@ -311,13 +327,23 @@ def _claim(out: Path, config: PretrainConfig, *, corpus: Path, resume: str) -> N
         (out / "history.jsonl").unlink(missing_ok=True)
     elif path.is_file():
         old = json.loads(path.read_text())
+        info["schedule_changes"] = old.get("schedule_changes", [])
         differ = [k for k in ("config", "architecture", "corpus_manifest_sha256") if old.get(k) != info[k]]
-        if differ:
-            changed = sorted(k for k in info["config"] if old.get("config", {}).get(k) != info["config"][k])
+        changed = sorted(k for k in info["config"] if old.get("config", {}).get(k) != info["config"][k])
+        if differ == ["config"] and changed == ["steps"]:
+            step = _saved_step(out)
+            if config.steps <= step:
+                raise CheckpointError(f"--steps {config.steps} is not past the saved step {step} of {out}; give more "
+                                      "steps, or --resume never to start over.")
+            info["schedule_changes"].append({"at_step": step, "from_steps": old["config"]["steps"],
+                                             "to_steps": config.steps})
+            log.warning("%s: schedule length changed from %s to %s steps at step %s (recorded in run.json)", out,
+                        old["config"]["steps"], config.steps, step)
+        elif differ:
             raise CheckpointError(f"{out} holds a pretraining run with another {', '.join(differ)}"
                                   + (f" ({', '.join(changed)} differ)" if changed else "")
-                                  + "; rerun with the same settings and corpus, use another --out, or --resume never "
-                                  "to start over.")
+                                  + "; rerun with the same settings and corpus (only --steps may change), use "
+                                  "another --out, or --resume never to start over.")
     atomic_write_json(path, info)
 
 

@@ -84,7 +84,7 @@ def ship_encoder(*, checkpoint: str | Path, run_dir: str | Path, name: str, dest
     facts = {"parameters": params, "corpus": {k: corpus[k] for k in ("hours", "hours_by_source", "pieces", "licences",
                                                                        "soundfonts", "seed") if k in corpus},
              "corpus_manifest_sha256": run.get("corpus_manifest_sha256"), "training": timing, "machine": machine,
-             "commands": commands}
+             "commands": commands, "schedule_changes": run.get("schedule_changes", [])}
     atomic_write_json(dest / SPEC_FILE, {**info, "name": name, "licence": WEIGHTS_LICENCE, "description": description,
                                          "source": f"mirkit pretrain (run {run_dir.name}, step {step}); see {CARD_FILE}",
                                          "shipped": facts})
@@ -118,7 +118,10 @@ def model_card(*, name: str, info: dict, facts: dict, size_mb: float, scores_md:
         f"- Steps: {pretrain.get('step')} of a {pretrain.get('steps')}-step schedule; batch {pretrain.get('batch_size')} x "
         f"{pretrain.get('accumulate')} crops of {pretrain.get('crop_s')} s; AdamW, peak learning rate "
         f"{pretrain.get('learning_rate')}, {pretrain.get('warmup_steps')} warm-up steps then cosine decay; seed "
-        f"{pretrain.get('seed')}.",
+        f"{pretrain.get('seed')}."
+        + "".join(f" The run was resumed at step {c['at_step']} with its schedule changed from {c['from_steps']} to "
+                  f"{c['to_steps']} steps (the cosine decay recomputed from there)."
+                  for c in facts.get("schedule_changes", [])),
         f"- Training time: {hours:.2f} h of summed step time ({int(timing['steps_recorded'])} steps recorded in "
         f"history.jsonl, {timing['audio_s_per_s']} audio-s/s; checkpoint writes not counted) on {facts['machine']}.", "",
         "## Corpus", "",
