@@ -310,3 +310,14 @@ def test_suite_records_its_inputs_and_a_changed_input_is_named(suite, tmp_path, 
     with caplog.at_level("WARNING"):
         build_suite(suite="tiny", out_dir=copy, soundfonts="timgm6mb", mma="off", progress=False, workers=1)
     assert "soundfonts.timgm6mb.sha256" in caplog.text and "Delete the folder" in caplog.text
+
+
+def test_data_tasks_lists_the_time_resolved_tasks(capsys):
+    import argparse
+
+    from mirkit.cli.data_cmd import run_tasks
+
+    assert run_tasks(argparse.Namespace()) == 0
+    lines = {line.split()[0]: line for line in capsys.readouterr().out.splitlines()}
+    assert all("time-resolved" in lines[t] for t in ("beat", "chords", "transcription"))
+    assert "24 classes" in lines["key"] and "continuous" in lines["tempo"]
