@@ -4,7 +4,8 @@
 #
 #   bash scripts/tune_table.sh SUITE_DIR OUT_DIR
 # Settings (environment variables, defaults = the full CPU table of issue #5 on the standard suite):
-#   TASKS="key tempo tagging instrument" ENCODERS="musicnn-mtt crepe-tiny"
+#   TASKS="key tempo tagging instrument" (the time-resolved beat, chords, transcription work too: frame heads)
+#   ENCODERS="musicnn-mtt crepe-tiny"
 #   METHODS="probe finetune adapter lora ia3 bitfit" SEEDS=3 EPOCHS=30 PATIENCE=5 CROP_S=5 BATCH=16
 #   SCRATCH=1 (also train the from-scratch CNN per task)  EXTRA="" (more `mirkit tune` options, e.g. --device cuda)
 #   JOBS=1 (runs at once; on a large GPU several runs share it: wall and step times then include the sharing,
@@ -24,7 +25,8 @@ jobs_file="$OUT/logs/jobs.txt"
 : > "$jobs_file"
 for task in $TASKS; do
   for encoder in $ENCODERS; do
-    rate=""; [ "${encoder#crepe}" != "$encoder" ] && rate="--frame-rate-hz 5"  # CREPE at 5 fps, as in the bench
+    case $task in beat|chords|transcription) crepe_fps=50 ;; *) crepe_fps=5 ;; esac  # as in the bench
+    rate=""; [ "${encoder#crepe}" != "$encoder" ] && rate="--frame-rate-hz $crepe_fps"
     for method in $METHODS; do
       name="$task-${encoder//:/_}-$method"
       echo "$name tune --task $SUITE/$task --encoder $encoder --method $method --out $OUT/$name $rate $common" >> "$jobs_file"

@@ -10,8 +10,9 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--model", required=True, help="a run folder written by `mirkit probe` or `mirkit tune`")
     parser.add_argument("--input", required=True, help="audio folder, file or manifest")
     parser.add_argument("--out", default="predictions.jsonl",
-                        help="predictions file (.jsonl or .csv); for a beat or chords run, a folder (per file "
-                             "NAME.beats.txt + NAME.downbeats.txt, or NAME.lab; and predictions.jsonl)")
+                        help="predictions file (.jsonl or .csv); for a beat, chords or transcription run (probe or "
+                             "tune), a folder (per file NAME.beats.txt + NAME.downbeats.txt, NAME.lab or NAME.mid; "
+                             "and predictions.jsonl)")
     parser.add_argument("--store", default=None, help="feature store (default: <model>/../features, as probe)")
     parser.add_argument("--device", default="cpu", help="tune runs: where the tuned model runs")
     parser.add_argument("--strict", action="store_true", help="exit 1 when any file was skipped")
@@ -32,7 +33,8 @@ def run(args: argparse.Namespace) -> int:
                                       progress=not args.no_progress)
         for path, reason in skipped:
             print(f"skipped {path}: {reason}")
-        print(f"Wrote {rows} predictions to {args.out} ({len(skipped)} files skipped)")
+        where = args.out if args.out.endswith((".jsonl", ".csv")) else f"{args.out}/ (per file, and predictions.jsonl)"
+        print(f"Wrote {rows} predictions to {where} ({len(skipped)} files skipped)")
         return 1 if args.strict and skipped else 0
     store = args.store or str(Path(args.model).resolve().parent / "features")
     summary = Path(args.model) / "summary.json"

@@ -19,7 +19,8 @@ class TuneConfig:
 
     method: str = option("probe", cli=False)
     options: MethodConfig | None = option(None, cli=False)  # None: the method's defaults (see method_options)
-    head: str = option("linear", "the head of `mirkit probe` to train", choices=("linear", "mlp"))
+    head: str = option("linear", "the head of `mirkit probe` to train (tcn: the temporal head, time-resolved tasks only)",
+                       choices=("linear", "mlp", "tcn"))
     layer: str = option("auto", "auto | weighted | a layer index (what the head reads)")
     learning_rate: float | None = option(None, "learning rate of the method's parameters (default per method: "
                                          "finetune 1e-4, others 1e-3)", flag="lr")

@@ -32,9 +32,10 @@ class TaskAudio:
     skipped: list[dict[str, str]] = field(default_factory=list)
 
 
-def load_task_audio(task_dir: Path, *, label: str, sample_rate: int, min_duration_s: float,
+def load_task_audio(task_dir: Path, *, label: str | None, sample_rate: int, min_duration_s: float,
                     progress: bool = True) -> TaskAudio:
-    """Decode every clip of a task folder at ``sample_rate``; bad files are skipped with their reason."""
+    """Decode every clip of a task folder at ``sample_rate``; bad files are skipped with their reason.
+    Each clip's label is its ``labels[label]`` (``label=None``: the whole labels dict)."""
     from tqdm import tqdm
 
     manifest = task_dir / "manifest.jsonl"
@@ -49,7 +50,7 @@ def load_task_audio(task_dir: Path, *, label: str, sample_rate: int, min_duratio
             skipped.append({"path": path, "reason": f"{type(exc).__name__}: {exc}"})
             continue
         splits[entry.split].waves.append(wave.astype(np.float32))
-        splits[entry.split].labels.append(entry.labels[label])
+        splits[entry.split].labels.append(entry.labels if label is None else entry.labels[label])
         splits[entry.split].paths.append(path)
     for split, clips in splits.items():
         if not clips.waves:
@@ -68,7 +69,8 @@ def pad_batch(waves: list[np.ndarray]) -> tuple[torch.Tensor, torch.Tensor]:
 
 def train_batches(clips: ClipSet, *, batch_size: int, crop_samples: int, seed: int, epoch: int,
                   start: int = 0):
-    """Yield ``(batch_index, indices, waveform, lengths)`` for one epoch from batch ``start`` on.
+    """Yield ``(batch_index, indices, waveform, lengths, offsets)`` for one epoch from batch ``start`` on
+    (``offsets``: each crop's first sample in its clip, for time-resolved labels).
 
     Clips shorter than the crop are taken whole (padded; lengths say so). The last partial batch
     is dropped when it would hold fewer than 2 clips (batch norm needs 2).
@@ -79,13 +81,14 @@ def train_batches(clips: ClipSet, *, batch_size: int, crop_samples: int, seed: i
         batches = batches[:-1]
     for b in range(start, len(batches)):
         rng = np.random.default_rng([seed, epoch, b, 1])
-        waves = []
+        waves, offsets = [], []
         for i in batches[b]:
             w = clips.waves[i]
             offset = int(rng.integers(0, len(w) - crop_samples + 1)) if len(w) > crop_samples else 0
             waves.append(w[offset: offset + crop_samples])
+            offsets.append(offset)
         wave, lengths = pad_batch(waves)
-        yield b, batches[b], wave, lengths
+        yield b, batches[b], wave, lengths, np.asarray(offsets)
 
 
 def batches_per_epoch(clips: ClipSet, batch_size: int) -> int:

@@ -226,12 +226,33 @@ class Trainer:
         if found is not None:
             self._restore(*found)
         else:
-            fit_standardisation(self.model, self.splits["train"], self.targets, **self.eval_args)
+            self.fit_standardisation()
             torch.manual_seed(self.config.seed)
-        self.y_train = _encode_targets(self.targets, self.splits["train"].labels, self.model)
-        self.y_valid = _encode_targets(self.targets, self.splits["valid"].labels, self.model)
+        self.prepare_targets()
         if self.device.type == "cuda":
             torch.cuda.reset_peak_memory_stats(self.device)
+
+    # The task-specific steps; :class:`mirkit.tune.timed.FrameTrainer` overrides them for time-resolved tasks.
+
+    def fit_standardisation(self) -> None:
+        fit_standardisation(self.model, self.splits["train"], self.targets, **self.eval_args)
+
+    def prepare_targets(self) -> None:
+        self.y_train = _encode_targets(self.targets, self.splits["train"].labels, self.model)
+        self.y_valid = _encode_targets(self.targets, self.splits["valid"].labels, self.model)
+
+    def batch_loss(self, idx: np.ndarray, offsets: np.ndarray, wave: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """The loss of one training batch (``offsets``: each crop's first sample in its clip)."""
+        with autocast(self.device):
+            out = self.model(wave.to(self.device), lengths.to(self.device)).float()
+        return task_losses(self.targets.kind, out, self.y_train[idx].to(self.device))
+
+    def score(self, split: str, *, with_loss: bool = False) -> tuple[float, dict[str, float]]:
+        """``(loss, scores)`` of the model on a split (the loss is NaN unless ``with_loss``)."""
+        kind = self.targets.kind
+        outputs = predict(self.model, self.splits[split], **self.eval_args)
+        loss = float(task_losses(kind, torch.from_numpy(outputs), self.y_valid)) if with_loss else math.nan
+        return loss, self.targets.evaluate(self.splits[split].labels, _label_units(outputs, self.model, kind))
 
     def _restore(self, tensors: dict[str, torch.Tensor], trainer: dict[str, object]) -> None:
         config = self.config.to_dict()
@@ -254,13 +275,11 @@ class Trainer:
                         trainer={"optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(),
                                  "loop": self.state.to_dict(), "rng": rng_state(), "config": self.config.to_dict()})
 
-    def _backward(self, idx: torch.Tensor, wave: torch.Tensor, lengths: torch.Tensor) -> bool:
+    def _backward(self, idx: np.ndarray, offsets: np.ndarray, wave: torch.Tensor, lengths: torch.Tensor) -> bool:
         """Forward and backward of one micro-batch; ``False`` when its loss is not finite (no backward)."""
         config = self.config
         try:
-            with autocast(self.device):
-                out = self.model(wave.to(self.device), lengths.to(self.device)).float()
-            loss = task_losses(self.targets.kind, out, self.y_train[idx].to(self.device)) / config.accumulate
+            loss = self.batch_loss(idx, offsets, wave, lengths) / config.accumulate
             finite = bool(torch.isfinite(loss))
             if finite:
                 loss.backward()
@@ -294,11 +313,11 @@ class Trainer:
         set_mode(self.model, True, self.spec)
         self.optimizer.zero_grad(set_to_none=True)
         micro, finite = 0, True
-        for b, idx, wave, lengths in train_batches(self.splits["train"], batch_size=config.batch_size,
-                                                   crop_samples=self.crop, seed=config.seed, epoch=state.epoch,
-                                                   start=state.batch):
+        for b, idx, wave, lengths, offsets in train_batches(self.splits["train"], batch_size=config.batch_size,
+                                                            crop_samples=self.crop, seed=config.seed,
+                                                            epoch=state.epoch, start=state.batch):
             step_start = time.perf_counter()
-            finite = self._backward(idx, wave, lengths)
+            finite = self._backward(idx, offsets, wave, lengths)
             micro += 1
             last = b == self.per_epoch - 1
             if micro == config.accumulate or last:
@@ -315,10 +334,9 @@ class Trainer:
 
     def end_epoch(self, epoch_start: float) -> float:
         """Validate, keep the best weights, count bad epochs, checkpoint; returns the validation headline."""
-        state, kind = self.state, self.targets.kind
-        outputs = predict(self.model, self.splits["valid"], **self.eval_args)
-        valid_loss = float(task_losses(kind, torch.from_numpy(outputs), self.y_valid))
-        metric = self.targets.evaluate(self.splits["valid"].labels, _label_units(outputs, self.model, kind))["headline"]
+        state = self.state
+        valid_loss, scores = self.score("valid", with_loss=True)
+        metric = scores["headline"]
         loss = valid_loss if math.isfinite(valid_loss) else math.inf
         state.history.append({"epoch": state.epoch, "valid_headline": metric, "valid_loss": valid_loss})
         if state.improves(metric, loss):
@@ -337,13 +355,10 @@ class Trainer:
         """Load the best weights and score them once on the validation and test splits."""
         from safetensors.torch import load_file
 
-        state, kind = self.state, self.targets.kind
+        state = self.state
         self.model.load_state_dict(load_file(str(self.run_dir / "best.safetensors"), device=str(self.device)),
                                    strict=False)
-        results = {}
-        for split in ("valid", "test"):
-            outputs = predict(self.model, self.splits[split], **self.eval_args)
-            results[split] = self.targets.evaluate(self.splits[split].labels, _label_units(outputs, self.model, kind))
+        results = {split: self.score(split)[1] for split in ("valid", "test")}
         if self.device.type == "cuda":
             peak, memory_kind = torch.cuda.max_memory_allocated(self.device) / 2 ** 20, "GPU memory allocated (peak)"
         else:
@@ -357,7 +372,7 @@ class Trainer:
 
 def train(model: TuneModel, splits: dict[str, ClipSet], targets: Targets, *, config: TuneConfig, run_dir: Path,
           device: str = "cpu", resume: bool = False, progress: bool = True,
-          stop_after_steps: int | None = None) -> Outcome | None:
+          stop_after_steps: int | None = None, trainer_cls: type[Trainer] = Trainer) -> Outcome | None:
     """Train ``model`` (the method already applied) and return its outcome; see the module docstring.
 
     ``stop_after_steps`` ends the run abruptly after that many optimizer steps and returns ``None``
@@ -365,7 +380,7 @@ def train(model: TuneModel, splits: dict[str, ClipSet], targets: Targets, *, con
     """
     from tqdm import tqdm
 
-    trainer = Trainer(model, splits, targets, config=config, run_dir=run_dir, device=device)
+    trainer = trainer_cls(model, splits, targets, config=config, run_dir=run_dir, device=device)
     trainer.start(resume=resume)
     state, per_epoch = trainer.state, trainer.per_epoch
     started = time.perf_counter()

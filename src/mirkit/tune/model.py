@@ -29,13 +29,18 @@ def choose_layers(spec: EncoderSpec, layer: str) -> list[int]:
         if not group:
             raise ConfigError(f"encoder {spec.name!r} has no two layers of equal width to weight; pass --layer N.")
         return group
+    return [layer_index(spec, layer)]
+
+
+def layer_index(spec: EncoderSpec, layer: str) -> int:
+    """``--layer`` given as an index (negative counts from the end), checked against the encoder."""
     try:
         index = int(layer)
     except ValueError:
         raise ConfigError(f"--layer {layer!r} must be 'auto', 'weighted' or a layer index.") from None
     if not -spec.num_layers <= index < spec.num_layers:
         raise ConfigError(f"--layer {index}: encoder {spec.name!r} has layers 0..{spec.num_layers - 1}.")
-    return [index % spec.num_layers]
+    return index % spec.num_layers
 
 
 def masked_mean(hidden: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:

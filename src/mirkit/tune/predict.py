@@ -1,47 +1,60 @@
 """``mirkit predict`` for tune runs: the tuned model (base encoder + method weights, LoRA merged)
-on new audio, averaging non-overlapping windows as in evaluation. Bad files are skipped and reported."""
+on new audio, averaging non-overlapping windows as in evaluation (time-resolved tasks: decoding the
+frames of windows covering each file). Bad files are skipped and reported."""
 
 from __future__ import annotations
 
 import math
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from mirkit.adapt.predict import prediction_row, write_predictions
+from mirkit.adapt.timed.predict import decode_activation, write_decoded
 from mirkit.audio import load
+from mirkit.data.tasks import TIME_RESOLVED_KINDS
 from mirkit.errors import AudioError, ConfigError
 from mirkit.features.inputs import scan_inputs
 from mirkit.tune.data import ClipSet
 from mirkit.tune.loop import _label_units, predict
 from mirkit.tune.run import load_tuned
+from mirkit.tune.timed_loop import activations, frame_outputs
 
 
 def predict_tuned(*, run_dir: str | Path, source: str | Path, out_path: str | Path, device: str = "cpu",
                   top_k: int = 5, progress: bool = True) -> tuple[int, list[tuple[str, str]]]:
-    """Write one prediction per audio file; returns ``(rows written, [(path, reason) skipped])``."""
-    from tqdm import tqdm
+    """Write one prediction per audio file; returns ``(rows written, [(path, reason) skipped])``.
 
+    A run on a time-resolved task writes into the folder ``out_path``, as ``mirkit predict`` does for
+    frame-level probes: per file its beats and downbeats (``.beats.txt``, ``.downbeats.txt``), chords
+    (``.lab``) or notes (``.mid``), and ``predictions.jsonl``.
+    """
     out_path = Path(out_path)
-    if out_path.suffix not in (".jsonl", ".csv"):
-        raise ConfigError(f"--out {str(out_path)!r} must end in .jsonl or .csv.")
     model, targets, meta = load_tuned(run_dir, device=device, merge=True)
+    timed = meta["kind"] in TIME_RESOLVED_KINDS
+    if not timed and out_path.suffix not in (".jsonl", ".csv"):
+        raise ConfigError(f"--out {str(out_path)!r} must end in .jsonl or .csv.")
+    if timed and out_path.suffix in (".jsonl", ".csv"):
+        raise ConfigError(f"--out {str(out_path)!r}: a {meta['kind']} run writes a folder (per file beats, chords or "
+                          "notes, and predictions.jsonl); pass a folder name.")
     spec = model.encoder.spec
     config = meta["config"]
-    paths, not_audio = scan_inputs(source)
-    skipped = [(p, message) for p, _, message in not_audio]
-    waves, kept = [], []
-    for path in tqdm(paths, desc="decode", unit="file", disable=not progress or None):
-        try:
-            wave, _ = load(path, sample_rate=spec.sample_rate, min_duration_s=spec.min_duration_s)
-        except AudioError as exc:
-            skipped.append((path, f"{type(exc).__name__}: {exc}"))
-            continue
-        waves.append(wave)
-        kept.append(path)
+    waves, kept, skipped = _decode_inputs(source, sample_rate=spec.sample_rate, min_duration_s=spec.min_duration_s,
+                                          progress=progress)
+    window = int(round(float(config["crop_s"]) * spec.sample_rate))  # type: ignore[arg-type]
+    facts = {"run": str(run_dir), "method": meta["method"], "encoder": meta["name"], "seed": meta["seed"],
+             "task": meta["task"]}
+    if timed:
+        outputs = frame_outputs(model, waves, window_samples=window, batch_size=int(config["batch_size"]),  # type: ignore[arg-type]
+                                device=torch.device(device), method=str(meta["method"]))
+        rows = [{"path": path, **decode_activation(str(meta["kind"]), activations(str(meta["kind"]), logits), times,
+                                                   rate_hz=model.frame_rate_hz)}
+                for path, (logits, times) in zip(kept, outputs)]
+        write_decoded(out_path, rows, facts)
+        return len(rows), skipped
     rows = []
     if kept:
-        window = int(round(float(config["crop_s"]) * spec.sample_rate))  # type: ignore[arg-type]
         outputs = predict(model, ClipSet(waves, [None] * len(waves), kept), window_samples=window,
                           min_samples=max(1, math.ceil(spec.min_duration_s * spec.sample_rate)),
                           batch_size=int(config["batch_size"]), device=torch.device(device),  # type: ignore[arg-type]
@@ -49,6 +62,24 @@ def predict_tuned(*, run_dir: str | Path, source: str | Path, out_path: str | Pa
         outputs = _label_units(outputs, model, targets.kind)
         for path, output, value in zip(kept, outputs, targets.decode(outputs)):
             rows.append(prediction_row(path, targets.kind, targets.classes, output, value, top_k=top_k))
-    write_predictions(out_path, rows, {"run": str(run_dir), "method": meta["method"], "encoder": meta["name"],
-                                       "seed": meta["seed"], "task": meta["task"]})
+    write_predictions(out_path, rows, facts)
     return len(rows), skipped
+
+
+def _decode_inputs(source: str | Path, *, sample_rate: int, min_duration_s: float,
+                   progress: bool) -> tuple[list[np.ndarray], list[str], list[tuple[str, str]]]:
+    """The audio files of ``source`` decoded at ``sample_rate``: ``(waves, their paths, [(path, reason) skipped])``."""
+    from tqdm import tqdm
+
+    paths, not_audio = scan_inputs(source)
+    skipped = [(p, message) for p, _, message in not_audio]
+    waves, kept = [], []
+    for path in tqdm(paths, desc="decode", unit="file", disable=not progress or None):
+        try:
+            wave, _ = load(path, sample_rate=sample_rate, min_duration_s=min_duration_s)
+        except AudioError as exc:
+            skipped.append((path, f"{type(exc).__name__}: {exc}"))
+            continue
+        waves.append(wave)
+        kept.append(path)
+    return waves, kept, skipped

@@ -27,22 +27,26 @@ import torch
 from mirkit.adapt.probe import ProbeConfig
 from mirkit.adapt.run import aggregate, task_kind, task_vocabulary
 from mirkit.adapt.targets import Targets
+from mirkit.adapt.timed.targets import CHORD_CLASSES, FrameTargets
 from mirkit.data.tasks import TIME_RESOLVED_KINDS
 from mirkit.encoders import load_encoder
 from mirkit.errors import CheckpointError, ConfigError
 from mirkit.files import atomic_write_json
 from mirkit.tune.config import TuneConfig
 from mirkit.tune.data import load_task_audio
-from mirkit.tune.loop import Outcome, train
+from mirkit.tune.loop import Outcome, Trainer, train
 from mirkit.tune.methods import apply_method, get_method
 from mirkit.tune.model import TuneModel, choose_layers
+from mirkit.tune.timed import FrameTuneModel, choose_frame_layers, load_timed_audio
+from mirkit.tune.timed_loop import FrameTrainer
 
 FORMAT_VERSION = 1
 
 
 def build_model(*, encoder: str, config: TuneConfig, output_dim: int, weights_dir: str | None = None,
-                device: str = "cpu") -> TuneModel:
-    """The encoder as ``config.method`` leaves it, plus the head (random head, method modules at init)."""
+                device: str = "cpu", frame_kind: str | None = None) -> TuneModel | FrameTuneModel:
+    """The encoder as ``config.method`` leaves it, plus the head (random head, method modules at init);
+    a frame-level head on every output frame for a time-resolved ``frame_kind`` (``output_dim`` unused)."""
     spec = get_method(config.method)
     if spec.build_encoder is not None:
         enc = spec.build_encoder(config.method_options, seed=config.seed, device=device)
@@ -50,13 +54,17 @@ def build_model(*, encoder: str, config: TuneConfig, output_dim: int, weights_di
         enc = load_encoder(encoder, weights_dir=weights_dir, device=device, frame_rate_hz=config.frame_rate_hz)
     torch.manual_seed(config.seed)
     state = apply_method(enc, config.method, config.method_options)
-    layers = choose_layers(enc.spec, spec.layer or config.layer)
-    model = TuneModel(enc, layers, output_dim=output_dim, head=ProbeConfig(model=config.head))
+    if frame_kind is not None:
+        layers = choose_frame_layers(enc.spec, spec.layer or config.layer, frame_kind)
+        model: TuneModel | FrameTuneModel = FrameTuneModel(enc, layers, kind=frame_kind, head=config.head)
+    else:
+        layers = choose_layers(enc.spec, spec.layer or config.layer)
+        model = TuneModel(enc, layers, output_dim=output_dim, head=ProbeConfig(model=config.head))
     model.method = state  # registered as a child: adapters/prefixes move, save and count with the model
     return model.to(device)
 
 
-def count_parameters(model: TuneModel, method: str) -> dict[str, object]:
+def count_parameters(model: TuneModel | FrameTuneModel, method: str) -> dict[str, object]:
     """Trainable parameters (with and without the head) and their share of the pretrained encoder's
     own parameters (method modules excluded; ``None`` for a method that brings its own encoder)."""
     spec = get_method(method)
@@ -84,18 +92,28 @@ def tune_task(*, task_dir: str | Path, encoder: str, out_dir: str | Path, config
         raise ConfigError(f"seeds={seeds}: need at least 1 (3 or more for a mean +- std).")
     task_dir, out = Path(task_dir), Path(out_dir)
     kind, label = task_kind(task_dir)
-    if kind in TIME_RESOLVED_KINDS:
-        raise ConfigError(f"{task_dir.name!r} is a time-resolved task ({kind}); `mirkit tune` trains clip-level heads.")
+    timed = kind in TIME_RESOLVED_KINDS
+    config = config_for_task(config, kind)
     method = get_method(config.method)
     name = method.encoder_name(config.method_options) if method.encoder_name is not None else encoder
-    probe_model = build_model(encoder=encoder, config=config, output_dim=1, weights_dir=weights_dir, device="cpu")
+    frame_kind = kind if timed else None
+    probe_model = build_model(encoder=encoder, config=config, output_dim=1, weights_dir=weights_dir, device="cpu",
+                              frame_kind=frame_kind)
     spec = probe_model.encoder.spec
-    audio = load_task_audio(task_dir, label=label, sample_rate=spec.sample_rate,
-                            min_duration_s=max(spec.min_duration_s, 0.0), progress=progress)
-    targets = Targets.fit(kind, audio.splits["train"].labels, task_vocabulary(task_dir))
+    min_duration_s = max(spec.min_duration_s, 0.0)
+    if timed:
+        audio = load_timed_audio(task_dir, kind=kind, sample_rate=spec.sample_rate, min_duration_s=min_duration_s,
+                                 progress=progress)
+        targets: Targets | FrameTargets = FrameTargets(kind)
+        classes, dims = list(CHORD_CLASSES) if kind == "chords" else [], targets.output_dim
+    else:
+        audio = load_task_audio(task_dir, label=label, sample_rate=spec.sample_rate, min_duration_s=min_duration_s,
+                                progress=progress)
+        targets = Targets.fit(kind, audio.splits["train"].labels, task_vocabulary(task_dir))
+        classes, dims = targets.classes, targets.dims
     meta = {"format_version": FORMAT_VERSION, "task": task_dir.name, "task_dir": str(task_dir.resolve()), "kind": kind,
             "label": label, "encoder": encoder, "name": name, "weights_dir": weights_dir, "method": config.method,
-            "config": config.to_dict(), "layers": probe_model.layers, "classes": targets.classes, "dims": targets.dims,
+            "config": config.to_dict(), "layers": probe_model.layers, "classes": classes, "dims": dims,
             "sample_rate": spec.sample_rate, "weights_revision": probe_model.encoder.weights_revision}
     _claim_run_folder(out, meta)
     job = f"{name.replace(':', '_')}__{config.method}__{config.head}"
@@ -107,11 +125,12 @@ def tune_task(*, task_dir: str | Path, encoder: str, out_dir: str | Path, config
             continue
         seed_config = replace(config, seed=seed)
         model = build_model(encoder=encoder, config=seed_config, output_dim=targets.output_dim,
-                            weights_dir=weights_dir, device=device)
+                            weights_dir=weights_dir, device=device, frame_kind=frame_kind)
         counts = count_parameters(model, config.method)
         started = time.perf_counter()
         outcome = train(model, audio.splits, targets, config=seed_config, run_dir=out / f"seed{seed}", device=device,
-                        resume=resume == "auto", progress=progress, stop_after_steps=stop_after_steps)
+                        resume=resume == "auto", progress=progress, stop_after_steps=stop_after_steps,
+                        trainer_cls=FrameTrainer if timed else Trainer)
         if outcome is None:  # stopped on request (tests): no result yet
             return {"stopped": True}
         result = _seed_result(model, outcome, meta, seed_config, counts=counts, device=device,
@@ -127,6 +146,19 @@ def tune_task(*, task_dir: str | Path, encoder: str, out_dir: str | Path, config
     return summary
 
 
+def config_for_task(config: TuneConfig, kind: str) -> TuneConfig:
+    """``config`` with what depends on the task settled: ``--head tcn`` only on a time-resolved task, and the
+    from-scratch CNN pooling time for clip-level tasks but keeping its frame rate for time-resolved ones."""
+    timed = kind in TIME_RESOLVED_KINDS
+    if config.head == "tcn" and not timed:
+        raise ConfigError(f"--head tcn is a temporal head for the time-resolved tasks ({', '.join(TIME_RESOLVED_KINDS)}); "
+                          f"a {kind} task takes --head linear or mlp.")
+    options = config.method_options
+    if getattr(options, "scratch_time_pool", None) == "auto":
+        config = replace(config, options=replace(options, scratch_time_pool="no" if timed else "yes"))
+    return config
+
+
 def _claim_run_folder(out: Path, meta: dict[str, object]) -> None:
     """Write ``tune.json``, refusing a folder that holds a run of another task, encoder, method or settings."""
     meta_path = out / "tune.json"
@@ -139,11 +171,16 @@ def _claim_run_folder(out: Path, meta: dict[str, object]) -> None:
     atomic_write_json(meta_path, meta)
 
 
-def _seed_result(model: TuneModel, outcome: Outcome, meta: dict[str, object], config: TuneConfig, *,
+def _seed_result(model: TuneModel | FrameTuneModel, outcome: Outcome, meta: dict[str, object], config: TuneConfig, *,
                  counts: dict[str, object], device: str, wall_s: float, skipped_clips: object) -> dict[str, object]:
     """One seed's result file: the fields of a probe result plus the cost record."""
-    weights = [float(w) for w in model.head.layer_weights().tolist()] if model.head.layer_logits is not None else []
+    weights = [float(w) for w in torch.as_tensor(model.head.layer_weights()).tolist()] \
+        if model.head.layer_logits is not None else []
     layer = model.encoder.spec.layers[model.layers[0]]
+    timed = isinstance(model, FrameTuneModel)
+    window = (f"train: random {config.crop_s:g} s crops; eval: " + (
+        f"frames of consecutive {config.crop_s:g} s windows covering each clip, decoded" if timed
+        else f"mean over non-overlapping {config.crop_s:g} s windows"))
     device_name = (torch.cuda.get_device_name(device) if device.startswith("cuda")
                    else platform.processor() or platform.machine())
     return {
@@ -156,15 +193,14 @@ def _seed_result(model: TuneModel, outcome: Outcome, meta: dict[str, object], co
             "step_s": round(outcome.step_s, 4), "epoch_s": round(outcome.epoch_s, 2), "wall_s": round(wall_s, 2),
             "peak_memory_mib": outcome.peak_memory_mib, "memory_kind": outcome.memory_kind, "device": device,
             "device_name": device_name, "resumed_from_step": outcome.resumed_from_step},
-        "train_s": round(outcome.train_s, 2), "layer_weights": weights, "pooling": "mean",
-        "frame_rate_hz": layer.frame_rate_hz, "feature_dim": layer.dim,
-        "window": f"train: random {config.crop_s:g} s crops; eval: mean over non-overlapping {config.crop_s:g} s windows",
+        "train_s": round(outcome.train_s, 2), "layer_weights": weights, "pooling": "none" if timed else "mean",
+        "frame_rate_hz": layer.frame_rate_hz, "feature_dim": layer.dim, "window": window,
         "history": outcome.history, "skipped_clips": skipped_clips,
     }
 
 
 def load_tuned(run_dir: str | Path, *, seed: int | None = None, device: str = "cpu",
-               merge: bool = False) -> tuple[TuneModel, Targets, dict[str, object]]:
+               merge: bool = False) -> tuple[TuneModel | FrameTuneModel, Targets | FrameTargets, dict[str, object]]:
     """Rebuild a tuned model: base encoder + the method's modules + the saved weights (best seed by validation)."""
     from safetensors.torch import load_file
 
@@ -179,9 +215,10 @@ def load_tuned(run_dir: str | Path, *, seed: int | None = None, device: str = "c
             raise CheckpointError(f"{run} has no finished seed yet (no results/*.json); let `mirkit tune` finish.")
         seed = max(results, key=lambda r: (r["valid"]["headline"], -r["seed"]))["seed"]
     config = replace(TuneConfig.from_dict(meta["config"]), seed=seed)
-    targets = Targets(meta["kind"], list(meta["classes"]), int(meta["dims"]))
+    timed = meta["kind"] in TIME_RESOLVED_KINDS
+    targets = FrameTargets(meta["kind"]) if timed else Targets(meta["kind"], list(meta["classes"]), int(meta["dims"]))
     model = build_model(encoder=meta["encoder"], config=config, output_dim=targets.output_dim,
-                        weights_dir=meta.get("weights_dir"), device=device)
+                        weights_dir=meta.get("weights_dir"), device=device, frame_kind=meta["kind"] if timed else None)
     weights = run / f"seed{seed}" / "best.safetensors"
     if not weights.is_file():
         raise CheckpointError(f"{weights} is missing; seed {seed} of {run} did not finish.")

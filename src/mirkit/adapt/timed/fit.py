@@ -80,7 +80,7 @@ def _batches(clips: list[Clip], order: np.ndarray, size: int):
         yield torch.from_numpy(x), torch.from_numpy(y), torch.from_numpy(mask)
 
 
-def _loss(kind: str, logits: torch.Tensor, y: torch.Tensor, mask: torch.Tensor | None,
+def frame_loss(kind: str, logits: torch.Tensor, y: torch.Tensor, mask: torch.Tensor | None,
           pos_weight: torch.Tensor | None) -> torch.Tensor:
     """Mean loss over the frames ``mask`` keeps (``None``: every frame)."""
     if mask is not None:
@@ -90,6 +90,15 @@ def _loss(kind: str, logits: torch.Tensor, y: torch.Tensor, mask: torch.Tensor |
     if kind == "chords":
         return nn.functional.cross_entropy(logits, y, ignore_index=IGNORE)
     return nn.functional.binary_cross_entropy_with_logits(logits, y, pos_weight=pos_weight)
+
+
+def positive_weight(kind: str, targets: list[np.ndarray]) -> torch.Tensor | None:
+    """Per-output weight of the positive frames in the binary losses (beat, transcription): the ratio of
+    negative to positive training frames, capped at 20 (a beat is one frame in ~20 at 43 fps)."""
+    if kind == "chords":
+        return None
+    positive = np.concatenate(targets).mean(axis=0).clip(1e-3, None)
+    return torch.tensor((1 - positive) / positive, dtype=torch.float32).clamp(max=20.0)
 
 
 def _stacked_loss(kind: str, logits: torch.Tensor, y: torch.Tensor, pos_weight: torch.Tensor | None, *,
@@ -200,7 +209,7 @@ def _train_one(kind: str, splits: dict[str, list[Clip]], *, config: FrameProbeCo
     for epoch in range(1, config.max_epochs + 1):
         model.train()
         for x, y, mask in _epoch_batches(splits, train_flat, config.head, rng, config.batch_clips):
-            loss = _loss(kind, model(x), y, mask, pos_weight)
+            loss = frame_loss(kind, model(x), y, mask, pos_weight)
             optimiser.zero_grad()
             loss.backward()
             optimiser.step()
@@ -208,9 +217,9 @@ def _train_one(kind: str, splits: dict[str, list[Clip]], *, config: FrameProbeCo
         with torch.no_grad():
             if per_frame:
                 x, y = valid_flat
-                valid_loss = float(_loss(kind, model(x), y, None, pos_weight))
+                valid_loss = float(frame_loss(kind, model(x), y, None, pos_weight))
             else:
-                losses = [float(_loss(kind, model(x), y, mask, pos_weight)) * int(mask.sum()) for x, y, mask
+                losses = [float(frame_loss(kind, model(x), y, mask, pos_weight)) * int(mask.sum()) for x, y, mask
                           in _batches(splits["valid"], np.arange(len(splits["valid"])), config.batch_clips)]
                 valid_loss = sum(losses) / max(1, valid_frames)
         if valid_loss < best[0] - 1e-6:
@@ -271,10 +280,7 @@ def fit_frame_probes(splits: dict[str, list[Clip]], *, kind: str, layers: list[i
     mean, scale = mean.transpose(1, 0, 2), scale.transpose(1, 0, 2)
     scaled = {s: [Clip(((c.frames - mean) / scale).astype(np.float32), c.times_s, c.target, c.labels, c.duration_s)
                   for c in clips] for s, clips in splits.items()}
-    pos_weight = None
-    if kind != "chords":
-        positive = np.concatenate([c.target for c in splits["train"]]).mean(axis=0).clip(1e-3, None)
-        pos_weight = torch.tensor((1 - positive) / positive, dtype=torch.float32).clamp(max=20.0)
+    pos_weight = positive_weight(kind, [c.target for c in splits["train"]])
     copies = [(seed, rate) for seed in seeds for rate in config.learning_rates]
     if config.head == "tcn":
         trained = [_train_one(kind, scaled, config=config, rate=rate, seed=seed, pos_weight=pos_weight,
@@ -309,5 +315,5 @@ def fit_frame_probe(splits: dict[str, list[Clip]], *, kind: str, layers: list[in
     return fit_frame_probes(splits, kind=kind, layers=layers, config=config, rate_hz=rate_hz, seeds=[config.seed])[0]
 
 
-__all__ = ["CLIP_SKIP_S", "Clip", "FrameProbeConfig", "HEADLINE", "evaluate_clips",
-           "fit_frame_probe", "fit_frame_probes"]
+__all__ = ["CLIP_SKIP_S", "Clip", "FrameProbeConfig", "HEADLINE", "evaluate_clips", "fit_frame_probe",
+           "fit_frame_probes", "frame_loss", "positive_weight"]

@@ -58,6 +58,38 @@ class TrainedFrameHead:
         return (torch.softmax(logits, -1) if self.context["kind"] == "chords" else torch.sigmoid(logits)).numpy()
 
 
+def decode_activation(kind: str, activation: np.ndarray, times_s: np.ndarray, *, rate_hz: float) -> dict[str, object]:
+    """One file's musical output from its frame probabilities: ``beats``, ``downbeats`` and ``tempo_bpm``
+    (beat), ``notes`` as ``[onset_s, offset_s, pitch]`` (transcription) or ``chords`` as ``[start, end, label]``."""
+    if kind == "beat":
+        beats = beats_from_activation(activation[:, 0], times_s, rate_hz=rate_hz)
+        downbeats = downbeats_from_beats(beats, activation[:, 1], times_s)
+        return {"beats": [round(float(t), 3) for t in beats], "downbeats": [round(float(t), 3) for t in downbeats],
+                "tempo_bpm": round(tempo_from_activation(activation[:, 0], rate_hz=rate_hz), 2)}
+    if kind == "transcription":
+        return {"notes": [list(n) for n in notes_from_activations(activation[:, :KEYS], activation[:, KEYS:], times_s,
+                                                                  rate_hz=rate_hz)]}
+    return {"chords": [list(s) for s in chords_from_posteriors(activation, times_s, rate_hz=rate_hz)]}
+
+
+def write_decoded(out_dir: str | Path, rows: list[dict[str, object]], meta: dict[str, object]) -> None:
+    """Per row ``<name>.beats.txt`` + ``<name>.downbeats.txt``, ``<name>.mid`` or ``<name>.lab``, and one
+    ``predictions.jsonl`` line each (the row and ``meta``)."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    for row in rows:
+        stem = out / Path(str(row["path"])).stem
+        if "beats" in row:
+            atomic_write_text(stem.with_name(stem.name + ".beats.txt"), "".join(f"{t:.3f}\n" for t in row["beats"]))
+            atomic_write_text(stem.with_name(stem.name + ".downbeats.txt"),
+                              "".join(f"{t:.3f}\n" for t in row["downbeats"]))
+        elif "notes" in row:
+            write_midi(stem.with_name(stem.name + ".mid"), [tuple(n) for n in row["notes"]])
+        else:
+            write_lab(stem.with_name(stem.name + ".lab"), [tuple(c) for c in row["chords"]])
+    atomic_write_text(out / "predictions.jsonl", "".join(json.dumps({**r, **meta}) + "\n" for r in rows))
+
+
 def decode_files(*, run_dir: str | Path, source: str | Path, store: str | Path,
                  progress: bool = True) -> tuple[ExtractReport, list[dict[str, object]], dict[str, object]]:
     """Decode every audio file of ``source`` with the run's best validated layer (its seeds' activations
@@ -80,18 +112,7 @@ def decode_files(*, run_dir: str | Path, source: str | Path, store: str | Path,
         times = per_layer[layers[0]][k][1]
         frames = np.stack([per_layer[layer][k][0] for layer in layers]).astype(np.float32)
         activation = np.mean([head.activations(frames) for head in heads], axis=0)
-        row: dict[str, object] = {"path": path}
-        if kind == "beat":
-            beats = beats_from_activation(activation[:, 0], times, rate_hz=rate)
-            downbeats = downbeats_from_beats(beats, activation[:, 1], times)
-            row.update(beats=[round(float(t), 3) for t in beats], downbeats=[round(float(t), 3) for t in downbeats],
-                       tempo_bpm=round(tempo_from_activation(activation[:, 0], rate_hz=rate), 2))
-        elif kind == "transcription":
-            row["notes"] = [list(n) for n in notes_from_activations(activation[:, :KEYS], activation[:, KEYS:], times,
-                                                                    rate_hz=rate)]
-        else:
-            row["chords"] = [list(s) for s in chords_from_posteriors(activation, times, rate_hz=rate)]
-        rows.append(row)
+        rows.append({"path": path, **decode_activation(kind, activation, times, rate_hz=rate)})
     meta = {"run": str(run_dir), "layer": layer_name, "seeds": len(heads), "encoder": context["encoder"],
             "task": context.get("task")}
     return report, rows, meta
@@ -100,21 +121,9 @@ def decode_files(*, run_dir: str | Path, source: str | Path, store: str | Path,
 def predict_timed(*, run_dir: str | Path, source: str | Path, store: str | Path, out_dir: str | Path,
                   progress: bool = True) -> tuple[ExtractReport, int]:
     """Decode beats/downbeats/tempo, chords or notes for every audio file of ``source`` into ``out_dir``."""
-    out = Path(out_dir)
     report, rows, meta = decode_files(run_dir=run_dir, source=source, store=store, progress=progress)
-    out.mkdir(parents=True, exist_ok=True)
-    for row in rows:
-        stem = out / Path(str(row["path"])).stem
-        if "beats" in row:
-            atomic_write_text(stem.with_name(stem.name + ".beats.txt"), "".join(f"{t:.3f}\n" for t in row["beats"]))
-            atomic_write_text(stem.with_name(stem.name + ".downbeats.txt"),
-                              "".join(f"{t:.3f}\n" for t in row["downbeats"]))
-        elif "notes" in row:
-            write_midi(stem.with_name(stem.name + ".mid"), [tuple(n) for n in row["notes"]])
-        else:
-            write_lab(stem.with_name(stem.name + ".lab"), [tuple(c) for c in row["chords"]])
-    atomic_write_text(out / "predictions.jsonl", "".join(json.dumps({**r, **meta}) + "\n" for r in rows))
+    write_decoded(out_dir, rows, meta)
     return report, len(rows)
 
 
-__all__ = ["TrainedFrameHead", "decode_files", "predict_timed"]
+__all__ = ["TrainedFrameHead", "decode_activation", "decode_files", "predict_timed", "write_decoded"]
