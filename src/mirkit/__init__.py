@@ -6,24 +6,26 @@ reads this block and fails on an upward import or an import cycle between module
 
 Layers:
     errors
-    registry files options
+    registry files options provenance
     audio metrics
     encoders
     features
     data
     adapt
     train
-    tune retrieval hear pretrain
+    tune retrieval hear pretrain boost
     bench
     web
     cli
 
 ``errors`` is the error hierarchy; ``files`` the ground floor (atomic writes, hashing, JSON lines);
-``options`` settings the command line is generated from; ``audio`` decoding and checks;
+``options`` settings the command line is generated from; ``provenance`` versions and machine facts
+recorded with results; ``audio`` decoding and checks;
 ``encoders`` the zoo; ``features`` the feature store and extraction; ``data`` tasks, manifests, the
 offline suite and the pretraining corpus; ``adapt`` probing; ``train`` what every training loop
 shares (checkpoints, schedule, optimizer step); ``tune`` fine-tuning and parameter-efficient
-methods; ``retrieval`` search; ``pretrain`` self-supervised pretraining; ``bench`` the benchmark and
+methods; ``retrieval`` search; ``pretrain`` self-supervised pretraining; ``boost`` foundation
+features injected into task models; ``bench`` the benchmark and
 its reports; ``web`` the search page; ``cli`` the command line.
 """
 

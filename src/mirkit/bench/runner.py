@@ -17,8 +17,6 @@ goes on; the returned :class:`BenchReport` summarises it all.
 from __future__ import annotations
 
 import json
-import os
-import platform
 import time
 import traceback
 from dataclasses import dataclass, field
@@ -34,6 +32,7 @@ from mirkit.data.tasks import TASKS
 from mirkit.encoders.zoo import get_spec
 from mirkit.errors import ConfigError
 from mirkit.files import atomic_write_json, sha256_text
+from mirkit.provenance import provenance
 
 #: frame rate of encoders with a free hop (CREPE) on the frame-level tasks (clip-level tasks use the spec's)
 TIMED_FRAME_RATE_HZ = 50.0
@@ -83,34 +82,6 @@ def suite_tasks(suite_dir: Path) -> list[str]:
     present = [t for t in TASKS if (suite_dir / t / "manifest.jsonl").is_file()]
     return ([t for t in present if not TASKS.get(t).time_resolved]
             + [t for t in present if TASKS.get(t).kind in FRAME_KINDS])
-
-
-def provenance() -> dict[str, object]:
-    import importlib.metadata
-
-    import torch
-
-    from mirkit import __version__
-
-    versions = {}
-    for package in ("torch", "numpy", "scikit-learn", "librosa", "mir_eval", "transformers", "soundfile", "soxr"):
-        try:
-            versions[package] = importlib.metadata.version(package)
-        except importlib.metadata.PackageNotFoundError:
-            versions[package] = "not installed"
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return {"mirkit": __version__, "python": platform.python_version(), "versions": versions,
-            "machine": {"cpu": cpu, "cores": os.cpu_count(), "system": f"{platform.system()} {platform.release()}",
-                        "torch_threads": torch.get_num_threads(),
-                        "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None},
-            "date": time.strftime("%Y-%m-%d %H:%M:%S %Z")}
 
 
 def run_bench(*, suite_dir: str | Path, out_dir: str | Path, encoders: list[str] | None = None,

@@ -43,9 +43,10 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--no-progress", action="store_true")
     parser.set_defaults(run=run)
 
-    report = commands.add_parser("report", help="write report.md and report.html for a bench folder or a folder of tune runs")
-    report.add_argument("runs", help="bench folder (`mirkit bench --out`; tune runs under RUNS/tune join it), or a "
-                        "folder of tune runs (`mirkit tune --out`)")
+    report = commands.add_parser("report", help="write report.md and report.html for a bench folder, a folder of tune runs "
+                                                    "or a boost run")
+    report.add_argument("runs", help="bench folder (`mirkit bench --out`; tune runs under RUNS/tune join it), a "
+                        "folder of tune runs (`mirkit tune --out`), or a boost run (`mirkit boost --out`)")
     report.set_defaults(run=run_report)
 
 
@@ -69,9 +70,13 @@ def run(args: argparse.Namespace) -> int:
 def run_report(args: argparse.Namespace) -> int:
     from pathlib import Path
 
+    from mirkit.bench.boost_report import write_boost_report
     from mirkit.bench.report import write_report
     from mirkit.bench.tune_report import write_methods_report
 
-    md, page = (write_report if (Path(args.runs) / "bench.json").is_file() else write_methods_report)(args.runs)
+    root = Path(args.runs)
+    writer = (write_report if (root / "bench.json").is_file() else write_boost_report if (root / "boost.json").is_file()
+              else write_methods_report)
+    md, page = writer(args.runs)
     print(f"Report: {md} and {page}")
     return 0

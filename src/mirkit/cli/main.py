@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 from mirkit import __version__
 from mirkit.cli import (
     bench_cmd,
+    boost_cmd,
     cache_cmd,
     data_cmd,
     demo_cmd,
@@ -26,8 +27,8 @@ from mirkit.cli import (
 )
 from mirkit.errors import ConfigError, MirkitError, UnknownNameError
 
-_GROUPS = (encoders_cmd, extract_cmd, cache_cmd, data_cmd, probe_cmd, tune_cmd, pretrain_cmd, predict_cmd, bench_cmd,
-           search_cmd, demo_cmd)
+_GROUPS = (encoders_cmd, extract_cmd, cache_cmd, data_cmd, probe_cmd, tune_cmd, boost_cmd, pretrain_cmd, predict_cmd,
+           bench_cmd, search_cmd, demo_cmd)
 
 
 class MirkitParser(argparse.ArgumentParser):

@@ -40,7 +40,7 @@ def run(args: argparse.Namespace) -> int:
         summary = probe_timed_task(task_dir=args.task, encoder=args.encoder, out_dir=args.out, store=store,
                                    layers=args.layers, seeds=args.seeds, config=FrameProbeConfig(head=args.model),
                                    weights_dir=args.weights, device=args.device, weighted=args.weighted,
-                                   progress=not args.no_progress)
+                                   frame_rate_hz=args.frame_rate_hz, progress=not args.no_progress)
         print(format_summary(summary))
         print(f"Results: {args.out}/results/, summary: {args.out}/summary.json")
         return 0

@@ -1,0 +1,146 @@
+"""What ``mirkit boost`` trains on, all from the feature store (extracted once, then reused by every
+system, fraction and seed): the task model's handcrafted input frames, the injected encoder layers
+resampled onto those frames' times, the frame targets, and the low-data subsets of the training split.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from mirkit.adapt.run import _record_extraction
+from mirkit.adapt.timed.run import _entries_by_split, frame_layers, frame_rate
+from mirkit.adapt.timed.targets import FrameTargets
+from mirkit.data.manifest import read_manifest
+from mirkit.errors import ConfigError
+from mirkit.features.extract import ExtractConfig, extract
+from mirkit.features.store import FeatureStore
+
+
+@dataclass
+class BoostClip:
+    """One clip: input frames ``x (frames, bins)``, frame ``times_s``, ``target`` per frame, labels."""
+
+    path: str
+    piece: str
+    x: np.ndarray
+    times_s: np.ndarray
+    target: np.ndarray
+    labels: dict[str, object]
+    duration_s: float
+
+
+@dataclass
+class BoostData:
+    """Per split the clips; ``rate_hz`` and ``bins`` of the input; clips left out, with reasons."""
+
+    splits: dict[str, list[BoostClip]]
+    rate_hz: float
+    bins: int
+    input_encoder: str
+    skipped: list[dict[str, str]] = field(default_factory=list)
+
+
+@dataclass
+class Injected:
+    """An encoder's chosen layers resampled onto every clip's input frames: ``{path: [(frames, dim_l)]}``."""
+
+    encoder: str
+    layers: list[int]
+    dims: list[int]
+    rates_hz: list[float]
+    frames: dict[str, list[np.ndarray]]
+
+
+def load_inputs(task_dir: Path, *, kind: str, input_encoder: str, store: str | Path, out: Path,
+                progress: bool = True) -> BoostData:
+    """The task model's input frames and targets for every usable clip (bad labels, unreadable note lists
+    and clips too short for two frames are skipped with their reason)."""
+    manifest = task_dir / "manifest.jsonl"
+    report = extract(manifest, store=store, progress=progress,
+                     config=ExtractConfig(encoder=input_encoder, layers="0", pooling="none"))
+    _record_extraction(out / f"extract-{input_encoder}.json", report, input_encoder)
+    items = FeatureStore(store).recipe(report.recipe)
+    skipped: list[dict] = []
+    by_split = _entries_by_split(read_manifest(manifest), manifest, report, kind=kind, skipped=skipped)
+    targets = FrameTargets(kind)
+    splits: dict[str, list[BoostClip]] = {}
+    rate = None
+    for split, rows in by_split.items():
+        clips = []
+        for (item, entry), (frames, times) in zip(rows, items.read_frames(0, [item for item, _ in rows])):
+            if len(times) < 2:
+                skipped.append({"path": entry.path, "reason": "too_short", "message": f"{len(times)} input frame(s)"})
+                continue
+            rate = rate or frame_rate(times)
+            path = entry.path if Path(entry.path).is_absolute() else str(manifest.parent / entry.path)
+            clips.append(BoostClip(path, entry.piece, frames.astype(np.float32), times,
+                                   targets.encode(entry.labels, times, rate_hz=rate), entry.labels, entry.duration_s))
+        if not clips:
+            raise ConfigError(f"task {task_dir.name!r} has no usable {split} clips ({len(skipped)} skipped, e.g. "
+                              f"{skipped[0] if skipped else '-'}); check it with `mirkit data validate`.")
+        splits[split] = clips
+    return BoostData(splits, float(rate), splits["train"][0].x.shape[1], input_encoder, skipped)  # type: ignore[arg-type]
+
+
+def align(frames: np.ndarray, source_times_s: np.ndarray, times_s: np.ndarray) -> np.ndarray:
+    """``frames`` (at ``source_times_s``) linearly interpolated at ``times_s``; held at the ends."""
+    if len(source_times_s) == 1:
+        return np.repeat(frames[:1], len(times_s), axis=0).astype(np.float32)
+    position = np.interp(times_s, source_times_s, np.arange(len(source_times_s)))
+    low = np.floor(position).astype(int)
+    high = np.minimum(low + 1, len(source_times_s) - 1)
+    weight = (position - low)[:, None]
+    return ((1 - weight) * frames[low] + weight * frames[high]).astype(np.float32)
+
+
+def load_injected(data: BoostData, task_dir: Path, *, encoder: str, kind: str, layers: str, store: str | Path,
+                  out: Path, weights_dir: str | None = None, frame_rate_hz: float | None = None, device: str = "cpu",
+                  progress: bool = True) -> Injected:
+    """Extract (or reuse) ``encoder``'s layers for the task and resample them onto each clip's input frames.
+
+    ``layers``: ``weighted`` (every layer fast enough for the task, mixed by learned weights) or an index.
+
+    Raises:
+        ConfigError: no layer of the encoder runs fast enough to be aligned with the task's frames (a
+            clip-level encoder on a beat task, say), or a clip has no features (extraction skipped it).
+    """
+    chosen = frame_layers(encoder, kind, "all" if layers == "weighted" else layers, frame_rate_hz=frame_rate_hz)
+    report = extract(task_dir / "manifest.jsonl", store=store, progress=progress,
+                     config=ExtractConfig(encoder=encoder, layers=chosen, pooling="none", weights_dir=weights_dir,
+                                          device=device, frame_rate_hz=frame_rate_hz))
+    _record_extraction(out / f"extract-{encoder.replace(':', '_')}.json", report, encoder)
+    items = FeatureStore(store).recipe(report.recipe)
+    indices = [int(k) for k in chosen.split(",")]
+    clips = [c for split in data.splits.values() for c in split]
+    missing = [c.path for c in clips if c.path not in report.item_ids]
+    if missing:
+        raise ConfigError(f"{encoder!r} has no features for {len(missing)} clip(s), e.g. {missing[0]} (extraction "
+                          f"errors in {report.errors_path}); fix or remove them from the manifest.")
+    ids = [report.item_ids[c.path] for c in clips]
+    frames: dict[str, list[np.ndarray]] = {c.path: [] for c in clips}
+    dims, rates = [], []
+    for layer in indices:
+        per_clip = items.read_frames(layer, ids)
+        dims.append(int(per_clip[0][0].shape[-1]))
+        rates.append(frame_rate(per_clip[0][1]) if len(per_clip[0][1]) > 1 else math.nan)
+        for clip, (values, times) in zip(clips, per_clip):
+            frames[clip.path].append(align(values, times, clip.times_s))
+    return Injected(encoder, indices, dims, rates, frames)
+
+
+def training_subset(clips: list[BoostClip], *, fraction: float, seed: int) -> list[BoostClip]:
+    """The clips of ``ceil(fraction x pieces)`` training pieces (at least one), drawn by ``seed``: whole
+    pieces, so that no piece is split between what trains and what does not."""
+    if not 0 < fraction <= 1:
+        raise ConfigError(f"fraction {fraction} must be in (0, 1], e.g. 0.01, 0.1 or 1.")
+    pieces = sorted({c.piece for c in clips})
+    take = max(1, math.ceil(fraction * len(pieces)))
+    chosen = set(np.random.default_rng([seed, 7]).permutation(pieces)[:take].tolist())
+    return [c for c in clips if c.piece in chosen]
+
+
+__all__ = ["BoostClip", "BoostData", "Injected", "align", "load_injected", "load_inputs", "training_subset"]

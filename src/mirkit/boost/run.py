@@ -1,0 +1,191 @@
+"""``boost_task``: a task model with and without injected foundation features, across training fractions.
+
+Three systems per (fraction, seed) cell: ``baseline`` (the task model alone), ``boosted`` (features of
+``encoder`` injected) and ``twin`` (features of its random-init twin ``random:<encoder>`` injected:
+the same extra capacity without pretraining). Layout of ``RUN``::
+
+    boost.json                         what is trained (task, model, encoder, settings)
+    results/<system>__f<fraction>__seed<k>.json   one per cell: scores, history, gate, layer weights, cost
+    models/<system>__f<fraction>__seed<k>/        weights.safetensors (+ standardisation) of that cell
+    summary.json                       per system and fraction: test mean/std/min/max over seeds; gains
+
+A cell whose result exists is skipped on rerun, so a killed run continues where it stopped. A gain is
+*claimed* only where the boosted seeds' range lies above the baseline's (no overlap); the twin's
+own gain says how much of it extra capacity alone explains.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+
+from mirkit.adapt.run import task_kind
+from mirkit.adapt.timed.run import frame_layers
+from mirkit.boost.data import BoostData, load_injected, load_inputs, training_subset
+from mirkit.boost.models import TASK_MODELS, build_task_model
+from mirkit.boost.train import BoostConfig, Cell, train_cell
+from mirkit.errors import CheckpointError, ConfigError
+from mirkit.files import atomic_write_bytes, atomic_write_json
+from mirkit.provenance import provenance
+
+FORMAT_VERSION = 1
+SYSTEMS = ("baseline", "boosted", "twin")
+
+
+def twin_of(encoder: str) -> str:
+    return f"random:{encoder}"
+
+
+def cell_id(system: str, fraction: float, seed: int) -> str:
+    return f"{system}__f{fraction:g}__seed{seed}"
+
+
+def boost_task(*, task_dir: str | Path, model: str, encoder: str, out_dir: str | Path, store: str | Path,
+               config: BoostConfig | None = None, seeds: int = 3, weights_dir: str | None = None,
+               frame_rate_hz: float | None = None, device: str = "cpu", progress: bool = True) -> dict[str, object]:
+    """Train every (system, fraction, seed) cell not yet done and write ``RUN/summary.json`` (returned).
+
+    Raises:
+        ConfigError: before any training: an unknown model, a model for another task, an encoder with no
+            layer fast enough to align with the task's frames, bad fractions or settings.
+    """
+    config = config or BoostConfig()
+    config.validate()
+    if seeds < 1:
+        raise ConfigError(f"seeds={seeds}: need at least 1 (3 for seed ranges).")
+    task_dir, out = Path(task_dir), Path(out_dir)
+    spec = TASK_MODELS.get(model)
+    kind, _ = task_kind(task_dir)
+    if kind != spec.kind:
+        raise ConfigError(f"--model {model!r} solves {spec.kind} tasks, and {task_dir.name!r} is a {kind} task; "
+                          f"choose one of {[n for n, s in TASK_MODELS.items() if s.kind == kind] or 'none yet'}.")
+    if encoder.startswith("random:"):
+        raise ConfigError(f"--encoder {encoder!r} is itself a random-init twin; boost a pretrained encoder (its twin "
+                          "runs as the third system).")
+    fractions = config.fraction_values()
+    for source in (encoder, twin_of(encoder)):  # a clip-level encoder on a frame task: refused before any work
+        frame_layers(source, kind, "all" if config.layers == "weighted" else config.layers, frame_rate_hz=frame_rate_hz)
+    meta = {"format_version": FORMAT_VERSION, "task": task_dir.name, "task_dir": str(task_dir.resolve()), "kind": kind,
+            "model": model, "input_encoder": spec.input_encoder, "encoder": encoder, "twin": twin_of(encoder),
+            "weights_dir": weights_dir, "frame_rate_hz": frame_rate_hz, "config": dict(config.__dict__),
+            "store": str(Path(store).resolve()), "provenance": provenance()}
+    _claim(out, meta)
+    data = load_inputs(task_dir, kind=kind, input_encoder=spec.input_encoder, store=store, out=out, progress=progress)
+    systems = {"baseline": None, "boosted": encoder, "twin": twin_of(encoder)}
+    trained = 0
+    for system, source in systems.items():
+        todo = [(f, s) for f in fractions for s in range(seeds)
+                if not (out / "results" / f"{cell_id(system, f, s)}.json").is_file()]
+        if not todo:
+            continue
+        feats = None if source is None else load_injected(
+            data, task_dir, encoder=source, kind=kind, layers=config.layers, store=store, out=out,
+            weights_dir=None if system == "twin" else weights_dir, frame_rate_hz=frame_rate_hz, device=device,
+            progress=progress)
+        for fraction, seed in todo:
+            _train_one(data, feats, system=system, fraction=fraction, seed=seed, spec=spec, config=config, out=out,
+                       meta=meta, progress=progress)
+            trained += 1
+    summary = summarise(out, fractions=fractions, seeds=seeds, meta=meta)
+    summary["cells"] = {"trained": trained, "reused": len(systems) * len(fractions) * seeds - trained}
+    summary["skipped_clips"] = data.skipped
+    atomic_write_json(out / "summary.json", summary)
+    return summary
+
+
+def _claim(out: Path, meta: dict[str, object]) -> None:
+    path = out / "boost.json"
+    if path.is_file():
+        old = json.loads(path.read_text())
+        keys = ("task", "model", "encoder", "frame_rate_hz", "config")
+        differ = [k for k in keys if k != "config" and old.get(k) != meta[k]]
+        differ += [f"config.{k}" for k, v in meta["config"].items()  # type: ignore[union-attr]
+                   if k != "fractions" and old.get("config", {}).get(k) != v]
+        if differ:
+            raise CheckpointError(f"{out} holds a boost run with other {', '.join(differ)}; use another --out, or "
+                                  "delete it to start over (other --fractions may be added to a run).")
+    atomic_write_json(path, meta)
+
+
+def _train_one(data: BoostData, feats, *, system: str, fraction: float, seed: int, spec, config: BoostConfig,
+               out: Path, meta: dict[str, object], progress: bool) -> None:
+    import torch
+    from safetensors.torch import save
+
+    train = training_subset(data.splits["train"], fraction=fraction, seed=seed)
+    cell = Cell(train, data.splits["valid"], data.splits["test"], None if feats is None else feats.frames)
+    net = build_task_model(spec, bins=data.bins, outputs=_outputs(spec.kind), seed=seed,
+                           inject_dims=None if feats is None else feats.dims, fusion=config.fusion,
+                           token_out=config.token_out)
+    name = cell_id(system, fraction, seed)
+    started = time.perf_counter()
+    result = train_cell(net, cell, kind=spec.kind, config=config, rate_hz=data.rate_hz, seed=seed, progress=progress,
+                        label=name)
+    norm = result.pop("standardisation")
+    state = {f"model.{k}": v.detach().contiguous() for k, v in net.state_dict().items()}
+    state["norm.x_mean"], state["norm.x_scale"] = (torch.from_numpy(np.ascontiguousarray(a, dtype=np.float32))
+                                                   for a in (norm.x_mean, norm.x_scale))
+    for k, (mean, scale) in enumerate(norm.f_stats):
+        state[f"norm.f{k}_mean"] = torch.from_numpy(np.ascontiguousarray(mean, dtype=np.float32))
+        state[f"norm.f{k}_scale"] = torch.from_numpy(np.ascontiguousarray(scale, dtype=np.float32))
+    record = {"system": system, "source": None if feats is None else feats.encoder, "fraction": fraction, "seed": seed,
+              "task": meta["task"], "kind": meta["kind"], "model": meta["model"], "fusion": config.fusion,
+              "train_clips": len(train), "train_pieces": len({c.piece for c in train}),
+              "layers": None if feats is None else feats.layers, "layer_dims": None if feats is None else feats.dims,
+              "rate_hz": data.rate_hz, "wall_s": round(time.perf_counter() - started, 2), **result}
+    folder = out / "models" / name
+    folder.mkdir(parents=True, exist_ok=True)
+    atomic_write_bytes(folder / "weights.safetensors", save(state))
+    atomic_write_json(folder / "cell.json", {k: record[k] for k in ("system", "source", "fraction", "seed", "layers",
+                                                                    "layer_dims", "rate_hz", "fusion", "model")})
+    atomic_write_json(out / "results" / f"{name}.json", record)
+
+
+def _outputs(kind: str) -> int:
+    from mirkit.adapt.timed.targets import FrameTargets
+
+    return FrameTargets(kind).output_dim
+
+
+def summarise(out: Path, *, fractions: list[float], seeds: int, meta: dict[str, object]) -> dict[str, object]:
+    """Per system and fraction the test headline over seeds, and the gains over the baseline."""
+    table: dict[str, dict[str, dict[str, object]]] = {}
+    for system in SYSTEMS:
+        for fraction in fractions:
+            runs = [json.loads(p.read_text()) for s in range(seeds)
+                    if (p := out / "results" / f"{cell_id(system, fraction, s)}.json").is_file()]
+            if not runs:
+                continue
+            values = np.array([r["test"]["headline"] for r in runs])
+            table.setdefault(system, {})[f"{fraction:g}"] = {
+                "seeds": len(runs), "mean": float(values.mean()), "std": float(values.std()),
+                "min": float(values.min()), "max": float(values.max()),
+                "valid_mean": float(np.mean([r["valid"]["headline"] for r in runs])),
+                "train_pieces": runs[0]["train_pieces"], "step_s": float(np.mean([r["cost"]["step_s"] for r in runs])),
+                "layer_weights": np.mean([r["layer_weights"] for r in runs], axis=0).tolist() if runs[0]["layer_weights"] else [],
+                "gate": float(np.mean([r["gate"] for r in runs])) if runs[0]["gate"] is not None else None}
+    gains = []
+    for fraction in (f"{f:g}" for f in fractions):
+        base = table.get("baseline", {}).get(fraction)
+        for system in ("boosted", "twin"):
+            row = table.get(system, {}).get(fraction)
+            if base is None or row is None:
+                continue
+            gains.append({"fraction": fraction, "system": system, "gain": row["mean"] - base["mean"],  # type: ignore[operator]
+                          "claimed": bool(row["seeds"] > 1 and row["min"] > base["max"]),  # type: ignore[operator]
+                          "seeds": min(row["seeds"], base["seeds"])})  # type: ignore[type-var]
+        boosted, twin = table.get("boosted", {}).get(fraction), table.get("twin", {}).get(fraction)
+        if boosted and twin:
+            gains.append({"fraction": fraction, "system": "boosted vs twin", "gain": boosted["mean"] - twin["mean"],  # type: ignore[operator]
+                          "claimed": bool(boosted["seeds"] > 1 and boosted["min"] > twin["max"]),  # type: ignore[operator]
+                          "seeds": min(boosted["seeds"], twin["seeds"])})  # type: ignore[type-var]
+    return {"task": meta["task"], "kind": meta["kind"], "model": meta["model"], "encoder": meta["encoder"],
+            "twin": meta["twin"], "fusion": meta["config"]["fusion"], "seeds": seeds,  # type: ignore[index]
+            "metric": {"beat": "f_measure", "transcription": "note_f1"}.get(str(meta["kind"]), "headline"),
+            "systems": table, "gains": gains}
+
+
+__all__ = ["SYSTEMS", "boost_task", "cell_id", "summarise", "twin_of"]

@@ -1,0 +1,196 @@
+"""Train one cell of ``mirkit boost``: one system (baseline, boosted, boosted with the random twin), one
+training fraction, one seed.
+
+AdamW on random crops of whole training clips (padding masked out of the loss); inputs and injected
+layers standardised with the statistics of the cell's own training frames; every ``eval_every``
+steps the validation clips are decoded and scored (beat F-measure, note F1), the best weights kept,
+and training stops after ``patience`` evaluations without a better validation headline (validation
+loss breaks ties). The test split is scored once, with the best weights.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import time
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from mirkit.adapt.fit import standardiser
+from mirkit.adapt.timed.fit import HEADLINE, Clip, evaluate_clips, frame_loss, positive_weight
+from mirkit.boost.data import BoostClip
+from mirkit.boost.models import TaskModel
+from mirkit.errors import ConfigError, TrainingError
+from mirkit.options import check_choices, option
+
+
+@dataclass(frozen=True)
+class BoostConfig:
+    """Settings of ``mirkit boost`` (the command line is generated from these fields)."""
+
+    fusion: str = option("concat", "where and how the features enter the task model", choices=("concat", "film", "xattn"))
+    layers: str = option("weighted", "weighted (every layer fast enough, learned softmax weights) or a layer index")
+    fractions: str = option("0.01,0.1,1", "training fractions, chosen by piece")
+    steps: int = option(1500, "at most this many optimizer steps per cell")
+    eval_every: int = option(100, "steps between validation passes")
+    patience: int = option(5, "validation passes without a better headline before stopping")
+    batch_size: int = option(8, "crops per step")
+    crop_s: float = option(5.0, "training crop length")
+    learning_rate: float = option(1e-3, "AdamW learning rate", flag="lr")
+    weight_decay: float = option(1e-4, "AdamW weight decay")
+    token_out: float = option(0.0, "probability of dropping an injected frame in training (SoniDo's token-out)")
+
+    def fraction_values(self) -> list[float]:
+        try:
+            values = sorted({float(v) for v in self.fractions.split(",") if v.strip()})
+        except ValueError:
+            raise ConfigError(f"--fractions {self.fractions!r} must be numbers such as 0.01,0.1,1.") from None
+        if not values or not all(0 < v <= 1 for v in values):
+            raise ConfigError(f"--fractions {self.fractions!r}: each must be in (0, 1].")
+        return values
+
+    def validate(self) -> None:
+        check_choices(self, what="mirkit boost")
+        self.fraction_values()
+        bad = [k for k, ok in {"steps": self.steps >= 1, "eval_every": self.eval_every >= 1,
+                               "patience": self.patience >= 1, "batch_size": self.batch_size >= 1,
+                               "crop_s": self.crop_s > 0, "learning_rate": self.learning_rate > 0,
+                               "token_out": 0 <= self.token_out < 1}.items() if not ok]
+        if bad:
+            raise ConfigError(f"boost settings out of range: {', '.join(f'{k}={getattr(self, k)!r}' for k in bad)} "
+                              "(steps, eval_every, patience, batch_size >= 1; positive crop and rate; "
+                              "0 <= token_out < 1).")
+
+
+@dataclass
+class Cell:
+    """A cell's clips: ``train`` is the fraction's subset; ``feats`` maps a clip path to its injected
+    layers (``None``: the baseline)."""
+
+    train: list[BoostClip]
+    valid: list[BoostClip]
+    test: list[BoostClip]
+    feats: dict[str, list[np.ndarray]] | None
+
+
+class Standardise:
+    """Per-bin input and per-unit feature statistics of a cell's training frames."""
+
+    def __init__(self, cell: Cell) -> None:
+        self.x_mean, self.x_scale = standardiser(np.concatenate([c.x for c in cell.train]))
+        self.f_stats = []
+        if cell.feats is not None:
+            for k in range(len(cell.feats[cell.train[0].path])):
+                self.f_stats.append(standardiser(np.concatenate([cell.feats[c.path][k] for c in cell.train])))
+
+    def x(self, values: np.ndarray) -> np.ndarray:
+        return ((values - self.x_mean) / self.x_scale).astype(np.float32)
+
+    def f(self, k: int, values: np.ndarray) -> np.ndarray:
+        mean, scale = self.f_stats[k]
+        return ((values - mean) / scale).astype(np.float32)
+
+
+def _batch(clips: list[BoostClip], cell: Cell, norm: Standardise, spans: list[tuple[int, int]]):
+    """Padded ``(x, feats, target, mask)`` tensors of the frame ``spans`` of ``clips``."""
+    longest = max(b - a for a, b in spans)
+    x = np.zeros((len(clips), longest, clips[0].x.shape[1]), dtype=np.float32)
+    target = np.zeros((len(clips), longest) + clips[0].target.shape[1:], dtype=clips[0].target.dtype)
+    mask = np.zeros((len(clips), longest), dtype=bool)
+    layers = len(norm.f_stats)
+    feats = [np.zeros((len(clips), longest, norm.f_stats[k][0].shape[-1]), dtype=np.float32) for k in range(layers)]
+    for i, (clip, (a, b)) in enumerate(zip(clips, spans)):
+        x[i, : b - a], target[i, : b - a], mask[i, : b - a] = norm.x(clip.x[a:b]), clip.target[a:b], True
+        for k in range(layers):
+            feats[k][i, : b - a] = norm.f(k, cell.feats[clip.path][k][a:b])  # type: ignore[index]
+    return (torch.from_numpy(x), [torch.from_numpy(f) for f in feats] if layers else None, torch.from_numpy(target),
+            torch.from_numpy(mask))
+
+
+def _activations(model: TaskModel, kind: str, clips: list[BoostClip], cell: Cell, norm: Standardise) -> list[np.ndarray]:
+    model.eval()
+    out = []
+    with torch.no_grad():
+        for clip in clips:
+            x, feats, _, mask = _batch([clip], cell, norm, [(0, len(clip.times_s))])
+            logits = model(x, feats, mask)[0]
+            out.append((torch.softmax(logits, -1) if kind == "chords" else torch.sigmoid(logits)).numpy())
+    return out
+
+
+def score(model: TaskModel, kind: str, clips: list[BoostClip], cell: Cell, norm: Standardise, *,
+          rate_hz: float) -> dict[str, float]:
+    """Decode ``clips`` with the model and score them (the decoders and metrics of ``mirkit probe``)."""
+    scored = [Clip(np.empty(0), c.times_s, np.empty(0), c.labels, c.duration_s) for c in clips]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        scores = evaluate_clips(kind, scored, _activations(model, kind, clips, cell, norm), rate_hz=rate_hz)
+    scores["headline"] = scores[HEADLINE[kind]]
+    return scores
+
+
+def train_cell(model: TaskModel, cell: Cell, *, kind: str, config: BoostConfig, rate_hz: float, seed: int,
+               progress: bool = True, label: str = "") -> dict[str, object]:
+    """Train ``model`` on the cell; returns valid/test scores, history and cost (the model keeps its best weights)."""
+    from tqdm import tqdm
+
+    norm = Standardise(cell)
+    crop = max(2, int(round(config.crop_s * rate_hz)))
+    weight = positive_weight(kind, [c.target for c in cell.train])
+    optimiser = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=config.learning_rate,
+                                  weight_decay=config.weight_decay)
+    rng = np.random.default_rng([seed, 11])
+    torch.manual_seed(seed)
+    best = (-math.inf, math.inf, 0, copy.deepcopy(model.state_dict()))
+    history, waited, step_time, steps = [], 0, 0.0, 0
+    started = time.perf_counter()
+    with tqdm(total=config.steps, desc=f"boost {label}", unit="step", disable=not progress or None, leave=False) as bar:
+        for step in range(1, config.steps + 1):
+            tick = time.perf_counter()
+            model.train()
+            chosen = [cell.train[i] for i in rng.integers(0, len(cell.train), size=config.batch_size)]
+            spans = []
+            for clip in chosen:
+                start = int(rng.integers(0, max(1, len(clip.times_s) - crop + 1)))
+                spans.append((start, min(len(clip.times_s), start + crop)))
+            x, feats, target, mask = _batch(chosen, cell, norm, spans)
+            loss = frame_loss(kind, model(x, feats, mask), target, mask, weight)
+            if not torch.isfinite(loss):
+                raise TrainingError(f"non-finite loss at step {step} of {label}; lower --lr (now "
+                                    f"{config.learning_rate:g}) or check the inputs.")
+            optimiser.zero_grad()
+            loss.backward()
+            optimiser.step()
+            step_time += time.perf_counter() - tick
+            steps = step
+            bar.update(1)
+            if step % config.eval_every and step != config.steps:
+                continue
+            valid = score(model, kind, cell.valid, cell, norm, rate_hz=rate_hz)
+            history.append({"step": step, "valid_headline": valid["headline"], "train_loss": float(loss.detach())})
+            if valid["headline"] > best[0]:
+                best, waited = (valid["headline"], float(loss.detach()), step, copy.deepcopy(model.state_dict())), 0
+            else:
+                waited += 1
+            bar.set_postfix(valid=f"{valid['headline']:.3f}", best=f"{best[0]:.3f}")
+            if waited >= config.patience:
+                break
+    model.load_state_dict(best[3])
+    train_s = time.perf_counter() - started
+    valid = score(model, kind, cell.valid, cell, norm, rate_hz=rate_hz)
+    test = score(model, kind, cell.test, cell, norm, rate_hz=rate_hz)
+    injected = model.injector is not None
+    return {"valid": valid, "test": test, "best_step": best[2], "steps": steps, "history": history,
+            "gate": float(model.fusion.gate.detach()) if injected else None,  # type: ignore[union-attr]
+            "layer_weights": model.injector.layer_weights() if injected else [],  # type: ignore[union-attr]
+            "cost": {"step_s": round(step_time / max(1, steps), 5), "train_s": round(train_s, 2),
+                     "parameters": sum(p.numel() for p in model.parameters()),
+                     "injection_parameters": sum(p.numel() for m in (model.injector, model.fusion) if m is not None
+                                                 for p in m.parameters())},
+            "standardisation": norm}
+
+
+__all__ = ["BoostConfig", "Cell", "Standardise", "score", "train_cell"]

@@ -1,0 +1,105 @@
+"""`mirkit boost`: boosted task models start exactly at their baselines, low-data subsets take whole
+pieces, features align in time, a run trains three systems per cell, resumes, reports, and refuses
+bad settings before training. Tiny encoder and the tiny rendered suite; CPU only."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from mirkit.boost import TASK_MODELS, BoostConfig, boost_task
+from mirkit.boost.data import BoostClip, align, training_subset
+from mirkit.boost.models import build_task_model
+from mirkit.errors import CheckpointError, ConfigError
+
+FAST = BoostConfig(fractions="0.5,1", steps=12, eval_every=6, batch_size=4, crop_s=2.0)
+
+
+@pytest.mark.parametrize("fusion", ["concat", "film", "xattn"])
+@pytest.mark.parametrize("model", ["beat-tcn", "onsets-frames"])
+def test_a_boosted_model_starts_exactly_at_its_baseline(model, fusion):
+    spec = TASK_MODELS.get(model)
+    outputs = {"beat-tcn": 2, "onsets-frames": 176}[model]
+    bins = {"beat-tcn": 128, "onsets-frames": 84}[model]
+    baseline = build_task_model(spec, bins=bins, outputs=outputs, seed=3).eval()
+    boosted = build_task_model(spec, bins=bins, outputs=outputs, seed=3, inject_dims=[16, 8], fusion=fusion).eval()
+    x = torch.randn(2, 50, bins)
+    feats = [torch.randn(2, 50, 16), torch.randn(2, 50, 8)]
+    mask = torch.ones(2, 50, dtype=torch.bool)
+    assert torch.equal(baseline(x), boosted(x, feats, mask))
+    # the gate is what moves first: it gets a gradient, and then the features change the output
+    boosted.train()
+    boosted(x, feats, mask).pow(2).mean().backward()
+    assert boosted.fusion.gate.grad is not None and boosted.fusion.gate.grad.abs() > 0
+    with torch.no_grad():
+        boosted.fusion.gate.fill_(0.5)
+    assert not torch.allclose(baseline(x), boosted.eval()(x, feats, mask))
+    other = build_task_model(spec, bins=bins, outputs=outputs, seed=4).eval()
+    assert not torch.equal(baseline(x), other(x))  # seeds do differ
+
+
+def _clip(piece: str, k: int) -> BoostClip:
+    return BoostClip(f"{piece}-{k}.flac", piece, np.zeros((3, 2)), np.arange(3) / 10, np.zeros((3, 2)), {}, 0.3)
+
+
+def test_training_subsets_take_whole_pieces_and_depend_on_the_seed():
+    clips = [_clip(f"p{p:02d}", k) for p in range(40) for k in range(3)]
+    small = training_subset(clips, fraction=0.01, seed=0)
+    assert len({c.piece for c in small}) == 1 and len(small) == 3  # at least one piece, all its clips
+    tenth = training_subset(clips, fraction=0.1, seed=0)
+    assert len({c.piece for c in tenth}) == 4 and len(tenth) == 12
+    assert training_subset(clips, fraction=0.1, seed=0) == tenth
+    assert {c.piece for c in training_subset(clips, fraction=0.1, seed=1)} != {c.piece for c in tenth}
+    assert training_subset(clips, fraction=1, seed=5) == clips
+    with pytest.raises(ConfigError, match="fraction 0 must be in"):
+        training_subset(clips, fraction=0, seed=0)
+    with pytest.raises(ConfigError, match="each must be in"):
+        BoostConfig(fractions="0.1,2").validate()
+
+
+def test_features_are_interpolated_onto_the_task_frames():
+    source = np.array([[0.0], [10.0], [20.0]])
+    out = align(source, np.array([0.0, 0.1, 0.2]), np.array([0.0, 0.05, 0.15, 0.3]))
+    assert np.allclose(out[:, 0], [0.0, 5.0, 15.0, 20.0])  # held at the end
+    assert np.allclose(align(source[:1], np.array([0.0]), np.array([0.0, 1.0])), 0.0)
+
+
+def test_a_boost_run_trains_three_systems_resumes_and_reports(tiny_suite, tmp_path):
+    from mirkit.bench.boost_report import write_boost_report
+
+    args = dict(task_dir=tiny_suite / "beat", model="beat-tcn", encoder="tiny-test", store=tmp_path / "store",
+                seeds=2, progress=False)
+    summary = boost_task(out_dir=tmp_path / "run", config=FAST, **args)
+    assert set(summary["systems"]) == {"baseline", "boosted", "twin"}
+    assert all(set(cells) == {"0.5", "1"} for cells in summary["systems"].values())
+    assert summary["cells"] == {"trained": 12, "reused": 0}
+    assert {(g["fraction"], g["system"]) for g in summary["gains"]} == {
+        (f, s) for f in ("0.5", "1") for s in ("boosted", "twin", "boosted vs twin")}
+    result = json.loads((tmp_path / "run/results/boosted__f0.5__seed1.json").read_text())
+    assert result["source"] == "tiny-test" and result["train_pieces"] < json.loads(
+        (tmp_path / "run/results/boosted__f1__seed1.json").read_text())["train_pieces"]
+    assert len(result["layer_weights"]) == 3 and result["gate"] is not None
+    assert 0 <= result["test"]["headline"] <= 1 and result["test"]["headline"] == result["test"]["f_measure"]
+    assert (tmp_path / "run/models/twin__f1__seed0/weights.safetensors").is_file()
+    again = boost_task(out_dir=tmp_path / "run", config=FAST, **args)
+    assert again["cells"] == {"trained": 0, "reused": 12} and again["systems"] == summary["systems"]
+    md, _ = write_boost_report(tmp_path / "run")
+    text = md.read_text()
+    assert "| baseline |" in text and "gain claimed" in text and (tmp_path / "run/plots/boost-curves.png").is_file()
+    with pytest.raises(CheckpointError, match="config.fusion"):
+        boost_task(out_dir=tmp_path / "run", config=BoostConfig(fractions="1", fusion="film", steps=2), **args)
+
+
+def test_bad_settings_are_refused_before_training(tiny_suite, tmp_path):
+    args = dict(out_dir=tmp_path / "run", store=tmp_path / "store", config=FAST, progress=False)
+    with pytest.raises(ConfigError, match="solves transcription tasks"):
+        boost_task(task_dir=tiny_suite / "beat", model="onsets-frames", encoder="tiny-test", **args)
+    with pytest.raises(ConfigError, match="itself a random-init twin"):
+        boost_task(task_dir=tiny_suite / "beat", model="beat-tcn", encoder="random:tiny-test", **args)
+    with pytest.raises(ConfigError, match="below the 20 fps the beat task needs"):  # musicnn's patch-level layer
+        boost_task(task_dir=tiny_suite / "beat", model="beat-tcn", encoder="musicnn-mtt",
+                   **{**args, "config": BoostConfig(layers="7")})
+    assert not (tmp_path / "run" / "results").exists()
