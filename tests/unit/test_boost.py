@@ -91,6 +91,22 @@ def test_a_boost_run_trains_three_systems_resumes_and_reports(tiny_suite, tmp_pa
     assert "| baseline |" in text and "gain claimed" in text and (tmp_path / "run/plots/boost-curves.png").is_file()
     with pytest.raises(CheckpointError, match="config.fusion"):
         boost_task(out_dir=tmp_path / "run", config=BoostConfig(fractions="1", fusion="film", steps=2), **args)
+    # the boosted model (largest fraction, best validated seed) on new audio: beats, downbeats, tempo per file
+    from mirkit.boost.predict import predict_boosted
+
+    (tmp_path / "new").mkdir()
+    for file in sorted((tiny_suite / "tempo" / "audio").glob("*.flac"))[:2]:
+        (tmp_path / "new" / file.name).write_bytes(file.read_bytes())
+    (tmp_path / "new" / "broken.wav").write_bytes(b"not audio")
+    report, rows = predict_boosted(run_dir=tmp_path / "run", source=tmp_path / "new", store=tmp_path / "store",
+                                   out_dir=tmp_path / "pred", progress=False)
+    assert rows == 2 and report.num_skipped == 1
+    line = json.loads((tmp_path / "pred" / "predictions.jsonl").read_text().splitlines()[0])
+    assert line["system"] == "boosted" and line["fraction"] == 1 and line["tempo_bpm"] > 0
+    assert set(line["downbeats"]) <= set(line["beats"])
+    with pytest.raises(ConfigError, match="no boosted cell at fraction 0.25"):
+        predict_boosted(run_dir=tmp_path / "run", source=tmp_path / "new", store=tmp_path / "store",
+                        out_dir=tmp_path / "p2", fraction=0.25, progress=False)
 
 
 def test_bad_settings_are_refused_before_training(tiny_suite, tmp_path):

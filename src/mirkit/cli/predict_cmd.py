@@ -7,7 +7,8 @@ import argparse
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
     parser = commands.add_parser("predict", help="predict labels for new audio with a trained probe run")
-    parser.add_argument("--model", required=True, help="a run folder written by `mirkit probe` or `mirkit tune`")
+    parser.add_argument("--model", required=True, help="a run folder written by `mirkit probe`, `mirkit tune` or "
+                        "`mirkit boost`")
     parser.add_argument("--input", required=True, help="audio folder, file or manifest")
     parser.add_argument("--out", default="predictions.jsonl",
                         help="predictions file (.jsonl or .csv); for a beat, chords or transcription run (probe or "
@@ -15,6 +16,8 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
                              "and predictions.jsonl)")
     parser.add_argument("--store", default=None, help="feature store (default: <model>/../features, as probe)")
     parser.add_argument("--device", default="cpu", help="tune runs: where the tuned model runs")
+    parser.add_argument("--system", default="boosted", choices=("boosted", "baseline", "twin"),
+                        help="boost runs: which system (at the largest fraction, best validated seed)")
     parser.add_argument("--strict", action="store_true", help="exit 1 when any file was skipped")
     parser.add_argument("--no-progress", action="store_true")
     parser.set_defaults(run=run)
@@ -37,6 +40,16 @@ def run(args: argparse.Namespace) -> int:
         print(f"Wrote {rows} predictions to {where} ({len(skipped)} files skipped)")
         return 1 if args.strict and skipped else 0
     store = args.store or str(Path(args.model).resolve().parent / "features")
+    if (Path(args.model) / "boost.json").is_file():
+        from mirkit.boost.predict import predict_boosted
+
+        if args.store is None:
+            store = json.loads((Path(args.model) / "boost.json").read_text())["store"]
+        report, rows = predict_boosted(run_dir=args.model, source=args.input, store=store, out_dir=args.out,
+                                       system=args.system, progress=not args.no_progress)
+        print(report.summary())
+        print(f"Wrote {rows} files' beats or notes to {args.out}/ (and {args.out}/predictions.jsonl)")
+        return 1 if args.strict and report.num_skipped else 0
     summary = Path(args.model) / "summary.json"
     if summary.is_file() and json.loads(summary.read_text()).get("pooling") == "none":
         from mirkit.adapt.timed.predict import predict_timed
