@@ -119,3 +119,34 @@ def test_bad_settings_are_refused_before_training(tiny_suite, tmp_path):
         boost_task(task_dir=tiny_suite / "beat", model="beat-tcn", encoder="musicnn-mtt",
                    **{**args, "config": BoostConfig(layers="7")})
     assert not (tmp_path / "run" / "results").exists()
+
+
+def test_the_tagging_model_aggregates_injected_frames_and_predicts_tags(tiny_suite, tmp_path):
+    from mirkit.boost.predict import predict_boosted
+
+    config = BoostConfig(fractions="1", steps=8, eval_every=4, batch_size=4, crop_s=2.0, fusion="film")
+    summary = boost_task(task_dir=tiny_suite / "tagging", model="short-chunk", encoder="tiny-test",
+                         out_dir=tmp_path / "run", store=tmp_path / "store", config=config, seeds=1, progress=False)
+    cell = summary["systems"]["boosted"]["1"]
+    assert summary["metric"] == "roc_auc" and 0 <= cell["mean"] <= 1 and len(cell["layer_weights"]) == 3
+    result = json.loads((tmp_path / "run/results/boosted__f1__seed0.json").read_text())
+    assert result["test"]["headline"] == result["test"]["roc_auc"] and "rock" in result["classes"]
+    _, rows = predict_boosted(run_dir=tmp_path / "run", source=tiny_suite / "tagging" / "manifest.jsonl",
+                              store=tmp_path / "store", out_dir=tmp_path / "pred", progress=False)
+    line = json.loads((tmp_path / "pred" / "predictions.jsonl").read_text().splitlines()[0])
+    assert rows > 0 and set(line["tags"]) == set(result["classes"]) and all(0 <= p <= 1 for p in line["tags"].values())
+    # a fraction that leaves a tag without a training piece is refused before training
+    with pytest.raises(ConfigError, match="without a training clip"):
+        boost_task(task_dir=tiny_suite / "tagging", model="short-chunk", encoder="tiny-test", out_dir=tmp_path / "r2",
+                   store=tmp_path / "store", config=BoostConfig(fractions="0.01", steps=2), seeds=1, progress=False)
+
+
+def test_clip_level_models_start_at_their_baseline_too():
+    spec = TASK_MODELS.get("short-chunk")
+    baseline = build_task_model(spec, bins=128, outputs=5, seed=0).eval()
+    for fusion in ("concat", "film", "xattn"):
+        boosted = build_task_model(spec, bins=128, outputs=5, seed=0, inject_dims=[16], fusion=fusion,
+                                   token_out=0.1).eval()
+        x, feats = torch.randn(3, 20, 128), [torch.randn(3, 20, 16)]
+        mask = torch.arange(20)[None] < torch.tensor([20, 15, 5])[:, None]
+        assert torch.equal(baseline(x), boosted(x, feats, mask)) and baseline(x).shape == (3, 1, 5)

@@ -11,10 +11,11 @@ from pathlib import Path
 
 import numpy as np
 
-from mirkit.adapt.run import _record_extraction
-from mirkit.adapt.timed.run import _entries_by_split, frame_layers, frame_rate
+from mirkit.adapt.run import _record_extraction, task_kind, task_vocabulary
+from mirkit.adapt.targets import Targets
+from mirkit.adapt.timed.run import FRAME_KINDS, _entries_by_split, frame_layers, frame_rate
 from mirkit.adapt.timed.targets import FrameTargets
-from mirkit.data.manifest import read_manifest
+from mirkit.data.manifest import SPLITS, read_manifest
 from mirkit.errors import ConfigError
 from mirkit.features.extract import ExtractConfig, extract
 from mirkit.features.store import FeatureStore
@@ -42,6 +43,7 @@ class BoostData:
     bins: int
     input_encoder: str
     skipped: list[dict[str, str]] = field(default_factory=list)
+    targets: Targets | None = None  # clip-level tasks (tagging): the label encoding; None for frame tasks
 
 
 @dataclass
@@ -65,8 +67,15 @@ def load_inputs(task_dir: Path, *, kind: str, input_encoder: str, store: str | P
     _record_extraction(out / f"extract-{input_encoder}.json", report, input_encoder)
     items = FeatureStore(store).recipe(report.recipe)
     skipped: list[dict] = []
-    by_split = _entries_by_split(read_manifest(manifest), manifest, report, kind=kind, skipped=skipped)
-    targets = FrameTargets(kind)
+    entries = read_manifest(manifest)
+    clip_targets = None
+    if kind in FRAME_KINDS:
+        by_split = _entries_by_split(entries, manifest, report, kind=kind, skipped=skipped)
+    else:  # clip-level: one label per clip
+        _, label = task_kind(task_dir)
+        by_split = _clip_entries(entries, manifest, report, label=label, skipped=skipped)
+        clip_targets = Targets.fit(kind, [e.labels[label] for _, e in by_split["train"]], task_vocabulary(task_dir))
+    targets = FrameTargets(kind) if kind in FRAME_KINDS else None
     splits: dict[str, list[BoostClip]] = {}
     rate = None
     for split, rows in by_split.items():
@@ -77,13 +86,33 @@ def load_inputs(task_dir: Path, *, kind: str, input_encoder: str, store: str | P
                 continue
             rate = rate or frame_rate(times)
             path = entry.path if Path(entry.path).is_absolute() else str(manifest.parent / entry.path)
-            clips.append(BoostClip(path, entry.piece, frames.astype(np.float32), times,
-                                   targets.encode(entry.labels, times, rate_hz=rate), entry.labels, entry.duration_s))
+            if targets is not None:
+                target, labels = targets.encode(entry.labels, times, rate_hz=rate), entry.labels
+            else:
+                labels = entry.labels[label]
+                target = clip_targets.encode([labels])[0]  # type: ignore[union-attr]
+            clips.append(BoostClip(path, entry.piece, frames.astype(np.float32), times, target, labels,
+                                   entry.duration_s))
         if not clips:
             raise ConfigError(f"task {task_dir.name!r} has no usable {split} clips ({len(skipped)} skipped, e.g. "
                               f"{skipped[0] if skipped else '-'}); check it with `mirkit data validate`.")
         splits[split] = clips
-    return BoostData(splits, float(rate), splits["train"][0].x.shape[1], input_encoder, skipped)  # type: ignore[arg-type]
+    return BoostData(splits, float(rate), splits["train"][0].x.shape[1], input_encoder, skipped,  # type: ignore[arg-type]
+                     clip_targets)
+
+
+def _clip_entries(entries, manifest: Path, report, *, label: str, skipped: list[dict]) -> dict[str, list]:
+    """Per split ``(item id, entry)`` of the clips with features and a ``label`` field."""
+    by_split: dict[str, list] = {s: [] for s in SPLITS}
+    for entry in entries:
+        path = entry.path if Path(entry.path).is_absolute() else str(manifest.parent / entry.path)
+        item = report.item_ids.get(path)
+        if item is None or label not in entry.labels:
+            skipped.append({"path": entry.path, "reason": "no_features" if item is None else "bad_labels",
+                            "message": "extraction skipped it" if item is None else f"no {label!r} label"})
+            continue
+        by_split[entry.split].append((item, entry))
+    return by_split
 
 
 def align(frames: np.ndarray, source_times_s: np.ndarray, times_s: np.ndarray) -> np.ndarray:
@@ -97,6 +126,21 @@ def align(frames: np.ndarray, source_times_s: np.ndarray, times_s: np.ndarray) -
     return ((1 - weight) * frames[low] + weight * frames[high]).astype(np.float32)
 
 
+def injected_layers(encoder: str, kind: str, layers: str, *, frame_rate_hz: float | None = None) -> str:
+    """The encoder's layers to inject, as a comma list: ``weighted`` is every layer fast enough to align
+    with a frame task's frames (all layers for a clip-level task, whose injected frames are aggregated).
+
+    Raises:
+        ConfigError: a named layer, or every layer, is too slow for the frame task (names the rates).
+    """
+    if kind in FRAME_KINDS:
+        return frame_layers(encoder, kind, "all" if layers == "weighted" else layers, frame_rate_hz=frame_rate_hz)
+    from mirkit.encoders.base import parse_layers
+    from mirkit.encoders.zoo import get_spec
+
+    return ",".join(str(k) for k in parse_layers("all" if layers == "weighted" else layers, spec=get_spec(encoder)))
+
+
 def load_injected(data: BoostData, task_dir: Path, *, encoder: str, kind: str, layers: str, store: str | Path,
                   out: Path, weights_dir: str | None = None, frame_rate_hz: float | None = None, device: str = "cpu",
                   progress: bool = True) -> Injected:
@@ -108,7 +152,7 @@ def load_injected(data: BoostData, task_dir: Path, *, encoder: str, kind: str, l
         ConfigError: no layer of the encoder runs fast enough to be aligned with the task's frames (a
             clip-level encoder on a beat task, say), or a clip has no features (extraction skipped it).
     """
-    chosen = frame_layers(encoder, kind, "all" if layers == "weighted" else layers, frame_rate_hz=frame_rate_hz)
+    chosen = injected_layers(encoder, kind, layers, frame_rate_hz=frame_rate_hz)
     report = extract(task_dir / "manifest.jsonl", store=store, progress=progress,
                      config=ExtractConfig(encoder=encoder, layers=chosen, pooling="none", weights_dir=weights_dir,
                                           device=device, frame_rate_hz=frame_rate_hz))
@@ -132,15 +176,31 @@ def load_injected(data: BoostData, task_dir: Path, *, encoder: str, kind: str, l
     return Injected(encoder, indices, dims, rates, frames)
 
 
-def training_subset(clips: list[BoostClip], *, fraction: float, seed: int) -> list[BoostClip]:
+def training_subset(clips: list[BoostClip], *, fraction: float, seed: int,
+                    targets: Targets | None = None) -> list[BoostClip]:
     """The clips of ``ceil(fraction x pieces)`` training pieces (at least one), drawn by ``seed``: whole
-    pieces, so that no piece is split between what trains and what does not."""
+    pieces, so that no piece is split between what trains and what does not.
+
+    Raises:
+        ConfigError: for a clip-level task (``targets``), when the subset leaves a class (a tag) that the
+            full training split has without any training clip.
+    """
     if not 0 < fraction <= 1:
         raise ConfigError(f"fraction {fraction} must be in (0, 1], e.g. 0.01, 0.1 or 1.")
     pieces = sorted({c.piece for c in clips})
     take = max(1, math.ceil(fraction * len(pieces)))
     chosen = set(np.random.default_rng([seed, 7]).permutation(pieces)[:take].tolist())
-    return [c for c in clips if c.piece in chosen]
+    subset = [c for c in clips if c.piece in chosen]
+    if targets is not None:
+        present = np.stack([c.target for c in clips]).sum(axis=0) > 0
+        covered = np.stack([c.target for c in subset]).sum(axis=0) > 0
+        lost = [targets.classes[i] for i in np.flatnonzero(present & ~covered)]
+        if lost:
+            raise ConfigError(f"fraction {fraction:g} (seed {seed}) keeps {take} of {len(pieces)} training pieces and "
+                              f"leaves {len(lost)} class(es) without a training clip ({', '.join(lost[:5])}); "
+                              f"use a larger fraction (a class needs at least one piece).")
+    return subset
 
 
-__all__ = ["BoostClip", "BoostData", "Injected", "align", "load_injected", "load_inputs", "training_subset"]
+__all__ = ["BoostClip", "BoostData", "Injected", "align", "injected_layers", "load_injected", "load_inputs",
+           "training_subset"]

@@ -58,6 +58,21 @@ class Injector(nn.Module):
         return out  # type: ignore[return-value]
 
 
+class AttentionPool(nn.Module):
+    """SoniDo's attention aggregation for clip-level tasks: a learned score per injected frame, a softmax
+    over the clip's real frames, their weighted sum: ``(batch, frames, width)`` -> ``(batch, 1, width)``."""
+
+    def __init__(self, width: int = INJECT_WIDTH) -> None:
+        super().__init__()
+        self.score = nn.Sequential(nn.Linear(width, width), nn.Tanh(), nn.Linear(width, 1))
+
+    def forward(self, tokens: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        scores = self.score(tokens)[..., 0]
+        if mask is not None:
+            scores = scores.masked_fill(~mask, float("-inf"))
+        return (torch.softmax(scores, dim=1)[..., None] * tokens).sum(dim=1, keepdim=True)
+
+
 class Fusion(nn.Module):
     """Gated fusion of injected features ``f (batch, frames, width_f)`` into hidden frames
     ``h (batch, frames, width)`` (see the module docstring); ``gate`` starts at zero."""
@@ -90,4 +105,4 @@ class Fusion(nn.Module):
         return h + self.gate * attended
 
 
-__all__ = ["FUSIONS", "Fusion", "INJECT_WIDTH", "Injector"]
+__all__ = ["AttentionPool", "FUSIONS", "Fusion", "INJECT_WIDTH", "Injector"]

@@ -11,6 +11,10 @@ frame logits with its back end:
 - ``beat-tcn`` (beat): a TCN beat and downbeat tracker on log-mel (Davies & Böck 2019 lite): two
   conv blocks pooling frequency, a 64-unit frame embedding; fusion there; back end six dilated
   residual temporal convolutions (dilations 1-32) to beat and downbeat outputs.
+- ``short-chunk`` (tagging): a short-chunk CNN on log-mel (Won et al. 2020 lite) for ~3.7 s chunks:
+  five 3x3 conv blocks pooling time and frequency, a global max, a 256-unit clip embedding; the
+  injected frames are aggregated by attention (SoniDo) and fused into that embedding (or attended to
+  from it, ``xattn``); back end dropout and a linear layer to the tags. Token-out 0.1 by default.
 
 A boosted model draws its task-model weights exactly as the baseline of the same seed does (the
 injection modules draw from a separate generator), and its gates start at zero, so at step 0 the
@@ -25,7 +29,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from mirkit.boost.inject import Fusion, Injector
+from mirkit.boost.inject import AttentionPool, Fusion, Injector
 from mirkit.registry import Registry
 
 
@@ -39,8 +43,8 @@ class _Residual(nn.Module):
         return x + self.drop(nn.functional.elu(self.conv(x)))
 
 
-def _conv_block(c_in: int, c_out: int, pool: int) -> list[nn.Module]:
-    return [nn.Conv2d(c_in, c_out, 3, padding=1), nn.BatchNorm2d(c_out), nn.ReLU(), nn.MaxPool2d((1, pool))]
+def _conv_block(c_in: int, c_out: int, pool: int, time_pool: int = 1) -> list[nn.Module]:
+    return [nn.Conv2d(c_in, c_out, 3, padding=1), nn.BatchNorm2d(c_out), nn.ReLU(), nn.MaxPool2d((time_pool, pool))]
 
 
 class TaskModel(nn.Module):
@@ -48,15 +52,19 @@ class TaskModel(nn.Module):
     (``[(batch, frames, dim_l)]``, or ``None`` for the baseline) -> logits ``(batch, frames, outputs)``."""
 
     width: int
+    clip_level = False  # True: one output per input (logits (batch, 1, outputs)), the injected frames aggregated
 
     def __init__(self) -> None:
         super().__init__()
         self.injector: Injector | None = None
         self.fusion: Fusion | None = None
+        self.pool: AttentionPool | None = None
 
     def add_injection(self, dims: list[int], *, fusion: str, token_out: float = 0.0) -> None:
         self.injector = Injector(dims, token_out=token_out)
         self.fusion = Fusion(fusion, width=self.width)
+        if self.clip_level and fusion != "xattn":
+            self.pool = AttentionPool()
 
     def front(self, x: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
@@ -70,7 +78,8 @@ class TaskModel(nn.Module):
         if self.injector is not None and self.fusion is not None:
             if feats is None:
                 raise ValueError("a boosted model needs the injected features")
-            h = self.fusion(h, self.injector(feats), mask)
+            tokens = self.injector(feats)
+            h = self.fusion(h, tokens if self.pool is None else self.pool(tokens, mask), mask)
         return self.back(h)
 
 
@@ -109,6 +118,29 @@ class BeatTCN(TaskModel):
         return self.head(self.blocks(h.transpose(1, 2))).transpose(1, 2)
 
 
+class ShortChunkCNN(TaskModel):
+    width = 256
+    clip_level = True
+
+    def __init__(self, *, bins: int, outputs: int, dropout: float = 0.3) -> None:
+        super().__init__()
+        blocks: list[nn.Module] = []
+        for c_in, c_out in ((1, 32), (32, 32), (32, 64), (64, 64), (64, 128)):
+            blocks += _conv_block(c_in, c_out, 2, time_pool=2)
+        self.convs = nn.Sequential(*blocks)
+        self.embed = nn.Linear(128, self.width)
+        self.head = nn.Sequential(nn.Dropout(dropout), nn.Linear(self.width, outputs))
+
+    def front(self, x: torch.Tensor) -> torch.Tensor:
+        if x.shape[1] < 32:  # five 2x poolings of time need 32 frames: pad a shorter chunk with zeros
+            x = nn.functional.pad(x, (0, 0, 0, 32 - x.shape[1]))
+        y = self.convs(x[:, None]).amax(dim=(2, 3))  # global max over time and frequency
+        return torch.relu(self.embed(y))[:, None]
+
+    def back(self, h: torch.Tensor) -> torch.Tensor:
+        return self.head(h)
+
+
 @dataclass(frozen=True)
 class TaskModelSpec:
     """A task model of ``mirkit boost``.
@@ -119,6 +151,8 @@ class TaskModelSpec:
         input_encoder: the handcrafted zoo encoder whose frames are its input.
         description: one line for listings and reports.
         builder: ``builder(bins=..., outputs=...)`` -> :class:`TaskModel`.
+        token_out: the default probability of dropping an injected frame in training.
+        min_crop_s: the shortest training crop it takes (its pooling needs that many frames).
     """
 
     name: str
@@ -126,6 +160,8 @@ class TaskModelSpec:
     input_encoder: str
     description: str
     builder: Callable[..., TaskModel]
+    token_out: float = 0.0
+    min_crop_s: float = 0.0
 
 
 TASK_MODELS: Registry[TaskModelSpec] = Registry("task model", listing_hint="mirkit boost --list-models")
@@ -134,6 +170,9 @@ for _spec in (
                   "256-unit frame embedding (fusion point), temporal conv to 88 frames + 88 onsets", OnsetsFramesLite),
     TaskModelSpec("beat-tcn", "beat", "logmel", "TCN beat/downbeat tracker on log-mel: conv front end, 64-unit frame "
                   "embedding (fusion point), 6 dilated residual temporal convs", BeatTCN),
+    TaskModelSpec("short-chunk", "multilabel", "logmel", "short-chunk CNN on log-mel chunks: 5 conv blocks, global "
+                  "max, 256-unit clip embedding (fusion point; injected frames aggregated by attention)",
+                  ShortChunkCNN, token_out=0.1, min_crop_s=0.75),
 ):
     TASK_MODELS.register(_spec.name, _spec)
 

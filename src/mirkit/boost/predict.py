@@ -12,6 +12,7 @@ import numpy as np
 import torch
 
 from mirkit.adapt.timed.predict import decode_activation, write_decoded
+from mirkit.adapt.timed.targets import FrameTargets
 from mirkit.boost.data import align
 from mirkit.boost.models import TASK_MODELS, build_task_model
 from mirkit.boost.run import SYSTEMS, cell_id
@@ -60,7 +61,8 @@ def predict_boosted(*, run_dir: str | Path, source: str | Path, store: str | Pat
     x_mean, x_scale = state.pop("norm.x_mean").numpy(), state.pop("norm.x_scale").numpy()
     f_stats = [(state.pop(f"norm.f{k}_mean").numpy(), state.pop(f"norm.f{k}_scale").numpy())
                for k in range(len(cell["layers"] or []))]
-    model = build_task_model(spec, bins=x_mean.shape[-1], outputs=state["model.head.weight"].shape[0],
+    outputs = len(cell["classes"]) if cell.get("classes") else FrameTargets(meta["kind"]).output_dim
+    model = build_task_model(spec, bins=x_mean.shape[-1], outputs=outputs,
                              seed=cell["seed"], inject_dims=cell["layer_dims"], fusion=cell["fusion"])
     model.load_state_dict({k.removeprefix("model."): v for k, v in state.items()})
     model.eval()
@@ -88,7 +90,13 @@ def predict_boosted(*, run_dir: str | Path, source: str | Path, store: str | Pat
                                               .astype(np.float32)))
         with torch.no_grad():
             logits = model(torch.from_numpy(((x - x_mean) / x_scale).astype(np.float32)[None]), feats)[0]
-        rows.append({"path": paths[k], **decode_activation(meta["kind"], torch.sigmoid(logits).numpy(), times,
+        probabilities = torch.sigmoid(logits).numpy()
+        if cell.get("classes"):  # a clip-level tagger: every tag's probability (the whole clip as one chunk)
+            order = np.argsort(-probabilities[0])
+            rows.append({"path": paths[k], "tags": {cell["classes"][i]: round(float(probabilities[0, i]), 4)
+                                                    for i in order}})
+            continue
+        rows.append({"path": paths[k], **decode_activation(meta["kind"], probabilities, times,
                                                            rate_hz=float(cell["rate_hz"]))})
     write_decoded(out_dir, rows, {"run": str(run), "system": system, "fraction": cell["fraction"],
                                   "seed": cell["seed"], "encoder": cell["source"], "task": meta["task"]})

@@ -23,8 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from mirkit.adapt.run import task_kind
-from mirkit.adapt.timed.run import frame_layers
-from mirkit.boost.data import BoostData, load_injected, load_inputs, training_subset
+from mirkit.boost.data import BoostData, injected_layers, load_injected, load_inputs, training_subset
 from mirkit.boost.models import TASK_MODELS, build_task_model
 from mirkit.boost.train import BoostConfig, Cell, train_cell
 from mirkit.errors import CheckpointError, ConfigError
@@ -65,9 +64,11 @@ def boost_task(*, task_dir: str | Path, model: str, encoder: str, out_dir: str |
     if encoder.startswith("random:"):
         raise ConfigError(f"--encoder {encoder!r} is itself a random-init twin; boost a pretrained encoder (its twin "
                           "runs as the third system).")
+    if config.crop_s < spec.min_crop_s:
+        raise ConfigError(f"--crop-s {config.crop_s:g} is shorter than {model!r} takes ({spec.min_crop_s:g} s).")
     fractions = config.fraction_values()
     for source in (encoder, twin_of(encoder)):  # a clip-level encoder on a frame task: refused before any work
-        frame_layers(source, kind, "all" if config.layers == "weighted" else config.layers, frame_rate_hz=frame_rate_hz)
+        injected_layers(source, kind, config.layers, frame_rate_hz=frame_rate_hz)
     meta = {"format_version": FORMAT_VERSION, "task": task_dir.name, "task_dir": str(task_dir.resolve()), "kind": kind,
             "model": model, "input_encoder": spec.input_encoder, "encoder": encoder, "twin": twin_of(encoder),
             "weights_dir": weights_dir, "frame_rate_hz": frame_rate_hz, "config": dict(config.__dict__),
@@ -115,11 +116,13 @@ def _train_one(data: BoostData, feats, *, system: str, fraction: float, seed: in
     import torch
     from safetensors.torch import save
 
-    train = training_subset(data.splits["train"], fraction=fraction, seed=seed)
-    cell = Cell(train, data.splits["valid"], data.splits["test"], None if feats is None else feats.frames)
-    net = build_task_model(spec, bins=data.bins, outputs=_outputs(spec.kind), seed=seed,
+    train = training_subset(data.splits["train"], fraction=fraction, seed=seed, targets=data.targets)
+    cell = Cell(train, data.splits["valid"], data.splits["test"], None if feats is None else feats.frames,
+                targets=data.targets)
+    outputs = data.targets.output_dim if data.targets is not None else _outputs(spec.kind)
+    net = build_task_model(spec, bins=data.bins, outputs=outputs, seed=seed,
                            inject_dims=None if feats is None else feats.dims, fusion=config.fusion,
-                           token_out=config.token_out)
+                           token_out=spec.token_out if config.token_out is None else config.token_out)
     name = cell_id(system, fraction, seed)
     started = time.perf_counter()
     result = train_cell(net, cell, kind=spec.kind, config=config, rate_hz=data.rate_hz, seed=seed, progress=progress,
@@ -134,13 +137,15 @@ def _train_one(data: BoostData, feats, *, system: str, fraction: float, seed: in
     record = {"system": system, "source": None if feats is None else feats.encoder, "fraction": fraction, "seed": seed,
               "task": meta["task"], "kind": meta["kind"], "model": meta["model"], "fusion": config.fusion,
               "train_clips": len(train), "train_pieces": len({c.piece for c in train}),
+              "classes": data.targets.classes if data.targets is not None else None,
               "layers": None if feats is None else feats.layers, "layer_dims": None if feats is None else feats.dims,
               "rate_hz": data.rate_hz, "wall_s": round(time.perf_counter() - started, 2), **result}
     folder = out / "models" / name
     folder.mkdir(parents=True, exist_ok=True)
     atomic_write_bytes(folder / "weights.safetensors", save(state))
     atomic_write_json(folder / "cell.json", {k: record[k] for k in ("system", "source", "fraction", "seed", "layers",
-                                                                    "layer_dims", "rate_hz", "fusion", "model")})
+                                                                    "layer_dims", "rate_hz", "fusion", "model",
+                                                                    "classes")})
     atomic_write_json(out / "results" / f"{name}.json", record)
 
 
@@ -184,7 +189,8 @@ def summarise(out: Path, *, fractions: list[float], seeds: int, meta: dict[str, 
                           "seeds": min(boosted["seeds"], twin["seeds"])})  # type: ignore[type-var]
     return {"task": meta["task"], "kind": meta["kind"], "model": meta["model"], "encoder": meta["encoder"],
             "twin": meta["twin"], "fusion": meta["config"]["fusion"], "seeds": seeds,  # type: ignore[index]
-            "metric": {"beat": "f_measure", "transcription": "note_f1"}.get(str(meta["kind"]), "headline"),
+            "metric": {"beat": "f_measure", "transcription": "note_f1", "multilabel": "roc_auc"}.get(str(meta["kind"]),
+                                                                                                  "headline"),
             "systems": table, "gains": gains}
 
 

@@ -18,8 +18,10 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+from torch import nn
 
 from mirkit.adapt.fit import standardiser
+from mirkit.adapt.targets import Targets
 from mirkit.adapt.timed.fit import HEADLINE, Clip, evaluate_clips, frame_loss, positive_weight
 from mirkit.boost.data import BoostClip
 from mirkit.boost.models import TaskModel
@@ -41,7 +43,8 @@ class BoostConfig:
     crop_s: float = option(5.0, "training crop length")
     learning_rate: float = option(1e-3, "AdamW learning rate", flag="lr")
     weight_decay: float = option(1e-4, "AdamW weight decay")
-    token_out: float = option(0.0, "probability of dropping an injected frame in training (SoniDo's token-out)")
+    token_out: float | None = option(None, "probability of dropping an injected frame in training (SoniDo's "
+                                     "token-out; default: the model's, 0.1 for short-chunk, else 0)")
 
     def fraction_values(self) -> list[float]:
         try:
@@ -58,7 +61,7 @@ class BoostConfig:
         bad = [k for k, ok in {"steps": self.steps >= 1, "eval_every": self.eval_every >= 1,
                                "patience": self.patience >= 1, "batch_size": self.batch_size >= 1,
                                "crop_s": self.crop_s > 0, "learning_rate": self.learning_rate > 0,
-                               "token_out": 0 <= self.token_out < 1}.items() if not ok]
+                               "token_out": self.token_out is None or 0 <= self.token_out < 1}.items() if not ok]
         if bad:
             raise ConfigError(f"boost settings out of range: {', '.join(f'{k}={getattr(self, k)!r}' for k in bad)} "
                               "(steps, eval_every, patience, batch_size >= 1; positive crop and rate; "
@@ -74,6 +77,7 @@ class Cell:
     valid: list[BoostClip]
     test: list[BoostClip]
     feats: dict[str, list[np.ndarray]] | None
+    targets: Targets | None = None  # clip-level tasks: one target vector per clip, scored over covering chunks
 
 
 class Standardise:
@@ -98,12 +102,16 @@ def _batch(clips: list[BoostClip], cell: Cell, norm: Standardise, spans: list[tu
     """Padded ``(x, feats, target, mask)`` tensors of the frame ``spans`` of ``clips``."""
     longest = max(b - a for a, b in spans)
     x = np.zeros((len(clips), longest, clips[0].x.shape[1]), dtype=np.float32)
-    target = np.zeros((len(clips), longest) + clips[0].target.shape[1:], dtype=clips[0].target.dtype)
+    clip_level = cell.targets is not None
+    target = (np.stack([c.target for c in clips]) if clip_level else
+              np.zeros((len(clips), longest) + clips[0].target.shape[1:], dtype=clips[0].target.dtype))
     mask = np.zeros((len(clips), longest), dtype=bool)
     layers = len(norm.f_stats)
     feats = [np.zeros((len(clips), longest, norm.f_stats[k][0].shape[-1]), dtype=np.float32) for k in range(layers)]
     for i, (clip, (a, b)) in enumerate(zip(clips, spans)):
-        x[i, : b - a], target[i, : b - a], mask[i, : b - a] = norm.x(clip.x[a:b]), clip.target[a:b], True
+        x[i, : b - a], mask[i, : b - a] = norm.x(clip.x[a:b]), True
+        if not clip_level:
+            target[i, : b - a] = clip.target[a:b]
         for k in range(layers):
             feats[k][i, : b - a] = norm.f(k, cell.feats[clip.path][k][a:b])  # type: ignore[index]
     return (torch.from_numpy(x), [torch.from_numpy(f) for f in feats] if layers else None, torch.from_numpy(target),
@@ -121,9 +129,34 @@ def _activations(model: TaskModel, kind: str, clips: list[BoostClip], cell: Cell
     return out
 
 
+def chunk_spans(frames: int, *, crop: int) -> list[tuple[int, int]]:
+    """Back-to-back spans of ``crop`` frames covering ``frames``, the last one moved back to end with the clip."""
+    if frames <= crop:
+        return [(0, frames)]
+    starts = list(range(0, frames - crop + 1, crop))
+    if starts[-1] + crop < frames:
+        starts.append(frames - crop)
+    return [(a, a + crop) for a in starts]
+
+
+def clip_logits(model: TaskModel, clips: list[BoostClip], cell: Cell, norm: Standardise, *, crop: int) -> np.ndarray:
+    """A clip-level model's logits per clip: the mean over chunks covering the clip."""
+    model.eval()
+    out = []
+    with torch.no_grad():
+        for clip in clips:
+            spans = chunk_spans(len(clip.times_s), crop=crop)
+            x, feats, _, mask = _batch([clip] * len(spans), cell, norm, spans)
+            out.append(model(x, feats, mask)[:, 0].mean(dim=0).numpy())
+    return np.stack(out)
+
+
 def score(model: TaskModel, kind: str, clips: list[BoostClip], cell: Cell, norm: Standardise, *,
-          rate_hz: float) -> dict[str, float]:
-    """Decode ``clips`` with the model and score them (the decoders and metrics of ``mirkit probe``)."""
+          rate_hz: float, crop: int = 0) -> dict[str, float]:
+    """Decode ``clips`` with the model and score them (the decoders and metrics of ``mirkit probe``); a
+    clip-level task averages the logits of chunks of ``crop`` frames covering each clip."""
+    if cell.targets is not None:
+        return cell.targets.evaluate([c.labels for c in clips], clip_logits(model, clips, cell, norm, crop=crop))
     scored = [Clip(np.empty(0), c.times_s, np.empty(0), c.labels, c.duration_s) for c in clips]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -139,7 +172,7 @@ def train_cell(model: TaskModel, cell: Cell, *, kind: str, config: BoostConfig, 
 
     norm = Standardise(cell)
     crop = max(2, int(round(config.crop_s * rate_hz)))
-    weight = positive_weight(kind, [c.target for c in cell.train])
+    weight = None if cell.targets is not None else positive_weight(kind, [c.target for c in cell.train])
     optimiser = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=config.learning_rate,
                                   weight_decay=config.weight_decay)
     rng = np.random.default_rng([seed, 11])
@@ -157,7 +190,9 @@ def train_cell(model: TaskModel, cell: Cell, *, kind: str, config: BoostConfig, 
                 start = int(rng.integers(0, max(1, len(clip.times_s) - crop + 1)))
                 spans.append((start, min(len(clip.times_s), start + crop)))
             x, feats, target, mask = _batch(chosen, cell, norm, spans)
-            loss = frame_loss(kind, model(x, feats, mask), target, mask, weight)
+            logits = model(x, feats, mask)
+            loss = (nn.functional.binary_cross_entropy_with_logits(logits[:, 0], target) if cell.targets is not None
+                    else frame_loss(kind, logits, target, mask, weight))
             if not torch.isfinite(loss):
                 raise TrainingError(f"non-finite loss at step {step} of {label}; lower --lr (now "
                                     f"{config.learning_rate:g}) or check the inputs.")
@@ -169,7 +204,7 @@ def train_cell(model: TaskModel, cell: Cell, *, kind: str, config: BoostConfig, 
             bar.update(1)
             if step % config.eval_every and step != config.steps:
                 continue
-            valid = score(model, kind, cell.valid, cell, norm, rate_hz=rate_hz)
+            valid = score(model, kind, cell.valid, cell, norm, rate_hz=rate_hz, crop=crop)
             history.append({"step": step, "valid_headline": valid["headline"], "train_loss": float(loss.detach())})
             if valid["headline"] > best[0]:
                 best, waited = (valid["headline"], float(loss.detach()), step, copy.deepcopy(model.state_dict())), 0
@@ -180,8 +215,8 @@ def train_cell(model: TaskModel, cell: Cell, *, kind: str, config: BoostConfig, 
                 break
     model.load_state_dict(best[3])
     train_s = time.perf_counter() - started
-    valid = score(model, kind, cell.valid, cell, norm, rate_hz=rate_hz)
-    test = score(model, kind, cell.test, cell, norm, rate_hz=rate_hz)
+    valid = score(model, kind, cell.valid, cell, norm, rate_hz=rate_hz, crop=crop)
+    test = score(model, kind, cell.test, cell, norm, rate_hz=rate_hz, crop=crop)
     injected = model.injector is not None
     return {"valid": valid, "test": test, "best_step": best[2], "steps": steps, "history": history,
             "gate": float(model.fusion.gate.detach()) if injected else None,  # type: ignore[union-attr]

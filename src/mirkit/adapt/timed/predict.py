@@ -73,8 +73,8 @@ def decode_activation(kind: str, activation: np.ndarray, times_s: np.ndarray, *,
 
 
 def write_decoded(out_dir: str | Path, rows: list[dict[str, object]], meta: dict[str, object]) -> None:
-    """Per row ``<name>.beats.txt`` + ``<name>.downbeats.txt``, ``<name>.mid`` or ``<name>.lab``, and one
-    ``predictions.jsonl`` line each (the row and ``meta``)."""
+    """Per row ``<name>.beats.txt`` + ``<name>.downbeats.txt``, ``<name>.mid`` or ``<name>.lab`` (nothing
+    more for other rows, e.g. tag probabilities), and one ``predictions.jsonl`` line each (the row and ``meta``)."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     for row in rows:
@@ -85,7 +85,7 @@ def write_decoded(out_dir: str | Path, rows: list[dict[str, object]], meta: dict
                               "".join(f"{t:.3f}\n" for t in row["downbeats"]))
         elif "notes" in row:
             write_midi(stem.with_name(stem.name + ".mid"), [tuple(n) for n in row["notes"]])
-        else:
+        elif "chords" in row:
             write_lab(stem.with_name(stem.name + ".lab"), [tuple(c) for c in row["chords"]])
     atomic_write_text(out / "predictions.jsonl", "".join(json.dumps({**r, **meta}) + "\n" for r in rows))
 
