@@ -124,7 +124,8 @@ def test_time_resolved_tasks_refuse_clip_level_tools_and_vice_versa(tiny_suite, 
 def test_classic_peers_run_on_the_same_test_split(tiny_suite):
     from mirkit.bench.peers import PEERS, peers_for, run_peer
 
-    assert [p.name for p in peers_for("beat")] == ["librosa-beats"]
+    assert [p.name for p in peers_for("beat")] == ["librosa-beats", "essentia-beats", "madmom-beats", "madmom-downbeats"]
+    assert [p.name for p in peers_for("chords")] == ["chroma-templates", "madmom-chords"]
     beats = run_peer(PEERS.get("librosa-beats"), tiny_suite / "beat", progress=False)
     chords = run_peer(PEERS.get("chroma-templates"), tiny_suite / "chords", progress=False)
     assert beats["split"] == "test" and 0 < beats["test"]["f_measure"] <= 1

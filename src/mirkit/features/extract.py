@@ -27,7 +27,7 @@ from mirkit.features.extract_run import DeviceMemoryError, ExtractHooks, Extract
 from mirkit.features.inputs import scan_inputs
 from mirkit.features.loader import Plan, plan_jobs, read_failure
 from mirkit.features.recipe import FeatureRecipe
-from mirkit.features.store import FeatureStore, HashCache, RecipeStore
+from mirkit.features.store import ClaimOwner, FeatureStore, HashCache, RecipeStore
 
 log = logging.getLogger(__name__)
 
@@ -83,10 +83,12 @@ class ExtractReport:
     wall_s: float = 0.0
     errors_path: str = ""
     item_ids: dict[str, str] = field(default_factory=dict)  # path -> item id, for items now in the store
+    by_other_runs: int = 0  # of ``cached``: items that a concurrent run computed while this one waited
     #: where the main process's wall time went: hash_s (planning: stat + hash-cache lookups; files
     #: not in the cache are hashed by the workers), warmup_s (GPU only: one forward pass while the
     #: workers start), wait_input_s (waiting for decoded windows), model_s (encoder + pooling +
-    #: copy to host), write_s (waiting for writes), other_s (the rest: scanning, batching, start-up)
+    #: copy to host), write_s (waiting for writes), wait_claims_s (waiting for items that concurrent runs
+    #: were computing), other_s (the rest: scanning, batching, start-up)
     timings: dict[str, float] = field(default_factory=dict)
 
     @property
@@ -95,8 +97,9 @@ class ExtractReport:
 
     def summary(self) -> str:
         speed = f", {self.audio_s / self.wall_s:.1f}x real time" if self.wall_s > 0 and self.audio_s > 0 else ""
+        other = f", {self.by_other_runs:,} of them by a concurrent run" if self.by_other_runs else ""
         line = (f"Extracted {self.computed + self.cached:,}/{self.total:,} files (computed {self.computed:,}, "
-                f"already stored {self.cached:,}) in {self.wall_s:.1f} s{speed}.")
+                f"already stored {self.cached:,}{other}) in {self.wall_s:.1f} s{speed}.")
         if self.skipped:
             reasons = ", ".join(f"{reason} {count}" for reason, count in self.skipped.most_common())
             line += f" Skipped {self.num_skipped:,}: {reasons}. Details: {self.errors_path}"
@@ -170,22 +173,54 @@ def extract(
     report = ExtractReport(recipe_id=recipe.recipe_id, recipe=recipe, store_dir=str(items.dir), errors_path=str(items.errors_path),
                            total=len(paths) + len(not_audio))
     skip = _Skips(report, items, run_id=uuid.uuid4().hex[:12])
+    owner = ClaimOwner.current(skip.run_id)
     plan, cache = _plan(paths, not_audio, store, items, report, skip, raise_errors=config.on_error == "raise")
-    if plan.jobs:
+    while plan.jobs:
         threads = torch.get_num_threads()
         if not config.device.startswith("cpu"):
             # the host only feeds the GPU; many intra-op threads would fight the decoding workers
             torch.set_num_threads(min(threads, 2))
         try:
             run = ExtractionRun(plan, encoder, recipe, items, cache, report, skip, config, hooks=hooks,
-                                progress=progress)
-            report.timings.update(asdict(run.execute()))
+                                progress=progress, owner=owner)
+            for key, value in asdict(run.execute()).items():
+                report.timings[key] = report.timings.get(key, 0.0) + value
         finally:
             torch.set_num_threads(threads)
             cache.save()  # the hashes the workers computed (planning only reads the cache)
+        retry = _await_other_runs(run.elsewhere, items, report)
+        if not retry:
+            break
+        plan = plan_jobs(retry, items, cache)  # items whose other run died or failed: this run computes them
+        report.item_ids.update(plan.stored)
+        report.item_ids.update((job.path, job.item_id) for job in plan.jobs if job.item_id is not None)
+        report.cached += len(plan.stored)
     report.wall_s = time.perf_counter() - started
     report.timings["other_s"] = max(0.0, report.wall_s - sum(v for k, v in report.timings.items() if k != "other_s"))
     return report
+
+
+def _await_other_runs(elsewhere: dict[str, str], items: RecipeStore, report: ExtractReport, *,
+                      poll_s: float = 0.5) -> list[str]:
+    """Wait for the items that other live runs claimed: each one stored counts as already stored
+    (``report.by_other_runs``); the paths whose claim went away without an item (its run died or failed
+    on it) are returned for this run to compute."""
+    waited = time.perf_counter()
+    pending, retry = dict(elsewhere), []
+    while pending:
+        for path, item_id in list(pending.items()):
+            if items.has(item_id):
+                report.item_ids[path] = item_id
+                report.cached += 1
+                report.by_other_runs += 1
+                del pending[path]
+            elif items.claim_holder(item_id) is None:
+                retry.append(path)
+                del pending[path]
+        if pending:
+            time.sleep(poll_s)
+    report.timings["wait_claims_s"] = report.timings.get("wait_claims_s", 0.0) + time.perf_counter() - waited
+    return retry
 
 
 class _Skips:

@@ -21,6 +21,7 @@ from mirkit.encoders.base import Encoder
 from mirkit.errors import AudioError, MirkitError
 from mirkit.features.loader import (
     Batcher,
+    ClaimedMessage,
     FailedMessage,
     Hashed,
     Plan,
@@ -31,7 +32,7 @@ from mirkit.features.loader import (
 )
 from mirkit.features.pooling import ItemAccumulator, PendingSums
 from mirkit.features.recipe import FeatureRecipe
-from mirkit.features.store import HashCache, RecipeStore
+from mirkit.features.store import ClaimOwner, HashCache, RecipeStore
 
 log = logging.getLogger(__name__)
 
@@ -117,10 +118,13 @@ class ExtractionRun:
     """
 
     def __init__(self, plan: Plan, encoder: Encoder, recipe: FeatureRecipe, items: RecipeStore, cache: HashCache,
-                 report, skip: SkipFn, config, *, hooks: ExtractHooks | None = None, progress: bool = True) -> None:
+                 report, skip: SkipFn, config, *, hooks: ExtractHooks | None = None, progress: bool = True,
+                 owner: ClaimOwner | None = None) -> None:
         from tqdm.auto import tqdm
 
         self.plan, self.encoder, self.recipe, self.items, self.cache = plan, encoder, recipe, items, cache
+        self.owner = owner
+        self.elsewhere: dict[str, str] = {}  # path -> item id that another live run claimed (waited for later)
         self.report, self.skip, self.config = report, skip, config
         self.hooks = hooks or ExtractHooks()
         self.raise_errors = config.on_error == "raise"
@@ -142,7 +146,7 @@ class ExtractionRun:
     # -- the run ----------------------------------------------------------------------------------
     def execute(self) -> RunTimings:
         workers = self.config.num_workers if self.config.num_workers is not None else default_workers(self.config.device)
-        loader = DataLoader(WindowStream(self.plan.jobs, self.recipe, self.items), batch_size=None,
+        loader = DataLoader(WindowStream(self.plan.jobs, self.recipe, self.items, self.owner), batch_size=None,
                             num_workers=workers, prefetch_factor=8 if workers else None,
                             pin_memory=self.device.type == "cuda")
         try:
@@ -165,10 +169,20 @@ class ExtractionRun:
         finally:
             self.writer.close()
             self.bar.close()
+            if self.owner is not None:  # an aborted run leaves no claim behind (finished items released theirs)
+                for item_id in self.ids.values():
+                    self.items.release(item_id, self.owner)
         return self.timings
 
-    def _receive(self, message: WindowMessage | FailedMessage | StoredMessage) -> None:
+    def _receive(self, message: WindowMessage | FailedMessage | StoredMessage | ClaimedMessage) -> None:
         if message.hashed is not None and self._hashed(message.job, message.hashed):
+            return
+        if isinstance(message, ClaimedMessage):  # another run computes it; extract() waits for it at the end
+            self.ended.add(message.job)
+            self.ids.pop(message.job, None)  # not ours to release
+            self.report.item_ids.pop(self.paths[message.job], None)
+            self.elsewhere[self.paths[message.job]] = message.item_id
+            self.bar.update(1)
             return
         if isinstance(message, FailedMessage):
             if self.raise_errors:
@@ -205,7 +219,12 @@ class ExtractionRun:
         self.accumulators.pop(job, None)
         self.report.item_ids.pop(self.paths[job], None)
         self.skip(self.paths[job], self.ids.get(job), reason, message)
+        self._release(job)
         self.bar.update(1)
+
+    def _release(self, job: int) -> None:
+        if self.owner is not None and job in self.ids:
+            self.items.release(self.ids[job], self.owner)
 
     # -- the model --------------------------------------------------------------------------------
     def _run(self, messages: list[WindowMessage]) -> None:
@@ -321,5 +340,6 @@ class ExtractionRun:
             else:
                 self.report.computed += 1
                 self.report.audio_s += duration_s
+            self._release(job)
             self.bar.update(1)
         self.timings.write_s += time.perf_counter() - started

@@ -17,7 +17,7 @@ from torch.utils.data import IterableDataset, get_worker_info
 from mirkit.audio.stream import iter_windows
 from mirkit.errors import AudioDecodeError, AudioError, InvalidAudioError
 from mirkit.features.recipe import FeatureRecipe
-from mirkit.features.store import HashCache, RecipeStore, content_hash
+from mirkit.features.store import ClaimOwner, HashCache, RecipeStore, content_hash
 
 
 @dataclass(frozen=True)
@@ -64,7 +64,17 @@ class StoredMessage:
     hashed: Hashed
 
 
-WorkerMessage = WindowMessage | FailedMessage | StoredMessage
+@dataclass
+class ClaimedMessage:
+    """A job whose item another live run is computing now (its claim's record in ``holder``)."""
+
+    job: int
+    item_id: str
+    holder: dict
+    hashed: Hashed | None = None
+
+
+WorkerMessage = WindowMessage | FailedMessage | StoredMessage | ClaimedMessage
 
 
 @dataclass(frozen=True)
@@ -131,10 +141,12 @@ class WindowStream(IterableDataset):
     """Per job (sharded across workers): :class:`WindowMessage` per window, or one :class:`FailedMessage`,
     or one :class:`StoredMessage` when the worker hashed the file and found its content stored."""
 
-    def __init__(self, jobs: list[Job], recipe: FeatureRecipe, items: RecipeStore) -> None:
+    def __init__(self, jobs: list[Job], recipe: FeatureRecipe, items: RecipeStore,
+                 owner: ClaimOwner | None = None) -> None:
         self.jobs = jobs
         self.recipe = recipe
         self.items = items
+        self.owner = owner  # claims each item before computing it (None: no claims)
 
     def __iter__(self) -> Iterator[WorkerMessage]:
         info = get_worker_info()
@@ -149,6 +161,12 @@ class WindowStream(IterableDataset):
                     continue
                 if hashed.stored:
                     yield StoredMessage(job.index, hashed)
+                    continue
+            if self.owner is not None:
+                item_id = job.item_id or hashed.item_id  # type: ignore[union-attr]
+                holder = self.items.claim(item_id, self.owner)
+                if holder is not None:
+                    yield ClaimedMessage(job.index, item_id, holder, hashed)
                     continue
             yield from self._windows(job, hashed)
 

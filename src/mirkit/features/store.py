@@ -9,11 +9,18 @@ Layout::
         items/<id[:2]>/<id>.npz        pooled_<layer> (dim,), optional frames_/times_<layer>, meta
         errors.jsonl                   one JSON line per skipped item and run
         consolidated/layer<k>.npz      bulk-read cache (ids + matrix), rebuilt when items change
+        claims/<id>.json               the run computing that item now (concurrent runs split the work)
 
 Items are keyed by the sha256 of the audio file's bytes, so renaming files recomputes nothing.
 An item file is written to a temporary name, fsynced and renamed: its presence is its done-marker,
 and a kill at any moment leaves either a whole item or none (plus a stray ``*.tmp`` that
 ``verify --repair`` removes).
+
+Concurrent runs on one store split the work: before computing an item a run *claims* it by creating
+``claims/<id>.json`` exclusively (``O_EXCL``, atomic on local and NFSv3+ file systems); another run
+that finds a live claim leaves the item to its owner and waits for it at the end. A claim is stale,
+and taken over, when its owner process is gone (same host) or it is older than
+:data:`CLAIM_TTL_S` (another host); a finished or failed item's claim is removed by its owner.
 """
 
 from __future__ import annotations
@@ -32,6 +39,34 @@ import numpy as np
 from mirkit.errors import StoreError
 from mirkit.features.recipe import FeatureRecipe
 from mirkit.files import append_jsonl, atomic_write_bytes, read_jsonl, sha256_file
+
+#: a claim from another host older than this is taken over (its owner is presumed dead)
+CLAIM_TTL_S = 3600.0
+
+
+@dataclass(frozen=True)
+class ClaimOwner:
+    """Who claims items: one extraction run (``run``) of process ``pid`` on ``host``."""
+
+    run: str
+    pid: int
+    host: str
+
+    @classmethod
+    def current(cls, run: str) -> ClaimOwner:
+        import socket
+
+        return cls(run, os.getpid(), socket.gethostname())
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, owned by someone else
+        return True
+    return True
 
 
 def content_hash(path: str | Path) -> str:
@@ -192,6 +227,58 @@ class RecipeStore:
             keep = np.concatenate([[True], np.diff(times) > 1e-6])
             out.append((frames[keep], times[keep]))
         return out
+
+    # -- claims: concurrent runs on one store ------------------------------------------------------
+    def _claim_path(self, item_id: str) -> Path:
+        return self.dir / "claims" / f"{item_id}.json"
+
+    def claim_holder(self, item_id: str) -> dict[str, object] | None:
+        """The live claim on ``item_id`` (its owner's record), or ``None`` when it is free or stale."""
+        path = self._claim_path(item_id)
+        try:
+            record = json.loads(path.read_text())
+            age = time.time() - path.stat().st_mtime
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError):  # being written right now: its owner is alive
+            return {"run": "?", "pid": -1, "host": "?"}
+        import socket
+
+        if record.get("host") == socket.gethostname():
+            return record if _alive(int(record.get("pid", -1))) else None
+        return record if age < CLAIM_TTL_S else None
+
+    def claim(self, item_id: str, owner: ClaimOwner) -> dict[str, object] | None:
+        """Claim ``item_id`` for ``owner``; returns ``None`` when ``owner`` holds it now, else the record of
+        the live run that does (a stale claim is taken over)."""
+        path = self._claim_path(item_id)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        record = {"run": owner.run, "pid": owner.pid, "host": owner.host, "time": time.time()}
+        for _ in range(3):
+            try:
+                fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+            except FileExistsError:
+                holder = self.claim_holder(item_id)
+                if holder is not None:
+                    return None if holder.get("run") == owner.run else holder
+                try:  # stale: its owner died; take it over
+                    path.unlink()
+                except FileNotFoundError:
+                    pass
+                continue
+            with os.fdopen(fd, "w") as handle:
+                handle.write(json.dumps(record))
+            return None
+        return self.claim_holder(item_id) or {"run": "?", "pid": -1, "host": "?"}
+
+    def release(self, item_id: str, owner: ClaimOwner) -> None:
+        """Remove ``owner``'s claim on ``item_id`` (another run's claim is left alone)."""
+        path = self._claim_path(item_id)
+        try:
+            if json.loads(path.read_text()).get("run") == owner.run:
+                path.unlink()
+        except (OSError, ValueError):
+            pass
 
     def record_error(self, record: dict[str, object]) -> None:
         """Append one skip record (item, path, reason, message, run) to ``errors.jsonl``."""
