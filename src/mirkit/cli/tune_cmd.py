@@ -42,6 +42,8 @@ def _add_options(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    import os
+
     from mirkit.cli.options import config_from_args
     from mirkit.errors import ConfigError
     from mirkit.tune import METHODS, TuneConfig, get_method, tune_task
@@ -70,6 +72,8 @@ def run(args: argparse.Namespace) -> int:
     summary = tune_task(task_dir=args.task, encoder=args.encoder or "logmel", out_dir=args.out, config=config,
                         seeds=args.seeds, weights_dir=args.weights, device=args.device, resume=args.resume,
                         progress=not args.no_progress)
-    print(format_tune_summary(summary))
-    print(f"Results: {args.out}/results/, summary: {args.out}/summary.json; apply it: mirkit predict --model {args.out}")
+    if os.environ.get("RANK", "0") == "0":  # under torchrun, rank 0 speaks for the job
+        print(format_tune_summary(summary))
+        print(f"Results: {args.out}/results/, summary: {args.out}/summary.json; apply it: mirkit predict --model "
+              f"{args.out}")
     return 0

@@ -23,7 +23,7 @@ import torch
 
 from mirkit.adapt.fit import standardiser, task_losses
 from mirkit.adapt.targets import Targets
-from mirkit.errors import CheckpointError, TrainingError
+from mirkit.errors import CheckpointError, ConfigError, TrainingError
 from mirkit.train.checkpoint import (
     load_checkpoint,
     rng_state,
@@ -31,6 +31,7 @@ from mirkit.train.checkpoint import (
     save_tensors,
     set_rng_state,
 )
+from mirkit.train.distributed import context
 from mirkit.train.optim import clipped_step, warmup_cosine
 from mirkit.tune.config import TuneConfig
 from mirkit.tune.data import (
@@ -202,6 +203,12 @@ class Trainer:
         self.spec = get_method(config.method)
         self.device = torch.device(device)
         model.to(self.device)
+        self.dist = context(device)
+        if config.batch_size < self.dist.world_size:
+            raise ConfigError(f"--batch-size {config.batch_size} is smaller than the {self.dist.world_size} processes of "
+                              f"this torchrun job; each needs a share of every batch (use --batch-size "
+                              f"{self.dist.world_size} or more).")
+        self.net = self.dist.wrap(model, self.device)  # what the training forward runs (DDP under torchrun)
         rate = model.encoder.spec.sample_rate
         self.crop = int(round(config.crop_s * rate))
         min_samples = max(1, int(math.ceil(model.encoder.spec.min_duration_s * rate)))
@@ -244,7 +251,7 @@ class Trainer:
     def batch_loss(self, idx: np.ndarray, offsets: np.ndarray, wave: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         """The loss of one training batch (``offsets``: each crop's first sample in its clip)."""
         with autocast(self.device):
-            out = self.model(wave.to(self.device), lengths.to(self.device)).float()
+            out = self.net(wave.to(self.device), lengths.to(self.device)).float()
         return task_losses(self.targets.kind, out, self.y_train[idx].to(self.device))
 
     def score(self, split: str, *, with_loss: bool = False) -> tuple[float, dict[str, float]]:
@@ -271,6 +278,8 @@ class Trainer:
         self.resumed_from = self.state.step
 
     def checkpoint(self) -> None:
+        if not self.dist.is_main:  # one writer
+            return
         save_checkpoint(self.ckpt_dir, step=self.state.step, tensors=saved_state(self.model, self.config.method),
                         trainer={"optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(),
                                  "loop": self.state.to_dict(), "rng": rng_state(), "config": self.config.to_dict()})
@@ -278,8 +287,10 @@ class Trainer:
     def _backward(self, idx: np.ndarray, offsets: np.ndarray, wave: torch.Tensor, lengths: torch.Tensor) -> bool:
         """Forward and backward of one micro-batch; ``False`` when its loss is not finite (no backward)."""
         config = self.config
+        share = self.dist.share(len(idx))  # this process's rows of the global batch (all of it alone)
         try:
-            loss = self.batch_loss(idx, offsets, wave, lengths) / config.accumulate
+            loss = self.batch_loss(np.asarray(idx)[share], np.asarray(offsets)[share], wave[share], lengths[share])
+            loss = loss / config.accumulate
             finite = bool(torch.isfinite(loss))
             if finite:
                 loss.backward()
@@ -341,7 +352,9 @@ class Trainer:
         state.history.append({"epoch": state.epoch, "valid_headline": metric, "valid_loss": valid_loss})
         if state.improves(metric, loss):
             state.best_metric, state.best_loss, state.best_epoch, state.bad_epochs = metric, loss, state.epoch, 0
-            save_tensors(self.run_dir / "best.safetensors", saved_state(self.model, self.config.method))
+            if self.dist.is_main:
+                save_tensors(self.run_dir / "best.safetensors", saved_state(self.model, self.config.method))
+            self.dist.barrier()  # the others load these weights at the end
         else:
             state.bad_epochs += 1
         state.epoch += 1
@@ -385,7 +398,8 @@ def train(model: TuneModel, splits: dict[str, ClipSet], targets: Targets, *, con
     state, per_epoch = trainer.state, trainer.per_epoch
     started = time.perf_counter()
     with tqdm(total=config.max_epochs * per_epoch, initial=state.epoch * per_epoch + state.batch,
-              desc=f"tune {config.method}", unit="batch", disable=not progress or None) as bar:
+              desc=f"tune {config.method}", unit="batch",
+              disable=not (progress and trainer.dist.is_main) or None) as bar:
         while not trainer.done:
             epoch_start = time.perf_counter()
             if not trainer.train_epoch(bar, stop_after_steps=stop_after_steps):

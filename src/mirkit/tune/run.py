@@ -32,6 +32,7 @@ from mirkit.data.tasks import TIME_RESOLVED_KINDS
 from mirkit.encoders import load_encoder
 from mirkit.errors import CheckpointError, ConfigError
 from mirkit.files import atomic_write_json
+from mirkit.train.distributed import context, device_for
 from mirkit.tune.config import TuneConfig
 from mirkit.tune.data import load_task_audio
 from mirkit.tune.loop import Outcome, Trainer, train
@@ -91,6 +92,9 @@ def tune_task(*, task_dir: str | Path, encoder: str, out_dir: str | Path, config
     if seeds < 1:
         raise ConfigError(f"seeds={seeds}: need at least 1 (3 or more for a mean +- std).")
     task_dir, out = Path(task_dir), Path(out_dir)
+    dist = context(device)  # under torchrun: this process's rank; rank 0 alone writes
+    device = device_for(device, dist)
+    progress = progress and dist.is_main
     kind, label = task_kind(task_dir)
     timed = kind in TIME_RESOLVED_KINDS
     config = config_for_task(config, kind)
@@ -115,7 +119,9 @@ def tune_task(*, task_dir: str | Path, encoder: str, out_dir: str | Path, config
             "label": label, "encoder": encoder, "name": name, "weights_dir": weights_dir, "method": config.method,
             "config": config.to_dict(), "layers": probe_model.layers, "classes": classes, "dims": dims,
             "sample_rate": spec.sample_rate, "weights_revision": probe_model.encoder.weights_revision}
-    _claim_run_folder(out, meta)
+    if dist.is_main:
+        _claim_run_folder(out, meta)
+    dist.barrier()
     job = f"{name.replace(':', '_')}__{config.method}__{config.head}"
     runs = []
     for seed in range(seeds):
@@ -135,14 +141,18 @@ def tune_task(*, task_dir: str | Path, encoder: str, out_dir: str | Path, config
             return {"stopped": True}
         result = _seed_result(model, outcome, meta, seed_config, counts=counts, device=device,
                               wall_s=time.perf_counter() - started, skipped_clips=audio.skipped)
-        atomic_write_json(path, result)
+        result["cost"]["processes"] = dist.world_size
+        if dist.is_main:
+            atomic_write_json(path, result)
+        dist.barrier()
         runs.append(result)
     summary = {"task": task_dir.name, "kind": kind, "encoder": name, "method": config.method, "seeds": seeds,
                "model": config.head, "layers": {config.method: {**aggregate(runs), "layer_indices": runs[0]["layers"]}},
                "cost": {k: float(np.mean([r["cost"][k] for r in runs])) for k in ("step_s", "epoch_s", "wall_s",
                                                                                    "peak_memory_mib")},
                "parameters": runs[0]["cost"]}
-    atomic_write_json(out / "summary.json", summary)
+    if dist.is_main:
+        atomic_write_json(out / "summary.json", summary)
     return summary
 
 

@@ -116,7 +116,7 @@ class FrameTrainer(Trainer):
 
     def batch_loss(self, idx: np.ndarray, offsets: np.ndarray, wave: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         with autocast(self.device):
-            logits, frames = self.model(wave.to(self.device), lengths.to(self.device))
+            logits, frames = self.net(wave.to(self.device), lengths.to(self.device))
         logits = logits.float()
         grid = np.arange(logits.shape[1]) / self.rate
         y = np.stack([self._encode(self.splits["train"].labels[i], offset / self.sample_rate + grid)  # type: ignore[arg-type]
