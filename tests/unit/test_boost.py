@@ -30,13 +30,13 @@ def test_a_boosted_model_starts_exactly_at_its_baseline(model, fusion):
     feats = [torch.randn(2, 50, 16), torch.randn(2, 50, 8)]
     mask = torch.ones(2, 50, dtype=torch.bool)
     assert torch.equal(baseline(x), boosted(x, feats, mask))
-    # the gate is what moves first: it gets a gradient, and then the features change the output
+    # the zero gate gets a full gradient at once (not only after a scalar moved), and then the features count
     boosted.train()
     boosted(x, feats, mask).pow(2).mean().backward()
-    assert boosted.fusion.gate.grad is not None and boosted.fusion.gate.grad.abs() > 0
+    assert boosted.fusion.gate.weight.grad.abs().sum() > 0 and boosted.fusion.gate_norm() == 0
     with torch.no_grad():
-        boosted.fusion.gate.fill_(0.5)
-    assert not torch.allclose(baseline(x), boosted.eval()(x, feats, mask))
+        boosted.fusion.gate.weight.normal_()
+    assert not torch.allclose(baseline(x), boosted.eval()(x, feats, mask)) and boosted.fusion.gate_norm() > 0
     other = build_task_model(spec, bins=bins, outputs=outputs, seed=4).eval()
     assert not torch.equal(baseline(x), other(x))  # seeds do differ
 

@@ -66,8 +66,9 @@ def _layers_table(run: Path, summary: dict) -> Table:
             result = next((run / "results").glob(f"{system}__f{fraction}__seed*.json"), None)
             layers = json.loads(result.read_text())["layers"] if result else []
             weights = ", ".join(f"{k}: {w:.2f}" for k, w in zip(layers, cell["layer_weights"]))
-            rows.append([system, fraction, weights or "-", "-" if cell["gate"] is None else f"{cell['gate']:+.3f}"])
-    return Table(["system", "fraction", "layer: learned weight (mean over seeds)", "gate (mean)"], rows)
+            rows.append([system, fraction, weights or "-", "-" if cell["gate"] is None else f"{cell['gate']:.3f}"])
+    return Table(["system", "fraction", "layer: learned weight (mean over seeds)", "gate norm (mean; 0 = unused)"],
+                 rows)
 
 
 def _cost_table(run: Path, summary: dict) -> Table:

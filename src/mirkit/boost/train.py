@@ -219,7 +219,7 @@ def train_cell(model: TaskModel, cell: Cell, *, kind: str, config: BoostConfig, 
     test = score(model, kind, cell.test, cell, norm, rate_hz=rate_hz, crop=crop)
     injected = model.injector is not None
     return {"valid": valid, "test": test, "best_step": best[2], "steps": steps, "history": history,
-            "gate": float(model.fusion.gate.detach()) if injected else None,  # type: ignore[union-attr]
+            "gate": model.fusion.gate_norm() if injected else None,  # type: ignore[union-attr]
             "layer_weights": model.injector.layer_weights() if injected else [],  # type: ignore[union-attr]
             "cost": {"step_s": round(step_time / max(1, steps), 5), "train_s": round(train_s, 2),
                      "parameters": sum(p.numel() for p in model.parameters()),
