@@ -28,6 +28,9 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--runtime", default="auto", choices=("auto", "torch", "onnxruntime"),
                         help="what runs the network on the CPU (auto: ONNX Runtime where the encoder supports it, "
                              "musicnn: about 1.5x faster; recorded in the recipe)")
+    parser.add_argument("--loudness", default="none", choices=("none", "peak", "lufs"),
+                        help="one gain per file before the encoder: peak to -1 dBFS, or -23 LUFS (BS.1770, "
+                             "limited to a -1 dBFS peak); recorded in the recipe (default none: as decoded)")
     parser.add_argument("--strict", action="store_true", help="exit 1 when any file was skipped")
     parser.add_argument("--no-progress", action="store_true")
     parser.set_defaults(run=run)
@@ -42,6 +45,7 @@ def run(args: argparse.Namespace) -> int:
         batch_size=args.batch_size, num_workers=args.workers, window_s=args.window_s, hop_s=args.hop_s,
         frame_rate_hz=args.frame_rate_hz,
         channel_policy=args.channels, dtype=args.dtype, on_error=args.on_error, runtime=args.runtime,
+        loudness=args.loudness,
     )
     try:
         report = extract(args.input, store=args.store, config=config, progress=not args.no_progress)

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import torch
 
+from mirkit.audio.loudness import POLICIES
 from mirkit.audio.resample import DEFAULT_QUALITY
 from mirkit.encoders.base import Encoder, parse_layers
 from mirkit.encoders.onnx_runtime import RUNTIMES, select_runtime
@@ -50,8 +51,11 @@ class ExtractConfig:
     dtype: str = "float32"
     on_error: str = "skip"
     runtime: str = "auto"  # auto: ONNX Runtime on the CPU where the encoder has it (musicnn), else PyTorch
+    loudness: str = "none"  # none | peak | lufs: one gain per file before the encoder (mirkit.audio.loudness)
 
     def validate(self) -> None:
+        if self.loudness not in POLICIES:
+            raise ConfigError(f"loudness={self.loudness!r} must be one of {', '.join(POLICIES)} (--loudness).")
         if self.runtime not in RUNTIMES:
             raise ConfigError(f"runtime={self.runtime!r} must be one of {RUNTIMES} (auto: ONNX Runtime on the CPU "
                               f"where the encoder supports it).")
@@ -125,6 +129,7 @@ def make_recipe(config: ExtractConfig, encoder: Encoder) -> FeatureRecipe:
         channel_policy=config.channel_policy, resampler=f"soxr-{DEFAULT_QUALITY}", dtype=config.dtype,
         frame_rate_hz=spec.frame_rate_hz if spec.frame_rate_hz != get_spec(spec.name).frame_rate_hz else None,
         runtime=None if encoder.runtime == "torch" else encoder.runtime,
+        loudness=None if config.loudness == "none" else config.loudness,
     )
 
 

@@ -11,9 +11,12 @@ import os
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 
+import numpy as np
 import torch
 from torch.utils.data import IterableDataset, get_worker_info
 
+from mirkit.audio.io import load
+from mirkit.audio.loudness import loudness_gain
 from mirkit.audio.stream import iter_windows
 from mirkit.errors import AudioDecodeError, AudioError, InvalidAudioError
 from mirkit.features.recipe import FeatureRecipe
@@ -175,16 +178,27 @@ class WindowStream(IterableDataset):
         item_id = content_hash(path)
         return Hashed(HashCache.key(path), stat.st_size, stat.st_mtime_ns, item_id, self.items.has(item_id))
 
+    def _gain(self, path: str) -> float:
+        """The recipe's loudness gain for the whole file (a first decoding pass; 1.0 without a policy)."""
+        recipe = self.recipe
+        if recipe.loudness is None:
+            return 1.0
+        wave, _ = load(path, sample_rate=recipe.sample_rate, channel_policy=recipe.channel_policy,
+                       resample_quality=recipe.resampler.removeprefix("soxr-"))
+        return loudness_gain(wave, sample_rate=recipe.sample_rate, policy=recipe.loudness)
+
     def _windows(self, job: Job, hashed: Hashed | None) -> Iterator[WorkerMessage]:
         recipe = self.recipe
         min_samples = max(1, round(recipe.min_duration_s * recipe.sample_rate))
         max_samples = round(recipe.max_window_s * recipe.sample_rate) if recipe.max_window_s else None
         try:
+            gain = self._gain(job.path)
             for window in iter_windows(job.path, sample_rate=recipe.sample_rate, window_s=recipe.window_s,
                                        hop_s=recipe.hop_s, min_samples=min_samples, max_samples=max_samples,
                                        channel_policy=recipe.channel_policy,
                                        resample_quality=recipe.resampler.removeprefix("soxr-")):
-                yield WindowMessage(job.index, window.index, window.start_sample, torch.from_numpy(window.waveform),
+                wave = window.waveform if gain == 1.0 else (window.waveform * gain).astype(np.float32)
+                yield WindowMessage(job.index, window.index, window.start_sample, torch.from_numpy(wave),
                                     window.is_last, hashed)
                 hashed = None
         except AudioError as exc:

@@ -35,6 +35,8 @@ class FeatureRecipe:
         format_version: store layout version.
         runtime: what ran the network when it was not PyTorch (``onnxruntime``: equal to PyTorch
             within 1e-4 of each layer's scale, but not bit for bit); omitted from the id for PyTorch.
+        loudness: the level policy applied per file before the encoder (``peak`` or ``lufs``, see
+            :mod:`mirkit.audio.loudness`); ``None`` (as decoded) is omitted from the id.
     """
 
     encoder: str
@@ -53,8 +55,11 @@ class FeatureRecipe:
     format_version: int = FORMAT_VERSION
     frame_rate_hz: float | None = None
     runtime: str | None = None
+    loudness: str | None = None
 
     def __post_init__(self) -> None:
+        if self.loudness not in (None, "peak", "lufs"):
+            raise ConfigError(f"loudness={self.loudness!r} must be 'peak', 'lufs' or None (as decoded).")
         if self.pooling not in ("mean", "none"):
             raise ConfigError(f"pooling={self.pooling!r} must be 'mean' (clip vectors) or 'none' (frame-level too).")
         if self.dtype not in ("float32", "float16"):
@@ -77,6 +82,8 @@ class FeatureRecipe:
             del data["frame_rate_hz"]
         if data["runtime"] is None:
             del data["runtime"]
+        if data["loudness"] is None:
+            del data["loudness"]
         return data
 
     @classmethod
