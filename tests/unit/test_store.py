@@ -19,7 +19,7 @@ def test_every_field_changes_the_recipe_id():
     changes = dict(encoder="logmel", weights_revision="x", sample_rate=16000, window_s=4.0, hop_s=2.0,
                    min_duration_s=1.0, batching="exact-length", max_window_s=9.0, layers=(0,), pooling="none", channel_policy="first",
                    resampler="soxr-VHQ", dtype="float16", format_version=2, frame_rate_hz=20.0,
-                   runtime="onnxruntime")
+                   runtime="onnxruntime", loudness="lufs")
     assert set(changes) == {f.name for f in dataclasses.fields(FeatureRecipe)}
     ids = {dataclasses.replace(RECIPE, **{k: v}).recipe_id for k, v in changes.items()}
     assert len(ids) == len(changes) and RECIPE.recipe_id not in ids
