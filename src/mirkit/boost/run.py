@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -64,6 +65,8 @@ def boost_task(*, task_dir: str | Path, model: str, encoder: str, out_dir: str |
     if encoder.startswith("random:"):
         raise ConfigError(f"--encoder {encoder!r} is itself a random-init twin; boost a pretrained encoder (its twin "
                           "runs as the third system).")
+    if config.token_out is None:  # the model's default, stored as a number
+        config = replace(config, token_out=spec.token_out)
     if config.crop_s < spec.min_crop_s:
         raise ConfigError(f"--crop-s {config.crop_s:g} is shorter than {model!r} takes ({spec.min_crop_s:g} s).")
     fractions = config.fraction_values()
@@ -122,7 +125,7 @@ def _train_one(data: BoostData, feats, *, system: str, fraction: float, seed: in
     outputs = data.targets.output_dim if data.targets is not None else _outputs(spec.kind)
     net = build_task_model(spec, bins=data.bins, outputs=outputs, seed=seed,
                            inject_dims=None if feats is None else feats.dims, fusion=config.fusion,
-                           token_out=spec.token_out if config.token_out is None else config.token_out)
+                           token_out=config.token_out)
     name = cell_id(system, fraction, seed)
     started = time.perf_counter()
     result = train_cell(net, cell, kind=spec.kind, config=config, rate_hz=data.rate_hz, seed=seed, progress=progress,
