@@ -4,4 +4,5 @@
 DEFAULT_ENCODERS = ("musicnn-mtt", "crepe-tiny", "random:musicnn-mtt", "logmel", "mfcc", "chroma")
 #: Peers tried by default; those not installed are reported as not run.
 DEFAULT_PEERS = ("librosa-beat", "librosa-ks", "librosa-beats", "chroma-templates", "basic-pitch", "essentia-rhythm",
-                 "essentia-key", "madmom-tempo", "madmom-key")
+                 "essentia-key", "essentia-beats", "madmom-tempo", "madmom-key", "madmom-beats", "madmom-downbeats",
+                 "madmom-chords")
