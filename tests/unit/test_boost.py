@@ -138,7 +138,8 @@ def test_the_tagging_model_aggregates_injected_frames_and_predicts_tags(tiny_sui
     # a fraction that leaves a tag without a training piece is refused before training
     with pytest.raises(ConfigError, match="without a training clip"):
         boost_task(task_dir=tiny_suite / "tagging", model="short-chunk", encoder="tiny-test", out_dir=tmp_path / "r2",
-                   store=tmp_path / "store", config=BoostConfig(fractions="0.01", steps=2), seeds=1, progress=False)
+                   store=tmp_path / "store", config=BoostConfig(fractions="0.01,1", steps=2), seeds=1, progress=False)
+    assert not (tmp_path / "r2" / "results").exists()  # refused before any cell trained
 
 
 def test_clip_level_models_start_at_their_baseline_too():

@@ -78,6 +78,9 @@ def boost_task(*, task_dir: str | Path, model: str, encoder: str, out_dir: str |
             "store": str(Path(store).resolve()), "provenance": provenance()}
     _claim(out, meta)
     data = load_inputs(task_dir, kind=kind, input_encoder=spec.input_encoder, store=store, out=out, progress=progress)
+    for fraction in fractions:  # a subset that loses a class is refused before any cell trains
+        for seed in range(seeds):
+            training_subset(data.splits["train"], fraction=fraction, seed=seed, targets=data.targets)
     systems = {"baseline": None, "boosted": encoder, "twin": twin_of(encoder)}
     trained = 0
     for system, source in systems.items():
