@@ -217,3 +217,13 @@ def test_bad_labels_are_skipped_with_their_reason_and_the_run_goes_on(tiny_suite
     assert summary["clips"]["test"] == len(test_rows) - 2 and summary["layers"]["layer0"]["f_measure"]["mean"] >= 0
     peer = run_peer(PEERS.get("librosa-beats"), task, progress=False)
     assert peer["skipped"] == {"bad_labels": 2} and peer["clips"] == len(test_rows) - 2
+
+
+def test_probe_cli_passes_the_frame_rate_of_free_hop_encoders(tiny_suite, tmp_path):
+    from mirkit.cli.main import main
+
+    code = main(["probe", "--task", str(tiny_suite / "beat"), "--encoder", "crepe-tiny", "--layers", "0",
+                 "--frame-rate-hz", "25", "--seeds", "1", "--out", str(tmp_path / "run"), "--store",
+                 str(tmp_path / "store"), "--no-progress"])
+    result = json.loads(next((tmp_path / "run" / "results").glob("*.json")).read_text())
+    assert code == 0 and result["frame_rate_hz"] == pytest.approx(25, rel=0.01) and result["extract_frame_rate_hz"] == 25
