@@ -135,7 +135,7 @@ def test_tf_reader_rejects_non_checkpoints(tmp_path):
 @requires_package("musicnn")
 def test_musicnn_random_twin_differs_and_real_weights_tag_a_tone_sensibly():
     real, twin = load_encoder("musicnn-mtt"), load_encoder("random:musicnn-mtt")
-    assert real.weights_revision.startswith("sha256:") and twin.weights_revision == "random-seed0"
+    assert real.weights_revision.startswith("sha256:") and twin.weights_revision == "random-seed0+tail"
     t = torch.arange(16000 * 6) / 16000
     tone = (0.3 * torch.sin(2 * torch.pi * 440 * t) * torch.exp(-(t % 1.0) * 3))[None]
     with torch.inference_mode():
@@ -203,3 +203,21 @@ def test_chroma_of_an_unpitched_window_is_quiet():
         warnings.simplefilter("error")  # any warning fails the test
         out = encoder(torch.zeros(1, 22050))
     assert out.hidden[0].shape[-1] == 12 and torch.isfinite(out.hidden[0]).all()
+
+
+def test_musicnn_frame_layers_cover_the_tail_after_the_last_whole_patch():
+    from mirkit.encoders.musicnn import PATCH_FRAMES
+
+    encoder = load_encoder("random:musicnn-mtt")
+    waveform = torch.randn(2, 16000 * 5) * 0.1
+    lengths = torch.tensor([16000 * 5, 16000 * 3])
+    with torch.no_grad():
+        out = encoder(waveform, lengths)
+        mel = encoder.log_mel(waveform)
+        first = encoder.net(mel[:1, :PATCH_FRAMES])
+        last = encoder.net(mel[:1, 313 - PATCH_FRAMES: 313])
+    # 5 s: 313 frames = one whole patch + a 126-frame tail, which an end-aligned patch covers
+    assert out.lengths[0].tolist() == [313, 187] and out.lengths[7].tolist() == [1, 1]  # 3 s: a 1-frame rest is dropped
+    assert torch.allclose(out.hidden[0][0, :PATCH_FRAMES], first[0][0], atol=1e-5)
+    assert torch.allclose(out.hidden[3][0, PATCH_FRAMES:313], last[3][0, PATCH_FRAMES - 126:], atol=1e-5)
+    assert torch.allclose(out.hidden[7][0, 0], first[7][0], atol=1e-5)  # patch layers: whole patches only, as before

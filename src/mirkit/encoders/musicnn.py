@@ -42,6 +42,10 @@ N_FFT = 512
 HOP = 256
 N_MELS = 96
 PATCH_FRAMES = 187
+#: a remainder this long (0.37 s) after the last whole patch gets frame-layer outputs of its own
+MIN_TAIL_FRAMES = PATCH_FRAMES // 8
+#: marks weights revisions of features made with the tail patch (so cached features made without it are not mixed)
+FRAMES_REVISION = "+tail"
 ONNX_PATCHES = 16  # patches per ONNX Runtime call
 BN_EPS = 1e-3
 CHECKPOINTS = {"mtt": "MTT_musicnn", "msd": "MSD_musicnn"}
@@ -177,11 +181,21 @@ class MusicnnEncoder(OnnxNetMixin, Encoder):
         return torch.log10(10000.0 * mel + 1.0).transpose(1, 2)
 
     def encode(self, waveform: torch.Tensor, lengths: torch.Tensor) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+        """Non-overlapping 3 s patches, as the original; a remainder of at least :data:`MIN_TAIL_FRAMES`
+        frames after the last whole patch is covered by one more patch aligned to the input's end, whose
+        last frames extend the frame layers (0-3) to the whole input (the original drops them). The
+        patch layers (4-7) keep the whole patches only, so their values are the original's."""
         mel = self.log_mel(waveform)
-        frames = 1 + lengths // HOP
-        patches_per_item = torch.div(frames, PATCH_FRAMES, rounding_mode="floor").clamp(min=0)
-        counts = patches_per_item.tolist()
-        pieces = [mel[i, : n * PATCH_FRAMES].reshape(n, PATCH_FRAMES, N_MELS) for i, n in enumerate(counts) if n]
+        frames = (1 + lengths // HOP).tolist()
+        counts = [f // PATCH_FRAMES for f in frames]
+        tails = [f - n * PATCH_FRAMES if n and f - n * PATCH_FRAMES >= MIN_TAIL_FRAMES else 0
+                 for f, n in zip(frames, counts)]
+        pieces = []
+        for i, (n, f, tail) in enumerate(zip(counts, frames, tails)):
+            if n:
+                pieces.append(mel[i, : n * PATCH_FRAMES].reshape(n, PATCH_FRAMES, N_MELS))
+            if tail:
+                pieces.append(mel[i, f - PATCH_FRAMES: f][None])
         batch, max_patches = len(counts), max(counts) if counts else 0
         if not pieces:
             empty_layers = [torch.zeros(batch, 0, layer.dim, device=waveform.device) for layer in self.spec.layers]
@@ -189,16 +203,24 @@ class MusicnnEncoder(OnnxNetMixin, Encoder):
             return empty_layers, [zero] * len(empty_layers)
         outputs = self.run_net(torch.cat(pieces))
         hidden: list[torch.Tensor] = []
+        longest = max(n * PATCH_FRAMES + t for n, t in zip(counts, tails))
         for layer_index, out in enumerate(outputs):
-            per_patch = out.shape[1] if layer_index < 4 else 1
-            padded = out.new_zeros(batch, max_patches * per_patch, out.shape[-1])
+            frame_layer = layer_index < 4
+            padded = out.new_zeros(batch, longest if frame_layer else max_patches, out.shape[-1])
             start = 0
-            for i, n in enumerate(counts):
-                if n:
-                    padded[i, : n * per_patch] = out[start : start + n].reshape(n * per_patch, -1)
-                start += n
+            for i, (n, tail) in enumerate(zip(counts, tails)):
+                if frame_layer and n:
+                    padded[i, : n * PATCH_FRAMES] = out[start: start + n].reshape(n * PATCH_FRAMES, -1)
+                    if tail:
+                        padded[i, n * PATCH_FRAMES: n * PATCH_FRAMES + tail] = out[start + n, PATCH_FRAMES - tail:]
+                elif n:
+                    padded[i, :n] = out[start: start + n]
+                start += n + (1 if tail else 0)
             hidden.append(padded)
-        frame_lengths = [patches_per_item * (PATCH_FRAMES if i < 4 else 1) for i in range(len(outputs))]
+        device = waveform.device
+        frame_counts = torch.tensor([n * PATCH_FRAMES + t for n, t in zip(counts, tails)], device=device)
+        patch_counts = torch.tensor(counts, device=device)
+        frame_lengths = [frame_counts if i < 4 else patch_counts for i in range(len(outputs))]
         return hidden, frame_lengths
 
 
@@ -207,7 +229,7 @@ def build(spec: EncoderSpec, *, weights_dir: str | None = None, dataset: str = "
     if spec.is_random:
         with seeded(0):
             encoder = MusicnnEncoder(spec, MusicnnNet())
-        encoder.weights_revision = "random-seed0"
+        encoder.weights_revision = "random-seed0" + FRAMES_REVISION
         return encoder
     net = MusicnnNet()
     prefix = Path(weights_dir) if weights_dir else checkpoint_prefix(dataset)
@@ -222,7 +244,9 @@ def build(spec: EncoderSpec, *, weights_dir: str | None = None, dataset: str = "
     if missing:
         raise CheckpointError(f"musicnn checkpoint {prefix_str!r} lacks {sorted(missing)}")
     encoder = MusicnnEncoder(spec, net)
-    encoder.weights_revision = "sha256:" + file_digest([Path(p) for p in sorted(glob.glob(glob.escape(prefix_str) + ".data-*"))])
+    encoder.weights_revision = ("sha256:" + file_digest([Path(p) for p in sorted(glob.glob(glob.escape(prefix_str)
+                                                                                          + ".data-*"))])
+                                + FRAMES_REVISION)
     return encoder
 
 
