@@ -23,6 +23,7 @@ from torch import nn
 from mirkit.adapt.fit import standardiser
 from mirkit.adapt.targets import Targets
 from mirkit.adapt.timed.fit import HEADLINE, Clip, evaluate_clips, frame_loss, positive_weight
+from mirkit.adapt.timed.windows import covering_windows
 from mirkit.boost.data import BoostClip
 from mirkit.boost.models import TaskModel
 from mirkit.errors import ConfigError, TrainingError
@@ -129,23 +130,14 @@ def _activations(model: TaskModel, kind: str, clips: list[BoostClip], cell: Cell
     return out
 
 
-def chunk_spans(frames: int, *, crop: int) -> list[tuple[int, int]]:
-    """Back-to-back spans of ``crop`` frames covering ``frames``, the last one moved back to end with the clip."""
-    if frames <= crop:
-        return [(0, frames)]
-    starts = list(range(0, frames - crop + 1, crop))
-    if starts[-1] + crop < frames:
-        starts.append(frames - crop)
-    return [(a, a + crop) for a in starts]
-
-
 def clip_logits(model: TaskModel, clips: list[BoostClip], cell: Cell, norm: Standardise, *, crop: int) -> np.ndarray:
     """A clip-level model's logits per clip: the mean over chunks covering the clip."""
     model.eval()
     out = []
     with torch.no_grad():
         for clip in clips:
-            spans = chunk_spans(len(clip.times_s), crop=crop)
+            frames = len(clip.times_s)
+            spans = [(a, min(frames, a + crop)) for a in covering_windows(frames, window_samples=crop)]
             x, feats, _, mask = _batch([clip] * len(spans), cell, norm, spans)
             out.append(model(x, feats, mask)[:, 0].mean(dim=0).numpy())
     return np.stack(out)

@@ -17,6 +17,7 @@ from torch import nn
 from mirkit.adapt.timed.heads import FrameHead
 from mirkit.adapt.timed.run import MIN_FRAME_RATE_HZ, label_problem
 from mirkit.adapt.timed.targets import FrameTargets
+from mirkit.adapt.timed.windows import covering_windows
 from mirkit.encoders.base import Encoder
 from mirkit.encoders.spec import EncoderSpec
 from mirkit.errors import ConfigError
@@ -125,19 +126,6 @@ def load_timed_audio(task_dir: Path, *, kind: str, sample_rate: int, min_duratio
                               "check it with `mirkit data validate`.")
         audio.splits[split] = kept
     return audio
-
-
-def covering_windows(length: int, *, window_samples: int, hop_samples: float = 1.0) -> list[int]:
-    """First samples of consecutive windows that cover a clip of ``length`` samples: back to back, the
-    last one moved back to end with the clip (overlapping its neighbour, its start kept on the frame
-    grid of ``hop_samples`` so its frames fall on its neighbours' times) so that no tail is lost."""
-    if length <= window_samples:
-        return [0]
-    starts = list(range(0, length - window_samples + 1, window_samples))
-    if starts[-1] + window_samples < length:
-        hop = max(1.0, hop_samples)
-        starts.append(int(int((length - window_samples) / hop) * hop))
-    return sorted(set(starts))
 
 
 def clip_frame_times(length: int, *, sample_rate: int, frame_rate_hz: float) -> np.ndarray:
