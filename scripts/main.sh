@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The main job: set up, build the offline `quick` suite, benchmark the default offline encoders
-# (musicnn-mtt, crepe-tiny, a random-init twin, handcrafted baselines) and the installed peers on its
+# (musicnn-mtt, crepe-tiny, mirkit's own mirkit-mel-small, two random-init twins, handcrafted baselines) and the installed peers on its
 # clip-level tasks and its frame-level ones (beat, chords, transcription), and write the report. Rerunning resumes: the suite, stored features and finished jobs are reused.
 set -euo pipefail
 cd "$(dirname "$0")/.."

