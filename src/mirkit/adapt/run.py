@@ -67,7 +67,7 @@ def probe_task(*, task_dir: str | Path, encoder: str, out_dir: str | Path, store
     report = extract(manifest, store=store, progress=progress,
                      config=ExtractConfig(encoder=encoder, layers=layers, weights_dir=weights_dir, device=device,
                                           frame_rate_hz=frame_rate_hz))
-    _record_extraction(out / "extract.json", report, encoder)
+    record_extraction(out / "extract.json", report, encoder)
     items = FeatureStore(store).recipe(report.recipe)
     by_split, missing = _clips_by_split(entries, manifest, report.item_ids, label)
     for split, (ids, _) in by_split.items():
@@ -156,7 +156,7 @@ def weighted_layers(dims: dict[int, int]) -> list[int]:
     return best if len(best) > 1 else []
 
 
-def _record_extraction(path: Path, report, encoder: str) -> None:
+def record_extraction(path: Path, report, encoder: str) -> None:
     """Extraction cost for the report; kept from the run that computed the features (reruns find them stored)."""
     if report.computed == 0 and path.is_file():
         return

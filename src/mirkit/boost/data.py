@@ -11,9 +11,9 @@ from pathlib import Path
 
 import numpy as np
 
-from mirkit.adapt.run import _record_extraction, task_kind, task_vocabulary
+from mirkit.adapt.run import record_extraction, task_kind, task_vocabulary
 from mirkit.adapt.targets import Targets
-from mirkit.adapt.timed.run import FRAME_KINDS, _entries_by_split, frame_layers, frame_rate
+from mirkit.adapt.timed.run import FRAME_KINDS, entries_by_split, frame_layers, frame_rate
 from mirkit.adapt.timed.targets import FrameTargets
 from mirkit.data.manifest import SPLITS, read_manifest
 from mirkit.errors import ConfigError
@@ -64,13 +64,13 @@ def load_inputs(task_dir: Path, *, kind: str, input_encoder: str, store: str | P
     manifest = task_dir / "manifest.jsonl"
     report = extract(manifest, store=store, progress=progress,
                      config=ExtractConfig(encoder=input_encoder, layers="0", pooling="none"))
-    _record_extraction(out / f"extract-{input_encoder}.json", report, input_encoder)
+    record_extraction(out / f"extract-{input_encoder}.json", report, input_encoder)
     items = FeatureStore(store).recipe(report.recipe)
     skipped: list[dict] = []
     entries = read_manifest(manifest)
     clip_targets = None
     if kind in FRAME_KINDS:
-        by_split = _entries_by_split(entries, manifest, report, kind=kind, skipped=skipped)
+        by_split = entries_by_split(entries, manifest, report, kind=kind, skipped=skipped)
     else:  # clip-level: one label per clip
         _, label = task_kind(task_dir)
         by_split = _clip_entries(entries, manifest, report, label=label, skipped=skipped)
@@ -156,7 +156,7 @@ def load_injected(data: BoostData, task_dir: Path, *, encoder: str, kind: str, l
     report = extract(task_dir / "manifest.jsonl", store=store, progress=progress,
                      config=ExtractConfig(encoder=encoder, layers=chosen, pooling="none", weights_dir=weights_dir,
                                           device=device, frame_rate_hz=frame_rate_hz))
-    _record_extraction(out / f"extract-{encoder.replace(':', '_')}.json", report, encoder)
+    record_extraction(out / f"extract-{encoder.replace(':', '_')}.json", report, encoder)
     items = FeatureStore(store).recipe(report.recipe)
     indices = [int(k) for k in chosen.split(",")]
     clips = [c for split in data.splits.values() for c in split]

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mirkit.adapt.run import _record_extraction, aggregate, task_kind, weighted_layers
+from mirkit.adapt.run import aggregate, record_extraction, task_kind, weighted_layers
 from mirkit.adapt.timed.fit import HEADLINE, Clip, FrameProbeConfig, fit_frame_probes
 from mirkit.adapt.timed.targets import FrameTargets
 from mirkit.data.manifest import SPLITS, read_manifest
@@ -59,11 +59,11 @@ def frame_rate(times_s: np.ndarray) -> float:
     return float(1.0 / np.median(np.diff(times_s)))
 
 
-def _clips_of_layers(items, layers: list[int], entries_by_split, targets: FrameTargets):
+def _clips_of_layers(items, layers: list[int], by_split, targets: FrameTargets):
     """Per split, clips with the frames of ``layers`` stacked ``(layers, frames, dim)``; ``None`` when the
     layers' frame times differ (they cannot be mixed frame by frame)."""
     out, rate = {}, None
-    for split, rows in entries_by_split.items():
+    for split, rows in by_split.items():
         ids = [item for item, _ in rows]
         per_layer = [items.read_frames(layer, ids) for layer in layers]
         clips = []
@@ -93,7 +93,7 @@ def label_problem(kind: str, labels: dict[str, object], *, duration_s: float) ->
     return None
 
 
-def _entries_by_split(entries, manifest: Path, report, *, kind: str, skipped: list[dict]) -> dict[str, list]:
+def entries_by_split(entries, manifest: Path, report, *, kind: str, skipped: list[dict]) -> dict[str, list]:
     """Per split, ``(item id, manifest entry)`` of the usable clips (a transcription entry's note list read
     from its sidecar file); each clip left out is appended to ``skipped`` with its reason."""
     by_split: dict[str, list] = {s: [] for s in SPLITS}
@@ -186,10 +186,10 @@ def probe_timed_task(*, task_dir: str | Path, encoder: str, out_dir: str | Path,
     report = extract(manifest, store=store, progress=progress,
                      config=ExtractConfig(encoder=encoder, layers=layers, pooling="none", weights_dir=weights_dir,
                                           device=device, frame_rate_hz=frame_rate_hz))
-    _record_extraction(out / "extract.json", report, encoder)
+    record_extraction(out / "extract.json", report, encoder)
     items = FeatureStore(store).recipe(report.recipe)
     skipped: list[dict] = []
-    by_split = _entries_by_split(entries, manifest, report, kind=kind, skipped=skipped)
+    by_split = entries_by_split(entries, manifest, report, kind=kind, skipped=skipped)
     by_split = {s: _long_enough(items, rows, skipped) for s, rows in by_split.items()}
     write_jsonl(out / "skipped.jsonl", skipped)
     for split, rows in by_split.items():
