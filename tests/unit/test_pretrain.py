@@ -4,6 +4,7 @@ and an output that every command accepts as an encoder. Tiny model, synthetic co
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import replace
 from pathlib import Path
 
@@ -267,20 +268,78 @@ def test_codec_targets_are_encodec_codes_at_the_token_rate(corpus, tmp_path, arc
         replace(TINY, targets="codec").validate()
 
 
-@pytest.mark.parametrize("method, settings", [("adapter", {"adapter_size": 4}), ("lora", {"lora_rank": 2}),
-                                              ("ia3", {}), ("finetune", {"top_blocks": 1})])
-def test_a_pretrained_mel_encoder_can_be_tuned_with_every_method(corpus, tmp_path, method, settings):
+@pytest.mark.parametrize("method, settings, pattern", [
+    ("adapter", {"adapter_size": 4}, None), ("prompt", {"prompt_tokens": 2}, None),
+    ("lora", {"lora_rank": 2}, r"^blocks\.\d\.attention\.(q_proj|v_proj)\.lora_[AB]\."),
+    ("ia3", {}, r"^blocks\.\d\.(attention\.(k_proj|v_proj)|feed_forward\.3)\.ia3_l\."),
+    ("bitfit", {}, r"\.bias$"), ("finetune", {"top_blocks": 1}, r"^blocks\.1\.")])
+def test_a_pretrained_mel_encoder_can_be_tuned_with_every_method(corpus, tmp_path, method, settings, pattern):
+    """Every method with its default targets: LoRA on the attention's q/v projections (as the PETL paper),
+    prefixes through q/out, IA3 on k/v and the feed-forward output."""
     from mirkit.encoders import load_encoder
     from mirkit.tune import apply_method, get_method
 
     pretrain(corpus=corpus, out_dir=tmp_path / "run", config=replace(TINY, steps=1), progress=False, workers=0)
     encoder = load_encoder(str(tmp_path / "run/final"))
     state = apply_method(encoder, method, get_method(method).config_cls(**settings))
+    with torch.no_grad():  # adapters and prefixes start as the identity: open them so that all get a gradient
+        for module in state.added.values():
+            (module.up.weight if method == "adapter" else module.gate).fill_(0.1)
     out = encoder(torch.randn(2, 16000) * 0.1, torch.tensor([16000, 12000]))
     out.hidden[encoder.spec.num_layers - 1].pow(2).mean().backward()
-    trained = [p for n, p in encoder.named_parameters() if p.requires_grad]
-    trained += [p for p in state.added.parameters()]
-    assert trained and any(p.grad is not None and p.grad.abs().sum() > 0 for p in trained)
+    named = [(n, p) for n, p in encoder.named_parameters() if p.requires_grad]
+    assert pattern is None or (named and all(re.search(pattern, n) for n, _ in named)), [n for n, _ in named][:4]
+    trained = [p for _, p in named] + [p for p in state.added.parameters()]
+    assert trained and all(p.grad is not None for p in trained)
+    moving = [bool(p.grad.abs().sum() > 0) for p in trained]
+    assert all(moving) or (method == "lora" and any(moving))  # LoRA's B starts at zero: A waits one step
+
+
+def _packed(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """``state`` in ``nn.MultiheadAttention``'s packed layout (how mirkit saved mel transformers before)."""
+    out = {k: v for k, v in state.items() if not re.search(r"attention\.[qkv]_proj\.", k)}
+    for stem in {k[: k.index("attention.q_proj.")] for k in state if "attention.q_proj." in k}:
+        for kind, packed in (("weight", "in_proj_weight"), ("bias", "in_proj_bias")):
+            out[f"{stem}attention.{packed}"] = torch.cat([state[f"{stem}attention.{p}_proj.{kind}"] for p in "qkv"])
+    return out
+
+
+def test_the_attention_computes_what_multihead_attention_does_and_old_weights_load(corpus, tmp_path):
+    from safetensors.torch import load_file, save_file
+
+    from mirkit.encoders import load_encoder
+    from mirkit.encoders.mel_transformer import SelfAttention
+    from mirkit.train.checkpoint import load_checkpoint, save_checkpoint
+
+    torch.manual_seed(0)
+    reference = torch.nn.MultiheadAttention(16, 4, batch_first=True).eval()
+    for p in reference.parameters():  # non-zero biases too
+        torch.nn.init.normal_(p, std=0.3)
+    mine = SelfAttention(16, 4, dropout=0.0).eval()
+    mine.load_state_dict(reference.state_dict())  # the packed layout is split on load
+    x, padding = torch.randn(2, 7, 16), torch.arange(7)[None] >= torch.tensor([[7], [4]])
+    expected, _ = reference(x, x, x, key_padding_mask=padding, need_weights=False)
+    torch.testing.assert_close(mine(x, padding), expected, rtol=1e-5, atol=1e-5)
+    assert {k.removeprefix("attention.") for k in _packed({f"attention.{k}": v for k, v in mine.state_dict().items()})
+            } == set(reference.state_dict())
+
+    stopped = tmp_path / "run"
+    assert pretrain(corpus=corpus, out_dir=stopped, config=TINY, progress=False, workers=0, stop_after_steps=2) is None
+    # an encoder folder written in the packed layout loads to the same function
+    old = tmp_path / "old"
+    old.mkdir()
+    (old / "mirkit-encoder.json").write_text((stopped / "checkpoints/step-0000002/mirkit-encoder.json").read_text())
+    save_file(_packed(load_file(str(stopped / "checkpoints/step-0000002/model.safetensors"))),
+              str(old / "model.safetensors"))
+    wave = torch.randn(1, 16000)
+    new_out = load_encoder(str(stopped / "checkpoints/step-0000002"))(wave)
+    old_out = load_encoder(str(old))(wave)
+    torch.testing.assert_close(old_out.hidden[2], new_out.hidden[2], rtol=1e-5, atol=1e-5)
+    # a run whose saved state is packed is refused with the way out, not resumed with a mismatched optimizer
+    tensors, trainer = load_checkpoint(stopped / "state")
+    save_checkpoint(stopped / "state", step=int(trainer["step"]), tensors=_packed(tensors), trainer=trainer)
+    with pytest.raises(CheckpointError, match="split its attention into q/k/v"):
+        pretrain(corpus=corpus, out_dir=stopped, config=TINY, progress=False, workers=0)
 
 
 def test_a_resumed_run_may_change_its_length_and_records_it(corpus, tmp_path):

@@ -24,6 +24,59 @@ from mirkit.encoders.mel_config import FORMAT_VERSION, SPEC_FILE, WEIGHTS_FILE, 
 from mirkit.encoders.spec import EncoderSpec
 from mirkit.errors import CheckpointError
 
+PACKED_ATTENTION = ("in_proj_weight", "in_proj_bias")
+
+
+def unpack_attention(state: dict[str, torch.Tensor], prefix: str = "") -> bool:
+    """Split the packed ``PREFIX in_proj_weight/in_proj_bias`` of weights saved before the attention had
+    separate projections (``nn.MultiheadAttention``'s layout) into ``q_proj``/``k_proj``/``v_proj``, in place
+    and for every prefix when ``prefix`` is empty; returns whether anything was split."""
+    found = False
+    for key in [k for k in state if k.startswith(prefix) and k.endswith(PACKED_ATTENTION)]:
+        stem, kind = key.rsplit(".", 1) if "." in key else ("", key)
+        stem = f"{stem}." if stem else ""
+        for name, part in zip(("q_proj", "k_proj", "v_proj"), state.pop(key).chunk(3, dim=0)):
+            state[f"{stem}{name}.{'weight' if kind == 'in_proj_weight' else 'bias'}"] = part.contiguous()
+        found = True
+    return found
+
+
+class SelfAttention(nn.Module):
+    """Multi-head self-attention with separate ``q_proj``/``k_proj``/``v_proj``/``out_proj`` (the layout
+    parameter-efficient methods name: LoRA on q/v, prefixes through q and out) and a key padding mask.
+    Initialised as ``nn.MultiheadAttention`` is (Xavier-uniform over the stacked q/k/v, zero biases);
+    weights saved in that module's packed layout load too."""
+
+    def __init__(self, dim: int, heads: int, *, dropout: float) -> None:
+        super().__init__()
+        self.num_heads, self.dropout = heads, dropout
+        self.q_proj, self.k_proj, self.v_proj, self.out_proj = (nn.Linear(dim, dim) for _ in range(4))
+        bound = (6.0 / (dim + 3 * dim)) ** 0.5
+        for proj in (self.q_proj, self.k_proj, self.v_proj):
+            nn.init.uniform_(proj.weight, -bound, bound)
+        for proj in (self.q_proj, self.k_proj, self.v_proj, self.out_proj):
+            nn.init.zeros_(proj.bias)
+
+    def forward(self, x: torch.Tensor, padding: torch.Tensor) -> torch.Tensor:
+        """``x`` ``(batch, tokens, dim)``; ``padding`` ``(batch, tokens)``, True where a token is padding."""
+        b, t, d = x.shape
+
+        def heads(proj: nn.Linear) -> torch.Tensor:
+            return proj(x).view(b, t, self.num_heads, d // self.num_heads).transpose(1, 2)
+
+        attended = nn.functional.scaled_dot_product_attention(
+            heads(self.q_proj), heads(self.k_proj), heads(self.v_proj), attn_mask=~padding[:, None, None, :],
+            dropout_p=self.dropout if self.training else 0.0)
+        return self.out_proj(attended.transpose(1, 2).reshape(b, t, d))
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        unpack_attention(state_dict, prefix)
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+
+
+#: The random twin's revision: ``+qkv`` since the attention has separate projections (other initial weights).
+RANDOM_REVISION = "random-seed0+qkv"
+
 
 class _Block(nn.Module):
     """Pre-LayerNorm transformer block with a key padding mask."""
@@ -31,7 +84,7 @@ class _Block(nn.Module):
     def __init__(self, config: MelTransformerConfig) -> None:
         super().__init__()
         self.norm1 = nn.LayerNorm(config.dim)
-        self.attention = nn.MultiheadAttention(config.dim, config.heads, dropout=config.dropout, batch_first=True)
+        self.attention = SelfAttention(config.dim, config.heads, dropout=config.dropout)
         self.norm2 = nn.LayerNorm(config.dim)
         self.feed_forward = nn.Sequential(nn.Linear(config.dim, config.ffn), nn.GELU(), nn.Dropout(config.dropout),
                                           nn.Linear(config.ffn, config.dim))
@@ -39,8 +92,7 @@ class _Block(nn.Module):
 
     def forward(self, x: torch.Tensor, padding: torch.Tensor) -> torch.Tensor:
         h = self.norm1(x)
-        attended, _ = self.attention(h, h, h, key_padding_mask=padding, need_weights=False)
-        x = x + self.dropout(attended)
+        x = x + self.dropout(self.attention(h, padding))
         return x + self.dropout(self.feed_forward(self.norm2(x)))
 
 
@@ -131,7 +183,7 @@ def build(spec: EncoderSpec, *, weights_dir: str | None = None, **architecture) 
     if spec.is_random or folder is None:
         with seeded(0):
             encoder = MelTransformer(spec, config)
-        encoder.weights_revision = "random-seed0"
+        encoder.weights_revision = RANDOM_REVISION
         return encoder.eval()
     with seeded(0):
         encoder = MelTransformer(spec, config)
@@ -146,6 +198,7 @@ def load_weights(encoder: MelTransformer, path: Path) -> None:
     if not path.is_file():
         raise CheckpointError(f"{path} is missing; a mirkit encoder folder holds {SPEC_FILE} and {WEIGHTS_FILE}.")
     state = load_file(str(path))
+    unpack_attention(state)
     expected = encoder.state_dict()
     missing, unexpected = sorted(set(expected) - set(state)), sorted(set(state) - set(expected))
     wrong = sorted(k for k in set(expected) & set(state) if expected[k].shape != state[k].shape)

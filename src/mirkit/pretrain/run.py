@@ -25,6 +25,7 @@ from pathlib import Path
 
 import torch
 
+from mirkit.encoders.mel_transformer import PACKED_ATTENTION
 from mirkit.errors import CheckpointError, ConfigError, TrainingError
 from mirkit.files import append_jsonl, atomic_write_json, read_jsonl, sha256_file, write_jsonl
 from mirkit.pretrain.backbones import build_backbone
@@ -111,6 +112,12 @@ class Pretrainer:
         found = load_checkpoint(self.out / "state") if resume else None
         if found is not None:
             tensors, trainer = found
+            if any(k.endswith(PACKED_ATTENTION) for k in tensors):
+                raise CheckpointError(
+                    f"{self.out / 'state'} was written before mirkit's mel transformer split its attention into "
+                    "q/k/v projections (it holds packed in_proj_weight tensors), so its optimizer state does not "
+                    "fit this version: finish the run with mirkit at commit d2d7b8d or earlier, or start it again "
+                    "in a new folder. Its encoder folders (final/, checkpoints/step-N) load in this version.")
             self.model.load_state_dict(tensors, strict=True)
             self.optimizer.load_state_dict(trainer["optimizer"])  # type: ignore[arg-type]
             self.scheduler.load_state_dict(trainer["scheduler"])  # type: ignore[arg-type]

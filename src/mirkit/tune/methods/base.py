@@ -126,9 +126,9 @@ TARGETS: dict[str, dict[str, str]] = {
     "crepe": {"adapter": r"net\.conv[2-6]$", "lora": r"net\.conv\d$", "ia3": r"net\.conv\d$", "ia3_ff": r"net\.conv6$",
               "frontend": r"^net\.conv1(_BN)?\.", "blocks": r"^net\.conv(\d)(?:_BN)?\."},
     "test": {"adapter": r"^conv[12]$", "lora": r"^conv\d$", "frontend": r"^conv0\.", "blocks": r"^conv(\d)\."},
-    "mirkit-mel": {"adapter": r"^blocks\.\d+\.(attention|feed_forward)$",
-                   "lora": r"^blocks\.\d+\.feed_forward\.(0|3)$|^projection$",
-                   "ia3": r"^blocks\.\d+\.feed_forward\.(0|3)$", "ia3_ff": r"feed_forward\.3$",
+    "mirkit-mel": {"adapter": r"^blocks\.\d+\.(attention|feed_forward)$", "prompt": r"^blocks\.\d+\.attention$",
+                   "lora": r"^blocks\.\d+\.attention\.(q_proj|v_proj)$",
+                   "ia3": r"^blocks\.\d+\.(attention\.(k_proj|v_proj)|feed_forward\.3)$", "ia3_ff": r"feed_forward\.3$",
                    "frontend": r"^(projection|projection_norm|position|mask_embedding)", "blocks": r"^blocks\.(\d+)\."},
 }
 

@@ -40,5 +40,5 @@ def apply(encoder, config: PromptConfig, state) -> None:
 
 SPEC = register_method(MethodSpec(
     name="prompt", family="prompt", trains="gated prefix tokens in the first (shallow) or every (deep) attention layer",
-    applies_to="transformer encoders with q_proj/out_proj attention (wav2vec2 family, MERT, Whisper)",
+    applies_to="transformer encoders with q_proj/out_proj attention (wav2vec2 family, MERT, Whisper, mirkit-mel)",
     learning_rate=1e-3, config_cls=PromptConfig, apply=apply))
