@@ -84,13 +84,13 @@ def test_fretsonfire_and_bad_settings_are_refused(tmp_path):
 
 
 def test_mma_grooves_render_as_pieces_of_their_own(tmp_path, monkeypatch):
-    from mirkit.data import corpus as corpus_lib
+    from mirkit.data import corpus_render
     from mirkit.data import mma as mma_lib
 
     if mma_lib.ensure({}) is None:
         pytest.skip("MMA is neither installed nor fetchable from Debian's archive here (apt-get download mma)")
-    monkeypatch.setattr(corpus_lib, "MMA_PIECES", 3)
-    monkeypatch.setattr(corpus_lib, "MMA_PIECE_S", 8.0)
+    monkeypatch.setattr(corpus_render, "MMA_PIECES", 3)
+    monkeypatch.setattr(corpus_render, "MMA_PIECE_S", 8.0)
     summary = build_corpus(out_dir=tmp_path, hours=0.001, sources=["mma"], workers=1, soundfonts="timgm6mb",
                            progress=False)
     rows = [json.loads(line) for line in (tmp_path / "corpus.jsonl").read_text().splitlines()]
@@ -104,9 +104,10 @@ def test_mma_grooves_render_as_pieces_of_their_own(tmp_path, monkeypatch):
 
 def test_generated_pieces_are_tonal_licence_clean_and_seeded(tmp_path, monkeypatch):
     from mirkit.data import corpus as corpus_lib
+    from mirkit.data import corpus_render
 
-    monkeypatch.setattr(corpus_lib, "GENERATED_PIECES", 3)
-    monkeypatch.setattr(corpus_lib, "GENERATED_PIECE_S", (6.0, 9.0))
+    monkeypatch.setattr(corpus_render, "GENERATED_PIECES", 3)
+    monkeypatch.setattr(corpus_render, "GENERATED_PIECE_S", (6.0, 9.0))
     summary = build_corpus(out_dir=tmp_path / "a", hours=0.001, sources=["generated"], workers=1,
                            soundfonts="timgm6mb", progress=False)
     rows = [json.loads(line) for line in (tmp_path / "a" / "corpus.jsonl").read_text().splitlines()]
@@ -130,12 +131,13 @@ def test_generated_pieces_are_tonal_licence_clean_and_seeded(tmp_path, monkeypat
 
 def test_a_failed_tool_run_is_retried_on_the_next_build(tmp_path, monkeypatch):
     from mirkit.data import corpus as corpus_lib
+    from mirkit.data import corpus_render
 
     def flaky(job, out_dir, soundfonts):
         return [], {"piece": job.piece, "reason": "mma_failed", "message": "MMA failed"}
 
     monkeypatch.setattr(corpus_lib, "GENERATED_BATCHES", 1)
-    monkeypatch.setattr(corpus_lib, "_render_generated_batch", flaky)
+    monkeypatch.setattr(corpus_render, "_render_generated_batch", flaky)
     build_corpus(out_dir=tmp_path, sources=["generated"], workers=1, soundfonts="timgm6mb", progress=False)
     build_corpus(out_dir=tmp_path, sources=["generated"], workers=1, soundfonts="timgm6mb", progress=False)
     # not marked done: the second build tried again (workers are processes: the skip records count the calls)

@@ -17,14 +17,15 @@ from mirkit.errors import ConfigError
 def clean_run(tmp_path_factory) -> Path:
     """A generated (licence-clean) corpus of two short pieces and a 4-step tiny pretraining run on it."""
     from mirkit.data import corpus as corpus_lib
+    from mirkit.data import corpus_render
     from mirkit.pretrain.config import PretrainConfig
     from mirkit.pretrain.run import pretrain
 
     root = tmp_path_factory.mktemp("ship")
     patch = pytest.MonkeyPatch()
     patch.setattr(corpus_lib, "GENERATED_BATCHES", 1)
-    patch.setattr(corpus_lib, "GENERATED_PIECES", 2)
-    patch.setattr(corpus_lib, "GENERATED_PIECE_S", (5.0, 6.0))
+    patch.setattr(corpus_render, "GENERATED_PIECES", 2)
+    patch.setattr(corpus_render, "GENERATED_PIECE_S", (5.0, 6.0))
     try:
         corpus_lib.build_corpus(out_dir=root / "corpus", sources=["generated"], workers=1, soundfonts="timgm6mb",
                                 progress=False)
