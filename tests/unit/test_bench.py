@@ -45,3 +45,35 @@ def test_progress_line_reports_the_layer_chosen_on_validation_not_test():
         "weighted": {"valid_headline": 0.95, "headline": {"mean": 0.9}},  # reported beside, never chosen
     }}
     assert validated_layer(summary)[0] == "layer0"
+
+
+def _seeded(name: str, task: str, job: str, valid: float, seeds: list[float]) -> Row:
+    mean = sum(seeds) / len(seeds)
+    return Row(task=task, name=name, group="random-init twin" if name.startswith("random:") else "pretrained", job=job,
+               layer_label=job, pooling="mean", seeds=len(seeds), test={"headline": (mean, 0.0)}, valid_headline=valid,
+               test_range={"headline": (min(seeds), max(seeds))})
+
+
+def test_pretrained_vs_twin_counts_only_seed_ranges_apart_and_chooses_on_validation():
+    from mirkit.bench.twins import twin_blocks, twin_comparisons
+
+    rows = [
+        # key: the pretrained side's best-validated job is layer0 (its test-best layer1 must not be used)
+        _seeded("enc", "key", "layer0", 0.8, [0.70, 0.72, 0.71]), _seeded("enc", "key", "layer1", 0.5, [0.99] * 3),
+        _seeded("random:enc", "key", "weighted", 0.7, [0.60, 0.65, 0.62]),
+        # tempo: ranges overlap (0.50-0.56 vs 0.55-0.60): a tie even though the mean is lower
+        _seeded("enc", "tempo", "layer2", 0.5, [0.50, 0.53, 0.56]),
+        _seeded("random:enc", "tempo", "layer2", 0.5, [0.55, 0.58, 0.60]),
+        # genre: the twin wins outright
+        _seeded("enc", "genre", "layer1", 0.5, [0.30, 0.31, 0.32]),
+        _seeded("random:enc", "genre", "layer1", 0.5, [0.40, 0.41, 0.42]),
+        _seeded("other", "genre", "layer0", 0.9, [0.9] * 3),  # no twin: not compared
+    ]
+    found = {(c.encoder, c.task): c for c in twin_comparisons(rows, ["key", "tempo", "genre", "pitch"])}
+    assert set(found) == {("enc", "key"), ("enc", "tempo"), ("enc", "genre")}
+    assert found[("enc", "key")].pretrained.job == "layer0" and found[("enc", "key")].twin.job == "weighted"
+    assert [found[("enc", t)].verdict for t in ("key", "tempo", "genre")] == ["pretrained", "overlap", "twin"]
+    blocks = twin_blocks(rows, ["key", "tempo", "genre"])
+    assert any(kind == "p" and "enc beats its random-init twin on 1 of 3 tasks" in str(text) and "(genre)" in str(text)
+               for kind, text in blocks)
+    assert twin_blocks([r for r in rows if not r.name.startswith("random:")], ["key"]) == []

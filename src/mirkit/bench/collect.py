@@ -35,6 +35,7 @@ class Row:
     train_s: float = 0.0
     extract: dict[str, object] = field(default_factory=dict)
     layer_weights: list[float] = field(default_factory=list)
+    test_range: dict[str, tuple[float, float]] = field(default_factory=dict)  # metric -> (min, max) over seeds
 
     @property
     def headline(self) -> tuple[float, float]:
@@ -141,5 +142,7 @@ def _probe_rows(run: Path) -> list[Row]:
             feature_dim=records[0].get("feature_dim"), parameters=records[0].get("parameters"),
             train_s=float(sum(r.get("train_s", 0.0) for r in records)), extract=extract,
             layer_weights=[float(w) for w in np.mean(weights, axis=0)] if weights else [],
+            test_range={m: (float(min(r["test"][m] for r in records)), float(max(r["test"][m] for r in records)))
+                        for m in metrics},
         ))
     return rows

@@ -2,7 +2,7 @@
 
 Sections: provenance; per task a leaderboard (each encoder's best validated layer and its learned
 layer weighting, mean +- std over seeds on the test split, peers as rows) and a per-layer figure;
-a task x encoder heatmap; learned layer weights; a cost table; transfer methods when tune runs lie
+pretrained encoders against their random-init twins (:mod:`mirkit.bench.twins`); a task x encoder heatmap; learned layer weights; a cost table; transfer methods when tune runs lie
 under ``RUNS/tune`` (``mirkit tune --out RUNS/tune/...``); failures. The HTML embeds the
 figures, so it reads as one file.
 """
@@ -16,6 +16,7 @@ from mirkit.bench.collect import Row, best_rows, collect
 from mirkit.bench.plots import heatmap, layer_curves, metric_name
 from mirkit.bench.render import Table, format_mean_std, write_documents
 from mirkit.bench.tune_report import collect_methods, method_blocks
+from mirkit.bench.twins import twin_blocks
 
 
 def leaderboard(rows: list[Row], task: str) -> Table:
@@ -86,6 +87,7 @@ def write_report(runs_dir: str | Path) -> tuple[Path, Path]:
         blocks += [("h2", f"Task: {task}"), ("table", leaderboard(rows, task))]
         if figures.get(task):
             blocks.append(("img", figures[task]))
+    blocks += twin_blocks(rows, tasks)
     real = [r for r in context.get("real_tempo", []) if r and "test" in r]
     if real:
         real.sort(key=lambda r: -r["test"]["acc1"])
