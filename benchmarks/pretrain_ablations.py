@@ -70,6 +70,32 @@ def run_variant(name: str, *, corpus: Path, out: Path, steps: int, preset: str, 
     return str(out / name / "final"), facts
 
 
+def probe_scores(encoder: str, *, suite: Path, tasks: list[str], seeds: int, out: Path, store: Path,
+                 progress: bool) -> dict[str, dict]:
+    """Per task, the best layer of ``encoder`` *chosen on validation* and its test mean, std and seed range."""
+    from mirkit.adapt.run import probe_task, validated_layer
+
+    scores = {}
+    for task in tasks:
+        summary = probe_task(task_dir=suite / task, encoder=encoder, out_dir=out / task, store=store, seeds=seeds,
+                             progress=progress)
+        layer, stats = validated_layer(summary)
+        seed_scores = [json.loads(p.read_text())["test"]["headline"]
+                       for p in sorted((out / task / "results").glob(f"*__{layer}__*.json"))]
+        scores[task] = {"layer": layer, "mean": stats["headline"]["mean"], "std": stats["headline"]["std"],
+                        "min": min(seed_scores, default=None), "max": max(seed_scores, default=None)}
+    return scores
+
+
+def print_table(rows: list[dict], *, key: str, tasks: list[str]) -> None:
+    """A markdown table: one row per entry, test mean +- std over seeds per task."""
+    print(f"\n| {key} | " + " | ".join(tasks) + " |")
+    print("|---|" + "---|" * len(tasks))
+    for row in rows:
+        print(f"| {row[key]} | " + " | ".join(f"{row['scores'][t]['mean']:.3f} +- {row['scores'][t]['std']:.3f}"
+                                             for t in tasks) + " |")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--corpus", required=True, type=Path)
@@ -82,8 +108,6 @@ def main() -> None:
     parser.add_argument("--variants", default=",".join(VARIANTS))
     parser.add_argument("--no-progress", action="store_true")
     args = parser.parse_args()
-    from mirkit.adapt.run import probe_task, validated_layer
-
     variants = [v.strip() for v in args.variants.split(",") if v.strip()]
     unknown = sorted(set(variants) - set(VARIANTS))
     if unknown:
@@ -91,23 +115,15 @@ def main() -> None:
     if "random" in variants and "reference" not in variants and not (args.out / "reference" / "final").is_dir():
         raise SystemExit("the random floor uses the reference run's architecture: run the reference variant first")
     rows = []
+    tasks = [t.strip() for t in args.tasks.split(",") if t.strip()]
     for name in variants:
         encoder, facts = run_variant(name, corpus=args.corpus, out=args.out, steps=args.steps, preset=args.preset,
                                      progress=not args.no_progress)
-        scores = {}
-        for task in [t.strip() for t in args.tasks.split(",") if t.strip()]:
-            summary = probe_task(task_dir=args.suite / task, encoder=encoder, out_dir=args.out / "probes" / name / task,
-                                 store=args.out / "features", seeds=args.seeds, progress=not args.no_progress)
-            layer, stats = validated_layer(summary)
-            scores[task] = {"layer": layer, "mean": stats["headline"]["mean"], "std": stats["headline"]["std"]}
+        scores = probe_scores(encoder, suite=args.suite, tasks=tasks, seeds=args.seeds, out=args.out / "probes" / name,
+                              store=args.out / "features", progress=not args.no_progress)
         rows.append({"variant": name, "encoder": encoder, **facts, "scores": scores})
         print(f"{name:<10} " + "  ".join(f"{t} {s['mean']:.3f}+-{s['std']:.3f}" for t, s in scores.items()), flush=True)
-    tasks = list(rows[0]["scores"]) if rows else []
-    print("\n| variant | " + " | ".join(tasks) + " |")
-    print("|---|" + "---|" * len(tasks))
-    for row in rows:
-        print(f"| {row['variant']} | " + " | ".join(f"{row['scores'][t]['mean']:.3f} +- {row['scores'][t]['std']:.3f}"
-                                                   for t in tasks) + " |")
+    print_table(rows, key="variant", tasks=tasks)
     print(json.dumps({"benchmark": "pretrain_ablations", "steps": args.steps, "seeds": args.seeds, "rows": rows,
                       "machine": {"cpu": platform.processor() or platform.machine(), "cores": os.cpu_count()}}))
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 
@@ -53,6 +54,12 @@ def atomic_write_text(path: Path, text: str) -> None:
 def atomic_write_json(path: Path, data: object, *, indent: int | None = 2, sort_keys: bool = False) -> None:
     """:func:`atomic_write_bytes` of ``json.dumps(data)``."""
     atomic_write_bytes(path, json.dumps(data, indent=indent, sort_keys=sort_keys).encode("utf-8"))
+
+
+def safe_stem(name: str) -> str:
+    """``name`` (an encoder such as ``random:mirkit-mel-small`` or a folder path) as one file-name component:
+    every character other than letters, digits, ``.``, ``-`` and ``_`` becomes ``_``."""
+    return re.sub(r"[^A-Za-z0-9._-]", "_", name)
 
 
 def sha256_file(path: str | Path) -> str:

@@ -52,3 +52,11 @@ def test_jsonl_round_trip_and_a_torn_last_line(tmp_path):
     with pytest.raises(ConfigError, match=r"list.jsonl:1: expected a JSON object, got list"):
         read_jsonl(tmp_path / "list.jsonl")
     assert read_jsonl(tmp_path / "missing.jsonl") == []
+
+
+def test_safe_stem_keeps_one_path_component_and_the_old_spelling_of_twins():
+    from mirkit.files import safe_stem
+
+    assert safe_stem("random:mirkit-mel-small") == "random_mirkit-mel-small"  # as results were named before
+    assert safe_stem("runs/pt/final") == "runs_pt_final" and "/" not in safe_stem("/abs/../x y")
+    assert safe_stem("logmel") == "logmel"

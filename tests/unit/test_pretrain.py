@@ -164,6 +164,9 @@ def test_the_output_feeds_probe(corpus, tiny_suite, tmp_path):
     summary = probe_task(task_dir=tiny_suite / "genre", encoder=str(tmp_path / "run/final"), out_dir=tmp_path / "probe",
                          store=tmp_path / "store", seeds=1, progress=False)
     assert summary["jobs"]["trained"] == 3 and 0 <= summary["layers"]["layer2"]["headline"]["mean"] <= 1
+    # a folder encoder's results are plain files of the run (a path in the name must not make subfolders)
+    results = sorted((tmp_path / "probe/results").rglob("*.json"))
+    assert len(results) == 3 and all(p.parent == tmp_path / "probe/results" for p in results)
 
 
 def test_bad_input_is_refused_with_the_fix(corpus, tmp_path):

@@ -19,7 +19,7 @@ from mirkit.data.tasks import TASKS, TIME_RESOLVED_KINDS
 from mirkit.errors import ConfigError
 from mirkit.features.extract import ExtractConfig, extract
 from mirkit.features.store import FeatureStore
-from mirkit.files import atomic_write_json
+from mirkit.files import atomic_write_json, safe_stem
 
 
 def task_vocabulary(task_dir: Path) -> tuple[str, ...]:
@@ -83,7 +83,7 @@ def probe_task(*, task_dir: str | Path, encoder: str, out_dir: str | Path, store
     results_dir = out / "results"
 
     def job_id(name: str, seed: int) -> str:
-        return f"{encoder.replace(':', '_')}__{name}__{base.model}__seed{seed}"
+        return f"{safe_stem(encoder)}__{name}__{base.model}__seed{seed}"
 
     todo = [job for job in jobs if force or any(not (results_dir / f"{job_id(job.name, s)}.json").is_file()
                                                 for s in range(seeds))]

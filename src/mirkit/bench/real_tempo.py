@@ -16,7 +16,7 @@ import numpy as np
 from mirkit.bench.peers import peer_version, peers_for, run_peer
 from mirkit.data.manifest import read_manifest
 from mirkit.errors import ConfigError
-from mirkit.files import atomic_write_json
+from mirkit.files import atomic_write_json, safe_stem
 from mirkit.metrics import evaluate_tempo
 
 
@@ -58,8 +58,8 @@ def evaluate_real_tempo(*, bench_dir: str | Path, folder: str | Path, encoders: 
     out = bench / "real_tempo"
     results = []
     for encoder in encoders:
-        run_dir = bench / "tasks" / "beat" / encoder.replace(":", "_")
-        name = encoder.replace(":", "_")
+        run_dir = bench / "tasks" / "beat" / safe_stem(encoder)
+        name = safe_stem(encoder)
         try:
             if not (run_dir / "summary.json").is_file():
                 raise ConfigError(f"the bench has no finished beat run for {encoder!r} (tasks/beat/{name})")

@@ -31,7 +31,7 @@ from mirkit.bench.peers import PEERS, peer_version, peers_for, run_peer
 from mirkit.data.tasks import TASKS
 from mirkit.encoders.zoo import get_spec
 from mirkit.errors import ConfigError
-from mirkit.files import atomic_write_json, sha256_text
+from mirkit.files import atomic_write_json, safe_stem, sha256_text
 from mirkit.provenance import provenance
 
 #: frame rate of encoders with a free hop (CREPE) on the frame-level tasks (clip-level tasks use the spec's)
@@ -157,7 +157,7 @@ def _run_pair(report: BenchReport, out: Path, suite_dir: Path, task: str, encode
               probe_args: dict[str, object]) -> None:
     """One encoder's probe sweep on one task; a failure is recorded and the bench goes on."""
     report.pairs += 1
-    name = encoder.replace(":", "_")
+    name = safe_stem(encoder)
     spec = get_spec(encoder)
     try:
         if TASKS.get(task).kind in FRAME_KINDS:
@@ -223,5 +223,5 @@ def _check_plan(path: Path, plan: dict, *, force: bool) -> None:
 def _record_failure(out: Path, task: str, name: str, exc: BaseException) -> dict[str, str]:
     record = {"task": task, "name": name, "error": f"{type(exc).__name__}: {exc}",
               "traceback": "".join(traceback.format_exception(exc))[-4000:]}
-    atomic_write_json(out / "failures" / f"{task}__{name.replace(':', '_')}.json", record)
+    atomic_write_json(out / "failures" / f"{task}__{safe_stem(name)}.json", record)
     return record

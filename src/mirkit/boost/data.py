@@ -19,6 +19,7 @@ from mirkit.data.manifest import SPLITS, read_manifest
 from mirkit.errors import ConfigError
 from mirkit.features.extract import ExtractConfig, extract
 from mirkit.features.store import FeatureStore
+from mirkit.files import safe_stem
 
 
 @dataclass
@@ -156,7 +157,7 @@ def load_injected(data: BoostData, task_dir: Path, *, encoder: str, kind: str, l
     report = extract(task_dir / "manifest.jsonl", store=store, progress=progress,
                      config=ExtractConfig(encoder=encoder, layers=chosen, pooling="none", weights_dir=weights_dir,
                                           device=device, frame_rate_hz=frame_rate_hz))
-    record_extraction(out / f"extract-{encoder.replace(':', '_')}.json", report, encoder)
+    record_extraction(out / f"extract-{safe_stem(encoder)}.json", report, encoder)
     items = FeatureStore(store).recipe(report.recipe)
     indices = [int(k) for k in chosen.split(",")]
     clips = [c for split in data.splits.values() for c in split]

@@ -31,7 +31,7 @@ from mirkit.adapt.timed.targets import CHORD_CLASSES, FrameTargets
 from mirkit.data.tasks import TIME_RESOLVED_KINDS
 from mirkit.encoders import load_encoder
 from mirkit.errors import CheckpointError, ConfigError
-from mirkit.files import atomic_write_json
+from mirkit.files import atomic_write_json, safe_stem
 from mirkit.train.distributed import context, device_for
 from mirkit.tune.config import TuneConfig
 from mirkit.tune.data import load_task_audio
@@ -122,7 +122,7 @@ def tune_task(*, task_dir: str | Path, encoder: str, out_dir: str | Path, config
     if dist.is_main:
         _claim_run_folder(out, meta)
     dist.barrier()
-    job = f"{name.replace(':', '_')}__{config.method}__{config.head}"
+    job = f"{safe_stem(name)}__{config.method}__{config.head}"
     runs = []
     for seed in range(seeds):
         path = out / "results" / f"{job}__seed{seed}.json"

@@ -20,7 +20,7 @@ from mirkit.data.manifest import SPLITS, read_manifest
 from mirkit.errors import ConfigError
 from mirkit.features.extract import ExtractConfig, extract
 from mirkit.features.store import FeatureStore
-from mirkit.files import atomic_write_bytes, atomic_write_json, write_jsonl
+from mirkit.files import atomic_write_bytes, atomic_write_json, safe_stem, write_jsonl
 
 FRAME_KINDS = ("beat", "chords", "transcription")
 #: the slowest frame rate a layer may have for a task: beats are scored within 70 ms; chords last a beat or more
@@ -208,7 +208,7 @@ def probe_timed_task(*, task_dir: str | Path, encoder: str, out_dir: str | Path,
     results_dir = out / "results"
 
     def job_id(name: str, seed: int) -> str:
-        return f"{encoder.replace(':', '_')}__{name}__{base.head}__seed{seed}"
+        return f"{safe_stem(encoder)}__{name}__{base.head}__seed{seed}"
 
     trained = 0
     context = {"task": task_dir.name, "kind": kind, "encoder": encoder, "recipe_id": items.recipe.recipe_id,
