@@ -13,7 +13,7 @@ Layers:
     data
     adapt
     train
-    tune retrieval hear pretrain boost
+    tune retrieval hear pretrain boost robustness
     bench
     web
     cli
@@ -25,7 +25,7 @@ recorded with results; ``audio`` decoding and checks;
 offline suite and the pretraining corpus; ``adapt`` probing; ``train`` what every training loop
 shares (checkpoints, schedule, optimizer step); ``tune`` fine-tuning and parameter-efficient
 methods; ``retrieval`` search; ``pretrain`` self-supervised pretraining; ``boost`` foundation
-features injected into task models; ``bench`` the benchmark and
+features injected into task models; ``robustness`` probes scored on perturbed test audio; ``bench`` the benchmark and
 its reports; ``web`` the search page; ``cli`` the command line.
 """
 

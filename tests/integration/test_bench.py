@@ -130,3 +130,27 @@ def test_real_tempo_scores_each_beat_probe_and_the_tempo_peers(suite, tmp_path):
     refused = _cli("bench", "--suite", str(suite), "--out", str(runs), "--encoders", "logmel,mfcc", "--tasks", "beat",
                    "--seeds", "1", "--peers", "librosa-beat", "--real-tempo", str(real), "--no-progress")
     assert refused.returncode == 2 and "test-only" in refused.stderr
+
+
+def test_robustness_scores_each_pair_and_the_report_shows_it_with_the_twin_table(suite, tmp_path):
+    runs = tmp_path / "runs"
+    bench = _cli("bench", "--suite", str(suite), "--out", str(runs), "--encoders", "tiny-test,random:tiny-test",
+                 "--tasks", "genre", "--seeds", "2", "--peers", "none", "--no-progress")
+    assert bench.returncode == 0, bench.stderr
+    scored = _cli("robustness", "--bench", str(runs), "--perturbations", "level-minus-12db,pink-noise-10db",
+                  "--no-progress")
+    assert scored.returncode == 0, scored.stderr
+    assert "Scored 2 runs on perturbed test audio (0 failed)" in scored.stdout
+    for name in ("tiny-test", "random_tiny-test"):
+        result = json.loads((runs / "robustness" / "results" / f"genre__{name}.json").read_text())
+        assert set(result["perturbed"]) == {"level-minus-12db", "pink-noise-10db"} and result["clean_features_reused"]
+    # the perturbed audio is written once per task and shared by both encoders
+    assert len(list((runs / "robustness" / "audio" / "genre").iterdir())) == 2
+    bad = _cli("robustness", "--bench", str(runs), "--perturbations", "pinknoise", "--no-progress")
+    assert bad.returncode == 2 and "unknown perturbation 'pinknoise'" in bad.stderr
+    report = _cli("report", str(runs))
+    assert report.returncode == 0, report.stderr
+    md = (runs / "report.md").read_text()
+    for text in ("## Robustness: genre", "pink-noise-10db", "Most robust (smallest worst-case drop)",
+                 "## Pretrained vs random-init twin", "tiny-test beats its random-init twin on"):
+        assert text in md, text

@@ -22,8 +22,9 @@ from mirkit.features.store import FeatureStore
 from mirkit.files import atomic_write_bytes
 
 
-def best_job(run_dir: Path) -> tuple[str, list[Path], dict[str, object]]:
-    """``(layer name, model folders of its seeds, one result record)`` with the best mean validation score."""
+def best_job(run_dir: Path, *, include_weighted: bool = True) -> tuple[str, list[Path], dict[str, object]]:
+    """``(layer name, model folders of its seeds, one result record)`` with the best mean validation score;
+    ``include_weighted=False`` chooses among single layers only, as the report's leaderboard does."""
     results = sorted((run_dir / "results").glob("*.json"))
     if not results:
         raise ConfigError(f"{run_dir} holds no probe results; run `mirkit probe ... --out {run_dir}` first.")
@@ -31,6 +32,8 @@ def best_job(run_dir: Path) -> tuple[str, list[Path], dict[str, object]]:
     for path in results:
         record = json.loads(path.read_text())
         name = path.stem.split("__")[1]
+        if name == "weighted" and not include_weighted:
+            continue
         model_dir = run_dir / "models" / path.stem
         if model_dir.is_dir():
             by_layer[name].append((record["valid"]["headline"], model_dir, record))

@@ -2,7 +2,8 @@
 
 Sections: provenance; per task a leaderboard (each encoder's best validated layer and its learned
 layer weighting, mean +- std over seeds on the test split, peers as rows) and a per-layer figure;
-pretrained encoders against their random-init twins (:mod:`mirkit.bench.twins`); a task x encoder heatmap; learned layer weights; a cost table; transfer methods when tune runs lie
+pretrained encoders against their random-init twins (:mod:`mirkit.bench.twins`); robustness tables when
+`mirkit robustness --bench` ran; a task x encoder heatmap; learned layer weights; a cost table; transfer methods when tune runs lie
 under ``RUNS/tune`` (``mirkit tune --out RUNS/tune/...``); failures. The HTML embeds the
 figures, so it reads as one file.
 """
@@ -15,6 +16,7 @@ from pathlib import Path
 from mirkit.bench.collect import Row, best_rows, collect
 from mirkit.bench.plots import heatmap, layer_curves, metric_name
 from mirkit.bench.render import Table, format_mean_std, write_documents
+from mirkit.bench.robustness_report import robustness_blocks
 from mirkit.bench.tune_report import collect_methods, method_blocks
 from mirkit.bench.twins import twin_blocks
 
@@ -98,6 +100,7 @@ def write_report(runs_dir: str | Path) -> tuple[Path, Path]:
                    ("table", Table(["encoder / tool", "kind", "how", "clips", "Acc1", "Acc2"],
                                    [[r["name"], r["kind"], r.get("how", ""), str(r["clips"]), f"{r['test']['acc1']:.3f}",
                                      f"{r['test']['acc2']:.3f}"] for r in real]))]
+    blocks += robustness_blocks(runs / "robustness", tasks)
     weights = weights_table(rows)
     if weights.rows:
         blocks += [("h2", "Learned layer weights"), ("p", "Softmax weights of the weighted-sum probe, shallow to deep."),

@@ -22,13 +22,14 @@ from mirkit.cli import (
     predict_cmd,
     pretrain_cmd,
     probe_cmd,
+    robustness_cmd,
     search_cmd,
     tune_cmd,
 )
 from mirkit.errors import ConfigError, MirkitError, UnknownNameError
 
 _GROUPS = (encoders_cmd, extract_cmd, cache_cmd, data_cmd, probe_cmd, tune_cmd, boost_cmd, pretrain_cmd, predict_cmd,
-           bench_cmd, search_cmd, demo_cmd)
+           bench_cmd, robustness_cmd, search_cmd, demo_cmd)
 
 
 class MirkitParser(argparse.ArgumentParser):
