@@ -26,6 +26,10 @@ ChannelPolicy = Literal["mean", "first"]
 CHANNEL_POLICIES: tuple[str, ...] = ("mean", "first")
 
 _BLOCK_FRAMES = 1 << 16
+#: MP3 is read in far larger blocks: libsndfile's MPEG decoder loses bit-reservoir data at the boundary
+#: of each read (libmpg123 prints "part2_3_length ... too large" and the samples after it differ from a
+#: whole-file read), so a file of up to this many frames (about 3 min at 44.1 kHz) is read in one call.
+_MP3_BLOCK_FRAMES = 1 << 23
 
 
 def is_audio_path(path: str | Path) -> bool:
@@ -100,7 +104,7 @@ def iter_decoded_blocks(
 ) -> Iterator[tuple[int, np.ndarray]]:
     """Yield ``(sample_rate, mono_block)`` pieces of ``path`` until the decoder stops.
 
-    Memory stays bounded by ``block_frames`` whatever the file length.
+    Memory stays bounded by ``block_frames`` whatever the file length (MP3: by ``_MP3_BLOCK_FRAMES``, see there).
     """
     if channel_policy not in CHANNEL_POLICIES:
         raise ConfigError(f"channel_policy={channel_policy!r} is not one of {CHANNEL_POLICIES}.")
@@ -113,6 +117,8 @@ def iter_decoded_blocks(
         handle = sf.SoundFile(str(path))
     except Exception as exc:
         raise _decode_error(path, exc) from exc
+    if handle.format == "MP3":
+        block_frames = max(block_frames, _MP3_BLOCK_FRAMES)
     with handle:
         sample_rate = int(handle.samplerate)
         if sample_rate <= 0:
