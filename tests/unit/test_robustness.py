@@ -10,8 +10,9 @@ import numpy as np
 import pytest
 import soundfile as sf
 
+from mirkit.audio.effects import pink_noise
 from mirkit.errors import UnknownNameError
-from mirkit.robustness.perturb import PERTURBATIONS, clip_rng, perturb_file, pink_noise
+from mirkit.robustness.perturb import PERTURBATIONS, clip_rng, perturb_file
 
 RATE = 22050
 

@@ -14,7 +14,7 @@ import torch
 from mirkit.adapt.targets import Targets
 from mirkit.encoders import load_encoder
 from mirkit.encoders.hf import init_random_checkpoint
-from mirkit.errors import CheckpointError, ConfigError, TrainingError
+from mirkit.errors import CheckpointError, ConfigError, TrainingError, UnknownNameError
 from mirkit.tune import TuneConfig, get_method, load_tuned, tune_task
 from mirkit.tune.data import load_task_audio
 from mirkit.tune.loop import predict, train
@@ -147,11 +147,11 @@ def test_tune_run_saves_small_files_that_load_back_and_lora_merges(tiny_suite, t
     assert valid["headline"] == pytest.approx(result["valid"]["headline"])
 
 
-@pytest.mark.parametrize("method", ["adapter", "finetune"])
-def test_resumed_run_equals_uninterrupted_bit_for_bit(tiny_suite, tmp_path, method):
+@pytest.mark.parametrize("method, augment", [("adapter", "none"), ("finetune", "none"), ("bitfit", "gain,eq,room,noise")])
+def test_resumed_run_equals_uninterrupted_bit_for_bit(tiny_suite, tmp_path, method, augment):
     from safetensors.torch import load_file
 
-    config = replace(FAST, method=method, max_epochs=3, checkpoint_every=1,
+    config = replace(FAST, method=method, max_epochs=3, checkpoint_every=1, augment=augment,
                      head="mlp")  # mlp: dropout draws from the RNG, which the checkpoint must restore
     args = dict(task_dir=tiny_suite / "genre", encoder="tiny-test", config=config, seeds=1, progress=False)
     tune_task(out_dir=tmp_path / "whole", **args)
@@ -258,3 +258,29 @@ def test_cuda_run_uses_bf16_autocast_and_reports_gpu_memory(tiny_suite, hubert, 
     result = json.loads(next((tmp_path / "results").glob("*.json")).read_text())
     assert result["cost"]["device"] == "cuda" and result["cost"]["memory_kind"] == "GPU memory allocated (peak)"
     assert result["cost"]["peak_memory_mib"] > 0 and result["cost"]["skipped_steps"] == 0
+
+
+def test_augmentation_changes_training_crops_only_and_unknown_names_fail(tiny_suite):
+    from mirkit.tune.augment import AUGMENTATIONS, augment_crop, parse_augment
+    from mirkit.tune.data import train_batches
+
+    audio = load_task_audio(tiny_suite / "genre", label="genre", sample_rate=8000, min_duration_s=0.008, progress=False)
+    plain = list(train_batches(audio.splits["train"], batch_size=4, crop_samples=4000, seed=0, epoch=0))
+    names = parse_augment("gain,eq,room,noise")
+    augmented = list(train_batches(audio.splits["train"], batch_size=4, crop_samples=4000, seed=0, epoch=0,
+                                   augment=names, sample_rate=8000))
+    again = list(train_batches(audio.splits["train"], batch_size=4, crop_samples=4000, seed=0, epoch=0,
+                               augment=names, sample_rate=8000))
+    assert all(torch.equal(a[2], b[2]) for a, b in zip(augmented, again))  # the same draws on every run
+    assert all(np.array_equal(a[3], b[3]) and np.array_equal(a[4], b[4]) for a, b in zip(plain, augmented))
+    assert any(not torch.equal(a[2], b[2]) for a, b in zip(plain, augmented))
+    wave = np.sin(np.linspace(0, 400, 8000)).astype(np.float32)
+    for name in AUGMENTATIONS:  # each one, forced on, keeps the length and changes the signal
+        out = AUGMENTATIONS.get(name).apply(wave, 8000, np.random.default_rng(1))
+        assert out.shape == wave.shape and out.dtype == np.float32 and not np.allclose(out, wave)
+    assert np.array_equal(augment_crop(wave, 8000, (), np.random.default_rng(0)), wave)
+    assert parse_augment("none") == ()
+    with pytest.raises(UnknownNameError, match="noise"):
+        parse_augment("gain,nois")
+    with pytest.raises(UnknownNameError):
+        replace(FAST, method="probe", augment="pitch-shift").validate()

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from mirkit.audio import effects
 from mirkit.files import atomic_write_bytes
 from mirkit.registry import Registry
 
@@ -45,48 +46,19 @@ PERTURBATIONS: Registry[Perturbation] = Registry("perturbation", listing_hint="m
 
 
 def _gain(db: float) -> Transform:
-    return lambda wave, rate, rng: wave * np.float32(10 ** (db / 20))
+    return lambda wave, rate, rng: effects.gain(wave, db)
 
 
 def _butter(kind: str, cutoff_hz: float, order: int) -> Transform:
-    def transform(wave: np.ndarray, rate: int, rng: np.random.Generator) -> np.ndarray:
-        from scipy.signal import butter, sosfilt
-
-        if cutoff_hz >= rate / 2:
-            return wave  # nothing above Nyquist to remove (low-pass) / keep (high-pass never reaches this)
-        return sosfilt(butter(order, cutoff_hz, btype=kind, fs=rate, output="sos"), wave).astype(np.float32)
-
-    return transform
+    return lambda wave, rate, rng: effects.butter_filter(wave, rate, kind=kind, cutoff_hz=cutoff_hz, order=order)
 
 
 def _room(rt60_s: float, wet: float) -> Transform:
-    def transform(wave: np.ndarray, rate: int, rng: np.random.Generator) -> np.ndarray:
-        from scipy.signal import fftconvolve
-
-        t = np.arange(int(rt60_s * rate)) / rate
-        response = rng.standard_normal(t.size) * np.exp(-6.9 * t / rt60_s)  # -60 dB at rt60_s
-        response /= np.sqrt(np.sum(response**2))
-        tail = fftconvolve(wave, response)[: wave.size]
-        return ((1 - wet) * wave + wet * tail).astype(np.float32)
-
-    return transform
-
-
-def pink_noise(samples: int, rng: np.random.Generator) -> np.ndarray:
-    """Unit-RMS noise with a 1/f power spectrum (white noise shaped in the frequency domain)."""
-    spectrum = np.fft.rfft(rng.standard_normal(samples))
-    spectrum[1:] /= np.sqrt(np.arange(1, spectrum.size))
-    spectrum[0] = 0.0
-    noise = np.fft.irfft(spectrum, n=samples)
-    return noise / max(float(np.sqrt(np.mean(noise**2))), 1e-12)
+    return lambda wave, rate, rng: effects.room(wave, rate, rng, rt60_s=rt60_s, wet=wet)
 
 
 def _pink(snr_db: float) -> Transform:
-    def transform(wave: np.ndarray, rate: int, rng: np.random.Generator) -> np.ndarray:
-        rms = float(np.sqrt(np.mean(np.square(wave, dtype=np.float64))))
-        return (wave + pink_noise(wave.size, rng) * rms * 10 ** (-snr_db / 20)).astype(np.float32)
-
-    return transform
+    return lambda wave, rate, rng: effects.add_pink_noise(wave, rng, snr_db=snr_db)
 
 
 def _identity(wave: np.ndarray, rate: int, rng: np.random.Generator) -> np.ndarray:

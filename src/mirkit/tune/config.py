@@ -37,6 +37,8 @@ class TuneConfig:
     checkpoint_every: int = option(50, "optimizer steps between checkpoints (one is also written every epoch)")
     max_bad_steps: int = option(5, "optimizer steps in a row with a non-finite loss before the run aborts")
     frame_rate_hz: float | None = option(None, "for encoders with a free hop (CREPE)")
+    augment: str = option("none", "label-preserving augmentation of training crops: none, or a comma list of gain, eq, "
+                          "room, noise (each applied with probability 0.5)")
 
     def validate(self) -> None:
         spec = get_method(self.method)
@@ -52,6 +54,9 @@ class TuneConfig:
                               "(batch_size >= 2, accumulate/max_epochs/patience/checkpoint_every/max_bad_steps "
                               ">= 1, positive rates and crop, 0 <= warmup_ratio < 1).")
         check_choices(self, what="mirkit tune")
+        from mirkit.tune.augment import parse_augment
+
+        parse_augment(self.augment)  # unknown names fail before any work
         options = self.method_options
         if not isinstance(options, spec.config_cls):
             raise ConfigError(f"method {self.method!r} takes options of type {spec.config_cls.__name__}, not "

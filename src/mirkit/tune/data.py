@@ -68,9 +68,10 @@ def pad_batch(waves: list[np.ndarray]) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def train_batches(clips: ClipSet, *, batch_size: int, crop_samples: int, seed: int, epoch: int,
-                  start: int = 0):
+                  start: int = 0, augment: tuple[str, ...] = (), sample_rate: int = 0):
     """Yield ``(batch_index, indices, waveform, lengths, offsets)`` for one epoch from batch ``start`` on
-    (``offsets``: each crop's first sample in its clip, for time-resolved labels).
+    (``offsets``: each crop's first sample in its clip, for time-resolved labels). ``augment`` names
+    label-preserving augmentations (:mod:`mirkit.tune.augment`) applied to each crop at ``sample_rate``.
 
     Clips shorter than the crop are taken whole (padded; lengths say so). The last partial batch
     is dropped when it would hold fewer than 2 clips (batch norm needs 2).
@@ -87,6 +88,11 @@ def train_batches(clips: ClipSet, *, batch_size: int, crop_samples: int, seed: i
             offset = int(rng.integers(0, len(w) - crop_samples + 1)) if len(w) > crop_samples else 0
             waves.append(w[offset: offset + crop_samples])
             offsets.append(offset)
+        if augment:
+            from mirkit.tune.augment import augment_crop
+
+            draws = np.random.default_rng([seed, epoch, b, 2])
+            waves = [augment_crop(w, sample_rate, augment, draws) for w in waves]
         wave, lengths = pad_batch(waves)
         yield b, batches[b], wave, lengths, np.asarray(offsets)
 

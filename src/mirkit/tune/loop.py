@@ -33,6 +33,7 @@ from mirkit.train.checkpoint import (
 )
 from mirkit.train.distributed import context
 from mirkit.train.optim import clipped_step, warmup_cosine
+from mirkit.tune.augment import parse_augment
 from mirkit.tune.config import TuneConfig
 from mirkit.tune.data import (
     ClipSet,
@@ -211,6 +212,7 @@ class Trainer:
         self.net = self.dist.wrap(model, self.device)  # what the training forward runs (DDP under torchrun)
         rate = model.encoder.spec.sample_rate
         self.crop = int(round(config.crop_s * rate))
+        self.rate = rate
         min_samples = max(1, int(math.ceil(model.encoder.spec.min_duration_s * rate)))
         self.eval_args = dict(window_samples=self.crop, min_samples=min_samples, batch_size=config.batch_size,
                               device=self.device, method=config.method)
@@ -326,7 +328,9 @@ class Trainer:
         micro, finite = 0, True
         for b, idx, wave, lengths, offsets in train_batches(self.splits["train"], batch_size=config.batch_size,
                                                             crop_samples=self.crop, seed=config.seed,
-                                                            epoch=state.epoch, start=state.batch):
+                                                            epoch=state.epoch, start=state.batch,
+                                                            augment=parse_augment(config.augment),
+                                                            sample_rate=self.rate):
             step_start = time.perf_counter()
             finite = self._backward(idx, offsets, wave, lengths)
             micro += 1
