@@ -110,21 +110,24 @@ def extract_ray(source: str | Path, *, store: str | Path, config: ExtractConfig,
         rows = dataset.map_batches(_ExtractActor, fn_constructor_kwargs={"store": str(store), "config": actor_config},
                                    batch_size=batch_files, compute=ray.data.ActorPoolStrategy(size=pool),
                                    num_cpus=0 if gpus_per_actor else 1, num_gpus=gpus_per_actor or None).take_all()
-        skipped: Counter = Counter()
-        for row in rows:
-            if row["recipe_id"] != report.recipe_id:
-                raise ConfigError(f"a Ray actor stored features under recipe {row['recipe_id']}, the driver expected "
-                                  f"{report.recipe_id}: the workers run another mirkit or encoder version.")
-            report.computed += int(row["computed"])
-            report.cached += int(row["cached"])
-            report.by_other_runs += int(row["by_other_runs"])
-            report.audio_s += float(row["audio_s"])
-            skipped.update(json.loads(row["skipped"]))
-            report.item_ids.update(json.loads(row["item_ids"]))
-            report.timings["model_s"] = report.timings.get("model_s", 0.0) + float(row["model_s"])
-        report.skipped.update(skipped)
+        _merge(report, rows)
     report.wall_s = time.perf_counter() - started
     return report
+
+
+def _merge(report: ExtractReport, rows: list[dict]) -> None:
+    """Add the actors' per-batch reports to ``report``."""
+    for row in rows:
+        if row["recipe_id"] != report.recipe_id:
+            raise ConfigError(f"a Ray actor stored features under recipe {row['recipe_id']}, the driver expected "
+                              f"{report.recipe_id}: the workers run another mirkit or encoder version.")
+        report.computed += int(row["computed"])
+        report.cached += int(row["cached"])
+        report.by_other_runs += int(row["by_other_runs"])
+        report.audio_s += float(row["audio_s"])
+        report.skipped.update(Counter(json.loads(row["skipped"])))
+        report.item_ids.update(json.loads(row["item_ids"]))
+        report.timings["model_s"] = report.timings.get("model_s", 0.0) + float(row["model_s"])
 
 
 def _reachable(address: str, *, timeout_s: float = 5.0) -> str | None:
