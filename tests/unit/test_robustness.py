@@ -111,3 +111,21 @@ def test_unknown_perturbation_fails_before_any_work(tmp_path):
         score_run(run_dir=tmp_path, task_dir=tmp_path / "genre", out_dir=tmp_path, store=tmp_path,
                   perturbations=["pink-noise-10"])
     assert "room" in PERTURBATIONS and len(PERTURBATIONS) == 9
+
+
+def test_a_tune_run_scored_clean_equals_its_own_test_score(tiny_suite, tmp_path):
+    from dataclasses import replace
+
+    from mirkit.robustness.run import score_tune_run
+    from mirkit.tune import TuneConfig, tune_task
+
+    config = replace(TuneConfig(), method="bitfit", max_epochs=2, batch_size=4, crop_s=1.0)
+    tune_task(task_dir=tiny_suite / "genre", encoder="tiny-test", out_dir=tmp_path / "tune", config=config, seeds=2,
+              progress=False)
+    result = score_tune_run(run_dir=tmp_path / "tune", task_dir=tiny_suite / "genre", out_dir=tmp_path / "rob",
+                            perturbations=["room"], progress=False)
+    own = [json.loads(p.read_text())["test"]["headline"] for p in sorted((tmp_path / "tune/results").glob("*.json"))]
+    assert result["seeds"] == 2 and result["method"] == "bitfit" and result["encoder"] == "tiny-test / bitfit"
+    assert result["clean"]["mean"] == pytest.approx(float(np.mean(own)), abs=1e-6)
+    assert 0 <= result["perturbed"]["room"]["mean"] <= 1
+    assert (tmp_path / "rob/results/genre__tiny-test__bitfit.json").is_file()

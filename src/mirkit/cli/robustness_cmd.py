@@ -14,7 +14,8 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
                     "perturbation. `mirkit report RUNS` then shows a robustness table per task.")
     parser.add_argument("--bench", default=None, help="a bench folder: every clip-level (task, encoder) pair; "
                         "results in RUNS/robustness/")
-    parser.add_argument("--run", dest="run_dir", default=None, help="one probe run folder (`mirkit probe --out`), with --task")
+    parser.add_argument("--run", dest="run_dir", default=None,
+                        help="one probe run (`mirkit probe --out`) or clip-level tune run (`mirkit tune --out`), with --task")
     parser.add_argument("--task", default=None, help="the task folder the --run was trained on")
     parser.add_argument("--store", default=None, help="--run: its feature store (default: RUN/../features)")
     parser.add_argument("--out", default=None, help="--run: output folder (default: RUN/robustness)")
@@ -56,12 +57,16 @@ def run(args: argparse.Namespace) -> int:
         return 1 if failed else 0
     if not (args.run_dir and args.task):
         raise ConfigError("give --bench RUNS, or --run PROBE_RUN with --task TASK_DIR (or --list).")
-    from mirkit.robustness.run import score_run
+    from mirkit.robustness.run import score_run, score_tune_run
 
     run_dir = Path(args.run_dir)
-    result = score_run(run_dir=run_dir, task_dir=args.task, out_dir=args.out or run_dir / "robustness",
-                       store=args.store or run_dir.resolve().parent / "features", perturbations=perturbations,
-                       progress=progress)
+    if (run_dir / "tune.json").is_file():
+        result = score_tune_run(run_dir=run_dir, task_dir=args.task, out_dir=args.out or run_dir / "robustness",
+                                perturbations=perturbations, progress=progress)
+    else:
+        result = score_run(run_dir=run_dir, task_dir=args.task, out_dir=args.out or run_dir / "robustness",
+                           store=args.store or run_dir.resolve().parent / "features", perturbations=perturbations,
+                           progress=progress)
     print(f"{result['task']} {result['encoder']} ({result['job']}, {result['seeds']} seeds): clean "
           f"{result['clean']['mean']:.3f}")
     for name, scored in result["perturbed"].items():  # type: ignore[union-attr]

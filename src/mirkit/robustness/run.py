@@ -140,8 +140,9 @@ def _stats(scores: list[float], clips: int) -> dict[str, object]:
 def score_bench(*, bench_dir: str | Path, suite_dir: str | Path | None = None, tasks: list[str] | None = None,
                 encoders: list[str] | None = None, perturbations: list[str] | None = None,
                 progress: bool = True) -> list[dict[str, object]]:
-    """:func:`score_run` for every clip-level (task, encoder) pair of a bench folder; results under
-    ``RUNS/robustness/``. A pair that fails is recorded with its error and the rest go on."""
+    """:func:`score_run` for every clip-level (task, encoder) pair of a bench folder, and
+    :func:`score_tune_run` for each clip-level tune run under ``RUNS/tune/`` (as the report shows them);
+    results under ``RUNS/robustness/``. A pair that fails is recorded with its error and the rest go on."""
     bench = Path(bench_dir)
     if not (bench / "bench.json").is_file():
         raise ConfigError(f"{bench} is not a bench folder (no bench.json); run `mirkit bench` first.")
@@ -171,4 +172,96 @@ def score_bench(*, bench_dir: str | Path, suite_dir: str | Path | None = None, t
                 worst = max(result["perturbed"].items(), key=lambda kv: kv[1]["drop"])  # type: ignore[union-attr]
                 print(f"  {task:<10} {encoder:<24} clean {result['clean']['mean']:.3f}  worst {worst[0]} "  # type: ignore[index]
                       f"{worst[1]['mean']:.3f} (drop {worst[1]['drop']:+.3f})", flush=True)
+    for run in sorted((bench / "tune").glob("*/tune.json")) if (bench / "tune").is_dir() else []:
+        meta = json.loads(run.read_text())
+        if (tasks and meta["task"] not in tasks) or meta["kind"] in ("beat", "chords", "transcription"):
+            continue
+        try:
+            result = score_tune_run(run_dir=run.parent, task_dir=suite / str(meta["task"]), out_dir=out,
+                                    perturbations=perturbations, progress=progress)
+        except Exception as exc:  # recorded; the other runs go on
+            result = {"task": meta["task"], "encoder": f"{meta['name']} / {meta['method']}",
+                      "error": f"{type(exc).__name__}: {exc}"}
+            atomic_write_json(out / "failures" / f"{meta['task']}__tune-{safe_stem(run.parent.name)}.json", result)
+        results.append(result)
     return results
+
+
+def _decode_test(manifest: Path, label: str, *, sample_rate: int, min_duration_s: float):
+    """``ClipSet`` of the test clips of ``manifest`` at ``sample_rate`` (undecodable clips left out) and how many."""
+    from mirkit.audio import load
+    from mirkit.errors import AudioError
+    from mirkit.tune.data import ClipSet
+
+    clips, skipped = ClipSet([], [], []), 0
+    for entry in read_manifest(manifest):
+        if entry.split != "test":
+            continue
+        path = entry.path if Path(entry.path).is_absolute() else str(manifest.parent / entry.path)
+        try:
+            wave, _ = load(path, sample_rate=sample_rate, min_duration_s=min_duration_s)
+        except AudioError:
+            skipped += 1
+            continue
+        clips.waves.append(wave.astype(np.float32))
+        clips.labels.append(entry.labels[label])
+        clips.paths.append(path)
+    return clips, skipped
+
+
+def score_tune_run(*, run_dir: str | Path, task_dir: str | Path, out_dir: str | Path,
+                   perturbations: list[str] | None = None, device: str = "cpu",
+                   progress: bool = True) -> dict[str, object]:
+    """:func:`score_run` for a ``mirkit tune`` run (clip-level tasks): every finished seed's best weights
+    through the encoder on the clean and perturbed test clips; ``OUT/results/<task>__<encoder>__<method>.json``."""
+    import math
+
+    import torch
+
+    from mirkit.tune.loop import label_units, predict
+    from mirkit.tune.run import load_tuned
+
+    run_dir, task_dir, out = Path(run_dir), Path(task_dir), Path(out_dir)
+    names = list(perturbations or PERTURBATIONS)
+    for name in names:
+        PERTURBATIONS.get(name)
+    kind, label = task_kind(task_dir)
+    if kind in ("beat", "chords", "transcription"):
+        raise ConfigError(f"{run_dir} is a time-resolved ({kind}) tune run; robustness scores clip-level runs only "
+                          "for now.")
+    seeds = sorted(json.loads(p.read_text())["seed"] for p in (run_dir / "results").glob("*.json"))
+    if not seeds:
+        raise ConfigError(f"{run_dir} has no finished seed (no results/*.json); let `mirkit tune` finish first.")
+    started = time.perf_counter()
+    manifests = {"clean": task_dir / "manifest.jsonl"}
+    manifests.update({n: perturbed_split(task_dir, out / "audio", n, progress=progress) for n in names})
+    scores: dict[str, list[float]] = {k: [] for k in manifests}
+    counts: dict[str, int] = {}
+    meta: dict[str, object] = {}
+    for seed in seeds:
+        model, targets, meta = load_tuned(run_dir, seed=seed, device=device, merge=True)
+        spec, config = model.encoder.spec, meta["config"]  # type: ignore[union-attr]
+        for name, manifest in manifests.items():
+            clips, _ = _decode_test(manifest, label, sample_rate=spec.sample_rate, min_duration_s=spec.min_duration_s)
+            if not clips.waves:
+                raise ConfigError(f"no test clip of {manifest} could be decoded.")
+            outputs = predict(model, clips, window_samples=int(round(float(config["crop_s"]) * spec.sample_rate)),
+                              min_samples=max(1, math.ceil(spec.min_duration_s * spec.sample_rate)),
+                              batch_size=int(config["batch_size"]), device=torch.device(device),
+                              method=str(meta["method"]))
+            outputs = label_units(outputs, model, targets.kind)
+            scores[name].append(float(targets.evaluate(clips.labels, outputs)["headline"]))
+            counts[name] = len(clips.waves)
+    clean = scores.pop("clean")
+    result: dict[str, object] = {
+        "task": task_dir.name, "kind": kind, "encoder": f"{meta['name']} / {meta['method']}", "run": str(run_dir),
+        "job": f"tune {meta['method']}", "method": meta["method"], "seeds": len(seeds),
+        "clean": _stats(clean, counts["clean"]), "perturbed": {}}
+    for name, values in scores.items():
+        stats = _stats(values, counts[name])
+        stats["drop"] = float(np.mean(clean) - np.mean(values))
+        result["perturbed"][name] = stats  # type: ignore[index]
+    result["wall_s"] = round(time.perf_counter() - started, 1)
+    atomic_write_json(out / "results" / f"{task_dir.name}__{safe_stem(str(meta['name']))}__{meta['method']}.json",
+                      result)
+    return result

@@ -182,7 +182,7 @@ def _encode_targets(targets: Targets, labels: list[object], model: TuneModel) ->
     return torch.from_numpy(y)
 
 
-def _label_units(outputs: np.ndarray, model: TuneModel, kind: str) -> np.ndarray:
+def label_units(outputs: np.ndarray, model: TuneModel, kind: str) -> np.ndarray:
     if kind in ("regression", "tempo"):
         return outputs * model.y_std.cpu().numpy() + model.y_mean.cpu().numpy()
     return outputs
@@ -261,7 +261,7 @@ class Trainer:
         kind = self.targets.kind
         outputs = predict(self.model, self.splits[split], **self.eval_args)
         loss = float(task_losses(kind, torch.from_numpy(outputs), self.y_valid)) if with_loss else math.nan
-        return loss, self.targets.evaluate(self.splits[split].labels, _label_units(outputs, self.model, kind))
+        return loss, self.targets.evaluate(self.splits[split].labels, label_units(outputs, self.model, kind))
 
     def _restore(self, tensors: dict[str, torch.Tensor], trainer: dict[str, object]) -> None:
         config = self.config.to_dict()

@@ -17,7 +17,7 @@ from mirkit.data.tasks import TIME_RESOLVED_KINDS
 from mirkit.errors import AudioError, ConfigError
 from mirkit.features.inputs import scan_inputs
 from mirkit.tune.data import ClipSet
-from mirkit.tune.loop import _label_units, predict
+from mirkit.tune.loop import label_units, predict
 from mirkit.tune.run import load_tuned
 from mirkit.tune.timed_loop import activations, frame_outputs
 
@@ -59,7 +59,7 @@ def predict_tuned(*, run_dir: str | Path, source: str | Path, out_path: str | Pa
                           min_samples=max(1, math.ceil(spec.min_duration_s * spec.sample_rate)),
                           batch_size=int(config["batch_size"]), device=torch.device(device),  # type: ignore[arg-type]
                           method=str(meta["method"]))
-        outputs = _label_units(outputs, model, targets.kind)
+        outputs = label_units(outputs, model, targets.kind)
         for path, output, value in zip(kept, outputs, targets.decode(outputs)):
             rows.append(prediction_row(path, targets.kind, targets.classes, output, value, top_k=top_k))
     write_predictions(out_path, rows, facts)
