@@ -13,7 +13,8 @@ Layers:
     data
     adapt
     train
-    tune retrieval hear pretrain boost robustness
+    tune retrieval hear pretrain boost
+    robustness
     bench
     web
     cli
