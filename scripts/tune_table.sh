@@ -41,6 +41,8 @@ run_one() {  # NAME ARGS...: one run, its log kept, its last lines shown
   else echo "!! $name failed (exit $?), see $OUT/logs/$name.log"; tail -n 3 "$OUT/logs/$name.log"; fi
 }
 export -f run_one; export MIRKIT OUT
-# word splitting of each line is intended: paths in SUITE/OUT must not contain spaces
+# word splitting of each line is intended: paths in SUITE/OUT must not contain spaces. Trailing blanks are
+# stripped first: `xargs -L 1` joins a line that ends in a blank with the next one (an empty EXTRA did that)
+sed -i 's/[[:space:]]*$//' "$jobs_file"
 xargs -P "$JOBS" -L 1 bash -c 'run_one "$@"' _ < "$jobs_file"
 $MIRKIT report "$OUT"
