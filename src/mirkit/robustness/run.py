@@ -238,12 +238,16 @@ def score_tune_run(*, run_dir: str | Path, task_dir: str | Path, out_dir: str | 
     scores: dict[str, list[float]] = {k: [] for k in manifests}
     counts: dict[str, int] = {}
     meta: dict[str, object] = {}
+    decoded: dict[str, object] = {}  # every seed shares the encoder, so each split is decoded once
     for seed in seeds:
         model, targets, meta = load_tuned(run_dir, seed=seed, device=device, merge=True)
         spec, config = model.encoder.spec, meta["config"]  # type: ignore[union-attr]
         for name, manifest in manifests.items():
-            clips, _ = _decode_test(manifest, label, sample_rate=spec.sample_rate, min_duration_s=spec.min_duration_s)
-            if not clips.waves:
+            if name not in decoded:
+                decoded[name], _ = _decode_test(manifest, label, sample_rate=spec.sample_rate,
+                                                min_duration_s=spec.min_duration_s)
+            clips = decoded[name]
+            if not clips.waves:  # type: ignore[attr-defined]
                 raise ConfigError(f"no test clip of {manifest} could be decoded.")
             outputs = predict(model, clips, window_samples=int(round(float(config["crop_s"]) * spec.sample_rate)),
                               min_samples=max(1, math.ceil(spec.min_duration_s * spec.sample_rate)),
