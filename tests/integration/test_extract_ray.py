@@ -1,5 +1,6 @@
 """`mirkit extract --engine ray` on a local Ray instance (2 CPUs): the same items as the local engine
-(exactly equal arrays), stored items reused, bad files recorded as locally, bad cluster settings refused."""
+(exactly equal arrays), stored items reused, bad files recorded as locally, bad cluster settings refused,
+and killed worker processes cost nothing but their work in flight."""
 
 from __future__ import annotations
 
@@ -75,3 +76,52 @@ def test_an_unreachable_address_names_it_and_the_fix(audio, tmp_path):
             "address='127.0.0.1:1', progress=False)")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert result.returncode != 0 and "could not connect to --address '127.0.0.1:1'" in result.stderr
+
+
+def _extract_in_a_process(audio, store) -> subprocess.Popen:
+    """A driver of its own (its own local Ray instance), one file per batch so that work is in flight."""
+    code = ("from mirkit.features.ray_engine import extract_ray\nfrom mirkit.features.extract import ExtractConfig\n"
+            f"r = extract_ray({str(audio)!r}, store={str(store)!r}, config=ExtractConfig(encoder='tiny-test'), "
+            "actors=2, batch_files=1, progress=False)\nprint('computed', r.computed)")
+    return subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def _stored(store) -> int:
+    return sum(1 for _ in store.rglob("*.npz"))
+
+
+def test_a_killed_worker_loses_nothing_and_a_rerun_computes_only_what_is_missing(tmp_path):
+    """Both actor processes are killed (SIGKILL) mid-run; whatever Ray then does with the run, a rerun
+    completes, every stored item reads back whole, and stored items are not computed again."""
+    import time
+
+    psutil = pytest.importorskip("psutil", reason="finding Ray's worker processes needs psutil (Ray installs it)")
+    folder = tmp_path / "many"
+    folder.mkdir()
+    t = np.arange(int(4.0 * 16000)) / 16000
+    for i in range(160):
+        sf.write(folder / f"tone{i:03d}.wav", (0.3 * np.sin(2 * np.pi * (110 + 3 * i) * t)).astype(np.float32), 16000)
+    store = tmp_path / "store"
+    driver = _extract_in_a_process(folder, store)
+    deadline = time.monotonic() + 240
+    while _stored(store) < 4 and driver.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    actors = [p for p in psutil.Process(driver.pid).children(recursive=True)
+              if "_ExtractActor" in " ".join(p.cmdline())]
+    for process in actors:
+        process.suspend()  # freeze them where they are, then count what is stored
+    stored_at_kill = _stored(store)
+    for process in actors:
+        process.kill()
+    assert actors and 0 < stored_at_kill < 160, (len(actors), stored_at_kill)
+    driver.wait(timeout=300)  # Ray restarts the actors and finishes (seen here), or gives up: either way, rerun
+    if driver.returncode == 0:  # Ray's restarted actors took over the dead ones' claims and finished the run
+        assert _stored(store) == 160
+    before = _stored(store)
+    again = extract(folder, store=store, config=ExtractConfig(encoder="tiny-test"), progress=False)
+    assert again.computed == 160 - before and again.cached == before  # no stored item recomputed
+    items = FeatureStore(store).recipe(again.recipe)
+    ids = sorted(again.item_ids.values())
+    assert len(ids) == 160
+    for layer in again.recipe.layers:  # every item, from before and after the kill, reads back whole
+        assert items.read_pooled(layer, ids).shape[0] == 160

@@ -7,6 +7,7 @@ command is parsed, so other commands do not import torch.
 from __future__ import annotations
 
 import argparse
+import os
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
@@ -42,5 +43,6 @@ def run(args: argparse.Namespace) -> int:
     config = config_from_args(PretrainConfig, args)
     report = pretrain(corpus=args.corpus, out_dir=args.out, config=config, device=args.device, resume=args.resume,
                       workers=args.workers, progress=not args.no_progress, eval_task=args.eval_task)
-    print(report.summary())
+    if os.environ.get("RANK", "0") == "0":  # under torchrun, rank 0 speaks for the job
+        print(report.summary())
     return 0

@@ -17,6 +17,7 @@ and ``save``.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -45,12 +46,16 @@ MERT_PRESETS: dict[str, dict[str, object]] = {
 MERT_FRAMES = MelTransformerConfig(sample_rate=24000, n_fft=1024, hop=320, n_mels=80, stack=1)
 
 
+#: the dropout probabilities of a HubertModel config that ``--dropout`` sets
+MERT_DROPOUTS = ("hidden_dropout", "attention_dropout", "activation_dropout", "feat_proj_dropout")
+
+
 class MelBackbone(nn.Module):
-    def __init__(self, preset: str) -> None:
+    def __init__(self, preset: str, *, dropout: float | None = None) -> None:
         super().__init__()
         if preset not in MEL_PRESETS:
             raise ConfigError(f"--arch mel has presets {', '.join(MEL_PRESETS)}, not {preset!r}.")
-        arch = MEL_PRESETS[preset]
+        arch = MEL_PRESETS[preset] if dropout is None else replace(MEL_PRESETS[preset], dropout=dropout)
         self.encoder = MelTransformer(mel_spec("mirkit-pretrain", arch, source="", licence="", description=""), arch)
         self.sample_rate, self.token_hop, self.dim = arch.sample_rate, arch.hop * arch.stack, arch.dim
 
@@ -68,7 +73,8 @@ class MelBackbone(nn.Module):
 
 
 class MertBackbone(nn.Module):
-    def __init__(self, preset: str, *, init: str | None = None, weights: str | None = None) -> None:
+    def __init__(self, preset: str, *, init: str | None = None, weights: str | None = None,
+                 dropout: float | None = None) -> None:
         from transformers import HubertModel
 
         from mirkit.encoders import mert
@@ -84,7 +90,8 @@ class MertBackbone(nn.Module):
             raw = mert.mert_config_dict("mert-v1-95m", MERT_PRESETS[preset])
         else:
             raise ConfigError(f"--arch mert has presets {', '.join(MERT_PRESETS)}, not {preset!r}.")
-        config = mert.hubert_config_from_mert({**raw, "layerdrop": 0.0, "mask_time_prob": 0.05})
+        overrides = dict.fromkeys(MERT_DROPOUTS, dropout) if dropout is not None else {}
+        config = mert.hubert_config_from_mert({**raw, "layerdrop": 0.0, "mask_time_prob": 0.05, **overrides})
         with quiet_transformers():
             self.model = HubertModel(config)
         self.model.config.mask_time_prob = 0.0  # masks come from mirkit's span masking, never at random
@@ -137,12 +144,14 @@ class MertBackbone(nn.Module):
         return folder
 
 
-def build_backbone(arch: str, preset: str, *, init: str | None = None, weights: str | None = None) -> nn.Module:
+def build_backbone(arch: str, preset: str, *, init: str | None = None, weights: str | None = None,
+                   dropout: float | None = None) -> nn.Module:
+    """The backbone of ``--arch``; ``dropout`` replaces the preset's (or the checkpoint's) dropout."""
     if arch == "mel":
         if init is not None:
             raise ConfigError("--init continues a published MERT checkpoint; it needs --arch mert.")
-        return MelBackbone(preset)
-    return MertBackbone(preset, init=init, weights=weights)
+        return MelBackbone(preset, dropout=dropout)
+    return MertBackbone(preset, init=init, weights=weights, dropout=dropout)
 
 
 __all__ = ["MERT_PRESETS", "MelBackbone", "MertBackbone", "build_backbone"]

@@ -49,6 +49,8 @@ class PretrainConfig:
     checkpoint_every: int = option(200, "steps between checkpoints (resume state + an encoder folder)")
     max_bad_steps: int = option(5, "non-finite steps in a row before the run aborts")
     stats_crops: int = option(64, "crops used to fit the log-mel statistics (and k-means)")
+    dropout: float | None = option(None, "the backbone's dropout (default: the preset's, 0.1); with 0 a torchrun "
+                                   "job trains what one process trains, up to summation order")
 
     def validate(self) -> None:
         check_choices(self, what="mirkit pretrain")
@@ -71,6 +73,8 @@ class PretrainConfig:
             bad.append(f"mask_prob={self.mask_prob}")
         if not 0 <= self.mix_prob <= 1:
             bad.append(f"mix_prob={self.mix_prob}")
+        if self.dropout is not None and not 0 <= self.dropout < 1:
+            bad.append(f"dropout={self.dropout} (0 <= dropout < 1)")
         if self.batch_size < 2 and self.mix_prob > 0:
             bad.append(f"batch_size={self.batch_size} (in-batch mixing needs 2 or more; or --mix-prob 0)")
         if bad:

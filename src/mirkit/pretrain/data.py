@@ -83,13 +83,17 @@ class CropDataset(torch.utils.data.Dataset):
 
 
 class StreamSampler(torch.utils.data.Sampler):
-    """Indices ``start, start + 1, ...`` up to ``stop`` (the crops of the steps still to run)."""
+    """Indices ``start, start + 1, ...`` up to ``stop`` (the crops of the steps still to run); under
+    torchrun, process ``rank`` of ``world_size`` takes the rows ``rank::world_size`` of each micro-batch
+    of ``batch_size`` crops (``start`` is a micro-batch boundary)."""
 
-    def __init__(self, start: int, stop: int) -> None:
-        self.start, self.stop = start, stop
+    def __init__(self, start: int, stop: int, *, batch_size: int = 1, rank: int = 0, world_size: int = 1) -> None:
+        if batch_size % world_size or not 0 <= rank < world_size:
+            raise ConfigError(f"a batch of {batch_size} crops does not split over {world_size} processes (rank {rank}).")
+        self.start, self.stop, self.batch_size, self.rank, self.world_size = start, stop, batch_size, rank, world_size
 
     def __iter__(self):
-        return iter(range(self.start, self.stop))
+        return (i for i in range(self.start, self.stop) if (i % self.batch_size) % self.world_size == self.rank)
 
     def __len__(self) -> int:
-        return max(0, self.stop - self.start)
+        return max(0, self.stop - self.start) // self.world_size
