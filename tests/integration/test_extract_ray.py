@@ -125,3 +125,15 @@ def test_a_killed_worker_loses_nothing_and_a_rerun_computes_only_what_is_missing
     assert len(ids) == 160
     for layer in again.recipe.layers:  # every item, from before and after the kill, reads back whole
         assert items.read_pooled(layer, ids).shape[0] == 160
+
+
+def test_the_driver_expects_the_recipe_cpu_actors_store_under(audio, tmp_path):
+    """musicnn switches to ONNX Runtime on the CPU (runtime auto), and the runtime is part of the recipe:
+    the driver must expect what the actors' local engine stores (it once expected PyTorch's and refused)."""
+    pytest.importorskip("musicnn", reason="musicnn's weights come from the musicnn wheel (setup.sh installs it)")
+    from mirkit.features.ray_engine import actor_recipe
+
+    config = ExtractConfig(encoder="musicnn-mtt")
+    local = extract(audio, store=tmp_path / "s", config=config, progress=False)
+    assert actor_recipe(config).recipe_id == local.recipe_id
+    assert actor_recipe(ExtractConfig(encoder="musicnn-mtt", runtime="torch")).recipe_id != local.recipe_id

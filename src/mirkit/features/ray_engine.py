@@ -20,8 +20,10 @@ from collections import Counter
 from dataclasses import replace
 from pathlib import Path
 
+from mirkit.encoders.onnx_runtime import select_runtime
 from mirkit.errors import ConfigError
 from mirkit.features.extract import ExtractConfig, ExtractReport, extract, make_recipe
+from mirkit.features.recipe import FeatureRecipe
 from mirkit.features.inputs import scan_inputs
 from mirkit.features.store import FeatureStore
 
@@ -76,13 +78,7 @@ def extract_ray(source: str | Path, *, store: str | Path, config: ExtractConfig,
     store.mkdir(parents=True, exist_ok=True)
     paths, not_audio = scan_inputs(source)
     paths = [str(Path(p).resolve()) for p in paths]
-    # the recipe (and the encoder's weights revision) is known before any work: build it here, on the CPU
-    from mirkit.encoders import load_encoder
-
-    probe_encoder = load_encoder(config.encoder, weights_dir=config.weights_dir, device="cpu",
-                                 frame_rate_hz=config.frame_rate_hz)
-    items = FeatureStore(store).recipe(make_recipe(replace(config, device="cpu"), probe_encoder))
-    del probe_encoder
+    items = FeatureStore(store).recipe(actor_recipe(config, gpus_per_actor=gpus_per_actor))
     _connect(ray, address)
     resources = ray.cluster_resources()
     if gpus_per_actor > 0:
@@ -113,6 +109,19 @@ def extract_ray(source: str | Path, *, store: str | Path, config: ExtractConfig,
         _merge(report, rows)
     report.wall_s = time.perf_counter() - started
     return report
+
+
+def actor_recipe(config: ExtractConfig, *, gpus_per_actor: float = 0.0) -> FeatureRecipe:
+    """The recipe the actors will store under, known before any work: the encoder is built here, on the
+    CPU, and switched to ONNX Runtime where a CPU actor's local engine switches it (musicnn with
+    ``runtime`` auto), since the runtime is part of the recipe."""
+    from mirkit.encoders import load_encoder
+
+    encoder = load_encoder(config.encoder, weights_dir=config.weights_dir, device="cpu",
+                           frame_rate_hz=config.frame_rate_hz)
+    if not gpus_per_actor:  # CPU actors: what extract() does with device cpu
+        select_runtime(encoder, config.runtime, what=f"run encoder {encoder.spec.name!r}")
+    return make_recipe(replace(config, device="cpu"), encoder)
 
 
 def _merge(report: ExtractReport, rows: list[dict]) -> None:
