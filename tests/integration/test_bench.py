@@ -154,3 +154,17 @@ def test_robustness_scores_each_pair_and_the_report_shows_it_with_the_twin_table
     for text in ("## Robustness: genre", "pink-noise-10db", "Most robust (smallest worst-case drop)",
                  "## Pretrained vs random-init twin", "tiny-test beats its random-init twin on"):
         assert text in md, text
+
+
+def test_frame_level_tasks_can_use_the_temporal_head(suite, tmp_path):
+    runs = tmp_path / "runs"
+    args = ["bench", "--suite", str(suite), "--out", str(runs), "--encoders", "logmel", "--tasks", "beat",
+            "--seeds", "1", "--frame-model", "tcn", "--peers", "none", "--no-weighted", "--no-progress", "--report"]
+    done = _cli(*args)
+    assert done.returncode == 0, done.stderr
+    record = json.loads(next(runs.glob("tasks/beat/logmel/results/*.json")).read_text())
+    assert record["head"] == "tcn"
+    assert json.loads((runs / "bench.json").read_text())["frame_probe"] == "tcn"
+    assert "(tcn head)" in (runs / "report.md").read_text()
+    linear = _cli(*[a for a in args if a not in ("--frame-model", "tcn")])
+    assert linear.returncode == 2 and "frame_probe='tcn'" in linear.stderr  # heads never mix in one folder

@@ -77,3 +77,32 @@ def test_pretrained_vs_twin_counts_only_seed_ranges_apart_and_chooses_on_validat
     assert any(kind == "p" and "enc beats its random-init twin on 1 of 3 tasks" in str(text) and "(genre)" in str(text)
                for kind, text in blocks)
     assert twin_blocks([r for r in rows if not r.name.startswith("random:")], ["key"]) == []
+
+
+def test_tempo_rows_come_from_the_beat_probe_chosen_on_beat_validation_and_face_the_peers():
+    from mirkit.bench.report import derived_rows, versus_peers
+
+    def beat(job: str, valid_f: float, tempo: float) -> Row:
+        return Row(task="beat", name="enc", group="pretrained", job=job, layer_label=job, pooling="every frame",
+                   seeds=3, test={"headline": (0.7, 0.0), "tempo_acc1": (tempo, 0.01), "tempo_acc2": (0.9, 0.0)},
+                   valid_headline=valid_f, test_range={"tempo_acc1": (tempo - 0.02, tempo + 0.02)},
+                   valid={"tempo_acc1": 0.5})
+
+    clip = Row(task="tempo", name="enc", group="pretrained", job="layer0", layer_label="layer0", pooling="mean",
+               seeds=3, test={"headline": (0.1, 0.0)}, valid_headline=0.2, test_range={"headline": (0.09, 0.11)})
+    peer = Row(task="tempo", name="librosa-beat", group="peer", job="-", layer_label="librosa", pooling="-", seeds=1,
+               test={"headline": (0.55, 0.0)}, valid_headline=float("nan"))
+    # layer1 has the better beat validation F, layer0 the better (unseen) test tempo: layer1 is used
+    rows = [beat("layer0", 0.6, 0.9), beat("layer1", 0.8, 0.6), clip, peer]
+    (derived,) = derived_rows(rows, "tempo")
+    assert derived.job == "layer1" and derived.headline[0] == 0.6 and derived.test["acc2"][0] == 0.9
+    assert derived.group == "pretrained, beat probe" and derived.valid_headline == 0.5
+    assert derived_rows(rows, "genre") == []
+    table = leaderboard(rows, "tempo")
+    assert [r[1] for r in table.rows] == ["enc", "librosa-beat", "enc"]  # by test score: derived, peer, clip probe
+    line = versus_peers(rows, "tempo")
+    assert line is not None and "enc (layer1, beat probe" in line and "librosa-beat 0.550" in line
+    assert "above it in every seed" in line  # 0.58-0.62 against 0.55
+    rows[1] = beat("layer1", 0.8, 0.55)
+    assert "level with it" in versus_peers(rows, "tempo")
+    assert versus_peers([clip], "tempo") is None  # no peer: nothing to say

@@ -36,6 +36,7 @@ class Row:
     extract: dict[str, object] = field(default_factory=dict)
     layer_weights: list[float] = field(default_factory=list)
     test_range: dict[str, tuple[float, float]] = field(default_factory=dict)  # metric -> (min, max) over seeds
+    valid: dict[str, float] = field(default_factory=dict)  # metric -> mean over seeds, validation split
 
     @property
     def headline(self) -> tuple[float, float]:
@@ -71,7 +72,8 @@ def pooling_label(encoder: str, record: dict) -> str:
         except (UnknownNameError, IndexError, KeyError):
             return str(record.get("pooling", "mean"))
     if record.get("pooling") == "none":
-        return f"every frame at {rate:.3g} fps"
+        head = record.get("head", "linear")
+        return f"every frame at {rate:.3g} fps" + (f" ({head} head)" if head != "linear" else "")
     return f"{record.get('pooling', 'mean')} of {rate:.3g} fps frames"
 
 
@@ -144,5 +146,7 @@ def _probe_rows(run: Path) -> list[Row]:
             layer_weights=[float(w) for w in np.mean(weights, axis=0)] if weights else [],
             test_range={m: (float(min(r["test"][m] for r in records)), float(max(r["test"][m] for r in records)))
                         for m in metrics},
+            valid={m: float(np.mean([r["valid"][m] for r in records])) for m in records[0].get("valid", {})
+                   if all(m in r.get("valid", {}) for r in records)},
         ))
     return rows

@@ -11,6 +11,7 @@ figures, so it reads as one file.
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from pathlib import Path
 
 from mirkit.bench.collect import Row, best_rows, collect
@@ -20,12 +21,56 @@ from mirkit.bench.robustness_report import robustness_blocks
 from mirkit.bench.tune_report import collect_methods, method_blocks
 from mirkit.bench.twins import twin_blocks
 
+#: clip-level tasks that another task's probes also answer: task -> (source task, metric prefix, headline)
+DERIVED = {"tempo": ("beat", "tempo_", "acc1")}
+
+
+def derived_rows(rows: list[Row], task: str) -> list[Row]:
+    """Rows of ``task`` read off another task's probes: each encoder's beat probe (its layer chosen on the
+    beat task's validation split) decoded to one tempo per clip. The beat task's clips are the tempo
+    task's grooves, so both score the same test clips."""
+    if task not in DERIVED:
+        return []
+    source, prefix, headline = DERIVED[task]
+    found = []
+    for (t, _), r in sorted(best_rows(rows).items()):
+        test = {k.removeprefix(prefix): v for k, v in r.test.items() if k.startswith(prefix)}
+        if t != source or headline not in test:
+            continue
+        found.append(replace(r, task=task, group=f"{r.group}, {source} probe", test={"headline": test[headline], **test},
+                             valid_headline=r.valid.get(prefix + headline, float("nan")),
+                             test_range={k.removeprefix(prefix): v for k, v in r.test_range.items()
+                                         if k.startswith(prefix)}))
+    return found
+
+
+def versus_peers(rows: list[Row], task: str) -> str | None:
+    """One sentence: the encoder probe with the best *validation* score (clip probes, weighted sums and
+    derived rows alike) against the best installed peer on the test split; ``None`` without peers."""
+    peers = [r for r in rows if r.task == task and r.group == "peer"]
+    models = [r for (t, _), r in best_rows(rows).items() if t == task]
+    models += [r for r in rows if r.task == task and r.job == "weighted"] + derived_rows(rows, task)
+    models = [r for r in models if not math.isnan(r.valid_headline)]
+    if not peers or not models:
+        return None
+    model = max(models, key=lambda r: r.valid_headline)
+    peer = max(peers, key=lambda r: r.headline[0])
+    low, high = model.test_range.get("headline", (model.headline[0],) * 2)
+    verdict = ("above it in every seed" if low > peer.headline[0] else "below it in every seed"
+               if high < peer.headline[0] else "level with it (the seeds straddle it)")
+    how = model.group.split(", ", 1)[1] if ", " in model.group else "probe"
+    return (f"Best encoder chosen on validation: {model.name} ({model.layer_label}, {how}, {model.pooling}), test "
+            f"{metric_name(task)} {model.headline[0]:.3f} (seeds {low:.3f}-{high:.3f}); best installed peer: "
+            f"{peer.name} {peer.headline[0]:.3f}. The encoder is {verdict}.")
+
 
 def leaderboard(rows: list[Row], task: str) -> Table:
-    """Best validated layer and weighted sum per encoder, and peers, sorted by test headline."""
+    """Best validated layer and weighted sum per encoder, rows derived from another task's probes (tempo
+    from the beat probes), and peers, sorted by test headline."""
     best = best_rows(rows)
     entries = [r for (t, _), r in best.items() if t == task]
     entries += [r for r in rows if r.task == task and (r.job == "weighted" or r.group == "peer")]
+    entries += derived_rows(rows, task)
     entries.sort(key=lambda r: -r.headline[0])
     extra = sorted({m for r in entries for m in r.test if m not in ("headline", metric_name(task))
                     and not m.startswith(("tags_", "r2_"))})
@@ -87,6 +132,9 @@ def write_report(runs_dir: str | Path) -> tuple[Path, Path]:
         blocks += [("h2", "Overview"), ("img", figures["heatmap"])]
     for task in tasks:
         blocks += [("h2", f"Task: {task}"), ("table", leaderboard(rows, task))]
+        versus = versus_peers(rows, task)
+        if versus:
+            blocks.append(("p", versus))
         if figures.get(task):
             blocks.append(("img", figures[task]))
     blocks += twin_blocks(rows, tasks)

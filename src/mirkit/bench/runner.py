@@ -86,12 +86,14 @@ def suite_tasks(suite_dir: Path) -> list[str]:
 
 def run_bench(*, suite_dir: str | Path, out_dir: str | Path, encoders: list[str] | None = None,
               tasks: list[str] | None = None, seeds: int = 3, frame_seeds: int | None = None, layers: str = "all",
-              model: str = "linear",
+              model: str = "linear", frame_model: str | None = None,
               weighted: bool = True, peers: list[str] | None = None, store: str | Path | None = None,
               weights_dir: str | None = None, device: str = "cpu", force: bool = False,
               real_tempo: str | Path | None = None, progress: bool = True) -> BenchReport:
     """Run every (task, encoder) probe sweep and every (task, peer); see the module docstring.
-    ``frame_seeds``: seeds of the frame-level tasks (default ``seeds``). ``real_tempo``: a ``tempo_real``
+    ``frame_seeds``: seeds of the frame-level tasks (default ``seeds``); ``frame_model``: their head
+    (``linear``, ``mlp`` or ``tcn``, a small temporal network over the frozen frames; default ``model``).
+    ``real_tempo``: a ``tempo_real``
     folder (``mirkit data music``) on which each encoder's beat probe and the tempo peers are scored
     (:mod:`mirkit.bench.real_tempo`)."""
     started = time.perf_counter()
@@ -106,6 +108,8 @@ def run_bench(*, suite_dir: str | Path, out_dir: str | Path, encoders: list[str]
         PEERS.get(name)
     config = ProbeConfig(model=model)
     config.validate()
+    frame_model = frame_model or model
+    FrameProbeConfig(head=frame_model).validate()
     if real_tempo is not None:
         from mirkit.bench.real_tempo import check_folder
 
@@ -114,13 +118,13 @@ def run_bench(*, suite_dir: str | Path, out_dir: str | Path, encoders: list[str]
             "suite_checksum": suite_checksum(suite_dir), "soundfonts": info.get("soundfonts"),
             "encoders": encoders, "tasks": tasks, "seeds": seeds,
             "frame_seeds": seeds if frame_seeds is None else frame_seeds, "layers": layers, "probe": model,
-            "weighted": weighted, "peers": peer_names}
+            "frame_probe": frame_model, "weighted": weighted, "peers": peer_names}
     _check_plan(out / "bench.json", plan, force=force)
     atomic_write_json(out / "bench.json", plan)
     atomic_write_json(out / "provenance.json", provenance())
     report = BenchReport(out_dir=str(out))
     probe_args = dict(store=Path(store) if store else out / "features", layers=layers, seeds=seeds,
-                      frame_seeds=plan["frame_seeds"], config=config,
+                      frame_seeds=plan["frame_seeds"], config=config, frame_model=frame_model,
                       weights_dir=weights_dir, device=device, weighted=weighted, force=force, progress=progress)
     for task in tasks:
         for encoder in encoders:
@@ -161,14 +165,14 @@ def _run_pair(report: BenchReport, out: Path, suite_dir: Path, task: str, encode
     spec = get_spec(encoder)
     try:
         if TASKS.get(task).kind in FRAME_KINDS:
-            args = {k: v for k, v in probe_args.items() if k not in ("config", "frame_seeds")}
+            args = {k: v for k, v in probe_args.items() if k not in ("config", "frame_seeds", "frame_model")}
             args["seeds"] = probe_args["frame_seeds"]
-            config = FrameProbeConfig(head=probe_args["config"].model)  # type: ignore[union-attr]
+            config = FrameProbeConfig(head=str(probe_args["frame_model"]))
             summary = probe_timed_task(task_dir=suite_dir / task, encoder=encoder, out_dir=out / "tasks" / task / name,
                                        config=config, frame_rate_hz=TIMED_FRAME_RATE_HZ if spec.adjustable_frame_rate
                                        else None, **args)  # type: ignore[arg-type]
         else:
-            args = {k: v for k, v in probe_args.items() if k != "frame_seeds"}
+            args = {k: v for k, v in probe_args.items() if k not in ("frame_seeds", "frame_model")}
             summary = probe_task(task_dir=suite_dir / task, encoder=encoder, out_dir=out / "tasks" / task / name,
                                  frame_rate_hz=spec.clip_frame_rate_hz, **args)  # type: ignore[arg-type]
     except Exception as exc:  # a failing pair is recorded; the rest of the bench goes on
@@ -214,8 +218,10 @@ def _check_plan(path: Path, plan: dict, *, force: bool) -> None:
     if not path.is_file() or force:
         return
     old = json.loads(path.read_text())
-    for key in ("suite_checksum", "seeds", "frame_seeds", "probe", "layers"):
-        if old.get(key, plan[key] if key == "frame_seeds" else None) != plan[key]:
+    # bench folders written before a setting existed hold its default then
+    defaults = {"frame_seeds": plan["frame_seeds"], "frame_probe": old.get("probe")}
+    for key in ("suite_checksum", "seeds", "frame_seeds", "probe", "frame_probe", "layers"):
+        if old.get(key, defaults.get(key)) != plan[key]:
             raise ConfigError(f"{path.parent} holds results for {key}={old.get(key)!r}, but this run has "
                               f"{key}={plan[key]!r}; use another --out folder, or --force to redo every job.")
 

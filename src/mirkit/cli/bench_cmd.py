@@ -28,6 +28,9 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
                         help="seeds of the frame-level tasks (beat, chords, transcription; default: --seeds)")
     parser.add_argument("--layers", default="all")
     parser.add_argument("--model", default="linear", choices=("linear", "mlp"))
+    parser.add_argument("--frame-model", default=None, choices=("linear", "mlp", "tcn"),
+                        help="head of the frame-level tasks (default: --model); tcn: a small dilated temporal "
+                             "convolution network over the frozen frames (about 70k parameters)")
     parser.add_argument("--no-weighted", action="store_true", help="skip the learned weighted sum of layers")
     parser.add_argument("--peers", default="default",
                         help=f"comma list, 'none', or 'default' = {','.join(DEFAULT_PEERS)} (those installed run)")
@@ -57,7 +60,7 @@ def run(args: argparse.Namespace) -> int:
         suite_dir=args.suite, out_dir=args.out, encoders=None if args.encoders == "default" else _names(args.encoders),
         tasks=None if args.tasks == "all" else _names(args.tasks), seeds=args.seeds, frame_seeds=args.frame_seeds,
         layers=args.layers,
-        model=args.model, weighted=not args.no_weighted,
+        model=args.model, frame_model=args.frame_model, weighted=not args.no_weighted,
         peers=None if args.peers == "default" else [] if args.peers == "none" else _names(args.peers),
         store=args.store, weights_dir=args.weights, device=args.device, force=args.force,
         real_tempo=args.real_tempo, progress=not args.no_progress)

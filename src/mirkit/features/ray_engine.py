@@ -23,8 +23,8 @@ from pathlib import Path
 from mirkit.encoders.onnx_runtime import select_runtime
 from mirkit.errors import ConfigError
 from mirkit.features.extract import ExtractConfig, ExtractReport, extract, make_recipe
-from mirkit.features.recipe import FeatureRecipe
 from mirkit.features.inputs import scan_inputs
+from mirkit.features.recipe import FeatureRecipe
 from mirkit.features.store import FeatureStore
 
 
