@@ -274,13 +274,72 @@ def test_augmentation_changes_training_crops_only_and_unknown_names_fail(tiny_su
     assert all(torch.equal(a[2], b[2]) for a, b in zip(augmented, again))  # the same draws on every run
     assert all(np.array_equal(a[3], b[3]) and np.array_equal(a[4], b[4]) for a, b in zip(plain, augmented))
     assert any(not torch.equal(a[2], b[2]) for a, b in zip(plain, augmented))
+    assert all(a[5] == [{}] * len(a[1]) for a in augmented)  # label-preserving: no label changes
     wave = np.sin(np.linspace(0, 400, 8000)).astype(np.float32)
-    for name in AUGMENTATIONS:  # each one, forced on, keeps the length and changes the signal
-        out = AUGMENTATIONS.get(name).apply(wave, 8000, np.random.default_rng(1))
-        assert out.shape == wave.shape and out.dtype == np.float32 and not np.allclose(out, wave)
-    assert np.array_equal(augment_crop(wave, 8000, (), np.random.default_rng(0)), wave)
+    for name in AUGMENTATIONS:  # each one, forced on, keeps the length (or shortens: faster) and changes the signal
+        spec = AUGMENTATIONS.get(name)
+        if spec.facet is None:
+            out = spec.apply(wave, 8000, np.random.default_rng(1))
+        else:
+            out = spec.change(wave, 8000, 1.15 if spec.facet == "rate" else 2.0)
+        assert out.dtype == np.float32 and len(out) <= len(wave) and not np.allclose(out, wave[: len(out)])
+    same, changes = augment_crop(wave, 8000, (), np.random.default_rng(0))
+    assert np.array_equal(same, wave) and changes == {}
     assert parse_augment("none") == ()
     with pytest.raises(UnknownNameError, match="noise"):
         parse_augment("gain,nois")
     with pytest.raises(UnknownNameError):
         replace(FAST, method="probe", augment="pitch-shift").validate()
+
+
+def test_label_changing_augmentations_move_the_labels_by_rule_and_refuse_tasks_without_one(tiny_suite, tmp_path):
+    from mirkit.errors import ConfigError
+    from mirkit.tune.augment import AUGMENTATIONS, augment_crop
+    from mirkit.tune.label_rules import check_rules, relabel, scale_tempo, shift_pitch, transpose_key
+
+    assert transpose_key("A# major", 2) == "C major" and transpose_key("C minor", -1) == "B minor"
+    assert shift_pitch("61", -2) == "59" and scale_tempo(100.0, 1.1) == pytest.approx(110.0)
+    assert relabel("key", "E minor", {"semitones": 1.0, "rate": 1.1}) == "F minor"  # speed keeps the key
+    assert relabel("bpm", 120.0, {"semitones": 2.0, "rate": 0.9}) == pytest.approx(108.0)  # pitch keeps the tempo
+    assert relabel("family", "brass", {"semitones": -2.0, "rate": 1.1}) == "brass"
+    # a real pitch shift moves the spectrum by the semitones the label moves by
+    t = np.arange(16000) / 16000
+    tone = (0.5 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)
+    shifted = AUGMENTATIONS.get("pitch").change(tone, 16000, 2.0)
+    peak = np.argmax(np.abs(np.fft.rfft(shifted[2000:14000]))) * 16000 / 12000
+    assert peak == pytest.approx(440 * 2 ** (2 / 12), rel=0.01)
+    # stretch: faster by 1.1 means the crop's music ends sooner (shorter, then padded in the batch)
+    assert len(AUGMENTATIONS.get("stretch").change(tone, 16000, 1.1)) == pytest.approx(16000 / 1.1, abs=400)
+    # a refused draw leaves the crop alone (and the draws of the rest stay the same)
+    kept, changes = augment_crop(tone, 16000, ("pitch",) * 8, np.random.default_rng(0), accept=lambda ch: False)
+    assert np.array_equal(kept, tone) and changes == {}
+    # tasks: rules exist for key/pitch/tempo/instrument (both), genre/tagging (pitch only); none elsewhere
+    check_rules("key", "key", ("pitch", "stretch", "gain"))
+    check_rules("genre", "genre", ("pitch", "noise"))
+    with pytest.raises(ConfigError, match="--augment stretch changes the music's rate.*'tagging'.*gain,eq,room,noise,pitch"):
+        check_rules("tagging", "tags", ("stretch",))
+    with pytest.raises(ConfigError, match="no rule.*beats labels of task 'beat'"):
+        check_rules("beat", "beats", ("pitch",))
+    with pytest.raises(ConfigError, match="--augment pitch"):  # before any work: nothing written
+        tune_task(task_dir=tiny_suite / "beat", encoder="tiny-test", out_dir=tmp_path / "beat", seeds=1,
+                  progress=False, config=replace(FAST, method="probe", augment="pitch"))
+    assert not (tmp_path / "beat").exists()
+
+
+def test_a_key_run_trains_on_transposed_labels_and_resumes_bit_for_bit(tiny_suite, tmp_path, monkeypatch):
+    import mirkit.tune.loop
+
+    calls = []
+    original = mirkit.tune.loop.relabel
+    monkeypatch.setattr("mirkit.tune.loop.relabel", lambda *a: calls.append(a) or original(*a))
+    config = replace(FAST, method="probe", augment="pitch,stretch", checkpoint_every=1)
+    args = dict(task_dir=tiny_suite / "key", encoder="tiny-test", config=config, seeds=1, progress=False)
+    tune_task(out_dir=tmp_path / "whole", **args)
+    assert tune_task(out_dir=tmp_path / "split", stop_after_steps=2, **args) == {"stopped": True}
+    tune_task(out_dir=tmp_path / "split", **args)
+    whole, split = (json.loads(next((tmp_path / r / "results").glob("*.json")).read_text()) for r in ("whole", "split"))
+    assert split["cost"]["resumed_from_step"] == 2
+    assert split["test"] == whole["test"] and split["history"] == whole["history"]
+    assert (tmp_path / "whole/seed0/best.safetensors").read_bytes() == (tmp_path / "split/seed0/best.safetensors").read_bytes()
+    assert {name for name, _, _ in calls} == {"key"}
+    assert any(changes.get("semitones") for _, _, changes in calls)  # transposed keys were trained on

@@ -37,8 +37,9 @@ class TuneConfig:
     checkpoint_every: int = option(50, "optimizer steps between checkpoints (one is also written every epoch)")
     max_bad_steps: int = option(5, "optimizer steps in a row with a non-finite loss before the run aborts")
     frame_rate_hz: float | None = option(None, "for encoders with a free hop (CREPE)")
-    augment: str = option("none", "label-preserving augmentation of training crops: none, or a comma list of gain, eq, "
-                          "room, noise (each applied with probability 0.5)")
+    augment: str = option("none", "augmentation of training crops: none, or a comma list of gain, eq, room, noise "
+                          "(label-preserving) and pitch, stretch (labels follow by rule: key/pitch transposed, tempo "
+                          "scaled), each applied with probability 0.5")
 
     def validate(self) -> None:
         spec = get_method(self.method)

@@ -5,6 +5,7 @@ non-overlapping windows for evaluation. Batch order and crops are a pure functio
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -68,10 +69,13 @@ def pad_batch(waves: list[np.ndarray]) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def train_batches(clips: ClipSet, *, batch_size: int, crop_samples: int, seed: int, epoch: int,
-                  start: int = 0, augment: tuple[str, ...] = (), sample_rate: int = 0):
-    """Yield ``(batch_index, indices, waveform, lengths, offsets)`` for one epoch from batch ``start`` on
-    (``offsets``: each crop's first sample in its clip, for time-resolved labels). ``augment`` names
-    label-preserving augmentations (:mod:`mirkit.tune.augment`) applied to each crop at ``sample_rate``.
+                  start: int = 0, augment: tuple[str, ...] = (), sample_rate: int = 0,
+                  accept: Callable[[int, dict[str, float]], bool] | None = None):
+    """Yield ``(batch_index, indices, waveform, lengths, offsets, changes)`` for one epoch from batch
+    ``start`` on (``offsets``: each crop's first sample in its clip, for time-resolved labels;
+    ``changes``: per crop, the label facets its augmentations changed, e.g. ``{"semitones": 2.0}``).
+    ``augment`` names augmentations (:mod:`mirkit.tune.augment`) applied to each crop at
+    ``sample_rate``; ``accept(clip index, changes)`` may refuse a label-changing draw for a clip.
 
     Clips shorter than the crop are taken whole (padded; lengths say so). The last partial batch
     is dropped when it would hold fewer than 2 clips (batch norm needs 2).
@@ -88,13 +92,16 @@ def train_batches(clips: ClipSet, *, batch_size: int, crop_samples: int, seed: i
             offset = int(rng.integers(0, len(w) - crop_samples + 1)) if len(w) > crop_samples else 0
             waves.append(w[offset: offset + crop_samples])
             offsets.append(offset)
+        changes: list[dict[str, float]] = [{} for _ in waves]
         if augment:
             from mirkit.tune.augment import augment_crop
 
             draws = np.random.default_rng([seed, epoch, b, 2])
-            waves = [augment_crop(w, sample_rate, augment, draws) for w in waves]
+            for k, i in enumerate(batches[b]):
+                check = None if accept is None else (lambda ch, i=int(i): accept(i, ch))
+                waves[k], changes[k] = augment_crop(waves[k], sample_rate, augment, draws, accept=check)
         wave, lengths = pad_batch(waves)
-        yield b, batches[b], wave, lengths, np.asarray(offsets)
+        yield b, batches[b], wave, lengths, np.asarray(offsets), changes
 
 
 def batches_per_epoch(clips: ClipSet, batch_size: int) -> int:

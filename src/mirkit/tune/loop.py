@@ -33,7 +33,7 @@ from mirkit.train.checkpoint import (
 )
 from mirkit.train.distributed import context
 from mirkit.train.optim import clipped_step, warmup_cosine
-from mirkit.tune.augment import parse_augment
+from mirkit.tune.augment import changed_facets, parse_augment
 from mirkit.tune.config import TuneConfig
 from mirkit.tune.data import (
     ClipSet,
@@ -42,6 +42,7 @@ from mirkit.tune.data import (
     pad_batch,
     train_batches,
 )
+from mirkit.tune.label_rules import relabel
 from mirkit.tune.methods import MethodSpec, get_method
 from mirkit.tune.model import TuneModel
 
@@ -198,9 +199,11 @@ class Trainer:
     """
 
     def __init__(self, model: TuneModel, splits: dict[str, ClipSet], targets: Targets, *, config: TuneConfig,
-                 run_dir: Path, device: str = "cpu") -> None:
+                 run_dir: Path, device: str = "cpu", label: str | None = None) -> None:
         config.validate()
         self.model, self.splits, self.targets, self.config, self.run_dir = model, splits, targets, config, run_dir
+        self.label = label  # the label field (``key``, ``bpm``, ...): how labels follow label-changing augmentations
+        self.augment = parse_augment(config.augment)
         self.spec = get_method(config.method)
         self.device = torch.device(device)
         model.to(self.device)
@@ -250,11 +253,24 @@ class Trainer:
         self.y_train = _encode_targets(self.targets, self.splits["train"].labels, self.model)
         self.y_valid = _encode_targets(self.targets, self.splits["valid"].labels, self.model)
 
-    def batch_loss(self, idx: np.ndarray, offsets: np.ndarray, wave: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-        """The loss of one training batch (``offsets``: each crop's first sample in its clip)."""
+    def batch_loss(self, idx: np.ndarray, offsets: np.ndarray, wave: torch.Tensor, lengths: torch.Tensor,
+                   changes: list[dict[str, float]] | None = None) -> torch.Tensor:
+        """The loss of one training batch (``offsets``: each crop's first sample in its clip; ``changes``:
+        the label facets each crop's augmentations changed)."""
         with autocast(self.device):
             out = self.net(wave.to(self.device), lengths.to(self.device)).float()
-        return task_losses(self.targets.kind, out, self.y_train[idx].to(self.device))
+        if changes and any(changes):
+            labels = self.splits["train"].labels
+            y = _encode_targets(self.targets, [relabel(str(self.label), labels[i], c) if c else labels[i]
+                                               for i, c in zip(idx, changes)], self.model)
+        else:
+            y = self.y_train[idx]
+        return task_losses(self.targets.kind, out, y.to(self.device))
+
+    def accept_change(self, index: int, changes: dict[str, float]) -> bool:
+        """Whether training clip ``index`` may take these label changes (its new label is one of the classes)."""
+        label = relabel(str(self.label), self.splits["train"].labels[index], changes)
+        return self.targets.kind not in ("key", "multiclass") or str(label) in self.targets.classes
 
     def score(self, split: str, *, with_loss: bool = False) -> tuple[float, dict[str, float]]:
         """``(loss, scores)`` of the model on a split (the loss is NaN unless ``with_loss``)."""
@@ -286,12 +302,14 @@ class Trainer:
                         trainer={"optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(),
                                  "loop": self.state.to_dict(), "rng": rng_state(), "config": self.config.to_dict()})
 
-    def _backward(self, idx: np.ndarray, offsets: np.ndarray, wave: torch.Tensor, lengths: torch.Tensor) -> bool:
+    def _backward(self, idx: np.ndarray, offsets: np.ndarray, wave: torch.Tensor, lengths: torch.Tensor,
+                  changes: list[dict[str, float]]) -> bool:
         """Forward and backward of one micro-batch; ``False`` when its loss is not finite (no backward)."""
         config = self.config
         share = self.dist.share(len(idx))  # this process's rows of the global batch (all of it alone)
         try:
-            loss = self.batch_loss(np.asarray(idx)[share], np.asarray(offsets)[share], wave[share], lengths[share])
+            loss = self.batch_loss(np.asarray(idx)[share], np.asarray(offsets)[share], wave[share], lengths[share],
+                                   changes[share])
             loss = loss / config.accumulate
             finite = bool(torch.isfinite(loss))
             if finite:
@@ -326,13 +344,12 @@ class Trainer:
         set_mode(self.model, True, self.spec)
         self.optimizer.zero_grad(set_to_none=True)
         micro, finite = 0, True
-        for b, idx, wave, lengths, offsets in train_batches(self.splits["train"], batch_size=config.batch_size,
-                                                            crop_samples=self.crop, seed=config.seed,
-                                                            epoch=state.epoch, start=state.batch,
-                                                            augment=parse_augment(config.augment),
-                                                            sample_rate=self.rate):
+        accept = self.accept_change if changed_facets(self.augment) else None
+        for b, idx, wave, lengths, offsets, changes in train_batches(
+                self.splits["train"], batch_size=config.batch_size, crop_samples=self.crop, seed=config.seed,
+                epoch=state.epoch, start=state.batch, augment=self.augment, sample_rate=self.rate, accept=accept):
             step_start = time.perf_counter()
-            finite = self._backward(idx, offsets, wave, lengths)
+            finite = self._backward(idx, offsets, wave, lengths, changes)
             micro += 1
             last = b == self.per_epoch - 1
             if micro == config.accumulate or last:
@@ -389,15 +406,17 @@ class Trainer:
 
 def train(model: TuneModel, splits: dict[str, ClipSet], targets: Targets, *, config: TuneConfig, run_dir: Path,
           device: str = "cpu", resume: bool = False, progress: bool = True,
-          stop_after_steps: int | None = None, trainer_cls: type[Trainer] = Trainer) -> Outcome | None:
+          stop_after_steps: int | None = None, trainer_cls: type[Trainer] = Trainer,
+          label: str | None = None) -> Outcome | None:
     """Train ``model`` (the method already applied) and return its outcome; see the module docstring.
 
     ``stop_after_steps`` ends the run abruptly after that many optimizer steps and returns ``None``
-    (how tests stand in for a killed process).
+    (how tests stand in for a killed process). ``label``: the task's label field, for label-changing
+    augmentations (:mod:`mirkit.tune.label_rules`).
     """
     from tqdm import tqdm
 
-    trainer = trainer_cls(model, splits, targets, config=config, run_dir=run_dir, device=device)
+    trainer = trainer_cls(model, splits, targets, config=config, run_dir=run_dir, device=device, label=label)
     trainer.start(resume=resume)
     state, per_epoch = trainer.state, trainer.per_epoch
     started = time.perf_counter()

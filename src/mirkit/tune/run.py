@@ -33,8 +33,10 @@ from mirkit.encoders import load_encoder
 from mirkit.errors import CheckpointError, ConfigError
 from mirkit.files import atomic_write_json, safe_stem
 from mirkit.train.distributed import context, device_for
+from mirkit.tune.augment import parse_augment
 from mirkit.tune.config import TuneConfig
 from mirkit.tune.data import load_task_audio
+from mirkit.tune.label_rules import check_rules
 from mirkit.tune.loop import Outcome, Trainer, train
 from mirkit.tune.methods import apply_method, get_method
 from mirkit.tune.model import TuneModel, choose_layers
@@ -96,6 +98,7 @@ def tune_task(*, task_dir: str | Path, encoder: str, out_dir: str | Path, config
     device = device_for(device, dist)
     progress = progress and dist.is_main
     kind, label = task_kind(task_dir)
+    check_rules(task_dir.name, label, parse_augment(config.augment))  # no label may change silently
     timed = kind in TIME_RESOLVED_KINDS
     config = config_for_task(config, kind)
     method = get_method(config.method)
@@ -136,7 +139,7 @@ def tune_task(*, task_dir: str | Path, encoder: str, out_dir: str | Path, config
         started = time.perf_counter()
         outcome = train(model, audio.splits, targets, config=seed_config, run_dir=out / f"seed{seed}", device=device,
                         resume=resume == "auto", progress=progress, stop_after_steps=stop_after_steps,
-                        trainer_cls=FrameTrainer if timed else Trainer)
+                        trainer_cls=FrameTrainer if timed else Trainer, label=label)
         if outcome is None:  # stopped on request (tests): no result yet
             return {"stopped": True}
         result = _seed_result(model, outcome, meta, seed_config, counts=counts, device=device,

@@ -114,7 +114,10 @@ class FrameTrainer(Trainer):
         weight = positive_weight(self.targets.kind, targets)
         self.pos_weight = None if weight is None else weight.to(self.device)
 
-    def batch_loss(self, idx: np.ndarray, offsets: np.ndarray, wave: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+    def batch_loss(self, idx: np.ndarray, offsets: np.ndarray, wave: torch.Tensor, lengths: torch.Tensor,
+                   changes: list[dict[str, float]] | None = None) -> torch.Tensor:
+        """The frame-level loss; ``changes`` is always empty here (no label rules for time-resolved tasks yet:
+        ``check_rules`` refuses label-changing augmentations before the run)."""
         with autocast(self.device):
             logits, frames = self.net(wave.to(self.device), lengths.to(self.device))
         logits = logits.float()

@@ -1,0 +1,75 @@
+"""How a task's label follows a label-changing augmentation (:mod:`mirkit.tune.augment`).
+
+Rules are keyed by the label a task trains on (``key``, ``pitch``, ``bpm``, ``family``, ``genre``,
+``tags``: the suite's tasks, whatever their folder is called). For each, each facet an augmentation may change (``semitones``: a pitch shift; ``rate``:
+a speed change) has a rule: a function of the label and the amount, or :data:`KEEP` (the label does
+not depend on it: an instrument family under a shift of two semitones, a key under a speed change).
+A facet without a rule for a task is refused before the run starts: genre and tagging under a speed
+change (the tempo-class tag and the styles' tempo ranges would move), tasks from dataset adapters
+and the time-resolved tasks (their rules are not written yet).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from mirkit.data.tasks import PITCH_NAMES
+from mirkit.errors import ConfigError
+
+KEEP = "keep"
+
+
+def transpose_key(label: object, semitones: float) -> str:
+    """``"A# major"`` shifted by ``semitones`` (mode kept; sharps, as the suite's key names)."""
+    tonic, mode = str(label).split(" ", 1)
+    return f"{PITCH_NAMES[(PITCH_NAMES.index(tonic) + int(round(semitones))) % 12]} {mode}"
+
+
+def shift_pitch(label: object, semitones: float) -> str:
+    """A MIDI pitch label (``"61"``) shifted by ``semitones``."""
+    return str(int(label) + int(round(semitones)))  # type: ignore[call-overload]
+
+
+def scale_tempo(label: object, rate: float) -> float:
+    """BPM of the music played ``rate`` times faster."""
+    return float(label) * rate  # type: ignore[arg-type]
+
+
+Rule = Callable[[object, float], object]
+#: label name -> facet -> rule (the suite's key, pitch, tempo, instrument, genre and tagging tasks)
+RULES: dict[str, dict[str, Rule | str]] = {
+    "key": {"semitones": transpose_key, "rate": KEEP},
+    "pitch": {"semitones": shift_pitch, "rate": KEEP},
+    "bpm": {"semitones": KEEP, "rate": scale_tempo},
+    "family": {"semitones": KEEP, "rate": KEEP},
+    "genre": {"semitones": KEEP},
+    "tags": {"semitones": KEEP},
+}
+
+
+def check_rules(task: str, label: str | None, names: tuple[str, ...]) -> None:
+    """Refuse, before any work, an augmentation that would change the labels (``label``) of ``task``
+    without a rule."""
+    from mirkit.tune.augment import AUGMENTATIONS
+
+    rules = RULES.get(label or "", {})
+    for name in names:
+        facet = AUGMENTATIONS.get(name).facet
+        if facet is not None and facet not in rules:
+            ruled = [n for n in AUGMENTATIONS if AUGMENTATIONS.get(n).facet in (None, *rules)]
+            raise ConfigError(f"--augment {name} changes the music's {facet} and mirkit has no rule for how the "
+                              f"{label or 'time-resolved'} labels of task {task!r} follow it, so they would change "
+                              f"silently; use --augment {','.join(ruled)} (or a subset) for this task.")
+
+
+def relabel(label_name: str, label: object, changes: dict[str, float]) -> object:
+    """``label`` (of the kind ``label_name``) after the augmentations' ``changes`` (each facet through its
+    rule; :func:`check_rules` ran)."""
+    for facet, amount in changes.items():
+        rule = RULES[label_name][facet]
+        if rule != KEEP:
+            label = rule(label, amount)  # type: ignore[operator]
+    return label
+
+
+__all__ = ["KEEP", "RULES", "check_rules", "relabel", "scale_tempo", "shift_pitch", "transpose_key"]
