@@ -25,7 +25,8 @@ import torch
 
 from mirkit.adapt.fit import task_losses
 from mirkit.tune.config import TuneConfig
-from mirkit.tune.loop import autocast, build_optimizer, set_mode
+from mirkit.tune.inference import autocast, set_mode
+from mirkit.tune.loop import build_optimizer
 from mirkit.tune.methods import METHODS, get_method
 from mirkit.tune.run import build_model, count_parameters
 

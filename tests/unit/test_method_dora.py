@@ -45,7 +45,7 @@ def test_dora_trains_only_its_parameters_and_starts_as_the_frozen_encoder():
 
 def test_a_dora_run_saves_only_its_tensors_and_merges(tiny_suite, tmp_path):
     from mirkit.tune.data import load_task_audio
-    from mirkit.tune.loop import predict
+    from mirkit.tune.inference import predict
 
     config = replace(TuneConfig(max_epochs=2, batch_size=4, crop_s=1.0), method="dora",
                      options=get_method("dora").config_cls(lora_rank=2))

@@ -17,7 +17,8 @@ from mirkit.encoders.hf import init_random_checkpoint
 from mirkit.errors import CheckpointError, ConfigError, TrainingError, UnknownNameError
 from mirkit.tune import TuneConfig, get_method, load_tuned, tune_task
 from mirkit.tune.data import load_task_audio
-from mirkit.tune.loop import predict, train
+from mirkit.tune.inference import predict
+from mirkit.tune.loop import train
 from mirkit.tune.methods import apply_method
 from mirkit.tune.run import build_model, count_parameters
 

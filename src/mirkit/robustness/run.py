@@ -218,7 +218,7 @@ def score_tune_run(*, run_dir: str | Path, task_dir: str | Path, out_dir: str | 
 
     import torch
 
-    from mirkit.tune.loop import label_units, predict
+    from mirkit.tune.inference import label_units, predict
     from mirkit.tune.run import load_tuned
 
     run_dir, task_dir, out = Path(run_dir), Path(task_dir), Path(out_dir)

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from mirkit.adapt.fit import standardiser, task_losses
+from mirkit.adapt.fit import task_losses
 from mirkit.adapt.targets import Targets
 from mirkit.errors import CheckpointError, ConfigError, TrainingError
 from mirkit.train.checkpoint import (
@@ -38,12 +38,11 @@ from mirkit.tune.config import TuneConfig
 from mirkit.tune.data import (
     ClipSet,
     batches_per_epoch,
-    eval_windows,
-    pad_batch,
     train_batches,
 )
+from mirkit.tune.inference import autocast, encode_targets, fit_standardisation, label_units, predict, set_mode
 from mirkit.tune.label_rules import relabel
-from mirkit.tune.methods import MethodSpec, get_method
+from mirkit.tune.methods import get_method
 from mirkit.tune.model import TuneModel
 
 
@@ -106,64 +105,6 @@ def saved_state(model: TuneModel, method: str) -> dict[str, torch.Tensor]:
             if (n in trainable or not n.startswith("encoder.") or spec.trains_encoder) and not n.startswith(frozen)}
 
 
-def set_mode(model: TuneModel, training: bool, spec: MethodSpec) -> None:
-    model.train(training)
-    if not spec.trains_encoder:
-        model.encoder.eval()
-
-
-def autocast(device: torch.device):
-    if device.type == "cuda":
-        return torch.autocast("cuda", dtype=torch.bfloat16)
-    return torch.autocast("cpu", enabled=False)
-
-
-def predict(model: TuneModel, clips: ClipSet, *, window_samples: int, min_samples: int, batch_size: int,
-            device: torch.device, method: str) -> np.ndarray:
-    """Raw outputs per clip (mean over its windows), in the head's units (standardised for regression)."""
-    set_mode(model, False, get_method(method))
-    pieces = [(i, w) for i, wave in enumerate(clips.waves)
-              for w in eval_windows(wave, window_samples=window_samples, min_samples=min_samples)]
-    pieces.sort(key=lambda p: len(p[1]))  # similar lengths share a batch: little padding
-    sums: np.ndarray | None = None
-    counts = np.zeros(len(clips.waves))
-    with torch.no_grad(), autocast(device):
-        for start in range(0, len(pieces), batch_size):
-            chunk = pieces[start: start + batch_size]
-            wave, lengths = pad_batch([w for _, w in chunk])
-            out = model(wave.to(device), lengths.to(device)).float().cpu().numpy()
-            if sums is None:
-                sums = np.zeros((len(clips.waves), out.shape[1]))
-            for (i, _), row in zip(chunk, out):
-                sums[i] += row
-                counts[i] += 1
-    if sums is None:
-        raise TrainingError(f"no clip of this split has a window of at least {min_samples} samples to predict on.")
-    return (sums / counts[:, None]).astype(np.float32)
-
-
-def fit_standardisation(model: TuneModel, clips: ClipSet, targets: Targets, *, window_samples: int, min_samples: int,
-                        batch_size: int, device: torch.device, method: str) -> None:
-    """Set the model's feature and label standardisation from the training clips (initial encoder)."""
-    if targets.kind in ("regression", "tempo"):
-        y = targets.encode(clips.labels)
-        model.y_mean.copy_(torch.from_numpy(y.mean(axis=0)))
-        model.y_std.copy_(torch.from_numpy(np.maximum(y.std(axis=0), 1e-6)))
-    spec = get_method(method)
-    if not spec.standardise_features:
-        return
-    set_mode(model, False, spec)
-    pooled = []
-    with torch.no_grad(), autocast(device):
-        for wave in clips.waves:
-            windows = eval_windows(wave, window_samples=window_samples, min_samples=min_samples)
-            batch, lengths = pad_batch(windows)
-            pooled.append(model.features(batch.to(device), lengths.to(device)).float().mean(0).cpu().numpy())
-    mean, std = standardiser(np.stack(pooled))
-    model.norm_mean.copy_(torch.from_numpy(mean[0]))
-    model.norm_std.copy_(torch.from_numpy(std[0]))
-
-
 def build_optimizer(model: TuneModel, config: TuneConfig) -> torch.optim.AdamW:
     """AdamW with the head at ``head_learning_rate`` and every other trainable weight at ``encoder_learning_rate``."""
     head = list(model.head.parameters())
@@ -173,20 +114,6 @@ def build_optimizer(model: TuneModel, config: TuneConfig) -> torch.optim.AdamW:
     if others:
         groups.append({"params": others, "lr": config.encoder_learning_rate})
     return torch.optim.AdamW(groups, weight_decay=config.weight_decay)
-
-
-def _encode_targets(targets: Targets, labels: list[object], model: TuneModel) -> torch.Tensor:
-    y = targets.encode(labels)
-    if targets.kind in ("regression", "tempo"):
-        y = (y - model.y_mean.cpu().numpy()) / model.y_std.cpu().numpy()
-        return torch.from_numpy(y.astype(np.float32))
-    return torch.from_numpy(y)
-
-
-def label_units(outputs: np.ndarray, model: TuneModel, kind: str) -> np.ndarray:
-    if kind in ("regression", "tempo"):
-        return outputs * model.y_std.cpu().numpy() + model.y_mean.cpu().numpy()
-    return outputs
 
 
 class Trainer:
@@ -250,8 +177,8 @@ class Trainer:
         fit_standardisation(self.model, self.splits["train"], self.targets, **self.eval_args)
 
     def prepare_targets(self) -> None:
-        self.y_train = _encode_targets(self.targets, self.splits["train"].labels, self.model)
-        self.y_valid = _encode_targets(self.targets, self.splits["valid"].labels, self.model)
+        self.y_train = encode_targets(self.targets, self.splits["train"].labels, self.model)
+        self.y_valid = encode_targets(self.targets, self.splits["valid"].labels, self.model)
 
     def batch_loss(self, idx: np.ndarray, offsets: np.ndarray, wave: torch.Tensor, lengths: torch.Tensor,
                    changes: list[dict[str, float]] | None = None) -> torch.Tensor:
@@ -261,7 +188,7 @@ class Trainer:
             out = self.net(wave.to(self.device), lengths.to(self.device)).float()
         if changes and any(changes):
             labels = self.splits["train"].labels
-            y = _encode_targets(self.targets, [relabel(str(self.label), labels[i], c) if c else labels[i]
+            y = encode_targets(self.targets, [relabel(str(self.label), labels[i], c) if c else labels[i]
                                                for i, c in zip(idx, changes)], self.model)
         else:
             y = self.y_train[idx]

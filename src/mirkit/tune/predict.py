@@ -17,7 +17,7 @@ from mirkit.data.tasks import TIME_RESOLVED_KINDS
 from mirkit.errors import AudioError, ConfigError
 from mirkit.features.inputs import scan_inputs
 from mirkit.tune.data import ClipSet
-from mirkit.tune.loop import label_units, predict
+from mirkit.tune.inference import label_units, predict
 from mirkit.tune.run import load_tuned
 from mirkit.tune.timed_loop import activations, frame_outputs
 

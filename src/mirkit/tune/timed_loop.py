@@ -21,7 +21,8 @@ from mirkit.adapt.timed.fit import HEADLINE, Clip, evaluate_clips, frame_loss, p
 from mirkit.adapt.timed.targets import FrameTargets
 from mirkit.errors import TrainingError
 from mirkit.tune.data import ClipSet, pad_batch
-from mirkit.tune.loop import Trainer, autocast, set_mode
+from mirkit.tune.inference import autocast, set_mode
+from mirkit.tune.loop import Trainer
 from mirkit.tune.methods import get_method
 from mirkit.tune.timed import FrameTuneModel, clip_frame_times, covering_windows
 
