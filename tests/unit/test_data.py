@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -37,6 +38,52 @@ def test_tiny_suite_is_valid_and_split_by_piece(suite):
     notes = read_manifest(suite / "instrument" / "manifest.jsonl")
     programs = {split: {e.labels["program"] for e in notes if e.split == split} for split in ("train", "test")}
     assert not programs["train"] & programs["test"]  # one soundfont: test programs are unseen
+
+
+def test_train_and_valid_clips_vary_in_level_tilt_and_room_and_test_clips_do_not(suite, tmp_path):
+    import soundfile as sf
+
+    from mirkit.data.suite import draw_variation
+
+    entries = read_manifest(suite / "key" / "manifest.jsonl")
+    peaks = {"train": [], "valid": [], "test": []}
+    for e in entries:
+        audio, _ = sf.read(suite / "key" / e.path)
+        peak_dbfs = 20 * np.log10(np.abs(audio).max())
+        variation = e.rendering.get("variation")
+        if e.split == "test":
+            assert variation is None and peak_dbfs == pytest.approx(-6.02, abs=0.05)
+        else:  # the level recorded is the level in the file (16-bit FLAC: within a few hundredths of a dB)
+            assert variation == draw_variation(Path(e.path).stem, seed=0)
+            assert peak_dbfs == pytest.approx(variation["peak_dbfs"], abs=0.05)
+            assert -30 <= variation["peak_dbfs"] <= -1 and -2 <= variation["tilt_db_per_octave"] <= 2
+        peaks[e.split].append(peak_dbfs)
+    assert np.ptp(peaks["train"]) > 10  # levels spread over the range
+    rooms = [e.rendering["variation"] for e in entries if e.split != "test" and "room_rt60_s" in e.rendering["variation"]]
+    assert 0 < len(rooms) < len([e for e in entries if e.split != "test"])  # about half get a room
+    info = json.loads((suite / "suite.json").read_text())
+    assert info["variation"]["test"].startswith("none") and info["variation"]["train_valid"]["peak_dbfs"] == [-30, -1]
+    with pytest.raises(ConfigError, match="built with variation='on'.*--variation on"):
+        build_suite(suite="tiny", out_dir=suite, soundfonts="timgm6mb", mma="off", progress=False, variation="off")
+    plain = tmp_path / "plain"
+    build_suite(suite="tiny", out_dir=plain, soundfonts="timgm6mb", mma="off", progress=False, variation="off")
+    for e in read_manifest(plain / "key" / "manifest.jsonl"):
+        assert "variation" not in e.rendering
+        assert 20 * np.log10(np.abs(sf.read(plain / "key" / e.path)[0]).max()) == pytest.approx(-6.02, abs=0.05)
+    assert validate_suite(plain) == []
+
+
+def test_a_tilt_tilts_and_keeps_time():
+    from mirkit.audio.effects import tilt
+
+    rate = 16000
+    t = np.arange(rate) / rate
+    low, high = np.sin(2 * np.pi * 250 * t), np.sin(2 * np.pi * 4000 * t)
+    up = tilt((low + high).astype(np.float32), rate, db_per_octave=2.0)
+    spectrum = np.abs(np.fft.rfft(up))
+    ratio_db = 20 * np.log10(spectrum[4000] / spectrum[250])  # 1 Hz bins: 4 octaves apart, 2 dB each
+    assert ratio_db == pytest.approx(8.0, abs=0.1) and up.shape == low.shape
+    assert np.argmax(np.correlate(up[:2000], (low + high)[:2000], "full")) == 1999  # no delay
 
 
 def test_build_is_deterministic_for_a_seed(suite, tmp_path):

@@ -21,6 +21,15 @@ def butter_filter(wave: np.ndarray, sample_rate: int, *, kind: str, cutoff_hz: f
     return sosfilt(butter(order, cutoff_hz, btype=kind, fs=sample_rate, output="sos"), wave).astype(np.float32)
 
 
+def tilt(wave: np.ndarray, sample_rate: int, *, db_per_octave: float, pivot_hz: float = 1000.0) -> np.ndarray:
+    """A gentle spectral tilt: ``db_per_octave`` of gain per octave above ``pivot_hz`` (and as much
+    cut per octave below it), flat below 50 Hz and capped at +-12 dB; the same length, no delay."""
+    spectrum = np.fft.rfft(wave.astype(np.float64))
+    freqs = np.fft.rfftfreq(wave.size, 1 / sample_rate).clip(50.0, None)
+    gain_db = np.clip(db_per_octave * np.log2(freqs / pivot_hz), -12.0, 12.0)
+    return np.fft.irfft(spectrum * 10 ** (gain_db / 20), n=wave.size).astype(np.float32)
+
+
 def room(wave: np.ndarray, sample_rate: int, rng: np.random.Generator, *, rt60_s: float, wet: float) -> np.ndarray:
     """Mix of the dry wave and its convolution with exponentially decaying noise (-60 dB at ``rt60_s``,
     unit energy): a synthetic room; ``wet`` in [0, 1]."""

@@ -4,7 +4,8 @@ Layout of a built suite::
 
     OUT/suite.json                    suite, seed, soundfonts and their roles, counts, checksums
     OUT/<task>/manifest.jsonl         one ManifestEntry per clip (paths relative to OUT/<task>)
-    OUT/<task>/audio/...flac          22.05 kHz mono FLAC, peak-normalised to -6 dBFS
+    OUT/<task>/audio/...flac          22.05 kHz mono FLAC: test clips at -6 dBFS peak; train and validation
+                                      clips at a random level, tilt and room (``variation``, recorded per clip)
 
 The test split is rendered with a soundfont that no train clip uses (when a second soundfont is
 available; ``suite.json`` says so either way). Rendering runs in worker processes; finished files
@@ -18,6 +19,7 @@ import json
 import logging
 import os
 import time
+import zlib
 from collections import Counter
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
@@ -88,6 +90,36 @@ def choose_soundfonts(request: str) -> tuple[list[str], str, dict[str, str]]:
 
 
 _RENDERERS: dict[str, object] = {}
+#: what ``variation="on"`` applies to every train and validation clip (drawn per clip; the test split
+#: keeps its plain rendering at -6 dBFS peak)
+VARIATION = {"peak_dbfs": (-30.0, -1.0), "tilt_db_per_octave": (-2.0, 2.0), "room_share": 0.5,
+             "room_rt60_s": (0.1, 0.8), "room_wet": (0.05, 0.35)}
+TEST_PEAK = 0.5  # -6 dBFS
+
+
+def draw_variation(name: str, *, seed: int) -> dict[str, float]:
+    """The level, spectral tilt and room of one clip, a pure function of the suite seed and the clip name."""
+    rng = np.random.default_rng([seed, zlib.crc32(name.encode())])
+    v = VARIATION
+    drawn = {"peak_dbfs": round(float(rng.uniform(*v["peak_dbfs"])), 2),  # type: ignore[misc]
+             "tilt_db_per_octave": round(float(rng.uniform(*v["tilt_db_per_octave"])), 2)}  # type: ignore[misc]
+    if rng.random() < v["room_share"]:  # type: ignore[operator]
+        drawn["room_rt60_s"] = round(float(rng.uniform(*v["room_rt60_s"])), 3)  # type: ignore[misc]
+        drawn["room_wet"] = round(float(rng.uniform(*v["room_wet"])), 3)  # type: ignore[misc]
+        drawn["room_seed"] = int(rng.integers(0, 2**31))
+    return drawn
+
+
+def apply_variation(audio: np.ndarray, variation: dict[str, float], *, sample_rate: int) -> np.ndarray:
+    """Tilt, then room, then the peak level of ``variation`` (see :func:`draw_variation`)."""
+    from mirkit.audio import effects
+
+    out = effects.tilt(audio, sample_rate, db_per_octave=float(variation["tilt_db_per_octave"]))
+    if "room_rt60_s" in variation:
+        out = effects.room(out, sample_rate, np.random.default_rng(int(variation["room_seed"])),
+                           rt60_s=float(variation["room_rt60_s"]), wet=float(variation["room_wet"]))
+    peak = float(np.abs(out).max())
+    return out * (10 ** (variation["peak_dbfs"] / 20) / peak) if peak > 0 else out
 
 
 def _render_job(job: dict, out_dir: str) -> tuple[str, float, str]:
@@ -104,7 +136,9 @@ def _render_job(job: dict, out_dir: str) -> tuple[str, float, str]:
         audio = _RENDERERS[soundfont].render(job["score"])
         peak = float(np.abs(audio).max())
         if peak > 0:
-            audio = audio * (0.5 / peak)
+            audio = audio * (TEST_PEAK / peak)
+        if job.get("variation"):
+            audio = apply_variation(audio, job["variation"], sample_rate=RENDER_SAMPLE_RATE)
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
         sf.write(tmp, audio, RENDER_SAMPLE_RATE, format="FLAC", subtype="PCM_16")
@@ -183,11 +217,14 @@ def plan_suite(size: SuiteSize, *, train: list[str], test: str, seed: int,
 
 
 def build_suite(*, suite: str, out_dir: str | Path, seed: int = 0, soundfonts: str = "auto", mma: str = "auto",
-                workers: int | None = None, progress: bool = True) -> dict[str, object]:
+                variation: str = "on", workers: int | None = None, progress: bool = True) -> dict[str, object]:
     """Build ``suite`` (tiny | quick | standard) into ``out_dir``; returns the suite.json contents.
 
     ``mma``: ``auto`` uses MMA's grooves when MMA is present or can be fetched from Debian's archive,
-    ``off`` uses mirkit's groove templates only. suite.json records which.
+    ``off`` uses mirkit's groove templates only. suite.json records which. ``variation``: ``on`` renders
+    every train and validation clip at a random peak level with a random spectral tilt and, for about
+    half of them, a synthetic room (:data:`VARIATION`; what each clip got is in its manifest entry);
+    ``off``: every clip at -6 dBFS peak, as the test split always is.
     """
     from tqdm.auto import tqdm
 
@@ -200,6 +237,9 @@ def build_suite(*, suite: str, out_dir: str | Path, seed: int = 0, soundfonts: s
     material: dict[str, str] = {}
     if mma not in ("auto", "off"):
         raise ConfigError(f"mma={mma!r} must be 'auto' (use MMA's grooves when available) or 'off'.")
+    if variation not in ("on", "off"):
+        raise ConfigError(f"variation={variation!r} must be 'on' (random level, tilt and room for train and validation "
+                          "clips) or 'off' (every clip at -6 dBFS peak).")
     mma_home = None
     if mma == "auto":
         from mirkit.data import mma as mma_lib
@@ -208,9 +248,13 @@ def build_suite(*, suite: str, out_dir: str | Path, seed: int = 0, soundfonts: s
     else:
         material["mma"] = "off (grooves from mirkit's templates)"
     inputs = external_inputs(soundfonts=sorted({*train, test}), mma_home=mma_home)
+    _refuse_other_variation(out, variation)
     _warn_changed_inputs(out, inputs)
     plan = plan_suite(SUITES[suite], train=train, test=test, seed=seed, status=material, mma_home=mma_home)
     unique = {id(job): job for jobs in plan.values() for job in jobs}
+    for job in unique.values():
+        if variation == "on" and job["split"] != "test":
+            job["variation"] = draw_variation(job["name"], seed=seed)
     results: dict[int, tuple[str, float, str]] = {}
     workers = workers or max(1, min(4, os.cpu_count() or 1))
     with ProcessPoolExecutor(max_workers=workers) as pool:
@@ -226,11 +270,23 @@ def build_suite(*, suite: str, out_dir: str | Path, seed: int = 0, soundfonts: s
         "suite": suite, "seed": seed, "format_version": 1,
         "soundfonts": {"train": train, "test": test, "test_unseen_in_train": test not in train, "status": status},
         "renderer": "tinysoundfont", "sample_rate": RENDER_SAMPLE_RATE, "counts": counts, "material": material,
+        "variation": {"train_valid": VARIATION, "test": "none (-6 dBFS peak)"} if variation == "on" else "off",
         "inputs": inputs,
         "manifest_sha256": manifests, "build_s": round(time.perf_counter() - started, 1),
     }
     atomic_write_bytes(out / "suite.json", json.dumps(info, indent=2).encode())
     return info
+
+
+def _refuse_other_variation(out: Path, variation: str) -> None:
+    """A folder built with the other ``variation`` would mix both kinds of clip on resume: refuse it."""
+    previous = out / "suite.json"
+    if not previous.is_file():
+        return
+    built = "off" if json.loads(previous.read_text()).get("variation", "off") == "off" else "on"
+    if built != variation:
+        raise ConfigError(f"{out} was built with variation={built!r}; this build asks for {variation!r}. Use another "
+                          f"--out folder, delete {out}, or pass --variation {built}.")
 
 
 def _warn_changed_inputs(out: Path, inputs: dict[str, object]) -> None:
@@ -263,7 +319,8 @@ def _write_manifests(plan: dict[str, list[dict]], results: dict[int, tuple[str, 
                 licence=f"{GENERATED_LICENCE}; rendered with {soundfont} ({sf_lib.SOUNDFONTS[soundfont].licence})",
                 piece=job["piece"], sha256=digest,
                 rendering={"soundfont": soundfont, "sample_rate": RENDER_SAMPLE_RATE, "renderer": "tinysoundfont",
-                           "programs": {str(k): v for k, v in job["score"].programs.items()}, "seed": seed},
+                           "programs": {str(k): v for k, v in job["score"].programs.items()}, "seed": seed,
+                           **({"variation": job["variation"]} if job.get("variation") else {})},
             ))
         task_dir.mkdir(parents=True, exist_ok=True)
         write_manifest(task_dir / "manifest.jsonl", entries)
