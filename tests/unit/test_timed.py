@@ -57,6 +57,19 @@ def test_decoders_recover_beats_tempo_downbeats_and_chords():
     assert [s[2] for s in chords_from_posteriors(posteriors, times, rate_hz=rate)] == ["C:maj", "A:min"]
 
 
+def test_tempo_decoding_searches_the_training_tempo_range():
+    from mirkit.adapt.timed.decode import tempo_from_activation, tempo_range
+
+    rate = 50.0
+    activation = np.zeros(int(20 * rate))
+    activation[:: int(rate)] = 1.0  # beats at 60 BPM ...
+    activation[int(rate / 2):: int(rate)] = 0.8  # ... with strong off-beats: 120 BPM is as plausible
+    assert tempo_from_activation(activation, rate_hz=rate) == pytest.approx(120, rel=0.04)  # librosa's prior: 120
+    assert tempo_from_activation(activation, rate_hz=rate, tempo_range_bpm=(50.0, 90.0)) == pytest.approx(60, rel=0.04)
+    assert tempo_range([{"bpm": 72.0}, {"bpm": 180.5}, {"bpm": 90}]) == (72.0, 180.5)
+    assert tempo_range([{"bpm": 72.0}, {"beats": []}]) is None and tempo_range([]) is None
+
+
 def test_frame_probes_learn_beats_and_chords_on_the_tiny_suite(tiny_suite, tmp_path):
     from mirkit.adapt.timed.fit import FrameProbeConfig
     from mirkit.adapt.timed.run import probe_timed_task

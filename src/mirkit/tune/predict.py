@@ -49,7 +49,8 @@ def predict_tuned(*, run_dir: str | Path, source: str | Path, out_path: str | Pa
         outputs = frame_outputs(model, waves, window_samples=window, batch_size=int(config["batch_size"]),  # type: ignore[arg-type]
                                 device=torch.device(device), method=str(meta["method"]))
         rows = [{"path": path, **decode_activation(str(meta["kind"]), activations(str(meta["kind"]), logits), times,
-                                                   rate_hz=model.frame_rate_hz)}
+                                                   rate_hz=model.frame_rate_hz,
+                                                   tempo_range_bpm=meta.get("tempo_range_bpm"))}
                 for path, (logits, times) in zip(kept, outputs)]
         write_decoded(out_path, rows, facts)
         return len(rows), skipped

@@ -27,6 +27,7 @@ import torch
 from mirkit.adapt.probe import ProbeConfig
 from mirkit.adapt.run import aggregate, task_kind, task_vocabulary
 from mirkit.adapt.targets import Targets
+from mirkit.adapt.timed.decode import tempo_range
 from mirkit.adapt.timed.targets import CHORD_CLASSES, FrameTargets
 from mirkit.data.tasks import TIME_RESOLVED_KINDS
 from mirkit.encoders import load_encoder
@@ -121,7 +122,8 @@ def tune_task(*, task_dir: str | Path, encoder: str, out_dir: str | Path, config
     meta = {"format_version": FORMAT_VERSION, "task": task_dir.name, "task_dir": str(task_dir.resolve()), "kind": kind,
             "label": label, "encoder": encoder, "name": name, "weights_dir": weights_dir, "method": config.method,
             "config": config.to_dict(), "layers": probe_model.layers, "classes": classes, "dims": dims,
-            "sample_rate": spec.sample_rate, "weights_revision": probe_model.encoder.weights_revision}
+            "sample_rate": spec.sample_rate, "weights_revision": probe_model.encoder.weights_revision,
+            "tempo_range_bpm": tempo_range(audio.splits["train"].labels) if kind == "beat" else None}
     if dist.is_main:
         _claim_run_folder(out, meta)
     dist.barrier()

@@ -17,6 +17,7 @@ import math
 import numpy as np
 import torch
 
+from mirkit.adapt.timed.decode import tempo_range
 from mirkit.adapt.timed.fit import HEADLINE, Clip, evaluate_clips, frame_loss, positive_weight
 from mirkit.adapt.timed.targets import FrameTargets
 from mirkit.errors import TrainingError
@@ -134,7 +135,8 @@ class FrameTrainer(Trainer):
                                 device=self.device, method=self.config.method)
         scored = [Clip(np.empty(0), times, np.empty(0), labels, len(wave) / self.sample_rate)  # type: ignore[arg-type]
                   for (_, times), labels, wave in zip(outputs, clips.labels, clips.waves)]
-        scores = evaluate_clips(kind, scored, [activations(kind, logits) for logits, _ in outputs], rate_hz=self.rate)
+        scores = evaluate_clips(kind, scored, [activations(kind, logits) for logits, _ in outputs], rate_hz=self.rate,
+                                tempo_range_bpm=tempo_range(self.splits["train"].labels) if kind == "beat" else None)
         scores["headline"] = scores[HEADLINE[kind]]
         loss = math.nan
         if with_loss:

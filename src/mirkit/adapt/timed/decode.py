@@ -1,7 +1,11 @@
 """Frame activations to musical outputs.
 
 - Beats: librosa's dynamic-programming beat tracker (Ellis 2007) run on the beat activation as its
-  onset envelope; tempo: librosa's autocorrelation tempo estimate of the same activation.
+  onset envelope; tempo: librosa's autocorrelation tempo estimate of the same activation, with a
+  uniform prior over the tempo range of the model's training labels (librosa's default prior, a
+  log-normal around 120 BPM, pulls the suite's 50-220 BPM grooves towards 120: on the standard
+  suite's validation split the musicnn beat probe's Acc1 rose from 0.486 to 0.631 with it, on the
+  quick suite's the log-mel probe's from 0.406 to 0.562); the default prior when the range is unknown.
 - Downbeats: of the decoded beats, every ``meter``-th one, with the meter (3 or 4) and phase whose
   beats carry the most downbeat activation.
 - Notes: a note starts at each local peak of a key's onset activation at or above 0.5 and lasts while
@@ -38,14 +42,32 @@ def beats_from_activation(activation: np.ndarray, times_s: np.ndarray, *, rate_h
     return np.asarray(times_s, dtype=np.float64)[frames[frames < len(times_s)]]
 
 
-def tempo_from_activation(activation: np.ndarray, *, rate_hz: float) -> float:
-    """Tempo in BPM from the autocorrelation of the beat activation."""
+def tempo_range(labels) -> tuple[float, float] | None:
+    """``(min, max)`` BPM of clips' ``bpm`` labels (a beat model's training split): the range its tempo
+    decoding searches; ``None`` when a clip has no ``bpm`` label."""
+    bpms = [label.get("bpm") for label in labels]
+    if not bpms or any(b is None for b in bpms):
+        return None
+    return float(min(bpms)), float(max(bpms))
+
+
+def tempo_from_activation(activation: np.ndarray, *, rate_hz: float,
+                          tempo_range_bpm: tuple[float, float] | None = None) -> float:
+    """Tempo in BPM from the autocorrelation of the beat activation; ``tempo_range_bpm`` (the training
+    labels' range) gives a uniform prior over it, else librosa's default prior is used."""
     import librosa
 
     envelope = np.asarray(activation, dtype=np.float64)
     if len(envelope) < 4 or not np.any(envelope > 1e-6):
         return 120.0  # librosa's prior: nothing to measure
-    return float(np.atleast_1d(librosa.feature.tempo(onset_envelope=envelope, sr=rate_hz * _HOP, hop_length=_HOP))[0])
+    prior = None
+    if tempo_range_bpm is not None:
+        import scipy.stats
+
+        low, high = tempo_range_bpm
+        prior = scipy.stats.uniform(low, max(high - low, 1e-3))
+    return float(np.atleast_1d(librosa.feature.tempo(onset_envelope=envelope, sr=rate_hz * _HOP, hop_length=_HOP,
+                                                     prior=prior))[0])
 
 
 def downbeats_from_beats(beats_s: np.ndarray, downbeat_activation: np.ndarray, times_s: np.ndarray) -> np.ndarray:
@@ -128,4 +150,4 @@ def write_lab(path, segments: list[tuple[float, float, str]]) -> None:
 
 
 __all__ = ["beats_from_activation", "chords_from_posteriors", "downbeats_from_beats", "notes_from_activations",
-           "tempo_from_activation", "write_lab", "write_midi"]
+           "tempo_from_activation", "tempo_range", "write_lab", "write_midi"]

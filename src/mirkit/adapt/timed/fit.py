@@ -27,6 +27,7 @@ from mirkit.adapt.timed.decode import (
     downbeats_from_beats,
     notes_from_activations,
     tempo_from_activation,
+    tempo_range,
 )
 from mirkit.adapt.timed.heads import HEADS, FrameHead, StackedFrameHeads
 from mirkit.adapt.timed.targets import IGNORE, KEYS, FrameTargets
@@ -129,9 +130,10 @@ def _activations(model: FrameHead, kind: str, clips: list[Clip]) -> list[np.ndar
 
 
 def evaluate_clips(kind: str, clips: list[Clip], activations: list[np.ndarray], *, rate_hz: float,
-                   headline_only: bool = False) -> dict[str, float]:
+                   headline_only: bool = False, tempo_range_bpm: tuple[float, float] | None = None) -> dict[str, float]:
     """Decode every clip and score it against its labels (mir_eval through :mod:`mirkit.metrics`);
-    ``headline_only`` skips what the choice of a learning rate does not read (the beat task's tempo)."""
+    ``headline_only`` skips what the choice of a learning rate does not read (the beat task's tempo);
+    ``tempo_range_bpm``: the training labels' tempo range, the prior of the tempo decoding."""
     from mirkit.metrics.chords import chord_overlap
     from mirkit.metrics.rhythm import downbeat_f_measure, evaluate_beats, evaluate_tempo
 
@@ -143,7 +145,8 @@ def evaluate_clips(kind: str, clips: list[Clip], activations: list[np.ndarray], 
             scores = evaluate_beats([c.labels["beats"] for c in clips], beats, skip_s=CLIP_SKIP_S)
             scores["downbeat_f_measure"] = downbeat_f_measure([c.labels["downbeats"] for c in clips], downbeats)
             if not headline_only and all("bpm" in c.labels for c in clips):
-                tempi = [tempo_from_activation(a[:, 0], rate_hz=rate_hz) for a in activations]
+                tempi = [tempo_from_activation(a[:, 0], rate_hz=rate_hz, tempo_range_bpm=tempo_range_bpm)
+                         for a in activations]
                 scores.update({f"tempo_{k}": v for k, v in
                                evaluate_tempo([float(c.labels["bpm"]) for c in clips], tempi).items()})
             return scores
@@ -282,6 +285,7 @@ def fit_frame_probes(splits: dict[str, list[Clip]], *, kind: str, layers: list[i
                   for c in clips] for s, clips in splits.items()}
     pos_weight = positive_weight(kind, [c.target for c in splits["train"]])
     copies = [(seed, rate) for seed in seeds for rate in config.learning_rates]
+    tempo_range_bpm = tempo_range(c.labels for c in splits["train"]) if kind == "beat" else None
     if config.head == "tcn":
         trained = [_train_one(kind, scaled, config=config, rate=rate, seed=seed, pos_weight=pos_weight,
                               outputs=targets.output_dim)[:2] for seed, rate in copies]
@@ -300,8 +304,10 @@ def fit_frame_probes(splits: dict[str, list[Clip]], *, kind: str, layers: list[i
             if best is None or valid[HEADLINE[kind]] > best[0][HEADLINE[kind]]:
                 best = (valid, rate, epoch, model)
         _, rate, epoch, model = best
-        valid = evaluate_clips(kind, scaled["valid"], _activations(model, kind, scaled["valid"]), rate_hz=rate_hz)
-        test = evaluate_clips(kind, scaled["test"], _activations(model, kind, scaled["test"]), rate_hz=rate_hz)
+        valid = evaluate_clips(kind, scaled["valid"], _activations(model, kind, scaled["valid"]), rate_hz=rate_hz,
+                               tempo_range_bpm=tempo_range_bpm)
+        test = evaluate_clips(kind, scaled["test"], _activations(model, kind, scaled["test"]), rate_hz=rate_hz,
+                              tempo_range_bpm=tempo_range_bpm)
         result = ProbeResult(layers=layers, seed=seed, model=config.head, learning_rate=rate, best_epoch=epoch,
                                   valid=valid, test=test, parameters=sum(p.numel() for p in model.parameters()),
                                   train_s=round(train_s, 2), layer_weights=model.layer_weights())

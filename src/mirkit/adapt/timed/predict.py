@@ -58,14 +58,17 @@ class TrainedFrameHead:
         return (torch.softmax(logits, -1) if self.context["kind"] == "chords" else torch.sigmoid(logits)).numpy()
 
 
-def decode_activation(kind: str, activation: np.ndarray, times_s: np.ndarray, *, rate_hz: float) -> dict[str, object]:
+def decode_activation(kind: str, activation: np.ndarray, times_s: np.ndarray, *, rate_hz: float,
+                      tempo_range_bpm: tuple[float, float] | None = None) -> dict[str, object]:
     """One file's musical output from its frame probabilities: ``beats``, ``downbeats`` and ``tempo_bpm``
-    (beat), ``notes`` as ``[onset_s, offset_s, pitch]`` (transcription) or ``chords`` as ``[start, end, label]``."""
+    (beat; ``tempo_range_bpm``: the model's training tempo range), ``notes`` as ``[onset_s, offset_s,
+    pitch]`` (transcription) or ``chords`` as ``[start, end, label]``."""
     if kind == "beat":
         beats = beats_from_activation(activation[:, 0], times_s, rate_hz=rate_hz)
         downbeats = downbeats_from_beats(beats, activation[:, 1], times_s)
         return {"beats": [round(float(t), 3) for t in beats], "downbeats": [round(float(t), 3) for t in downbeats],
-                "tempo_bpm": round(tempo_from_activation(activation[:, 0], rate_hz=rate_hz), 2)}
+                "tempo_bpm": round(tempo_from_activation(activation[:, 0], rate_hz=rate_hz,
+                                                         tempo_range_bpm=tempo_range_bpm), 2)}
     if kind == "transcription":
         return {"notes": [list(n) for n in notes_from_activations(activation[:, :KEYS], activation[:, KEYS:], times_s,
                                                                   rate_hz=rate_hz)]}
@@ -112,7 +115,8 @@ def decode_files(*, run_dir: str | Path, source: str | Path, store: str | Path,
         times = per_layer[layers[0]][k][1]
         frames = np.stack([per_layer[layer][k][0] for layer in layers]).astype(np.float32)
         activation = np.mean([head.activations(frames) for head in heads], axis=0)
-        rows.append({"path": path, **decode_activation(kind, activation, times, rate_hz=rate)})
+        rows.append({"path": path, **decode_activation(kind, activation, times, rate_hz=rate,
+                                                        tempo_range_bpm=context.get("tempo_range_bpm"))})
     meta = {"run": str(run_dir), "layer": layer_name, "seeds": len(heads), "encoder": context["encoder"],
             "task": context.get("task")}
     return report, rows, meta

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from mirkit.adapt.run import aggregate, record_extraction, task_kind, weighted_layers
+from mirkit.adapt.timed.decode import tempo_range
 from mirkit.adapt.timed.fit import HEADLINE, Clip, FrameProbeConfig, fit_frame_probes
 from mirkit.adapt.timed.targets import FrameTargets
 from mirkit.data.manifest import SPLITS, read_manifest
@@ -213,7 +214,8 @@ def probe_timed_task(*, task_dir: str | Path, encoder: str, out_dir: str | Path,
     trained = 0
     context = {"task": task_dir.name, "kind": kind, "encoder": encoder, "recipe_id": items.recipe.recipe_id,
                "pooling": "none", "extract_frame_rate_hz": frame_rate_hz, "head": base.head,
-               "outputs": targets.output_dim}
+               "outputs": targets.output_dim,
+               "tempo_range_bpm": tempo_range(e.labels for _, e in by_split["train"]) if kind == "beat" else None}
     for name, job_layers in jobs:
         todo = [s for s in range(seeds) if force or not (results_dir / f"{job_id(name, s)}.json").is_file()]
         if todo:
