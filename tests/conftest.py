@@ -57,5 +57,5 @@ def tiny_suite(tmp_path_factory) -> Path:
     from mirkit.data.suite import build_suite
 
     root = tmp_path_factory.mktemp("tiny-suite")
-    build_suite(suite="tiny", out_dir=root, soundfonts="timgm6mb", mma="off", progress=False, workers=2)
+    build_suite(suite="tiny", out_dir=root, soundfonts="timgm6mb", mma="off", renderers="tinysoundfont", progress=False, workers=2)
     return root

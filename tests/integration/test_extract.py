@@ -255,7 +255,7 @@ def test_manifest_input(audio_dir, tmp_path):
 def test_data_build_validate_and_extract_from_a_manifest(tmp_path):
     pytest.importorskip("tinysoundfont", reason="weights tier: tinysoundfont is installed by scripts/setup.sh")
     suite = tmp_path / "suite"
-    built = _run_cli("data", "build", "--suite", "tiny", "--soundfonts", "timgm6mb", "--mma", "off", "--out", str(suite),
+    built = _run_cli("data", "build", "--suite", "tiny", "--soundfonts", "timgm6mb", "--mma", "off", "--renderers", "tinysoundfont", "--out", str(suite),
                      "--no-progress")
     assert built.returncode == 0, built.stderr
     assert "WARNING: the same soundfont as train" in built.stdout and "Built suite 'tiny'" in built.stdout
@@ -272,7 +272,7 @@ def test_probe_cli_on_the_tiny_suite_is_resumable(tmp_path):
     pytest.importorskip("tinysoundfont", reason="weights tier: tinysoundfont is installed by scripts/setup.sh")
     from mirkit.data.suite import build_suite
 
-    build_suite(suite="tiny", out_dir=tmp_path / "suite", soundfonts="timgm6mb", mma="off", progress=False)
+    build_suite(suite="tiny", out_dir=tmp_path / "suite", soundfonts="timgm6mb", mma="off", renderers="tinysoundfont", progress=False)
     args = ["probe", "--task", str(tmp_path / "suite" / "genre"), "--encoder", "tiny-test", "--out", str(tmp_path / "run"),
             "--seeds", "2", "--layers", "0,1", "--weighted", "--no-progress"]
     first = _run_cli(*args)

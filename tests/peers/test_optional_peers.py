@@ -21,7 +21,7 @@ def suite(tmp_path_factory):
     from mirkit.data.suite import build_suite
 
     out = tmp_path_factory.mktemp("peers") / "suite"
-    build_suite(suite="tiny", out_dir=out, soundfonts="timgm6mb", mma="off", progress=False)
+    build_suite(suite="tiny", out_dir=out, soundfonts="timgm6mb", mma="off", renderers="tinysoundfont", progress=False)
     return out
 
 

@@ -23,7 +23,7 @@ pytestmark = requires_package("tinysoundfont")
 @pytest.fixture(scope="module")
 def suite(tmp_path_factory):
     root = tmp_path_factory.mktemp("suite")
-    build_suite(suite="tiny", out_dir=root, soundfonts="timgm6mb", mma="off", progress=False, workers=2)
+    build_suite(suite="tiny", out_dir=root, soundfonts="timgm6mb", mma="off", renderers="tinysoundfont", progress=False, workers=2)
     return root
 
 
@@ -64,9 +64,9 @@ def test_train_and_valid_clips_vary_in_level_tilt_and_room_and_test_clips_do_not
     info = json.loads((suite / "suite.json").read_text())
     assert info["variation"]["test"].startswith("none") and info["variation"]["train_valid"]["peak_dbfs"] == [-30, -1]
     with pytest.raises(ConfigError, match="built with variation='on'.*--variation on"):
-        build_suite(suite="tiny", out_dir=suite, soundfonts="timgm6mb", mma="off", progress=False, variation="off")
+        build_suite(suite="tiny", out_dir=suite, soundfonts="timgm6mb", mma="off", renderers="tinysoundfont", progress=False, variation="off")
     plain = tmp_path / "plain"
-    build_suite(suite="tiny", out_dir=plain, soundfonts="timgm6mb", mma="off", progress=False, variation="off")
+    build_suite(suite="tiny", out_dir=plain, soundfonts="timgm6mb", mma="off", renderers="tinysoundfont", progress=False, variation="off")
     for e in read_manifest(plain / "key" / "manifest.jsonl"):
         assert "variation" not in e.rendering
         assert 20 * np.log10(np.abs(sf.read(plain / "key" / e.path)[0]).max()) == pytest.approx(-6.02, abs=0.05)
@@ -88,11 +88,11 @@ def test_a_tilt_tilts_and_keeps_time():
 
 def test_build_is_deterministic_for_a_seed(suite, tmp_path):
     again = tmp_path / "again"
-    build_suite(suite="tiny", out_dir=again, soundfonts="timgm6mb", mma="off", progress=False, workers=1)
+    build_suite(suite="tiny", out_dir=again, soundfonts="timgm6mb", mma="off", renderers="tinysoundfont", progress=False, workers=1)
     first = json.loads((suite / "suite.json").read_text())["manifest_sha256"]
     assert json.loads((again / "suite.json").read_text())["manifest_sha256"] == first
     other = tmp_path / "other"
-    build_suite(suite="tiny", out_dir=other, soundfonts="timgm6mb", mma="off", progress=False, seed=1)
+    build_suite(suite="tiny", out_dir=other, soundfonts="timgm6mb", mma="off", renderers="tinysoundfont", progress=False, seed=1)
     assert json.loads((other / "suite.json").read_text())["manifest_sha256"] != first
 
 
@@ -355,7 +355,7 @@ def test_suite_records_its_inputs_and_a_changed_input_is_named(suite, tmp_path, 
     copy = tmp_path / "copy"
     shutil.copytree(suite, copy)
     with caplog.at_level("WARNING"):
-        build_suite(suite="tiny", out_dir=copy, soundfonts="timgm6mb", mma="off", progress=False, workers=1)
+        build_suite(suite="tiny", out_dir=copy, soundfonts="timgm6mb", mma="off", renderers="tinysoundfont", progress=False, workers=1)
     assert "soundfonts.timgm6mb.sha256" in caplog.text and "Delete the folder" in caplog.text
 
 

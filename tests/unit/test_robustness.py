@@ -110,7 +110,7 @@ def test_unknown_perturbation_fails_before_any_work(tmp_path):
     with pytest.raises(UnknownNameError, match="pink-noise-10db"):
         score_run(run_dir=tmp_path, task_dir=tmp_path / "genre", out_dir=tmp_path, store=tmp_path,
                   perturbations=["pink-noise-10"])
-    assert "room" in PERTURBATIONS and len(PERTURBATIONS) == 9
+    assert "room" in PERTURBATIONS and len(PERTURBATIONS) == 10 and "renderer-fluidsynth" in PERTURBATIONS
 
 
 def test_a_tune_run_scored_clean_equals_its_own_test_score(tiny_suite, tmp_path):

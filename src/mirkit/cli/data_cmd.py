@@ -18,6 +18,10 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
                        help="on: train and validation clips at a random level (-30..-1 dBFS peak), spectral tilt and, "
                             "for half of them, a synthetic room (recorded per clip); off: every clip at -6 dBFS peak "
                             "(the test split always is)")
+    build.add_argument("--renderers", default="auto",
+                       help="auto: tinysoundfont, plus FluidSynth (Debian's, fetched without a system install) for "
+                            "about half of the train and validation clips when available; or a list, e.g. "
+                            "tinysoundfont (the test split is always tinysoundfont with its unseen soundfont)")
     build.add_argument("--mma", default="auto", choices=("auto", "off"),
                        help="auto: genre/tempo grooves from MMA when present or fetchable from Debian; off: templates")
     build.add_argument("--workers", type=int, default=None)
@@ -64,7 +68,7 @@ def run_build(args: argparse.Namespace) -> int:
     from mirkit.data.suite import build_suite
 
     info = build_suite(suite=args.suite, out_dir=args.out, seed=args.seed, soundfonts=args.soundfonts,
-                       mma=args.mma, variation=args.variation, workers=args.workers, progress=not args.no_progress)
+                       mma=args.mma, variation=args.variation, renderers=args.renderers, workers=args.workers, progress=not args.no_progress)
     sf = info["soundfonts"]
     for name, status in sorted(sf["status"].items()):
         print(f"soundfont {name}: {status}")
@@ -74,6 +78,7 @@ def run_build(args: argparse.Namespace) -> int:
         print(f"material {name}: {status}")
     print("variation: " + ("train/valid clips at a random level, tilt and room (per clip in each manifest); test at "
                            "-6 dBFS peak" if info["variation"] != "off" else "off (every clip at -6 dBFS peak)"))
+    print(f"renderers: train/valid {', '.join(info['renderers']['train_valid'])}; test {info['renderers']['test']}")
     for task, counts in info["counts"].items():
         print(f"  {task:<11} " + "  ".join(f"{split} {counts.get(split, 0)}" for split in ("train", "valid", "test")))
     print(f"Built suite '{info['suite']}' (seed {info['seed']}) in {info['build_s']} s: {args.out}")

@@ -1,5 +1,5 @@
 """The external inputs a suite build depends on, recorded in ``suite.json`` under ``inputs``: the MMA
-package version and its groove database's checksum, every soundfont file's size and sha256, and the
+package version and its groove database's checksum, FluidSynth's version when it renders, every soundfont file's size and sha256, and the
 versions of the Python packages that parse and render scores. :func:`input_differences` compares a
 recorded set with this machine's, so that a rebuild that differs can say why."""
 
@@ -28,8 +28,9 @@ def mma_version(home: Path) -> str | None:
     return match.group(1) if match else None
 
 
-def external_inputs(*, soundfonts: list[str], mma_home: Path | None) -> dict[str, object]:
-    """What this build read from outside mirkit: soundfont files, MMA, score and audio packages."""
+def external_inputs(*, soundfonts: list[str], mma_home: Path | None, fluidsynth: bool = False) -> dict[str, object]:
+    """What this build read from outside mirkit: soundfont files, MMA, FluidSynth (when it renders),
+    score and audio packages."""
     from mirkit.data import soundfonts as sf_lib
 
     fonts = {}
@@ -48,7 +49,13 @@ def external_inputs(*, soundfonts: list[str], mma_home: Path | None) -> dict[str
             packages[name] = importlib.metadata.version(name)
         except importlib.metadata.PackageNotFoundError:
             packages[name] = None
-    return {"soundfonts": fonts, "mma": mma, "packages": packages}
+    inputs: dict[str, object] = {"soundfonts": fonts, "mma": mma, "packages": packages}
+    if fluidsynth:
+        from mirkit.data.fluidsynth import locate
+
+        program = locate()
+        inputs["fluidsynth"] = program.version() if program else None
+    return inputs
 
 
 def input_differences(recorded: dict[str, object], current: dict[str, object]) -> list[str]:

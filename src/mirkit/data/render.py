@@ -83,3 +83,15 @@ class Renderer:
         if peak > 0.99:  # keep headroom without changing relative levels much
             mono *= 0.99 / peak
         return mono
+
+
+def score_to_dict(score: Score) -> dict:
+    """A JSON-ready copy of ``score`` (what a test clip's ``.score.json`` sidecar holds)."""
+    return {"duration_s": score.duration_s, "programs": {str(k): v for k, v in score.programs.items()},
+            "notes": [[n.channel, n.pitch, n.velocity, round(n.start_s, 6), round(n.end_s, 6)] for n in score.notes]}
+
+
+def score_from_dict(data: dict) -> Score:
+    """The inverse of :func:`score_to_dict`."""
+    return Score(duration_s=float(data["duration_s"]), programs={int(k): int(v) for k, v in data["programs"].items()},
+                 notes=[Note(int(c), int(p), int(v), float(s), float(e)) for c, p, v, s, e in data["notes"]])

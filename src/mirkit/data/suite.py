@@ -14,26 +14,28 @@ are written atomically, so an interrupted build resumes where it stopped.
 
 from __future__ import annotations
 
-import io
 import json
 import logging
 import os
 import time
-import zlib
 from collections import Counter
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-
 from mirkit.data import soundfonts as sf_lib
 from mirkit.data.grooves import plan_grooves
-from mirkit.data.harmony import note_list, piano_roll, plan_keys, plan_transcription
+from mirkit.data.harmony import plan_keys, plan_transcription
 from mirkit.data.inputs import external_inputs, input_differences
 from mirkit.data.manifest import ManifestEntry, file_sha256, write_manifest
 from mirkit.data.notes import plan_notes
 from mirkit.data.render import RENDER_SAMPLE_RATE
+from mirkit.data.suite_render import (
+    VARIATION,
+    choose_renderers,
+    draw_renderer,
+    draw_variation,
+    render_jobs,
+)
 from mirkit.errors import ConfigError
 from mirkit.files import atomic_write_bytes
 
@@ -87,69 +89,6 @@ def choose_soundfonts(request: str) -> tuple[list[str], str, dict[str, str]]:
         test = names[-1]
     train = [n for n in names if n != test] or [test]
     return train, test, status
-
-
-_RENDERERS: dict[str, object] = {}
-#: what ``variation="on"`` applies to every train and validation clip (drawn per clip; the test split
-#: keeps its plain rendering at -6 dBFS peak)
-VARIATION = {"peak_dbfs": (-30.0, -1.0), "tilt_db_per_octave": (-2.0, 2.0), "room_share": 0.5,
-             "room_rt60_s": (0.1, 0.8), "room_wet": (0.05, 0.35)}
-TEST_PEAK = 0.5  # -6 dBFS
-
-
-def draw_variation(name: str, *, seed: int) -> dict[str, float]:
-    """The level, spectral tilt and room of one clip, a pure function of the suite seed and the clip name."""
-    rng = np.random.default_rng([seed, zlib.crc32(name.encode())])
-    v = VARIATION
-    drawn = {"peak_dbfs": round(float(rng.uniform(*v["peak_dbfs"])), 2),  # type: ignore[misc]
-             "tilt_db_per_octave": round(float(rng.uniform(*v["tilt_db_per_octave"])), 2)}  # type: ignore[misc]
-    if rng.random() < v["room_share"]:  # type: ignore[operator]
-        drawn["room_rt60_s"] = round(float(rng.uniform(*v["room_rt60_s"])), 3)  # type: ignore[misc]
-        drawn["room_wet"] = round(float(rng.uniform(*v["room_wet"])), 3)  # type: ignore[misc]
-        drawn["room_seed"] = int(rng.integers(0, 2**31))
-    return drawn
-
-
-def apply_variation(audio: np.ndarray, variation: dict[str, float], *, sample_rate: int) -> np.ndarray:
-    """Tilt, then room, then the peak level of ``variation`` (see :func:`draw_variation`)."""
-    from mirkit.audio import effects
-
-    out = effects.tilt(audio, sample_rate, db_per_octave=float(variation["tilt_db_per_octave"]))
-    if "room_rt60_s" in variation:
-        out = effects.room(out, sample_rate, np.random.default_rng(int(variation["room_seed"])),
-                           rt60_s=float(variation["room_rt60_s"]), wet=float(variation["room_wet"]))
-    peak = float(np.abs(out).max())
-    return out * (10 ** (variation["peak_dbfs"] / 20) / peak) if peak > 0 else out
-
-
-def _render_job(job: dict, out_dir: str) -> tuple[str, float, str]:
-    """Worker: render one job to FLAC (atomic), return (path, duration_s, sha256)."""
-    import soundfile as sf
-
-    from mirkit.data.render import Renderer
-
-    path = Path(out_dir) / job["task"] / "audio" / f"{job['name']}.flac"
-    if not path.is_file():
-        soundfont = job["soundfont"]
-        if soundfont not in _RENDERERS:
-            _RENDERERS[soundfont] = Renderer(sf_lib.locate(soundfont), sample_rate=RENDER_SAMPLE_RATE)
-        audio = _RENDERERS[soundfont].render(job["score"])
-        peak = float(np.abs(audio).max())
-        if peak > 0:
-            audio = audio * (TEST_PEAK / peak)
-        if job.get("variation"):
-            audio = apply_variation(audio, job["variation"], sample_rate=RENDER_SAMPLE_RATE)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        sf.write(tmp, audio, RENDER_SAMPLE_RATE, format="FLAC", subtype="PCM_16")
-        if job["task"] == "transcription":  # sidecars first: the audio file is the done-marker
-            notes = note_list(job["score"])
-            atomic_write_bytes(path.with_name(f"{job['name']}.notes.json"), json.dumps(notes).encode())
-            buffer = io.BytesIO()
-            np.savez_compressed(buffer, roll=piano_roll(notes, duration_s=job["score"].duration_s), fps=100)
-            atomic_write_bytes(path.with_name(f"{job['name']}.roll.npz"), buffer.getvalue())
-        os.replace(tmp, path)
-    return str(path), job["score"].duration_s, file_sha256(path)
 
 
 def _chorale_jobs(size: SuiteSize, *, train: list[str], test: str, seed: int, status: dict[str, str]) -> list[dict]:
@@ -217,17 +156,18 @@ def plan_suite(size: SuiteSize, *, train: list[str], test: str, seed: int,
 
 
 def build_suite(*, suite: str, out_dir: str | Path, seed: int = 0, soundfonts: str = "auto", mma: str = "auto",
-                variation: str = "on", workers: int | None = None, progress: bool = True) -> dict[str, object]:
+                variation: str = "on", renderers: str = "auto", workers: int | None = None,
+                progress: bool = True) -> dict[str, object]:
     """Build ``suite`` (tiny | quick | standard) into ``out_dir``; returns the suite.json contents.
 
     ``mma``: ``auto`` uses MMA's grooves when MMA is present or can be fetched from Debian's archive,
     ``off`` uses mirkit's groove templates only. suite.json records which. ``variation``: ``on`` renders
     every train and validation clip at a random peak level with a random spectral tilt and, for about
     half of them, a synthetic room (:data:`VARIATION`; what each clip got is in its manifest entry);
-    ``off``: every clip at -6 dBFS peak, as the test split always is.
+    ``off``: every clip at -6 dBFS peak, as the test split always is. ``renderers``: ``auto``
+    (tinysoundfont, plus FluidSynth for about half of the train and validation clips when it is on
+    the machine or can be fetched from Debian's archive) or a comma list such as ``tinysoundfont``.
     """
-    from tqdm.auto import tqdm
-
     if suite not in SUITES:
         raise ConfigError(f"unknown suite {suite!r}; expected one of {sorted(SUITES)}.")
     started = time.perf_counter()
@@ -247,29 +187,26 @@ def build_suite(*, suite: str, out_dir: str | Path, seed: int = 0, soundfonts: s
         mma_home = mma_lib.ensure(material)
     else:
         material["mma"] = "off (grooves from mirkit's templates)"
-    inputs = external_inputs(soundfonts=sorted({*train, test}), mma_home=mma_home)
-    _refuse_other_variation(out, variation)
+    renderer_names = choose_renderers(renderers, material)
+    inputs = external_inputs(soundfonts=sorted({*train, test}), mma_home=mma_home,
+                             fluidsynth="fluidsynth" in renderer_names)
+    _refuse_other_build(out, variation=variation, renderers=renderer_names)
     _warn_changed_inputs(out, inputs)
     plan = plan_suite(SUITES[suite], train=train, test=test, seed=seed, status=material, mma_home=mma_home)
     unique = {id(job): job for jobs in plan.values() for job in jobs}
     for job in unique.values():
-        if variation == "on" and job["split"] != "test":
-            job["variation"] = draw_variation(job["name"], seed=seed)
-    results: dict[int, tuple[str, float, str]] = {}
+        if job["split"] != "test":
+            job["renderer"] = draw_renderer(job["name"], seed=seed, renderers=renderer_names)
+            if variation == "on":
+                job["variation"] = draw_variation(job["name"], seed=seed)
     workers = workers or max(1, min(4, os.cpu_count() or 1))
-    with ProcessPoolExecutor(max_workers=workers) as pool:
-        keys = list(unique)
-        bar = tqdm(total=len(keys), unit="clip", desc=f"render {suite}", disable=not progress or None)
-        for key, result in zip(keys, pool.map(_render_job, [unique[k] for k in keys], [str(out)] * len(keys),
-                                               chunksize=16)):
-            results[key] = result
-            bar.update(1)
-        bar.close()
+    results = render_jobs(list(unique.values()), out, workers=workers, progress=progress, desc=f"render {suite}")
     counts, manifests = _write_manifests(plan, results, out, seed=seed)
     info = {
         "suite": suite, "seed": seed, "format_version": 1,
         "soundfonts": {"train": train, "test": test, "test_unseen_in_train": test not in train, "status": status},
-        "renderer": "tinysoundfont", "sample_rate": RENDER_SAMPLE_RATE, "counts": counts, "material": material,
+        "renderer": "tinysoundfont", "renderers": {"train_valid": renderer_names, "test": "tinysoundfont"},
+        "sample_rate": RENDER_SAMPLE_RATE, "counts": counts, "material": material,
         "variation": {"train_valid": VARIATION, "test": "none (-6 dBFS peak)"} if variation == "on" else "off",
         "inputs": inputs,
         "manifest_sha256": manifests, "build_s": round(time.perf_counter() - started, 1),
@@ -278,15 +215,22 @@ def build_suite(*, suite: str, out_dir: str | Path, seed: int = 0, soundfonts: s
     return info
 
 
-def _refuse_other_variation(out: Path, variation: str) -> None:
-    """A folder built with the other ``variation`` would mix both kinds of clip on resume: refuse it."""
+def _refuse_other_build(out: Path, *, variation: str, renderers: list[str]) -> None:
+    """A folder built with another ``variation`` or other renderers would mix both kinds of clip on
+    resume: refuse it."""
     previous = out / "suite.json"
     if not previous.is_file():
         return
-    built = "off" if json.loads(previous.read_text()).get("variation", "off") == "off" else "on"
+    info = json.loads(previous.read_text())
+    built = "off" if info.get("variation", "off") == "off" else "on"
     if built != variation:
         raise ConfigError(f"{out} was built with variation={built!r}; this build asks for {variation!r}. Use another "
                           f"--out folder, delete {out}, or pass --variation {built}.")
+    built_renderers = info.get("renderers", {}).get("train_valid", ["tinysoundfont"])
+    if built_renderers != renderers:
+        raise ConfigError(f"{out} was built with renderers {','.join(built_renderers)}; this build would use "
+                          f"{','.join(renderers)}. Use another --out folder, delete {out}, or pass "
+                          f"--renderers {','.join(built_renderers)}.")
 
 
 def _warn_changed_inputs(out: Path, inputs: dict[str, object]) -> None:
@@ -318,7 +262,8 @@ def _write_manifests(plan: dict[str, list[dict]], results: dict[int, tuple[str, 
                 path=relative, split=job["split"], labels=job["labels"], duration_s=duration_s, source=job["source"],
                 licence=f"{GENERATED_LICENCE}; rendered with {soundfont} ({sf_lib.SOUNDFONTS[soundfont].licence})",
                 piece=job["piece"], sha256=digest,
-                rendering={"soundfont": soundfont, "sample_rate": RENDER_SAMPLE_RATE, "renderer": "tinysoundfont",
+                rendering={"soundfont": soundfont, "sample_rate": RENDER_SAMPLE_RATE,
+                           "renderer": job.get("renderer", "tinysoundfont"),
                            "programs": {str(k): v for k, v in job["score"].programs.items()}, "seed": seed,
                            **({"variation": job["variation"]} if job.get("variation") else {})},
             ))

@@ -97,7 +97,7 @@ def validate_suite(root: str | Path, *, check_audio: bool = True) -> list[str]:
 
 
 def machine_differences(root: str | Path) -> list[str]:
-    """The external inputs (soundfonts, MMA, packages) a suite recorded that differ on this machine."""
+    """The external inputs (soundfonts, MMA, FluidSynth, packages) a suite recorded that differ on this machine."""
     from mirkit.data import mma as mma_lib
     from mirkit.data.inputs import external_inputs, input_differences
 
@@ -106,5 +106,6 @@ def machine_differences(root: str | Path) -> list[str]:
     if not recorded:
         return ["the suite records no inputs (built by an older mirkit)"]
     current = external_inputs(soundfonts=sorted(recorded.get("soundfonts") or {}),
-                              mma_home=mma_lib.locate() if recorded.get("mma") else None)
+                              mma_home=mma_lib.locate() if recorded.get("mma") else None,
+                              fluidsynth="fluidsynth" in recorded)
     return input_differences(recorded, current)

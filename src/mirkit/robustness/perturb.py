@@ -40,6 +40,7 @@ class Perturbation:
     format: str = "WAV"
     subtype: str = "FLOAT"
     compression_level: float | None = None
+    source: str = "audio"  # "score": re-rendered from the clip's score sidecar, not from its audio
 
 
 PERTURBATIONS: Registry[Perturbation] = Registry("perturbation", listing_hint="mirkit robustness --list")
@@ -76,10 +77,31 @@ for _spec in (
     Perturbation("mp3-low", "MP3 (LAME through libsndfile) at compression level 0.9 of 1", _identity, ".mp3", "MP3",
                  "MPEG_LAYER_III", 0.9),
     Perturbation("vorbis-low", "Ogg Vorbis at compression level 0.9 of 1", _identity, ".ogg", "OGG", "VORBIS", 0.9),
+    Perturbation("renderer-fluidsynth", "the same score and soundfont rendered by FluidSynth instead of tinysoundfont "
+                 "(its reverb and chorus on), at the clip's peak level", _identity, source="score"),
 ):
     PERTURBATIONS.register(_spec.name, _spec)
 
 DEFAULT_PERTURBATIONS = tuple(PERTURBATIONS)
+
+
+def resolve_perturbations(names: list[str] | None) -> list[str]:
+    """The perturbations a run will apply, checked before any work: unknown names fail with a
+    suggestion; a renderer perturbation needs FluidSynth (fetched from Debian's archive when it can
+    be). With ``names=None`` (all), the renderer is left out where FluidSynth cannot be had."""
+    from mirkit.data import fluidsynth
+    from mirkit.errors import ConfigError
+
+    chosen = list(names) if names else list(DEFAULT_PERTURBATIONS)
+    specs = [PERTURBATIONS.get(name) for name in chosen]
+    if any(spec.source == "score" for spec in specs):
+        status: dict[str, str] = {}
+        if fluidsynth.ensure(status) is None:
+            if names:
+                raise ConfigError(f"renderer-fluidsynth needs FluidSynth, which is {status['fluidsynth']}. Leave it "
+                                  "out of --perturbations, or get FluidSynth.")
+            chosen = [spec.name for spec in specs if spec.source != "score"]
+    return chosen
 
 
 def clip_rng(perturbation: str, clip: str) -> np.random.Generator:
@@ -90,18 +112,33 @@ def clip_rng(perturbation: str, clip: str) -> np.random.Generator:
 def perturb_file(source: Path, dest_stem: Path, *, perturbation: str, clip: str) -> Path:
     """Decode ``source``, apply ``perturbation`` and write it (atomically) as ``dest_stem`` + its suffix;
     an existing file is kept (the result is deterministic). Returns the written path."""
+    from mirkit.audio import load
+
+    spec = PERTURBATIONS.get(perturbation)
+    dest = perturbed_path(dest_stem, spec)
+    if dest.is_file():
+        return dest
+    wave, rate = load(source, sample_rate=None)
+    if spec.source == "score":
+        out = rerender([source], peaks=[float(np.abs(wave).max())], sample_rate=rate)[0]
+    else:
+        out = spec.transform(wave, rate, clip_rng(perturbation, clip))
+    write_perturbed(out, dest, spec, rate)
+    return dest
+
+
+def perturbed_path(dest_stem: Path, spec: Perturbation) -> Path:
+    """``dest_stem`` + the perturbation's suffix (appended: clip names such as ``chorale-bwv1.6-A_major``
+    hold dots, which ``with_suffix`` would cut)."""
+    return dest_stem.with_name(dest_stem.name + spec.suffix)
+
+
+def write_perturbed(out: np.ndarray, dest: Path, spec: Perturbation, rate: int) -> None:
+    """Write ``out`` as ``spec``'s container (atomically; a codec's loss happens here)."""
     import io
 
     import soundfile as sf
 
-    from mirkit.audio import load
-
-    spec = PERTURBATIONS.get(perturbation)
-    dest = dest_stem.with_suffix(spec.suffix)
-    if dest.is_file():
-        return dest
-    wave, rate = load(source, sample_rate=None)
-    out = spec.transform(wave, rate, clip_rng(perturbation, clip))
     buffer = io.BytesIO()
     extra = {} if spec.compression_level is None else {"compression_level": spec.compression_level}
     with sf.SoundFile(buffer, "w", samplerate=rate, channels=1, format=spec.format, subtype=spec.subtype,
@@ -110,4 +147,41 @@ def perturb_file(source: Path, dest_stem: Path, *, perturbation: str, clip: str)
             handle.write(out[start : start + 4096])
     dest.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_bytes(dest, buffer.getvalue())
-    return dest
+
+
+def score_sidecar(source: Path) -> Path:
+    """Where a suite's test clip keeps its score (see :mod:`mirkit.data.suite_render`)."""
+    return source.with_suffix(".score.json")
+
+
+def rerender(sources: list[Path], *, peaks: list[float], sample_rate: int) -> list[np.ndarray]:
+    """Each clip's score (its sidecar) rendered by FluidSynth with the soundfont the clip was rendered
+    with, scaled to ``peaks[i]``; one FluidSynth run per soundfont."""
+    import json
+
+    from mirkit.data import fluidsynth, soundfonts
+    from mirkit.data.render import score_from_dict
+    from mirkit.errors import ConfigError
+
+    program = fluidsynth.require()
+    scores, fonts = [], []
+    for source in sources:
+        sidecar = score_sidecar(source)
+        if not sidecar.is_file():
+            raise ConfigError(f"{source.name} has no score ({sidecar.name}): only test clips of suites built by "
+                              "this mirkit keep one. Rebuild the suite into a new folder (`mirkit data build`).")
+        data = json.loads(sidecar.read_text())
+        scores.append(score_from_dict(data))
+        fonts.append(data.get("soundfont"))
+    out: list[np.ndarray | None] = [None] * len(sources)
+    for font in sorted(set(fonts)):
+        path = soundfonts.locate(font) if font else None
+        if path is None:
+            raise ConfigError(f"soundfont {font!r} of the clips to re-render is not on this machine; fetch it with "
+                              "`mirkit data build --soundfonts auto` (or install it).")
+        index = [i for i, f in enumerate(fonts) if f == font]
+        for i, audio in zip(index, fluidsynth.render_scores([scores[i] for i in index], soundfont=path,
+                                                            sample_rate=sample_rate, program=program)):
+            peak = float(np.abs(audio).max())
+            out[i] = audio * (peaks[i] / peak) if peak > 0 else audio
+    return out  # type: ignore[return-value]

@@ -27,7 +27,15 @@ from mirkit.errors import ConfigError
 from mirkit.features.extract import ExtractConfig, extract
 from mirkit.features.store import FeatureStore
 from mirkit.files import atomic_write_json, safe_stem, write_jsonl
-from mirkit.robustness.perturb import PERTURBATIONS, perturb_file
+from mirkit.robustness.perturb import (
+    PERTURBATIONS,
+    perturb_file,
+    perturbed_path,
+    rerender,
+    resolve_perturbations,
+    score_sidecar,
+    write_perturbed,
+)
 
 
 def perturbed_split(task_dir: Path, audio_root: Path, perturbation: str, *, progress: bool = False) -> Path:
@@ -40,6 +48,8 @@ def perturbed_split(task_dir: Path, audio_root: Path, perturbation: str, *, prog
     entries = [e for e in read_manifest(task_dir / "manifest.jsonl") if e.split == "test"]
     if not entries:
         raise ConfigError(f"task {task_dir} has no test clips to perturb.")
+    if spec.source == "score":
+        _rerender_batch(task_dir, folder, entries, perturbation)
     rows, skipped = [], []
     iterator = entries
     if progress:
@@ -48,7 +58,7 @@ def perturbed_split(task_dir: Path, audio_root: Path, perturbation: str, *, prog
         iterator = tqdm(entries, desc=f"{perturbation} on {task_dir.name}", unit="clip", leave=False)
     for entry in iterator:
         source = task_dir / entry.path
-        stem = folder / "audio" / Path(entry.path).with_suffix("").name
+        stem = folder / "audio" / Path(entry.path).stem
         try:
             written = perturb_file(source, stem, perturbation=perturbation, clip=entry.path)
         except Exception as exc:  # a clip that cannot be decoded or written is skipped with the reason
@@ -61,6 +71,28 @@ def perturbed_split(task_dir: Path, audio_root: Path, perturbation: str, *, prog
         write_jsonl(folder / "skipped.jsonl", skipped)
     write_jsonl(manifest, rows)  # last: its presence marks the folder complete
     return manifest
+
+
+def _rerender_batch(task_dir: Path, folder: Path, entries: list, perturbation: str, *, batch: int = 256) -> None:
+    """Score perturbations: re-render the clips not written yet in a few FluidSynth runs (one per clip
+    would start the program and load the soundfont each time). A batch that fails is left to the
+    clip-by-clip pass, which records each clip's reason."""
+    from mirkit.audio import load
+
+    spec = PERTURBATIONS.get(perturbation)
+    todo = [e for e in entries if score_sidecar(task_dir / e.path).is_file()
+            and not perturbed_path(folder / "audio" / Path(e.path).stem, spec).is_file()]
+    for start in range(0, len(todo), batch):
+        chunk = todo[start : start + batch]
+        try:
+            waves = [load(task_dir / e.path, sample_rate=None) for e in chunk]
+            rate = waves[0][1]
+            audios = rerender([task_dir / e.path for e in chunk], peaks=[float(np.abs(w).max()) for w, _ in waves],
+                              sample_rate=rate)
+        except Exception:  # noqa: BLE001 - the clip-by-clip pass reports each clip's reason
+            continue
+        for entry, audio in zip(chunk, audios):
+            write_perturbed(audio, perturbed_path(folder / "audio" / Path(entry.path).stem, spec), spec, rate)
 
 
 def _run_recipe(run_dir: Path, store: Path, record: dict) -> ExtractConfig:
@@ -105,9 +137,7 @@ def score_run(*, run_dir: str | Path, task_dir: str | Path, out_dir: str | Path,
     """Score probe run ``run_dir`` (its validated job, every seed) on the clean and perturbed test split of
     ``task_dir``; writes and returns ``OUT/results/<task>__<encoder>.json``."""
     run_dir, task_dir, out, store = Path(run_dir), Path(task_dir), Path(out_dir), Path(store)
-    names = list(perturbations or PERTURBATIONS)
-    for name in names:
-        PERTURBATIONS.get(name)  # unknown names fail before any work, with a suggestion
+    names = resolve_perturbations(perturbations)  # unknown or unavailable ones fail before any work
     kind, label = task_kind(task_dir)
     job, model_dirs, record = best_job(run_dir, include_weighted=False)
     probes = [TrainedProbe.load(d) for d in model_dirs]
@@ -146,8 +176,7 @@ def score_bench(*, bench_dir: str | Path, suite_dir: str | Path | None = None, t
     bench = Path(bench_dir)
     if not (bench / "bench.json").is_file():
         raise ConfigError(f"{bench} is not a bench folder (no bench.json); run `mirkit bench` first.")
-    for name in perturbations or []:
-        PERTURBATIONS.get(name)  # unknown names fail before any work, with a suggestion
+    perturbations = resolve_perturbations(perturbations)  # unknown or unavailable ones fail before any work
     plan = json.loads((bench / "bench.json").read_text())
     suite = Path(suite_dir or plan["suite_dir"])
     if not suite.is_dir():
@@ -222,9 +251,7 @@ def score_tune_run(*, run_dir: str | Path, task_dir: str | Path, out_dir: str | 
     from mirkit.tune.run import load_tuned
 
     run_dir, task_dir, out = Path(run_dir), Path(task_dir), Path(out_dir)
-    names = list(perturbations or PERTURBATIONS)
-    for name in names:
-        PERTURBATIONS.get(name)
+    names = resolve_perturbations(perturbations)  # unknown or unavailable ones fail before any work
     kind, label = task_kind(task_dir)
     if kind in ("beat", "chords", "transcription"):
         raise ConfigError(f"{run_dir} is a time-resolved ({kind}) tune run; robustness scores clip-level runs only "
