@@ -129,3 +129,22 @@ def test_a_tune_run_scored_clean_equals_its_own_test_score(tiny_suite, tmp_path)
     assert result["clean"]["mean"] == pytest.approx(float(np.mean(own)), abs=1e-6)
     assert 0 <= result["perturbed"]["room"]["mean"] <= 1
     assert (tmp_path / "rob/results/genre__tiny-test__bitfit.json").is_file()
+
+
+def test_a_peak_loudness_policy_makes_level_changes_vanish_and_is_kept_with_the_run(tiny_suite, tmp_path):
+    from mirkit.adapt.run import probe_task
+    from mirkit.errors import ConfigError
+    from mirkit.robustness.run import score_run
+
+    task, store = tiny_suite / "instrument", tmp_path / "store"
+    probe_task(task_dir=task, encoder="logmel", out_dir=tmp_path / "probe", store=store, seeds=1, loudness="peak",
+               progress=False)
+    result = score_run(run_dir=tmp_path / "probe", task_dir=task, out_dir=tmp_path / "rob", store=store,
+                       perturbations=["level-minus-12db", "level-plus-12db", "lowpass-4khz"], progress=False)
+    for name in ("level-minus-12db", "level-plus-12db"):
+        assert result["perturbed"][name]["mean"] == pytest.approx(result["clean"]["mean"], abs=1e-9)
+    assert result["perturbed"]["lowpass-4khz"]["mean"] != pytest.approx(result["clean"]["mean"], abs=1e-9)
+    saved = json.loads(next((tmp_path / "probe" / "results").glob("*.json")).read_text())
+    assert saved["loudness"] == "peak"  # what `mirkit predict` applies to new audio
+    with pytest.raises(ConfigError, match="recipe.*--loudness"):  # results on other features are not reused
+        probe_task(task_dir=task, encoder="logmel", out_dir=tmp_path / "probe", store=store, seeds=1, progress=False)

@@ -54,7 +54,8 @@ def predict(*, run_dir: str | Path, source: str | Path, store: str | Path, out_p
     layers = probes[0].layers
     report = extract(source, store=store, progress=progress,
                      config=ExtractConfig(encoder=str(record["encoder"]), layers=layers,
-                                          frame_rate_hz=record.get("frame_rate_hz")))  # type: ignore[arg-type]
+                                          frame_rate_hz=record.get("frame_rate_hz"),  # type: ignore[arg-type]
+                                          loudness=str(record.get("loudness") or "none")))
     items = FeatureStore(store).recipe(report.recipe)
     paths = sorted(report.item_ids)
     ids = [report.item_ids[p] for p in paths]

@@ -48,9 +48,11 @@ def task_kind(task_dir: Path, override: str | None = None) -> tuple[str, str]:
 def probe_task(*, task_dir: str | Path, encoder: str, out_dir: str | Path, store: str | Path,
                layers: str = "all", seeds: int = 3, config: ProbeConfig | None = None, weights_dir: str | None = None,
                device: str = "cpu", weighted: bool = False, force: bool = False, frame_rate_hz: float | None = None,
-               progress: bool = True) -> dict[str, object]:
+               loudness: str = "none", progress: bool = True) -> dict[str, object]:
     """Probe every selected layer (and, with ``weighted``, a learned weighting of them) for ``seeds`` seeds.
 
+    ``loudness`` (``none``, ``peak`` or ``lufs``): the level policy of the features' recipe
+    (:mod:`mirkit.audio.loudness`), kept with the saved heads so that prediction applies it too.
     Jobs whose result file exists are reused unless ``force``. The learned weighting covers the
     largest set of equal-width layers (all of them for transformer encoders); which ones is recorded.
     Returns the summary also written to ``RUN/summary.json``.
@@ -66,9 +68,10 @@ def probe_task(*, task_dir: str | Path, encoder: str, out_dir: str | Path, store
     entries = read_manifest(manifest)
     report = extract(manifest, store=store, progress=progress,
                      config=ExtractConfig(encoder=encoder, layers=layers, weights_dir=weights_dir, device=device,
-                                          frame_rate_hz=frame_rate_hz))
+                                          frame_rate_hz=frame_rate_hz, loudness=loudness))
     record_extraction(out / "extract.json", report, encoder)
     items = FeatureStore(store).recipe(report.recipe)
+    check_results_recipe(out, items.recipe.recipe_id, force=force)
     by_split, missing = _clips_by_split(entries, manifest, report.item_ids, label)
     for split, (ids, _) in by_split.items():
         if not ids:
@@ -93,7 +96,8 @@ def probe_task(*, task_dir: str | Path, encoder: str, out_dir: str | Path, store
                           keep=True, progress=progress, desc=f"probe {encoder} on {task_dir.name}",
                           vocabulary=task_vocabulary(task_dir))
         context = {"task": task_dir.name, "kind": kind, "encoder": encoder, "recipe_id": items.recipe.recipe_id,
-                   "pooling": items.recipe.pooling, "frame_rate_hz": items.recipe.frame_rate_hz}
+                   "pooling": items.recipe.pooling, "frame_rate_hz": items.recipe.frame_rate_hz,
+                   "loudness": loudness}
         for fit in fits:
             path = results_dir / f"{job_id(fit.job, fit.seed)}.json"
             if path.is_file() and not force:
@@ -111,6 +115,19 @@ def probe_task(*, task_dir: str | Path, encoder: str, out_dir: str | Path, store
         summary["layers"][job.name] = {**aggregate(runs), "layer_indices": job.layers}  # type: ignore[index]
     atomic_write_json(out / "summary.json", summary)
     return summary
+
+
+def check_results_recipe(out: Path, recipe_id: str, *, force: bool) -> None:
+    """Results in ``out`` trained on features of another recipe (another encoder revision, frame rate
+    or loudness policy) must not be reused as if they were these: refuse, unless ``force``."""
+    summary = out / "summary.json"
+    if force or not summary.is_file():
+        return
+    before = json.loads(summary.read_text()).get("recipe_id")
+    if before not in (None, recipe_id):
+        raise ConfigError(f"{out} holds results on features of recipe {before}, but this run's features are recipe "
+                          f"{recipe_id} (another encoder revision, frame rate or --loudness); use another --out "
+                          "folder, or --force to redo every job.")
 
 
 def _clips_by_split(entries, manifest: Path, item_ids: dict[str, str],

@@ -185,7 +185,8 @@ def _provenance_blocks(context: dict, rows: list[Row]) -> list[tuple[str, object
         f"{str(plan.get('suite_checksum'))[:16]}; soundfonts train {fonts.get('train')}, test {fonts.get('test')}.",
         f"Probe: {plan.get('probe')} on mean-pooled clip features, {plan.get('seeds')} seeds, learning-rate grid and "
         "early stopping on the validation split; the best layer is chosen by validation score, the test split is "
-        "scored once. Scores are mean +- std over seeds.",
+        "scored once. Scores are mean +- std over seeds. Level policy of the features: "
+        f"{plan.get('loudness') or 'none'} (none: as decoded; peak/lufs: one gain per file before the encoder).",
         f"Peers run: {', '.join(peers_ran) or 'none'}. Not run (not installed, or not requested): "
         f"{', '.join(peers_missing) or 'none'}.",
     ]

@@ -89,13 +89,14 @@ def run_bench(*, suite_dir: str | Path, out_dir: str | Path, encoders: list[str]
               model: str = "linear", frame_model: str | None = None,
               weighted: bool = True, peers: list[str] | None = None, store: str | Path | None = None,
               weights_dir: str | None = None, device: str = "cpu", force: bool = False,
-              real_tempo: str | Path | None = None, progress: bool = True) -> BenchReport:
+              real_tempo: str | Path | None = None, loudness: str = "none", progress: bool = True) -> BenchReport:
     """Run every (task, encoder) probe sweep and every (task, peer); see the module docstring.
     ``frame_seeds``: seeds of the frame-level tasks (default ``seeds``); ``frame_model``: their head
     (``linear``, ``mlp`` or ``tcn``, a small temporal network over the frozen frames; default ``model``).
     ``real_tempo``: a ``tempo_real``
     folder (``mirkit data music``) on which each encoder's beat probe and the tempo peers are scored
-    (:mod:`mirkit.bench.real_tempo`)."""
+    (:mod:`mirkit.bench.real_tempo`). ``loudness``: the level policy of every encoder's features
+    (``none``, ``peak`` or ``lufs``; :mod:`mirkit.audio.loudness`)."""
     started = time.perf_counter()
     suite_dir, out = Path(suite_dir), Path(out_dir)
     info = read_suite(suite_dir)
@@ -118,14 +119,15 @@ def run_bench(*, suite_dir: str | Path, out_dir: str | Path, encoders: list[str]
             "suite_checksum": suite_checksum(suite_dir), "soundfonts": info.get("soundfonts"),
             "encoders": encoders, "tasks": tasks, "seeds": seeds,
             "frame_seeds": seeds if frame_seeds is None else frame_seeds, "layers": layers, "probe": model,
-            "frame_probe": frame_model, "weighted": weighted, "peers": peer_names}
+            "frame_probe": frame_model, "weighted": weighted, "peers": peer_names, "loudness": loudness}
     _check_plan(out / "bench.json", plan, force=force)
     atomic_write_json(out / "bench.json", plan)
     atomic_write_json(out / "provenance.json", provenance())
     report = BenchReport(out_dir=str(out))
     probe_args = dict(store=Path(store) if store else out / "features", layers=layers, seeds=seeds,
                       frame_seeds=plan["frame_seeds"], config=config, frame_model=frame_model,
-                      weights_dir=weights_dir, device=device, weighted=weighted, force=force, progress=progress)
+                      weights_dir=weights_dir, device=device, weighted=weighted, force=force, loudness=loudness,
+                      progress=progress)
     for task in tasks:
         for encoder in encoders:
             _run_pair(report, out, suite_dir, task, encoder, probe_args)
@@ -219,8 +221,8 @@ def _check_plan(path: Path, plan: dict, *, force: bool) -> None:
         return
     old = json.loads(path.read_text())
     # bench folders written before a setting existed hold its default then
-    defaults = {"frame_seeds": plan["frame_seeds"], "frame_probe": old.get("probe")}
-    for key in ("suite_checksum", "seeds", "frame_seeds", "probe", "frame_probe", "layers"):
+    defaults = {"frame_seeds": plan["frame_seeds"], "frame_probe": old.get("probe"), "loudness": "none"}
+    for key in ("suite_checksum", "seeds", "frame_seeds", "probe", "frame_probe", "layers", "loudness"):
         if old.get(key, defaults.get(key)) != plan[key]:
             raise ConfigError(f"{path.parent} holds results for {key}={old.get(key)!r}, but this run has "
                               f"{key}={plan[key]!r}; use another --out folder, or --force to redo every job.")

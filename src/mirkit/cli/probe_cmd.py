@@ -21,6 +21,9 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--frame-rate-hz", type=float, default=None,
                         help="frames per second for encoders with a free hop (CREPE; default: the encoder's)")
+    parser.add_argument("--loudness", default="none", choices=("none", "peak", "lufs"),
+                        help="level policy of the features: one gain per file before the encoder, peak to -1 dBFS "
+                             "or -23 LUFS (limited to -1 dBFS peak); kept with the heads, so predict applies it too")
     parser.add_argument("--no-progress", action="store_true")
     parser.set_defaults(run=run)
 
@@ -40,7 +43,8 @@ def run(args: argparse.Namespace) -> int:
         summary = probe_timed_task(task_dir=args.task, encoder=args.encoder, out_dir=args.out, store=store,
                                    layers=args.layers, seeds=args.seeds, config=FrameProbeConfig(head=args.model),
                                    weights_dir=args.weights, device=args.device, weighted=args.weighted,
-                                   frame_rate_hz=args.frame_rate_hz, progress=not args.no_progress)
+                                   frame_rate_hz=args.frame_rate_hz, loudness=args.loudness,
+                                   progress=not args.no_progress)
         print(format_summary(summary))
         print(f"Results: {args.out}/results/, summary: {args.out}/summary.json")
         return 0
@@ -50,7 +54,7 @@ def run(args: argparse.Namespace) -> int:
     summary = probe_task(task_dir=args.task, encoder=args.encoder, out_dir=args.out, store=store, layers=args.layers,
                          seeds=args.seeds, config=ProbeConfig(model=args.model), weights_dir=args.weights,
                          device=args.device, weighted=args.weighted, frame_rate_hz=args.frame_rate_hz,
-                         progress=not args.no_progress)
+                         loudness=args.loudness, progress=not args.no_progress)
     print(format_summary(summary))
     print(f"Results: {args.out}/results/, summary: {args.out}/summary.json")
     return 0

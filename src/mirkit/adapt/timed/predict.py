@@ -105,7 +105,8 @@ def decode_files(*, run_dir: str | Path, source: str | Path, store: str | Path,
     layers, kind = list(context["layers"]), str(context["kind"])
     report = extract(source, store=store, progress=progress,
                      config=ExtractConfig(encoder=str(context["encoder"]), layers=layers, pooling="none",
-                                          frame_rate_hz=context.get("extract_frame_rate_hz")))
+                                          frame_rate_hz=context.get("extract_frame_rate_hz"),
+                                          loudness=str(context.get("loudness") or "none")))
     items = FeatureStore(store).recipe(report.recipe)
     paths = sorted(report.item_ids)
     per_layer = {layer: items.read_frames(layer, [report.item_ids[p] for p in paths]) for layer in layers}

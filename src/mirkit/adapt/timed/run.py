@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mirkit.adapt.run import aggregate, record_extraction, task_kind, weighted_layers
+from mirkit.adapt.run import aggregate, check_results_recipe, record_extraction, task_kind, weighted_layers
 from mirkit.adapt.timed.decode import tempo_range
 from mirkit.adapt.timed.fit import HEADLINE, Clip, FrameProbeConfig, fit_frame_probes
 from mirkit.adapt.timed.targets import FrameTargets
@@ -167,7 +167,8 @@ def _save_head(model_dir: Path, model, standardisation: dict[str, np.ndarray], c
 def probe_timed_task(*, task_dir: str | Path, encoder: str, out_dir: str | Path, store: str | Path,
                      layers: str = "all", seeds: int = 3, config: FrameProbeConfig | None = None,
                      weights_dir: str | None = None, device: str = "cpu", weighted: bool = False, force: bool = False,
-                     frame_rate_hz: float | None = None, progress: bool = True) -> dict[str, object]:
+                     frame_rate_hz: float | None = None, loudness: str = "none",
+                     progress: bool = True) -> dict[str, object]:
     """Probe every selected layer frame by frame for ``seeds`` seeds; returns the summary also written to
     ``RUN/summary.json`` (per layer: test scores mean/std, validation headline, layer weights). Layers
     slower than :data:`MIN_FRAME_RATE_HZ` are left out of ``all`` (musicnn's patch-level layers, say);
@@ -186,9 +187,10 @@ def probe_timed_task(*, task_dir: str | Path, encoder: str, out_dir: str | Path,
     entries = read_manifest(manifest)
     report = extract(manifest, store=store, progress=progress,
                      config=ExtractConfig(encoder=encoder, layers=layers, pooling="none", weights_dir=weights_dir,
-                                          device=device, frame_rate_hz=frame_rate_hz))
+                                          device=device, frame_rate_hz=frame_rate_hz, loudness=loudness))
     record_extraction(out / "extract.json", report, encoder)
     items = FeatureStore(store).recipe(report.recipe)
+    check_results_recipe(out, items.recipe.recipe_id, force=force)
     skipped: list[dict] = []
     by_split = entries_by_split(entries, manifest, report, kind=kind, skipped=skipped)
     by_split = {s: _long_enough(items, rows, skipped) for s, rows in by_split.items()}
@@ -213,7 +215,7 @@ def probe_timed_task(*, task_dir: str | Path, encoder: str, out_dir: str | Path,
 
     trained = 0
     context = {"task": task_dir.name, "kind": kind, "encoder": encoder, "recipe_id": items.recipe.recipe_id,
-               "pooling": "none", "extract_frame_rate_hz": frame_rate_hz, "head": base.head,
+               "pooling": "none", "extract_frame_rate_hz": frame_rate_hz, "loudness": loudness, "head": base.head,
                "outputs": targets.output_dim,
                "tempo_range_bpm": tempo_range(e.labels for _, e in by_split["train"]) if kind == "beat" else None}
     for name, job_layers in jobs:
