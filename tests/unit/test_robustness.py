@@ -148,3 +148,30 @@ def test_a_peak_loudness_policy_makes_level_changes_vanish_and_is_kept_with_the_
     assert saved["loudness"] == "peak"  # what `mirkit predict` applies to new audio
     with pytest.raises(ConfigError, match="recipe.*--loudness"):  # results on other features are not reused
         probe_task(task_dir=task, encoder="logmel", out_dir=tmp_path / "probe", store=store, seeds=1, progress=False)
+
+
+@pytest.mark.parametrize("task", ["beat", "transcription"])
+def test_a_frame_level_probe_run_is_scored_on_perturbed_audio_as_it_scored_its_test_split(tiny_suite, tmp_path, task):
+    from mirkit.adapt.timed.fit import FrameProbeConfig
+    from mirkit.adapt.timed.run import probe_timed_task
+    from mirkit.robustness.timed import score_timed_run
+
+    store = tmp_path / "store"
+    summary = probe_timed_task(task_dir=tiny_suite / task, encoder="logmel", out_dir=tmp_path / "probe", store=store,
+                               seeds=1, config=FrameProbeConfig(max_epochs=3), progress=False)
+    results = score_timed_run(run_dir=tmp_path / "probe", task_dir=tiny_suite / task, out_dir=tmp_path / "rob",
+                              store=store, perturbations=["level-minus-12db", "room"], progress=False)
+    own = summary["layers"][results[0]["job"]]["headline"]["mean"]
+    assert results[0]["task"] == task and results[0]["clean"]["mean"] == pytest.approx(own, abs=1e-6)
+    tests = sum(json.loads(line)["split"] == "test" for line in (tiny_suite / task / "manifest.jsonl").read_text().splitlines())
+    for result in results:
+        assert set(result["perturbed"]) == {"level-minus-12db", "room"}
+        for scored in result["perturbed"].values():  # every clip scored, its labels (note sidecars too) found
+            assert scored["clips"] == tests and 0 <= scored["mean"] <= 1
+            assert scored["drop"] == pytest.approx(result["clean"]["mean"] - scored["mean"])
+    if task == "beat":  # the tempo of the beat activations, as its own row of the tempo table
+        assert [r["task"] for r in results] == ["beat", "tempo"] and results[1]["encoder"] == "logmel (beat probe)"
+        assert results[1]["headline_metric"] == "tempo_acc1"
+        assert (tmp_path / "rob" / "results" / "tempo__logmel-beat-probe.json").is_file()
+    else:
+        assert len(results) == 1

@@ -27,9 +27,11 @@ def robustness_blocks(folder: Path, tasks: list[str]) -> list[tuple[str, object]
         return []
     blocks: list[tuple[str, object]] = [
         ("h2", "Robustness: perturbed test audio"),
-        ("p", "`mirkit robustness`: every test clip perturbed (level, filters, room, pink noise, lossy codecs; "
-              "`mirkit robustness --list`), each encoder's layer chosen on the clean validation split applied "
-              "seed by seed; cells are the test headline (mean over seeds) and its drop from the clean score.")]
+        ("p", "`mirkit robustness`: every test clip perturbed (level, filters, room, pink noise, lossy codecs, "
+              "another renderer; `mirkit robustness --list`), each encoder's layer chosen on the clean validation "
+              "split applied seed by seed; cells are the test headline (mean over seeds) and its drop from the "
+              "clean score. Frame-level runs are decoded and scored as their own test split was; a beat probe's "
+              "tempo appears in the tempo table as 'ENCODER (beat probe)'.")]
     for task in [t for t in tasks if any(r["task"] == t for r in results)] + \
             sorted({r["task"] for r in results} - set(tasks)):
         rows = sorted((r for r in results if r["task"] == task), key=lambda r: -r["clean"]["mean"])

@@ -57,18 +57,26 @@ def run(args: argparse.Namespace) -> int:
         return 1 if failed else 0
     if not (args.run_dir and args.task):
         raise ConfigError("give --bench RUNS, or --run PROBE_RUN with --task TASK_DIR (or --list).")
+    from mirkit.adapt.run import task_kind
+    from mirkit.robustness.perturb import resolve_perturbations
     from mirkit.robustness.run import score_run, score_tune_run
+    from mirkit.robustness.timed import score_timed_run
 
     run_dir = Path(args.run_dir)
+    out = args.out or run_dir / "robustness"
+    store = args.store or run_dir.resolve().parent / "features"
     if (run_dir / "tune.json").is_file():
-        result = score_tune_run(run_dir=run_dir, task_dir=args.task, out_dir=args.out or run_dir / "robustness",
-                                perturbations=perturbations, progress=progress)
+        results = [score_tune_run(run_dir=run_dir, task_dir=args.task, out_dir=out, perturbations=perturbations,
+                                  progress=progress)]
+    elif task_kind(Path(args.task))[0] in ("beat", "chords", "transcription"):
+        results = score_timed_run(run_dir=run_dir, task_dir=args.task, out_dir=out, store=store,
+                                  perturbations=resolve_perturbations(perturbations), progress=progress)
     else:
-        result = score_run(run_dir=run_dir, task_dir=args.task, out_dir=args.out or run_dir / "robustness",
-                           store=args.store or run_dir.resolve().parent / "features", perturbations=perturbations,
-                           progress=progress)
-    print(f"{result['task']} {result['encoder']} ({result['job']}, {result['seeds']} seeds): clean "
-          f"{result['clean']['mean']:.3f}")
-    for name, scored in result["perturbed"].items():  # type: ignore[union-attr]
-        print(f"  {name:<18} {scored['mean']:.3f} +- {scored['std']:.3f}  drop {scored['drop']:+.3f}")
+        results = [score_run(run_dir=run_dir, task_dir=args.task, out_dir=out, store=store,
+                             perturbations=perturbations, progress=progress)]
+    for result in results:
+        print(f"{result['task']} {result['encoder']} ({result['job']}, {result['seeds']} seeds): clean "
+              f"{result['clean']['mean']:.3f}")
+        for name, scored in result["perturbed"].items():  # type: ignore[union-attr]
+            print(f"  {name:<18} {scored['mean']:.3f} +- {scored['std']:.3f}  drop {scored['drop']:+.3f}")
     return 0

@@ -36,6 +36,7 @@ from mirkit.robustness.perturb import (
     score_sidecar,
     write_perturbed,
 )
+from mirkit.robustness.timed import score_timed_run
 
 
 def perturbed_split(task_dir: Path, audio_root: Path, perturbation: str, *, progress: bool = False) -> Path:
@@ -52,6 +53,7 @@ def perturbed_split(task_dir: Path, audio_root: Path, perturbation: str, *, prog
         _rerender_batch(task_dir, folder, entries, perturbation)
     rows, skipped = [], []
     iterator = entries
+    sidecar_labels = {"notes", "piano_roll"}  # paths relative to the task folder: made absolute for the copy
     if progress:
         from tqdm import tqdm
 
@@ -64,7 +66,9 @@ def perturbed_split(task_dir: Path, audio_root: Path, perturbation: str, *, prog
         except Exception as exc:  # a clip that cannot be decoded or written is skipped with the reason
             skipped.append({"path": entry.path, "reason": type(exc).__name__, "message": str(exc)[:300]})
             continue
-        rows.append({**asdict(entry), "path": written.relative_to(folder).as_posix(), "sha256": "",
+        labels = {k: str((task_dir / v).resolve()) if k in sidecar_labels and isinstance(v, str) else v
+                  for k, v in entry.labels.items()}
+        rows.append({**asdict(entry), "labels": labels, "path": written.relative_to(folder).as_posix(), "sha256": "",
                      "rendering": {**entry.rendering, "perturbation": perturbation,
                                    "perturbation_description": spec.description}})
     if skipped:
@@ -184,23 +188,26 @@ def score_bench(*, bench_dir: str | Path, suite_dir: str | Path | None = None, t
     out, results = bench / "robustness", []
     for task in tasks or plan["tasks"]:
         kind, _ = task_kind(suite / task)
-        if kind in ("beat", "chords", "transcription"):
-            continue  # time-resolved runs are scored by their own decoders: not covered yet
         for encoder in encoders or plan["encoders"]:
             run = bench / "tasks" / task / safe_stem(encoder)
             if not (run / "results").is_dir():
                 continue
             try:
-                result = score_run(run_dir=run, task_dir=suite / task, out_dir=out, store=bench / "features",
-                                   perturbations=perturbations, progress=progress)
+                if kind in ("beat", "chords", "transcription"):
+                    scored = score_timed_run(run_dir=run, task_dir=suite / task, out_dir=out, store=bench / "features",
+                                             perturbations=perturbations, progress=progress)
+                else:
+                    scored = [score_run(run_dir=run, task_dir=suite / task, out_dir=out, store=bench / "features",
+                                        perturbations=perturbations, progress=progress)]
             except Exception as exc:  # recorded; the other pairs go on
-                result = {"task": task, "encoder": encoder, "error": f"{type(exc).__name__}: {exc}"}
-                atomic_write_json(out / "failures" / f"{task}__{safe_stem(encoder)}.json", result)
-            results.append(result)
-            if progress and "error" not in result:
-                worst = max(result["perturbed"].items(), key=lambda kv: kv[1]["drop"])  # type: ignore[union-attr]
-                print(f"  {task:<10} {encoder:<24} clean {result['clean']['mean']:.3f}  worst {worst[0]} "  # type: ignore[index]
-                      f"{worst[1]['mean']:.3f} (drop {worst[1]['drop']:+.3f})", flush=True)
+                scored = [{"task": task, "encoder": encoder, "error": f"{type(exc).__name__}: {exc}"}]
+                atomic_write_json(out / "failures" / f"{task}__{safe_stem(encoder)}.json", scored[0])
+            results += scored
+            for result in scored if progress else []:
+                if "error" not in result:
+                    worst = max(result["perturbed"].items(), key=lambda kv: kv[1]["drop"])  # type: ignore[union-attr]
+                    print(f"  {result['task']:<10} {result['encoder']:<24} clean {result['clean']['mean']:.3f}  "  # type: ignore[index]
+                          f"worst {worst[0]} {worst[1]['mean']:.3f} (drop {worst[1]['drop']:+.3f})", flush=True)
     for run in sorted((bench / "tune").glob("*/tune.json")) if (bench / "tune").is_dir() else []:
         meta = json.loads(run.read_text())
         if (tasks and meta["task"] not in tasks) or meta["kind"] in ("beat", "chords", "transcription"):
