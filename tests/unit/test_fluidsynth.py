@@ -99,7 +99,7 @@ def test_the_suite_renders_about_half_of_train_and_valid_with_fluidsynth_and_nev
 
 
 def test_the_renderer_perturbation_rerenders_test_clips_from_their_scores(program, tiny_suite, tmp_path):
-    from mirkit.robustness.run import perturbed_split
+    from mirkit.robustness.split import perturbed_split
 
     manifest = perturbed_split(tiny_suite / "key", tmp_path / "rob", "renderer-fluidsynth")
     rows = [json.loads(line) for line in manifest.read_text().splitlines()]

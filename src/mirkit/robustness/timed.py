@@ -22,6 +22,7 @@ from mirkit.errors import ConfigError
 from mirkit.features.extract import ExtractConfig, extract
 from mirkit.features.store import FeatureStore
 from mirkit.files import atomic_write_json, safe_stem
+from mirkit.robustness.split import perturbed_split
 
 
 def _scores(manifest: Path, heads: list[TrainedFrameHead], config: ExtractConfig, store: Path, kind: str, *,
@@ -59,8 +60,6 @@ def score_timed_run(*, run_dir: str | Path, task_dir: str | Path, out_dir: str |
                     perturbations: list[str], progress: bool = True) -> list[dict[str, object]]:
     """Score frame-level probe run ``run_dir`` on the clean and perturbed test split of ``task_dir``; writes
     ``OUT/results/<task>__<encoder>.json`` (and, for a beat run, ``tempo__<encoder>-beat-probe.json``)."""
-    from mirkit.robustness.run import perturbed_split
-
     run_dir, task_dir, out, store = Path(run_dir), Path(task_dir), Path(out_dir), Path(store)
     kind, _ = task_kind(task_dir)
     job, model_dirs, _ = best_job(run_dir, include_weighted=False)
