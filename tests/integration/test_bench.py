@@ -168,3 +168,23 @@ def test_frame_level_tasks_can_use_the_temporal_head(suite, tmp_path):
     assert "(tcn head)" in (runs / "report.md").read_text()
     linear = _cli(*[a for a in args if a not in ("--frame-model", "tcn")])
     assert linear.returncode == 2 and "frame_probe='tcn'" in linear.stderr  # heads never mix in one folder
+
+
+def test_worker_processes_give_the_results_one_process_gives(suite, tmp_path):
+    common = ["--suite", str(suite), "--encoders", "tiny-test,logmel,mert-v1-95m", "--tasks", "genre,tagging,beat",
+              "--seeds", "2", "--frame-seeds", "1", "--peers", "librosa-beats"]
+    one = _cli("bench", "--out", str(tmp_path / "one"), *common, "--no-progress")
+    two = _cli("bench", "--out", str(tmp_path / "two"), *common, "--jobs", "2")
+    assert one.returncode == 0 and two.returncode == 0, two.stderr
+    assert "9 encoder x task pairs" in two.stdout and "3 failed" in two.stdout  # the hub encoder has no weights
+    assert json.loads((tmp_path / "two" / "failures" / "beat__mert-v1-95m.json").read_text())["name"] == "mert-v1-95m"
+    for task in ("genre", "tagging", "beat"):  # every pair's line, printed by the parent as units finish
+        assert f"  {task:<10} logmel" in two.stdout
+    assert "peer librosa-beats" in two.stdout
+    files = sorted(p.relative_to(tmp_path / "one") for p in (tmp_path / "one").glob("tasks/*/*/results/*.json"))
+    assert files and files == sorted(p.relative_to(tmp_path / "two") for p in (tmp_path / "two").glob("tasks/*/*/results/*.json"))
+    for path in files:  # one thread per worker instead of the default pool: the same probes, up to float order
+        a, b = (json.loads((tmp_path / run / path).read_text()) for run in ("one", "two"))
+        assert a["valid"]["headline"] == pytest.approx(b["valid"]["headline"], abs=1e-3), path
+    bad = _cli("bench", "--out", str(tmp_path / "bad"), *common, "--jobs", "0")
+    assert bad.returncode == 2 and "jobs=0" in bad.stderr

@@ -18,24 +18,20 @@ from __future__ import annotations
 
 import json
 import time
-import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from mirkit.adapt.probe import ProbeConfig
-from mirkit.adapt.run import probe_task, validated_layer
 from mirkit.adapt.timed.fit import FrameProbeConfig
-from mirkit.adapt.timed.run import FRAME_KINDS, probe_timed_task
+from mirkit.adapt.timed.run import FRAME_KINDS
 from mirkit.bench.defaults import DEFAULT_ENCODERS, DEFAULT_PEERS
-from mirkit.bench.peers import PEERS, peer_version, peers_for, run_peer
+from mirkit.bench.peers import PEERS
+from mirkit.bench.units import Outcome, limit_threads, run_unit
 from mirkit.data.tasks import TASKS
 from mirkit.encoders.zoo import get_spec
 from mirkit.errors import ConfigError
-from mirkit.files import atomic_write_json, safe_stem, sha256_text
+from mirkit.files import atomic_write_json, sha256_text
 from mirkit.provenance import provenance
-
-#: frame rate of encoders with a free hop (CREPE) on the frame-level tasks (clip-level tasks use the spec's)
-TIMED_FRAME_RATE_HZ = 50.0
 
 
 @dataclass
@@ -89,14 +85,18 @@ def run_bench(*, suite_dir: str | Path, out_dir: str | Path, encoders: list[str]
               model: str = "linear", frame_model: str | None = None,
               weighted: bool = True, peers: list[str] | None = None, store: str | Path | None = None,
               weights_dir: str | None = None, device: str = "cpu", force: bool = False,
-              real_tempo: str | Path | None = None, loudness: str = "none", progress: bool = True) -> BenchReport:
+              real_tempo: str | Path | None = None, loudness: str = "none", jobs: int = 1,
+              progress: bool = True) -> BenchReport:
     """Run every (task, encoder) probe sweep and every (task, peer); see the module docstring.
     ``frame_seeds``: seeds of the frame-level tasks (default ``seeds``); ``frame_model``: their head
     (``linear``, ``mlp`` or ``tcn``, a small temporal network over the frozen frames; default ``model``).
     ``real_tempo``: a ``tempo_real``
     folder (``mirkit data music``) on which each encoder's beat probe and the tempo peers are scored
     (:mod:`mirkit.bench.real_tempo`). ``loudness``: the level policy of every encoder's features
-    (``none``, ``peak`` or ``lufs``; :mod:`mirkit.audio.loudness`)."""
+    (``none``, ``peak`` or ``lufs``; :mod:`mirkit.audio.loudness`). ``jobs``: units of work (one
+    encoder on one task, or a task's peers) run at once in worker processes, the cores split between
+    them (on a 2-core CPU, 2 single-thread workers finish sooner than one 2-thread process: the
+    probes' small tensor operations use two threads poorly); 1 runs everything in this process."""
     started = time.perf_counter()
     suite_dir, out = Path(suite_dir), Path(out_dir)
     info = read_suite(suite_dir)
@@ -128,10 +128,15 @@ def run_bench(*, suite_dir: str | Path, out_dir: str | Path, encoders: list[str]
                       frame_seeds=plan["frame_seeds"], config=config, frame_model=frame_model,
                       weights_dir=weights_dir, device=device, weighted=weighted, force=force, loudness=loudness,
                       progress=progress)
-    for task in tasks:
-        for encoder in encoders:
-            _run_pair(report, out, suite_dir, task, encoder, probe_args)
-        _run_peers(report, out, suite_dir, task, peer_names, force=force, progress=progress)
+    units = [u for task in tasks for u in [*(("pair", task, e) for e in encoders), ("peers", task)]]
+    if jobs < 1:
+        raise ConfigError(f"jobs={jobs}: need 1 or more worker processes.")
+    if jobs == 1:
+        for unit in units:
+            _apply(report, run_unit(unit, out, suite_dir, probe_args, peer_names), progress=progress)
+    else:
+        _run_parallel(report, units, jobs, out=out, suite_dir=suite_dir, probe_args=probe_args,
+                      peer_names=peer_names, progress=progress)
     if real_tempo is not None:
         from mirkit.bench.real_tempo import evaluate_real_tempo
 
@@ -148,6 +153,35 @@ def run_bench(*, suite_dir: str | Path, out_dir: str | Path, encoders: list[str]
     return report
 
 
+def _apply(report: BenchReport, outcome: Outcome, *, progress: bool) -> None:
+    report.pairs += outcome.pairs
+    report.jobs_trained += outcome.trained
+    report.jobs_reused += outcome.reused
+    report.failures += outcome.failures
+    report.peers_run += outcome.peers_run
+    report.peers_missing += [p for p in outcome.peers_missing if p not in report.peers_missing]
+    for line in outcome.lines if progress else []:
+        print(line, flush=True)
+
+
+def _run_parallel(report: BenchReport, units: list[tuple], jobs: int, *, out: Path, suite_dir: Path,
+                  probe_args: dict[str, object], peer_names: list[str], progress: bool) -> None:
+    """``units`` on ``jobs`` worker processes (spawned: no threads inherited) with the cores split between
+    them; outcomes are applied as they finish. Units of one encoder that share features wait on each
+    other's items through the feature store's claims, so nothing is computed twice."""
+    import multiprocessing
+    import os
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+
+    threads = max(1, (os.cpu_count() or 1) // jobs)
+    quiet = {**probe_args, "progress": False}  # workers' progress bars would interleave: the parent prints lines
+    with ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn"),
+                             initializer=limit_threads, initargs=(threads,)) as pool:
+        futures = [pool.submit(run_unit, unit, out, suite_dir, quiet, peer_names) for unit in units]
+        for future in as_completed(futures):
+            _apply(report, future.result(), progress=progress)
+
+
 def _checked_tasks(suite_dir: Path, tasks: list[str] | None) -> list[str]:
     available = suite_tasks(suite_dir)
     tasks = list(tasks or available)
@@ -157,62 +191,6 @@ def _checked_tasks(suite_dir: Path, tasks: list[str] | None) -> list[str]:
             raise ConfigError(f"task {task!r} is not a benchmarked task of suite {suite_dir} (it has: "
                               f"{', '.join(available) or 'none'}); drop it from --tasks or rebuild the suite.")
     return tasks
-
-
-def _run_pair(report: BenchReport, out: Path, suite_dir: Path, task: str, encoder: str,
-              probe_args: dict[str, object]) -> None:
-    """One encoder's probe sweep on one task; a failure is recorded and the bench goes on."""
-    report.pairs += 1
-    name = safe_stem(encoder)
-    spec = get_spec(encoder)
-    try:
-        if TASKS.get(task).kind in FRAME_KINDS:
-            args = {k: v for k, v in probe_args.items() if k not in ("config", "frame_seeds", "frame_model")}
-            args["seeds"] = probe_args["frame_seeds"]
-            config = FrameProbeConfig(head=str(probe_args["frame_model"]))
-            summary = probe_timed_task(task_dir=suite_dir / task, encoder=encoder, out_dir=out / "tasks" / task / name,
-                                       config=config, frame_rate_hz=TIMED_FRAME_RATE_HZ if spec.adjustable_frame_rate
-                                       else None, **args)  # type: ignore[arg-type]
-        else:
-            args = {k: v for k, v in probe_args.items() if k not in ("frame_seeds", "frame_model")}
-            summary = probe_task(task_dir=suite_dir / task, encoder=encoder, out_dir=out / "tasks" / task / name,
-                                 frame_rate_hz=spec.clip_frame_rate_hz, **args)  # type: ignore[arg-type]
-    except Exception as exc:  # a failing pair is recorded; the rest of the bench goes on
-        report.failures.append(_record_failure(out, task, encoder, exc))
-        return
-    (out / "failures" / f"{task}__{name}.json").unlink(missing_ok=True)
-    report.jobs_trained += summary["jobs"]["trained"]  # type: ignore[index]
-    report.jobs_reused += summary["jobs"]["reused"]  # type: ignore[index]
-    if probe_args["progress"]:
-        layer, stats = validated_layer(summary)
-        print(f"  {task:<10} {encoder:<22} {layer} (chosen on valid {stats['valid_headline']:.3f}): "
-              f"test {stats['headline']['mean']:.3f}", flush=True)
-
-
-def _run_peers(report: BenchReport, out: Path, suite_dir: Path, task: str, peer_names: list[str], *,
-               force: bool, progress: bool) -> None:
-    """Every requested, installed peer of ``task`` (finished ones are reused unless ``force``)."""
-    for spec in peers_for(task):
-        if spec.name not in peer_names:
-            continue
-        if peer_version(spec) is None:
-            if spec.name not in report.peers_missing:
-                report.peers_missing.append(spec.name)
-            continue
-        path = out / "peers" / f"{task}__{spec.name}.json"
-        if path.is_file() and not force:
-            report.peers_run.append(spec.name)
-            continue
-        try:
-            result = run_peer(spec, suite_dir / task, progress=progress)
-        except Exception as exc:
-            report.failures.append(_record_failure(out, task, spec.name, exc))
-            continue
-        atomic_write_json(path, result)
-        (out / "failures" / f"{task}__{spec.name}.json").unlink(missing_ok=True)
-        report.peers_run.append(spec.name)
-        if progress:
-            print(f"  {task:<10} {'peer ' + spec.name:<22} {result['test']['headline']:.3f}", flush=True)
 
 
 def _check_plan(path: Path, plan: dict, *, force: bool) -> None:
@@ -226,10 +204,3 @@ def _check_plan(path: Path, plan: dict, *, force: bool) -> None:
         if old.get(key, defaults.get(key)) != plan[key]:
             raise ConfigError(f"{path.parent} holds results for {key}={old.get(key)!r}, but this run has "
                               f"{key}={plan[key]!r}; use another --out folder, or --force to redo every job.")
-
-
-def _record_failure(out: Path, task: str, name: str, exc: BaseException) -> dict[str, str]:
-    record = {"task": task, "name": name, "error": f"{type(exc).__name__}: {exc}",
-              "traceback": "".join(traceback.format_exception(exc))[-4000:]}
-    atomic_write_json(out / "failures" / f"{task}__{safe_stem(name)}.json", record)
-    return record
