@@ -319,12 +319,43 @@ def test_label_changing_augmentations_move_the_labels_by_rule_and_refuse_tasks_w
     check_rules("genre", "genre", ("pitch", "noise"))
     with pytest.raises(ConfigError, match="--augment stretch changes the music's rate.*'tagging'.*gain,eq,room,noise,pitch"):
         check_rules("tagging", "tags", ("stretch",))
-    with pytest.raises(ConfigError, match="no rule.*beats labels of task 'beat'"):
-        check_rules("beat", "beats", ("pitch",))
-    with pytest.raises(ConfigError, match="--augment pitch"):  # before any work: nothing written
-        tune_task(task_dir=tiny_suite / "beat", encoder="tiny-test", out_dir=tmp_path / "beat", seeds=1,
-                  progress=False, config=replace(FAST, method="probe", augment="pitch"))
-    assert not (tmp_path / "beat").exists()
+    for task, label in (("beat", "beats"), ("chords", "chords"), ("transcription", "notes")):
+        check_rules(task, label, ("pitch", "stretch", "room"))  # time-resolved: labels follow by rule too
+    with pytest.raises(ConfigError, match="no rule.*velocity labels of task 'nsynth-velocity'"):
+        check_rules("nsynth-velocity", "velocity", ("pitch",))  # an adapter's label without a rule
+    with pytest.raises(ConfigError, match="--augment stretch"):  # before any work: nothing written
+        tune_task(task_dir=tiny_suite / "genre", encoder="tiny-test", out_dir=tmp_path / "genre", seeds=1,
+                  progress=False, config=replace(FAST, method="probe", augment="stretch"))
+    assert not (tmp_path / "genre").exists()
+
+
+def test_time_resolved_labels_follow_pitch_shifts_and_speed_changes(tiny_suite, tmp_path, monkeypatch):
+    import mirkit.tune.timed_loop
+    from mirkit.adapt.timed.targets import FrameTargets
+    from mirkit.tune.label_rules import relabel_timed, shift_notes, transpose_chords
+
+    chords = [[0.0, 1.0, "A:min7"], [1.0, 2.0, "N"], [2.0, 3.0, "C:maj/5"], [3.0, 4.0, "X"]]
+    assert transpose_chords(chords, 3) == [[0.0, 1.0, "C:min7"], [1.0, 2.0, "N"], [2.0, 3.0, "D#:maj/5"],
+                                           [3.0, 4.0, "X"]]
+    assert shift_notes([{"onset_s": 0.5, "offset_s": 1.0, "pitch": 60}], -2) == [{"onset_s": 0.5, "offset_s": 1.0,
+                                                                                  "pitch": 58}]
+    beats = {"beats": [1.0, 2.2], "downbeats": [1.0], "bpm": 50.0}
+    same, scale = relabel_timed("beats", beats, {"semitones": 2.0, "rate": 1.25})
+    assert same == beats and scale == 1.25  # a pitch shift keeps beats; the speed change scales the frame grid
+    # a crop from 0.5 s played 1.25x faster: the beat at 2.2 s of the clip sounds at (2.2 - 0.5) / 1.25 s of the crop
+    rate = 50.0
+    grid = np.arange(100) / rate
+    target = FrameTargets("beat").encode(beats, 0.5 + grid * scale, rate_hz=rate)
+    assert np.flatnonzero(target[:, 0] == 1.0).tolist() == [round(0.5 / 1.25 * rate), round(1.7 / 1.25 * rate)]
+    # a run trains on relabelled crops (every time-resolved kind) and finishes
+    calls = []
+    original = mirkit.tune.timed_loop.relabel_timed
+    monkeypatch.setattr("mirkit.tune.timed_loop.relabel_timed", lambda *a: calls.append(a[0]) or original(*a))
+    for task in ("beat", "chords", "transcription"):
+        summary = tune_task(task_dir=tiny_suite / task, encoder="tiny-test", out_dir=tmp_path / task, seeds=1,
+                            progress=False, config=replace(FAST, method="probe", augment="pitch,stretch"))
+        assert summary["seeds"] == 1 and 0 <= summary["layers"]["probe"]["headline"]["mean"] <= 1
+    assert {"beats", "chords", "notes"} <= set(calls)
 
 
 def test_a_key_run_trains_on_transposed_labels_and_resumes_bit_for_bit(tiny_suite, tmp_path, monkeypatch):

@@ -5,8 +5,12 @@ Rules are keyed by the label a task trains on (``key``, ``pitch``, ``bpm``, ``fa
 a speed change) has a rule: a function of the label and the amount, or :data:`KEEP` (the label does
 not depend on it: an instrument family under a shift of two semitones, a key under a speed change).
 A facet without a rule for a task is refused before the run starts: genre and tagging under a speed
-change (the tempo-class tag and the styles' tempo ranges would move), tasks from dataset adapters
-and the time-resolved tasks (their rules are not written yet).
+change (the tempo-class tag and the styles' tempo ranges would move) and tasks from dataset adapters.
+
+The time-resolved tasks' labels are times (``beats``, ``chords``, ``notes``): under a speed change
+(:data:`TIME`) the labels stay and the crop's frame grid is scaled instead (frame ``t`` of a crop
+played ``rate`` times faster shows the music at ``offset + t * rate`` of the original clip); under a
+pitch shift chord roots and note pitches are transposed, beats kept.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from mirkit.data.tasks import PITCH_NAMES
 from mirkit.errors import ConfigError
 
 KEEP = "keep"
+TIME = "time"  # the labels are times: the crop's frame grid is scaled by the speed change instead
 
 
 def transpose_key(label: object, semitones: float) -> str:
@@ -35,6 +40,27 @@ def scale_tempo(label: object, rate: float) -> float:
     return float(label) * rate  # type: ignore[arg-type]
 
 
+def transpose_chords(label: object, semitones: float) -> list:
+    """Chord segments ``[[start, end, "A:min7"], ...]`` with every root moved by ``semitones`` (Harte labels:
+    quality, extensions and the bass interval kept; ``N`` and ``X`` unchanged)."""
+    import mir_eval
+
+    out = []
+    for start, end, chord in label:  # type: ignore[attr-defined]
+        chord = str(chord)
+        if chord not in ("N", "X"):
+            root, _, rest = chord.partition(":")
+            pitch = mir_eval.chord.pitch_class_to_semitone(root)
+            chord = PITCH_NAMES[(pitch + int(round(semitones))) % 12] + (f":{rest}" if rest else "")
+        out.append([start, end, chord])
+    return out
+
+
+def shift_notes(label: object, semitones: float) -> list:
+    """A note list (``[{"onset_s", "offset_s", "pitch"}, ...]``) with every pitch moved by ``semitones``."""
+    return [{**note, "pitch": int(note["pitch"]) + int(round(semitones))} for note in label]  # type: ignore[attr-defined]
+
+
 Rule = Callable[[object, float], object]
 #: label name -> facet -> rule (the suite's key, pitch, tempo, instrument, genre and tagging tasks)
 RULES: dict[str, dict[str, Rule | str]] = {
@@ -44,6 +70,9 @@ RULES: dict[str, dict[str, Rule | str]] = {
     "family": {"semitones": KEEP, "rate": KEEP},
     "genre": {"semitones": KEEP},
     "tags": {"semitones": KEEP},
+    "beats": {"semitones": KEEP, "rate": TIME},
+    "chords": {"semitones": transpose_chords, "rate": TIME},
+    "notes": {"semitones": shift_notes, "rate": TIME},
 }
 
 
@@ -72,4 +101,18 @@ def relabel(label_name: str, label: object, changes: dict[str, float]) -> object
     return label
 
 
-__all__ = ["KEEP", "RULES", "check_rules", "relabel", "scale_tempo", "shift_pitch", "transpose_key"]
+def relabel_timed(label_name: str, labels: dict[str, object], changes: dict[str, float]) -> tuple[dict[str, object], float]:
+    """A time-resolved clip's labels after ``changes`` and the scale of its crop's frame grid (the product
+    of the speed changes; 1.0 without one)."""
+    out, scale = dict(labels), 1.0
+    for facet, amount in changes.items():
+        rule = RULES[label_name][facet]
+        if rule == TIME:
+            scale *= amount
+        elif rule != KEEP:
+            out[label_name] = rule(out[label_name], amount)  # type: ignore[operator]
+    return out, scale
+
+
+__all__ = ["KEEP", "RULES", "TIME", "check_rules", "relabel", "relabel_timed", "scale_tempo", "shift_notes",
+           "shift_pitch", "transpose_chords", "transpose_key"]

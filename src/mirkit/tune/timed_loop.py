@@ -19,10 +19,11 @@ import torch
 
 from mirkit.adapt.timed.decode import tempo_range
 from mirkit.adapt.timed.fit import HEADLINE, Clip, evaluate_clips, frame_loss, positive_weight
-from mirkit.adapt.timed.targets import FrameTargets
+from mirkit.adapt.timed.targets import KEYS, LOWEST_KEY, FrameTargets
 from mirkit.errors import TrainingError
 from mirkit.tune.data import ClipSet, pad_batch
 from mirkit.tune.inference import autocast, set_mode
+from mirkit.tune.label_rules import relabel_timed
 from mirkit.tune.loop import Trainer
 from mirkit.tune.methods import get_method
 from mirkit.tune.timed import FrameTuneModel, clip_frame_times, covering_windows
@@ -118,16 +119,31 @@ class FrameTrainer(Trainer):
 
     def batch_loss(self, idx: np.ndarray, offsets: np.ndarray, wave: torch.Tensor, lengths: torch.Tensor,
                    changes: list[dict[str, float]] | None = None) -> torch.Tensor:
-        """The frame-level loss; ``changes`` is always empty here (no label rules for time-resolved tasks yet:
-        ``check_rules`` refuses label-changing augmentations before the run)."""
+        """The frame-level loss; a crop whose augmentations changed its labels (``changes``) gets targets
+        from :func:`~mirkit.tune.label_rules.relabel_timed`: transposed chords and notes, and a frame grid
+        scaled by its speed change."""
         with autocast(self.device):
             logits, frames = self.net(wave.to(self.device), lengths.to(self.device))
         logits = logits.float()
         grid = np.arange(logits.shape[1]) / self.rate
-        y = np.stack([self._encode(self.splits["train"].labels[i], offset / self.sample_rate + grid)  # type: ignore[arg-type]
-                      for i, offset in zip(idx, offsets)])
+        rows = []
+        for k, (i, offset) in enumerate(zip(idx, offsets)):
+            labels, scale = self.splits["train"].labels[i], 1.0
+            if changes and changes[k]:
+                labels, scale = relabel_timed(str(self.label), labels, changes[k])  # type: ignore[arg-type]
+            rows.append(self._encode(labels, offset / self.sample_rate + grid * scale))  # type: ignore[arg-type]
+        y = np.stack(rows)
         mask = torch.arange(logits.shape[1], device=logits.device)[None] < frames[:, None]
         return frame_loss(self.targets.kind, logits, torch.from_numpy(y).to(self.device), mask, self.pos_weight)
+
+    def accept_change(self, index: int, changes: dict[str, float]) -> bool:
+        """A pitch shift that would move a note off the piano's 88 keys (the transcription targets) is refused."""
+        if self.label != "notes" or not changes.get("semitones"):
+            return True
+        shift = int(round(changes["semitones"]))
+        notes = self.splits["train"].labels[index]["notes"]  # type: ignore[index]
+        return all(LOWEST_KEY <= int(n["pitch"]) + shift < LOWEST_KEY + KEYS for n in notes  # type: ignore[union-attr]
+                   if LOWEST_KEY <= int(n["pitch"]) < LOWEST_KEY + KEYS)
 
     def score(self, split: str, *, with_loss: bool = False) -> tuple[float, dict[str, float]]:
         kind, clips = self.targets.kind, self.splits[split]
