@@ -22,6 +22,7 @@ from torch import nn
 
 from mirkit.adapt.fit import standardiser
 from mirkit.adapt.targets import Targets
+from mirkit.adapt.timed.decode import tempo_range
 from mirkit.adapt.timed.fit import HEADLINE, Clip, evaluate_clips, frame_loss, positive_weight
 from mirkit.adapt.timed.windows import covering_windows
 from mirkit.boost.data import BoostClip
@@ -146,13 +147,15 @@ def clip_logits(model: TaskModel, clips: list[BoostClip], cell: Cell, norm: Stan
 def score(model: TaskModel, kind: str, clips: list[BoostClip], cell: Cell, norm: Standardise, *,
           rate_hz: float, crop: int = 0) -> dict[str, float]:
     """Decode ``clips`` with the model and score them (the decoders and metrics of ``mirkit probe``); a
-    clip-level task averages the logits of chunks of ``crop`` frames covering each clip."""
+    clip-level task averages the logits of chunks of ``crop`` frames covering each clip; a beat model's
+    tempo is decoded with the cell's training tempo range as its prior, as probes decode it."""
     if cell.targets is not None:
         return cell.targets.evaluate([c.labels for c in clips], clip_logits(model, clips, cell, norm, crop=crop))
     scored = [Clip(np.empty(0), c.times_s, np.empty(0), c.labels, c.duration_s) for c in clips]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        scores = evaluate_clips(kind, scored, _activations(model, kind, clips, cell, norm), rate_hz=rate_hz)
+        scores = evaluate_clips(kind, scored, _activations(model, kind, clips, cell, norm), rate_hz=rate_hz,
+                                tempo_range_bpm=tempo_range(c.labels for c in cell.train) if kind == "beat" else None)
     scores["headline"] = scores[HEADLINE[kind]]
     return scores
 
