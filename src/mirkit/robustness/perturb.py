@@ -5,7 +5,9 @@ audio file: level changes (written as 32-bit float WAV, so nothing clips), Butte
 high-pass filters (scipy), a synthetic room (exponentially decaying noise impulse response, RT60
 0.5 s, 25 % wet, convolved with scipy), pink noise at a signal-to-noise ratio measured on the clip,
 and lossy codecs written by libsndfile (LAME MP3 and Vorbis at compression level 0.9 of 1, about
-35 kbit/s for the suite's 22.05 kHz clips) and decoded back by mirkit like any other file. Random
+35 kbit/s for the suite's 22.05 kHz clips) and decoded back by mirkit like any other file, and
+another renderer: the clip's score (a suite test clip keeps it) rendered by FluidSynth instead of
+tinysoundfont with the same soundfont, at the clip's peak level (:func:`rerender`). Random
 parts (noise, impulse response) are seeded by the perturbation and the clip, so a rerun writes the
 same audio.
 """
