@@ -30,7 +30,7 @@ from mirkit.robustness.perturb import (
     resolve_perturbations,
 )
 from mirkit.robustness.split import perturbed_split
-from mirkit.robustness.timed import score_timed_run
+from mirkit.robustness.timed import score_timed_run, score_timed_tune_run
 
 
 def _run_recipe(run_dir: Path, store: Path, record: dict) -> ExtractConfig:
@@ -144,16 +144,20 @@ def score_bench(*, bench_dir: str | Path, suite_dir: str | Path | None = None, t
                           f"worst {worst[0]} {worst[1]['mean']:.3f} (drop {worst[1]['drop']:+.3f})", flush=True)
     for run in sorted((bench / "tune").glob("*/tune.json")) if (bench / "tune").is_dir() else []:
         meta = json.loads(run.read_text())
-        if (tasks and meta["task"] not in tasks) or meta["kind"] in ("beat", "chords", "transcription"):
+        if tasks and meta["task"] not in tasks:
             continue
         try:
-            result = score_tune_run(run_dir=run.parent, task_dir=suite / str(meta["task"]), out_dir=out,
-                                    perturbations=perturbations, progress=progress)
+            if meta["kind"] in ("beat", "chords", "transcription"):
+                results += score_timed_tune_run(run_dir=run.parent, task_dir=suite / str(meta["task"]), out_dir=out,
+                                                perturbations=perturbations, progress=progress)
+            else:
+                results.append(score_tune_run(run_dir=run.parent, task_dir=suite / str(meta["task"]), out_dir=out,
+                                              perturbations=perturbations, progress=progress))
         except Exception as exc:  # recorded; the other runs go on
             result = {"task": meta["task"], "encoder": f"{meta['name']} / {meta['method']}",
                       "error": f"{type(exc).__name__}: {exc}"}
             atomic_write_json(out / "failures" / f"{meta['task']}__tune-{safe_stem(run.parent.name)}.json", result)
-        results.append(result)
+            results.append(result)
     return results
 
 
@@ -195,8 +199,8 @@ def score_tune_run(*, run_dir: str | Path, task_dir: str | Path, out_dir: str | 
     names = resolve_perturbations(perturbations)  # unknown or unavailable ones fail before any work
     kind, label = task_kind(task_dir)
     if kind in ("beat", "chords", "transcription"):
-        raise ConfigError(f"{run_dir} is a time-resolved ({kind}) tune run; robustness scores clip-level runs only "
-                          "for now.")
+        raise ConfigError(f"{run_dir} is a time-resolved ({kind}) tune run; score it with "
+                          "mirkit.robustness.timed.score_timed_tune_run (the CLI and --bench choose it).")
     seeds = sorted(json.loads(p.read_text())["seed"] for p in (run_dir / "results").glob("*.json"))
     if not seeds:
         raise ConfigError(f"{run_dir} has no finished seed (no results/*.json); let `mirkit tune` finish first.")

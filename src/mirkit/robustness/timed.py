@@ -59,7 +59,7 @@ def _stats(scores: list[float], clips: int) -> dict[str, object]:
 def score_timed_run(*, run_dir: str | Path, task_dir: str | Path, out_dir: str | Path, store: str | Path,
                     perturbations: list[str], progress: bool = True) -> list[dict[str, object]]:
     """Score frame-level probe run ``run_dir`` on the clean and perturbed test split of ``task_dir``; writes
-    ``OUT/results/<task>__<encoder>.json`` (and, for a beat run, ``tempo__<encoder>-beat-probe.json``)."""
+    ``OUT/results/<task>__<encoder>.json`` (and, for a beat run, the tempo row under ``tempo__...``)."""
     run_dir, task_dir, out, store = Path(run_dir), Path(task_dir), Path(out_dir), Path(store)
     kind, _ = task_kind(task_dir)
     job, model_dirs, _ = best_job(run_dir, include_weighted=False)
@@ -74,22 +74,112 @@ def score_timed_run(*, run_dir: str | Path, task_dir: str | Path, out_dir: str |
     for name in perturbations:
         manifest = perturbed_split(task_dir, out / "audio", name, progress=progress)
         perturbed[name] = _scores(manifest, heads, config, store, kind, progress=progress)
-    headlines = {HEADLINE[kind]: (task_dir.name, str(context["encoder"]))}
+    return _write_results(out, task_dir.name, kind, str(context["encoder"]), clean, clips,
+                          {n: (m, c) for n, (m, c, _) in perturbed.items()},
+                          extra={"run": str(run_dir), "job": job, "seeds": len(heads), "recipe_id": recipe_id},
+                          started=started, tempo_suffix="beat probe")
+
+
+def _write_results(out: Path, task: str, kind: str, name: str, clean: dict[str, list[float]], clips: int,
+                   perturbed: dict[str, tuple[dict[str, list[float]], int]], *, extra: dict[str, object],
+                   started: float, tempo_suffix: str) -> list[dict[str, object]]:
+    """One result per headline (and, for a beat run, its tempo as a row of the tempo table)."""
+    headlines = {HEADLINE[kind]: (task, name)}
     if kind == "beat" and "tempo_acc1" in clean:
-        headlines["tempo_acc1"] = ("tempo", f"{context['encoder']} (beat probe)")
+        headlines["tempo_acc1"] = ("tempo", f"{name} ({tempo_suffix})")
     results = []
-    for metric, (task, name) in headlines.items():
+    for metric, (row_task, row_name) in headlines.items():
         result: dict[str, object] = {
-            "task": task, "kind": kind, "encoder": name, "run": str(run_dir), "job": job, "seeds": len(heads),
-            "headline_metric": metric, "recipe_id": recipe_id, "clean": _stats(clean[metric], clips),
-            "clean_metrics": {m: float(np.mean(v)) for m, v in clean.items()}, "perturbed": {}}
-        for pname, (metrics, n, _) in perturbed.items():
+            "task": row_task, "kind": kind, "encoder": row_name, **extra, "headline_metric": metric,
+            "clean": _stats(clean[metric], clips), "clean_metrics": {m: float(np.mean(v)) for m, v in clean.items()},
+            "perturbed": {}}
+        for pname, (metrics, n) in perturbed.items():
             stats = _stats(metrics[metric], n)
             stats["drop"] = float(np.mean(clean[metric]) - np.mean(metrics[metric]))
             stats["metrics"] = {m: float(np.mean(v)) for m, v in metrics.items()}
             result["perturbed"][pname] = stats  # type: ignore[index]
         result["wall_s"] = round(time.perf_counter() - started, 1)
-        stem = f"{task}__{safe_stem(str(context['encoder']))}" + ("-beat-probe" if task != task_dir.name else "")
-        atomic_write_json(out / "results" / f"{stem}.json", result)
+        atomic_write_json(out / "results" / f"{row_task}__{safe_stem(row_name)}.json", result)
         results.append(result)
     return results
+
+
+def _decode_test(manifest: Path, kind: str, *, sample_rate: int, min_duration_s: float):
+    """Waves and whole label dicts of the test clips of ``manifest`` (note lists read from their sidecars);
+    clips that fail to decode or whose labels cannot be scored are left out."""
+    import json
+
+    from mirkit.adapt.timed.run import label_problem
+    from mirkit.audio import load
+    from mirkit.errors import AudioError
+
+    waves, labels = [], []
+    for entry in read_manifest(manifest):
+        if entry.split != "test":
+            continue
+        path = entry.path if Path(entry.path).is_absolute() else str(manifest.parent / entry.path)
+        try:
+            wave, _ = load(path, sample_rate=sample_rate, min_duration_s=min_duration_s)
+            clip = dict(entry.labels)
+            if kind == "transcription":
+                clip["notes"] = json.loads((manifest.parent / str(clip["notes"])).read_text())
+        except (AudioError, OSError, ValueError, KeyError):
+            continue
+        if label_problem(kind, clip, duration_s=len(wave) / sample_rate) is None:
+            waves.append(wave.astype(np.float32))
+            labels.append(clip)
+    return waves, labels
+
+
+def score_timed_tune_run(*, run_dir: str | Path, task_dir: str | Path, out_dir: str | Path, perturbations: list[str],
+                         device: str = "cpu", progress: bool = True) -> list[dict[str, object]]:
+    """A time-resolved ``mirkit tune`` run: every finished seed's best weights, through the encoder, decoded
+    and scored on the clean and perturbed test clips as the run scored its test split."""
+    import json
+
+    import torch
+
+    from mirkit.tune.run import load_tuned
+    from mirkit.tune.timed_loop import activations, frame_outputs
+
+    run_dir, task_dir, out = Path(run_dir), Path(task_dir), Path(out_dir)
+    kind, _ = task_kind(task_dir)
+    seeds = sorted(json.loads(p.read_text())["seed"] for p in (run_dir / "results").glob("*.json"))
+    if not seeds:
+        raise ConfigError(f"{run_dir} has no finished seed (no results/*.json); let `mirkit tune` finish first.")
+    started = time.perf_counter()
+    manifests = {"clean": task_dir / "manifest.jsonl"}
+    manifests.update({n: perturbed_split(task_dir, out / "audio", n, progress=progress) for n in perturbations})
+    per_split: dict[str, dict[str, list[float]]] = {k: {} for k in manifests}
+    counts: dict[str, int] = {}
+    decoded: dict[str, tuple[list, list]] = {}
+    meta: dict[str, object] = {}
+    for seed in seeds:
+        model, _, meta = load_tuned(run_dir, seed=seed, device=device, merge=True)
+        spec, config = model.encoder.spec, meta["config"]  # type: ignore[union-attr]
+        for name, manifest in manifests.items():
+            if name not in decoded:
+                decoded[name] = _decode_test(manifest, kind, sample_rate=spec.sample_rate,
+                                             min_duration_s=spec.min_duration_s)
+            waves, labels = decoded[name]
+            if not waves:
+                raise ConfigError(f"no test clip of {manifest} could be decoded and scored.")
+            outputs = frame_outputs(model, waves, window_samples=int(round(float(config["crop_s"]) * spec.sample_rate)),  # type: ignore[arg-type]
+                                    batch_size=int(config["batch_size"]), device=torch.device(device),  # type: ignore[index]
+                                    method=str(meta["method"]))
+            scored = [Clip(np.empty(0), times, np.empty(0), clip, len(wave) / spec.sample_rate)
+                      for (_, times), clip, wave in zip(outputs, labels, waves)]
+            tempo = meta.get("tempo_range_bpm")
+            scores = evaluate_clips(kind, scored, [activations(kind, logits) for logits, _ in outputs],
+                                    rate_hz=model.frame_rate_hz,  # type: ignore[union-attr]
+                                    tempo_range_bpm=tuple(tempo) if tempo else None)  # type: ignore[arg-type]
+            for metric, value in scores.items():
+                if np.isscalar(value):
+                    per_split[name].setdefault(metric, []).append(float(value))
+            counts[name] = len(waves)
+    clean = per_split.pop("clean")
+    name = f"{meta['name']} / {meta['method']}"
+    return _write_results(out, task_dir.name, kind, name, clean, counts["clean"],
+                          {n: (m, counts[n]) for n, m in per_split.items()},
+                          extra={"run": str(run_dir), "job": f"tune {meta['method']}", "method": meta["method"],
+                                 "seeds": len(seeds)}, started=started, tempo_suffix="beat")
