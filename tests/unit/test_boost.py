@@ -5,6 +5,7 @@ bad settings before training. Tiny encoder and the tiny rendered suite; CPU only
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -151,3 +152,44 @@ def test_clip_level_models_start_at_their_baseline_too():
         x, feats = torch.randn(3, 20, 128), [torch.randn(3, 20, 16)]
         mask = torch.arange(20)[None] < torch.tensor([20, 15, 5])[:, None]
         assert torch.equal(baseline(x), boosted(x, feats, mask)) and baseline(x).shape == (3, 1, 5)
+
+
+def test_augmented_copies_join_the_training_split_by_piece_and_label_changes_are_refused(tiny_suite, tmp_path):
+    import soundfile as sf
+
+    args = dict(task_dir=tiny_suite / "beat", model="beat-tcn", encoder="tiny-test", store=tmp_path / "store",
+                seeds=1, progress=False)
+    config = replace(FAST, fractions="0.5", augment="gain,room", augment_copies=2)
+    summary = boost_task(out_dir=tmp_path / "run", config=config, **args)
+    assert summary["cells"]["trained"] == 3
+    rows = [json.loads(line) for line in (tmp_path / "run/augmented/beat/manifest.jsonl").read_text().splitlines()]
+    train = [json.loads(line) for line in (tiny_suite / "beat/manifest.jsonl").read_text().splitlines()
+             if json.loads(line)["split"] == "train"]
+    assert len(rows) == 2 * len(train) and {r["split"] for r in rows} == {"train"}
+    by_source = {t["path"]: t for t in train}
+    changed = 0
+    for row in rows:  # same labels and piece as the clip it copies; the audio went through the augmentations
+        source = by_source[row["rendering"]["augmented_from"]]
+        assert row["labels"] == source["labels"] and row["piece"] == source["piece"]
+        copy, _ = sf.read(tmp_path / "run/augmented/beat" / row["path"], dtype="float32")
+        clean, _ = sf.read(tiny_suite / "beat" / source["path"], dtype="float32")
+        assert copy.shape == clean.shape
+        changed += not np.allclose(copy, clean, atol=1e-4)
+    assert changed > len(rows) // 2  # each augmentation is drawn with probability 0.5: most copies differ
+    clips = [BoostClip(r["path"], r["piece"], np.zeros((2, 1)), np.zeros(2), np.zeros(2), {}, 1.0) for r in rows]
+    subset = training_subset(clips, fraction=0.5, seed=0)
+    assert {c.piece for c in subset} and all(sum(c.piece == p for c in subset) == 2 * sum(t["piece"] == p for t in train)
+                                            for p in {c.piece for c in subset})  # a piece comes with all its copies
+    with pytest.raises(CheckpointError, match="config.augment"):  # a run folder keeps its augmentation
+        boost_task(out_dir=tmp_path / "run", config=replace(config, augment="noise"), **args)
+    with pytest.raises(ConfigError, match="label-preserving augmentations only"):
+        BoostConfig(augment="gain,pitch").validate()
+
+
+def test_augmented_tagging_copies_use_the_originals_tag_classes(tiny_suite, tmp_path):
+    config = BoostConfig(fractions="1", steps=4, eval_every=2, batch_size=4, crop_s=2.0, augment="eq,noise")
+    summary = boost_task(task_dir=tiny_suite / "tagging", model="short-chunk", encoder="tiny-test",
+                         out_dir=tmp_path / "run", store=tmp_path / "store", config=config, seeds=1, progress=False)
+    assert summary["cells"]["trained"] == 3
+    result = json.loads((tmp_path / "run/results/boosted__f1__seed0.json").read_text())
+    assert 0 <= result["test"]["headline"] <= 1

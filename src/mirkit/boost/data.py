@@ -59,13 +59,16 @@ class Injected:
 
 
 def load_inputs(task_dir: Path, *, kind: str, input_encoder: str, store: str | Path, out: Path,
+                only: tuple[str, ...] = SPLITS, targets_of: BoostData | None = None,
                 progress: bool = True) -> BoostData:
-    """The task model's input frames and targets for every usable clip (bad labels, unreadable note lists
-    and clips too short for two frames are skipped with their reason)."""
+    """The task model's input frames and targets for every usable clip of the ``only`` splits (bad labels,
+    unreadable note lists and clips too short for two frames are skipped with their reason).
+    ``targets_of``: encode clip-level labels as that data does (augmented copies use the originals' classes)."""
     manifest = task_dir / "manifest.jsonl"
     report = extract(manifest, store=store, progress=progress,
                      config=ExtractConfig(encoder=input_encoder, layers="0", pooling="none"))
-    record_extraction(out / f"extract-{input_encoder}.json", report, input_encoder)
+    record_extraction(out / f"extract-{input_encoder}{'' if only == SPLITS else '-augmented'}.json", report,
+                      input_encoder)
     items = FeatureStore(store).recipe(report.recipe)
     skipped: list[dict] = []
     entries = read_manifest(manifest)
@@ -75,11 +78,14 @@ def load_inputs(task_dir: Path, *, kind: str, input_encoder: str, store: str | P
     else:  # clip-level: one label per clip
         _, label = task_kind(task_dir)
         by_split = _clip_entries(entries, manifest, report, label=label, skipped=skipped)
-        clip_targets = Targets.fit(kind, [e.labels[label] for _, e in by_split["train"]], task_vocabulary(task_dir))
+        clip_targets = targets_of.targets if targets_of is not None else Targets.fit(
+            kind, [e.labels[label] for _, e in by_split["train"]], task_vocabulary(task_dir))
     targets = FrameTargets(kind) if kind in FRAME_KINDS else None
     splits: dict[str, list[BoostClip]] = {}
     rate = None
     for split, rows in by_split.items():
+        if split not in only:
+            continue
         clips = []
         for (item, entry), (frames, times) in zip(rows, items.read_frames(0, [item for item, _ in rows])):
             if len(times) < 2:
@@ -157,7 +163,8 @@ def load_injected(data: BoostData, task_dir: Path, *, encoder: str, kind: str, l
     report = extract(task_dir / "manifest.jsonl", store=store, progress=progress,
                      config=ExtractConfig(encoder=encoder, layers=chosen, pooling="none", weights_dir=weights_dir,
                                           device=device, frame_rate_hz=frame_rate_hz))
-    record_extraction(out / f"extract-{safe_stem(encoder)}.json", report, encoder)
+    record_extraction(out / f"extract-{safe_stem(encoder)}{'' if len(data.splits) == len(SPLITS) else '-augmented'}.json",
+                      report, encoder)
     items = FeatureStore(store).recipe(report.recipe)
     indices = [int(k) for k in chosen.split(",")]
     clips = [c for split in data.splits.values() for c in split]

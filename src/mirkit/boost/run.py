@@ -78,6 +78,18 @@ def boost_task(*, task_dir: str | Path, model: str, encoder: str, out_dir: str |
             "store": str(Path(store).resolve()), "provenance": provenance()}
     _claim(out, meta)
     data = load_inputs(task_dir, kind=kind, input_encoder=spec.input_encoder, store=store, out=out, progress=progress)
+    augmented = None
+    if config.augment_names():  # offline copies of the training clips, their inputs read like the originals'
+        from mirkit.boost.augmented import write_augmented_copies
+
+        aug_dir = write_augmented_copies(task_dir, out / "augmented", names=config.augment_names(),
+                                         copies=config.augment_copies, progress=progress)
+        augmented = (aug_dir, load_inputs(aug_dir, kind=kind, input_encoder=spec.input_encoder, store=store, out=out,
+                                          only=("train",), targets_of=data, progress=progress))
+    original = data
+    if augmented is not None:
+        data = replace(data, splits={**data.splits, "train": data.splits["train"] + augmented[1].splits["train"]},
+                       skipped=data.skipped + augmented[1].skipped)
     for fraction in fractions:  # a subset that loses a class is refused before any cell trains
         for seed in range(seeds):
             training_subset(data.splits["train"], fraction=fraction, seed=seed, targets=data.targets)
@@ -88,10 +100,14 @@ def boost_task(*, task_dir: str | Path, model: str, encoder: str, out_dir: str |
                 if not (out / "results" / f"{cell_id(system, f, s)}.json").is_file()]
         if not todo:
             continue
-        feats = None if source is None else load_injected(
-            data, task_dir, encoder=source, kind=kind, layers=config.layers, store=store, out=out,
-            weights_dir=None if system == "twin" else weights_dir, frame_rate_hz=frame_rate_hz, device=device,
-            progress=progress)
+        feats = None
+        if source is not None:
+            injected = dict(encoder=source, kind=kind, layers=config.layers, store=store, out=out,
+                            weights_dir=None if system == "twin" else weights_dir, frame_rate_hz=frame_rate_hz,
+                            device=device, progress=progress)
+            feats = load_injected(original, task_dir, **injected)
+            if augmented is not None:
+                feats.frames.update(load_injected(augmented[1], augmented[0], **injected).frames)
         for fraction, seed in todo:
             _train_one(data, feats, system=system, fraction=fraction, seed=seed, spec=spec, config=config, out=out,
                        meta=meta, progress=progress)
@@ -109,8 +125,9 @@ def _claim(out: Path, meta: dict[str, object]) -> None:
         old = json.loads(path.read_text())
         keys = ("task", "model", "encoder", "frame_rate_hz", "config")
         differ = [k for k in keys if k != "config" and old.get(k) != meta[k]]
+        before = {"augment": "none", "augment_copies": 1}  # runs made before these settings existed
         differ += [f"config.{k}" for k, v in meta["config"].items()  # type: ignore[union-attr]
-                   if k != "fractions" and old.get("config", {}).get(k) != v]
+                   if k != "fractions" and old.get("config", {}).get(k, before.get(k)) != v]
         if differ:
             raise CheckpointError(f"{out} holds a boost run with other {', '.join(differ)}; use another --out, or "
                                   "delete it to start over (other --fractions may be added to a run).")

@@ -47,6 +47,9 @@ class BoostConfig:
     weight_decay: float = option(1e-4, "AdamW weight decay")
     token_out: float | None = option(None, "probability of dropping an injected frame in training (SoniDo's "
                                      "token-out; default: the model's, 0.1 for short-chunk, else 0)")
+    augment: str = option("none", "label-preserving augmentations (gain,eq,room,noise) of offline copies of the "
+                          "training clips, whose features are extracted once like the originals'")
+    augment_copies: int = option(1, "augmented copies of every training clip (with --augment)")
 
     def fraction_values(self) -> list[float]:
         try:
@@ -57,9 +60,22 @@ class BoostConfig:
             raise ConfigError(f"--fractions {self.fractions!r}: each must be in (0, 1].")
         return values
 
+    def augment_names(self) -> tuple[str, ...]:
+        from mirkit.tune.augment import changed_facets, parse_augment
+
+        names = parse_augment(self.augment)
+        if changed_facets(names):
+            raise ConfigError(f"--augment {self.augment!r}: the booster takes label-preserving augmentations only "
+                              "(gain, eq, room, noise); pitch and stretch would change its labels (use them with "
+                              "`mirkit tune --augment`).")
+        return names
+
     def validate(self) -> None:
         check_choices(self, what="mirkit boost")
         self.fraction_values()
+        self.augment_names()
+        if self.augment_copies < 1:
+            raise ConfigError(f"--augment-copies {self.augment_copies}: need 1 or more.")
         bad = [k for k, ok in {"steps": self.steps >= 1, "eval_every": self.eval_every >= 1,
                                "patience": self.patience >= 1, "batch_size": self.batch_size >= 1,
                                "crop_s": self.crop_s > 0, "learning_rate": self.learning_rate > 0,
