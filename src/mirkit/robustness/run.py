@@ -29,7 +29,7 @@ from mirkit.files import atomic_write_json, safe_stem
 from mirkit.robustness.perturb import (
     resolve_perturbations,
 )
-from mirkit.robustness.split import perturbed_split
+from mirkit.robustness.split import perturbed_split, test_entries
 from mirkit.robustness.timed import score_timed_run, score_timed_tune_run
 
 
@@ -168,10 +168,7 @@ def _decode_test(manifest: Path, label: str, *, sample_rate: int, min_duration_s
     from mirkit.tune.data import ClipSet
 
     clips, skipped = ClipSet([], [], []), 0
-    for entry in read_manifest(manifest):
-        if entry.split != "test":
-            continue
-        path = entry.path if Path(entry.path).is_absolute() else str(manifest.parent / entry.path)
+    for path, entry in test_entries(manifest):
         try:
             wave, _ = load(path, sample_rate=sample_rate, min_duration_s=min_duration_s)
         except AudioError:

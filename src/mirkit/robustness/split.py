@@ -80,3 +80,10 @@ def _rerender_batch(task_dir: Path, folder: Path, entries: list, perturbation: s
             continue
         for entry, audio in zip(chunk, audios):
             write_perturbed(audio, perturbed_path(folder / "audio" / Path(entry.path).stem, spec), spec, rate)
+
+
+def test_entries(manifest: Path):
+    """``(resolved path, entry)`` of each test clip of ``manifest`` (relative paths are the manifest's)."""
+    for entry in read_manifest(manifest):
+        if entry.split == "test":
+            yield (entry.path if Path(entry.path).is_absolute() else str(manifest.parent / entry.path)), entry

@@ -22,7 +22,7 @@ from mirkit.errors import ConfigError
 from mirkit.features.extract import ExtractConfig, extract
 from mirkit.features.store import FeatureStore
 from mirkit.files import atomic_write_json, safe_stem
-from mirkit.robustness.split import perturbed_split
+from mirkit.robustness.split import perturbed_split, test_entries
 
 
 def _scores(manifest: Path, heads: list[TrainedFrameHead], config: ExtractConfig, store: Path, kind: str, *,
@@ -114,10 +114,7 @@ def _decode_test(manifest: Path, kind: str, *, sample_rate: int, min_duration_s:
     from mirkit.errors import AudioError
 
     waves, labels = [], []
-    for entry in read_manifest(manifest):
-        if entry.split != "test":
-            continue
-        path = entry.path if Path(entry.path).is_absolute() else str(manifest.parent / entry.path)
+    for path, entry in test_entries(manifest):
         try:
             wave, _ = load(path, sample_rate=sample_rate, min_duration_s=min_duration_s)
             clip = dict(entry.labels)
