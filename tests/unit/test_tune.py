@@ -262,7 +262,7 @@ def test_cuda_run_uses_bf16_autocast_and_reports_gpu_memory(tiny_suite, hubert, 
 
 
 def test_augmentation_changes_training_crops_only_and_unknown_names_fail(tiny_suite):
-    from mirkit.tune.augment import AUGMENTATIONS, augment_crop, parse_augment
+    from mirkit.audio.augment import AUGMENTATIONS, augment_crop, parse_augment
     from mirkit.tune.data import train_batches
 
     audio = load_task_audio(tiny_suite / "genre", label="genre", sample_rate=8000, min_duration_s=0.008, progress=False)
@@ -294,8 +294,8 @@ def test_augmentation_changes_training_crops_only_and_unknown_names_fail(tiny_su
 
 
 def test_label_changing_augmentations_move_the_labels_by_rule_and_refuse_tasks_without_one(tiny_suite, tmp_path):
+    from mirkit.audio.augment import AUGMENTATIONS, augment_crop
     from mirkit.errors import ConfigError
-    from mirkit.tune.augment import AUGMENTATIONS, augment_crop
     from mirkit.tune.label_rules import check_rules, relabel, scale_tempo, shift_pitch, transpose_key
 
     assert transpose_key("A# major", 2) == "C major" and transpose_key("C minor", -1) == "B minor"

@@ -1,6 +1,6 @@
 """Augmented copies of a task's training clips for ``mirkit boost --augment``: the booster trains on
 stored features, so augmentation happens offline. Each training clip gets ``copies`` copies through
-the named label-preserving augmentations of :mod:`mirkit.tune.augment` (each applied with its
+the named label-preserving augmentations of :mod:`mirkit.audio.augment` (each applied with its
 probability, drawn from a generator seeded by the clip and the copy, so a rerun writes the same
 audio), written as 32-bit float WAV (a gain boost does not clip) under ``OUT/<task>/`` with a
 training-only manifest: same labels and piece (a fraction that takes a piece takes its copies), the
@@ -31,8 +31,8 @@ def write_augmented_copies(task_dir: Path, out_dir: Path, *, names: tuple[str, .
     from tqdm.auto import tqdm
 
     from mirkit.audio import load
+    from mirkit.audio.augment import augment_crop
     from mirkit.errors import AudioError
-    from mirkit.tune.augment import augment_crop
 
     folder = out_dir / task_dir.name
     manifest = folder / "manifest.jsonl"

@@ -61,7 +61,7 @@ class BoostConfig:
         return values
 
     def augment_names(self) -> tuple[str, ...]:
-        from mirkit.tune.augment import changed_facets, parse_augment
+        from mirkit.audio.augment import changed_facets, parse_augment
 
         names = parse_augment(self.augment)
         if changed_facets(names):

@@ -55,7 +55,7 @@ class TuneConfig:
                               "(batch_size >= 2, accumulate/max_epochs/patience/checkpoint_every/max_bad_steps "
                               ">= 1, positive rates and crop, 0 <= warmup_ratio < 1).")
         check_choices(self, what="mirkit tune")
-        from mirkit.tune.augment import parse_augment
+        from mirkit.audio.augment import parse_augment
 
         parse_augment(self.augment)  # unknown names fail before any work
         options = self.method_options

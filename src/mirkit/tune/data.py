@@ -74,7 +74,7 @@ def train_batches(clips: ClipSet, *, batch_size: int, crop_samples: int, seed: i
     """Yield ``(batch_index, indices, waveform, lengths, offsets, changes)`` for one epoch from batch
     ``start`` on (``offsets``: each crop's first sample in its clip, for time-resolved labels;
     ``changes``: per crop, the label facets its augmentations changed, e.g. ``{"semitones": 2.0}``).
-    ``augment`` names augmentations (:mod:`mirkit.tune.augment`) applied to each crop at
+    ``augment`` names augmentations (:mod:`mirkit.audio.augment`) applied to each crop at
     ``sample_rate``; ``accept(clip index, changes)`` may refuse a label-changing draw for a clip.
 
     Clips shorter than the crop are taken whole (padded; lengths say so). The last partial batch
@@ -94,7 +94,7 @@ def train_batches(clips: ClipSet, *, batch_size: int, crop_samples: int, seed: i
             offsets.append(offset)
         changes: list[dict[str, float]] = [{} for _ in waves]
         if augment:
-            from mirkit.tune.augment import augment_crop
+            from mirkit.audio.augment import augment_crop
 
             draws = np.random.default_rng([seed, epoch, b, 2])
             for k, i in enumerate(batches[b]):

@@ -1,4 +1,4 @@
-"""How a task's label follows a label-changing augmentation (:mod:`mirkit.tune.augment`).
+"""How a task's label follows a label-changing augmentation (:mod:`mirkit.audio.augment`).
 
 Rules are keyed by the label a task trains on (``key``, ``pitch``, ``bpm``, ``family``, ``genre``,
 ``tags``: the suite's tasks, whatever their folder is called). For each, each facet an augmentation may change (``semitones``: a pitch shift; ``rate``:
@@ -79,7 +79,7 @@ RULES: dict[str, dict[str, Rule | str]] = {
 def check_rules(task: str, label: str | None, names: tuple[str, ...]) -> None:
     """Refuse, before any work, an augmentation that would change the labels (``label``) of ``task``
     without a rule."""
-    from mirkit.tune.augment import AUGMENTATIONS
+    from mirkit.audio.augment import AUGMENTATIONS
 
     rules = RULES.get(label or "", {})
     for name in names:

@@ -23,6 +23,7 @@ import torch
 
 from mirkit.adapt.fit import task_losses
 from mirkit.adapt.targets import Targets
+from mirkit.audio.augment import changed_facets, parse_augment
 from mirkit.errors import CheckpointError, ConfigError, TrainingError
 from mirkit.train.checkpoint import (
     load_checkpoint,
@@ -33,7 +34,6 @@ from mirkit.train.checkpoint import (
 )
 from mirkit.train.distributed import context
 from mirkit.train.optim import clipped_step, warmup_cosine
-from mirkit.tune.augment import changed_facets, parse_augment
 from mirkit.tune.config import TuneConfig
 from mirkit.tune.data import (
     ClipSet,

@@ -1,4 +1,5 @@
-"""Waveform augmentation of training crops (``mirkit tune --augment gain,eq,room,noise,pitch,stretch``).
+"""Waveform augmentation of training audio (``mirkit tune --augment gain,eq,room,noise,pitch,stretch``;
+the booster's offline copies, ``mirkit boost --augment``).
 
 Two kinds:
 
