@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -26,7 +27,7 @@ from mirkit.adapt.timed.fit import FrameProbeConfig
 from mirkit.adapt.timed.run import FRAME_KINDS
 from mirkit.bench.defaults import DEFAULT_ENCODERS, DEFAULT_PEERS
 from mirkit.bench.peers import PEERS
-from mirkit.bench.units import Outcome, limit_threads, run_unit
+from mirkit.bench.units import Outcome, limit_threads, record_failure, run_unit
 from mirkit.data.tasks import TASKS
 from mirkit.encoders.zoo import get_spec
 from mirkit.errors import ConfigError
@@ -165,21 +166,75 @@ def _apply(report: BenchReport, outcome: Outcome, *, progress: bool) -> None:
 
 
 def _run_parallel(report: BenchReport, units: list[tuple], jobs: int, *, out: Path, suite_dir: Path,
-                  probe_args: dict[str, object], peer_names: list[str], progress: bool) -> None:
+                  probe_args: dict[str, object], peer_names: list[str], progress: bool, runner=run_unit) -> None:
     """``units`` on ``jobs`` worker processes (spawned: no threads inherited) with the cores split between
     them; outcomes are applied as they finish. Units of one encoder that share features wait on each
-    other's items through the feature store's claims, so nothing is computed twice."""
+    other's items through the feature store's claims, so nothing is computed twice.
+
+    A worker that dies (a crash in native code) breaks the pool: the units that had not finished go to
+    a fresh pool (finished jobs inside them are reused from their result files); if that breaks too,
+    the rest run one at a time, each in its own worker, and a unit whose worker dies then is recorded
+    as a failure while the others go on."""
+    quiet = {**probe_args, "progress": False}  # workers' progress bars would interleave: the parent prints lines
+    pending = list(units)
+    for _ in range(2):
+        pending = _pool_round(report, pending, jobs, runner, (out, suite_dir, quiet, peer_names), progress=progress)
+        if not pending:
+            return
+        if progress:
+            print(f"  a worker process died; {len(pending)} unit(s) go to fresh workers", flush=True)
+    for unit in pending:  # isolated: a unit that still kills its worker is the one at fault
+        if _pool_round(report, [unit], jobs, runner, (out, suite_dir, quiet, peer_names), progress=progress):
+            error = RuntimeError("its worker process died (a crash in native code); rerun the bench to retry it, "
+                                 "or run with --jobs 1")
+            _apply(report, Outcome(pairs=int(unit[0] == "pair"),
+                                   failures=[record_failure(out, unit[1], unit[-1], error)]), progress=progress)
+
+
+def _pool_round(report: BenchReport, units: list[tuple], jobs: int, runner, args: tuple, *,
+                progress: bool) -> list[tuple]:
+    """Run ``units`` in one pool; returns those that did not finish because the pool broke."""
+    from concurrent.futures import as_completed
+    from concurrent.futures.process import BrokenProcessPool
+
+    done: list[tuple] = []
+    with _worker_pool(jobs) as pool:
+        futures = {pool.submit(runner, unit, *args): unit for unit in units}
+        try:
+            for future in as_completed(futures):
+                _apply(report, future.result(), progress=progress)
+                done.append(futures[future])
+        except BrokenProcessPool:
+            for future, unit in futures.items():
+                if unit not in done and future.done() and not future.cancelled() and future.exception() is None:
+                    _apply(report, future.result(), progress=progress)
+                    done.append(unit)
+    return [unit for unit in units if unit not in done]
+
+
+@contextmanager
+def _worker_pool(jobs: int):
+    """A spawned pool whose workers get ``cores / jobs`` threads each: the thread-count variables are set
+    while the pool lives (workers start on demand and read them at import: torch, OpenMP, BLAS, numba),
+    and torch is told again in each worker."""
     import multiprocessing
     import os
-    from concurrent.futures import ProcessPoolExecutor, as_completed
+    from concurrent.futures import ProcessPoolExecutor
 
-    threads = max(1, (os.cpu_count() or 1) // jobs)
-    quiet = {**probe_args, "progress": False}  # workers' progress bars would interleave: the parent prints lines
-    with ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn"),
-                             initializer=limit_threads, initargs=(threads,)) as pool:
-        futures = [pool.submit(run_unit, unit, out, suite_dir, quiet, peer_names) for unit in units]
-        for future in as_completed(futures):
-            _apply(report, future.result(), progress=progress)
+    threads = str(max(1, (os.cpu_count() or 1) // jobs))
+    names = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS")
+    saved = {name: os.environ.get(name) for name in names}
+    os.environ.update({name: threads for name in names})
+    try:
+        with ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn"),
+                                 initializer=limit_threads, initargs=(int(threads),)) as pool:
+            yield pool
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 def _checked_tasks(suite_dir: Path, tasks: list[str] | None) -> list[str]:

@@ -95,13 +95,11 @@ def run_peers(out: Path, suite_dir: Path, task: str, peer_names: list[str], *, f
 
 
 def limit_threads(threads: int) -> None:
-    """Worker-process initialiser: ``threads`` compute threads for torch and the BLAS/OpenMP pools, so
-    that N workers share the cores instead of oversubscribing them."""
-    import threadpoolctl
+    """Worker-process initialiser: ``threads`` compute threads for torch (OpenMP and BLAS read the
+    thread-count variables the pool set), so that N workers share the cores instead of oversubscribing."""
     import torch
 
     torch.set_num_threads(threads)
-    threadpoolctl.threadpool_limits(threads)
 
 
 def run_unit(unit: tuple, out: Path, suite_dir: Path, probe_args: dict[str, object], peer_names: list[str]) -> Outcome:
