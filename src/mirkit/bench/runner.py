@@ -27,7 +27,7 @@ from mirkit.adapt.timed.fit import FrameProbeConfig
 from mirkit.adapt.timed.run import FRAME_KINDS
 from mirkit.bench.defaults import DEFAULT_ENCODERS, DEFAULT_PEERS
 from mirkit.bench.peers import PEERS
-from mirkit.bench.units import Outcome, limit_threads, record_failure, run_unit
+from mirkit.bench.units import Outcome, init_worker, record_failure, run_unit, unit_name
 from mirkit.data.tasks import TASKS
 from mirkit.encoders.zoo import get_spec
 from mirkit.errors import ConfigError
@@ -188,7 +188,7 @@ def _run_parallel(report: BenchReport, units: list[tuple], jobs: int, *, out: Pa
             error = RuntimeError("its worker process died (a crash in native code); rerun the bench to retry it, "
                                  "or run with --jobs 1")
             _apply(report, Outcome(pairs=int(unit[0] == "pair"),
-                                   failures=[record_failure(out, unit[1], unit[-1], error)]), progress=progress)
+                                   failures=[record_failure(out, unit[1], unit_name(unit), error)]), progress=progress)
 
 
 def _pool_round(report: BenchReport, units: list[tuple], jobs: int, runner, args: tuple, *,
@@ -214,11 +214,12 @@ def _pool_round(report: BenchReport, units: list[tuple], jobs: int, runner, args
 
 @contextmanager
 def _worker_pool(jobs: int):
-    """A spawned pool whose workers get ``cores / jobs`` threads each: the thread-count variables are set
-    while the pool lives (workers start on demand and read them at import: torch, OpenMP, BLAS, numba),
-    and torch is told again in each worker."""
+    """A spawned pool whose workers get ``cores / jobs`` threads each (the thread-count variables are set
+    while the pool lives: workers start on demand and read them at import) and a private numba cache
+    each, in a folder removed with the pool (see :func:`~mirkit.bench.units.init_worker`)."""
     import multiprocessing
     import os
+    import tempfile
     from concurrent.futures import ProcessPoolExecutor
 
     threads = str(max(1, (os.cpu_count() or 1) // jobs))
@@ -226,8 +227,9 @@ def _worker_pool(jobs: int):
     saved = {name: os.environ.get(name) for name in names}
     os.environ.update({name: threads for name in names})
     try:
-        with ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn"),
-                                 initializer=limit_threads, initargs=(int(threads),)) as pool:
+        with tempfile.TemporaryDirectory(prefix="mirkit-numba-") as numba_root, ProcessPoolExecutor(
+                max_workers=jobs, mp_context=multiprocessing.get_context("spawn"), initializer=init_worker,
+                initargs=(int(threads), numba_root)) as pool:
             yield pool
     finally:
         for name, value in saved.items():

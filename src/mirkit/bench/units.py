@@ -94,12 +94,24 @@ def run_peers(out: Path, suite_dir: Path, task: str, peer_names: list[str], *, f
     return outcome
 
 
-def limit_threads(threads: int) -> None:
+def init_worker(threads: int, numba_cache_root: str) -> None:
     """Worker-process initialiser: ``threads`` compute threads for torch (OpenMP and BLAS read the
-    thread-count variables the pool set), so that N workers share the cores instead of oversubscribing."""
+    thread-count variables the pool set), so that N workers share the cores instead of oversubscribing;
+    and a numba cache of its own. librosa compiles its numba functions with ``cache=True`` into its
+    package folder; two workers compiling the same function at once wrote a corrupt cache there
+    (``pitch._pi_wrapper``, used by chroma_cqt), and every later process that loaded it crashed. numba
+    is not imported yet when this runs, so the variable takes effect."""
+    import os
+
+    os.environ["NUMBA_CACHE_DIR"] = os.path.join(numba_cache_root, str(os.getpid()))
     import torch
 
     torch.set_num_threads(threads)
+
+
+def unit_name(unit: tuple) -> str:
+    """The encoder of a pair unit, ``peers`` for a task's peers (how failures are named)."""
+    return str(unit[2]) if unit[0] == "pair" else "peers"
 
 
 def run_unit(unit: tuple, out: Path, suite_dir: Path, probe_args: dict[str, object], peer_names: list[str]) -> Outcome:
@@ -110,4 +122,4 @@ def run_unit(unit: tuple, out: Path, suite_dir: Path, probe_args: dict[str, obje
         return run_peers(out, suite_dir, unit[1], peer_names, force=bool(probe_args["force"]),
                          progress=bool(probe_args["progress"]))
     except Exception as exc:  # noqa: BLE001 - whatever escapes is recorded against the unit
-        return Outcome(failures=[record_failure(out, unit[1], unit[-1], exc)])
+        return Outcome(failures=[record_failure(out, unit[1], unit_name(unit), exc)])
