@@ -16,11 +16,9 @@ from pathlib import Path
 
 import numpy as np
 
-from mirkit.data.manifest import read_manifest
+from mirkit.data.manifest import labels_for_copy, read_manifest
 from mirkit.errors import ConfigError
 from mirkit.files import atomic_write_bytes, write_jsonl
-
-SIDECAR_LABELS = ("notes", "piano_roll")
 
 
 def write_augmented_copies(task_dir: Path, out_dir: Path, *, names: tuple[str, ...], copies: int,
@@ -48,8 +46,7 @@ def write_augmented_copies(task_dir: Path, out_dir: Path, *, names: tuple[str, .
             wave, rate = load(source, sample_rate=None)
         except AudioError:
             continue
-        labels = {k: str((task_dir / v).resolve()) if k in SIDECAR_LABELS and isinstance(v, str) else v
-                  for k, v in entry.labels.items()}
+        labels = labels_for_copy(entry.labels, task_dir)
         for copy in range(copies):
             rng = np.random.default_rng([zlib.crc32(entry.path.encode()), copy])
             audio, _ = augment_crop(wave, rate, names, rng)

@@ -50,6 +50,16 @@ def file_sha256(path: Path) -> str:
     return sha256_file(path)
 
 
+#: labels that name a sidecar file (relative to the task folder) rather than hold the label itself
+SIDECAR_LABELS = ("notes", "piano_roll")
+
+
+def labels_for_copy(labels: dict, task_dir: Path) -> dict:
+    """``labels`` for a manifest written elsewhere (a perturbed or augmented copy): sidecar paths made absolute."""
+    return {k: str((task_dir / v).resolve()) if k in SIDECAR_LABELS and isinstance(v, str) else v
+            for k, v in labels.items()}
+
+
 def write_manifest(path: Path, entries: list[ManifestEntry]) -> None:
     write_jsonl(path, (asdict(e) for e in entries), sort_keys=True)
 

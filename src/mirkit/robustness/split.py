@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mirkit.data.manifest import read_manifest
+from mirkit.data.manifest import labels_for_copy, read_manifest
 from mirkit.errors import ConfigError
 from mirkit.files import write_jsonl
 from mirkit.robustness.perturb import (
@@ -36,7 +36,6 @@ def perturbed_split(task_dir: Path, audio_root: Path, perturbation: str, *, prog
         _rerender_batch(task_dir, folder, entries, perturbation)
     rows, skipped = [], []
     iterator = entries
-    sidecar_labels = {"notes", "piano_roll"}  # paths relative to the task folder: made absolute for the copy
     if progress:
         from tqdm import tqdm
 
@@ -49,8 +48,7 @@ def perturbed_split(task_dir: Path, audio_root: Path, perturbation: str, *, prog
         except Exception as exc:  # a clip that cannot be decoded or written is skipped with the reason
             skipped.append({"path": entry.path, "reason": type(exc).__name__, "message": str(exc)[:300]})
             continue
-        labels = {k: str((task_dir / v).resolve()) if k in sidecar_labels and isinstance(v, str) else v
-                  for k, v in entry.labels.items()}
+        labels = labels_for_copy(entry.labels, task_dir)
         rows.append({**asdict(entry), "labels": labels, "path": written.relative_to(folder).as_posix(), "sha256": "",
                      "rendering": {**entry.rendering, "perturbation": perturbation,
                                    "perturbation_description": spec.description}})
