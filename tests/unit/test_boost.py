@@ -20,11 +20,11 @@ FAST = BoostConfig(fractions="0.5,1", steps=12, eval_every=6, batch_size=4, crop
 
 
 @pytest.mark.parametrize("fusion", ["concat", "film", "xattn"])
-@pytest.mark.parametrize("model", ["beat-tcn", "onsets-frames"])
+@pytest.mark.parametrize("model", ["beat-tcn", "onsets-frames", "open-unmix"])
 def test_a_boosted_model_starts_exactly_at_its_baseline(model, fusion):
     spec = TASK_MODELS.get(model)
-    outputs = {"beat-tcn": 2, "onsets-frames": 176}[model]
-    bins = {"beat-tcn": 128, "onsets-frames": 84}[model]
+    outputs = {"beat-tcn": 2, "onsets-frames": 176, "open-unmix": 3 * 65}[model]
+    bins = {"beat-tcn": 128, "onsets-frames": 84, "open-unmix": 65}[model]
     baseline = build_task_model(spec, bins=bins, outputs=outputs, seed=3).eval()
     boosted = build_task_model(spec, bins=bins, outputs=outputs, seed=3, inject_dims=[16, 8], fusion=fusion).eval()
     x = torch.randn(2, 50, bins)

@@ -59,6 +59,9 @@ def probe_task(*, task_dir: str | Path, encoder: str, out_dir: str | Path, store
     """
     task_dir, out = Path(task_dir), Path(out_dir)
     kind, label = task_kind(task_dir)
+    if kind == "separation":
+        raise ConfigError(f"{task_dir.name!r} is a source-separation task; probes do not separate stems. Train a "
+                          f"separation model with `mirkit boost --task {task_dir} --model open-unmix --encoder ENC`.")
     if kind in TIME_RESOLVED_KINDS:
         raise ConfigError(f"{task_dir.name!r} is a time-resolved task ({kind}); clip-level probes do not apply. Use "
                           "a clip-level task folder (key, tempo, instrument, pitch, genre, tagging).")

@@ -81,6 +81,18 @@ def _cost_table(run: Path, summary: dict) -> Table:
     return Table(["system", "ms per step", "parameters", "of which injection", "training time, all cells (s)"], rows)
 
 
+def _references_table(summary: dict) -> Table:
+    """Separation: the untrained references (HPSS, ideal ratio masks) on the same test split."""
+    rows = []
+    for name, ref in summary.get("references", {}).items():
+        test = ref["test"]
+        stems = ", ".join(f"{k.removeprefix('sdr_')} {v:.2f}" for k, v in test.items()
+                          if k.startswith("sdr_"))
+        note = ref["what"] + (f"; cutoff {ref['cutoff_hz']:g} Hz" if "cutoff_hz" in ref else "")
+        rows.append([name, f"{test['sdr']:.2f}", f"{test['si_sdr']:.2f}", stems, note])
+    return Table(["reference", "test SDR (dB)", "SI-SDR (dB)", "SDR per stem", "what"], rows)
+
+
 def _machine(meta: dict) -> str:
     machine = meta.get("provenance", {}).get("machine", {})
     if not machine:
@@ -108,6 +120,10 @@ def write_boost_report(run_dir: str | Path) -> tuple[Path, Path]:
         ("h2", f"Test {summary['metric']} per training fraction"),
         ("p", "mean +- std [min, max] over seeds; the band in the figure spans the seeds' min to max."),
         ("table", _scores_table(summary)), ("img", figure),
+        *([("h2", "References without training (test split)"),
+           ("p", "The same clips and metric; the ideal ratio masks bound what any mask of the mix's magnitude "
+                 "can reach."),
+           ("table", _references_table(summary))] if summary.get("references") else []),
         ("h2", "Gains"),
         ("p", "A gain is claimed only where every seed of the better system scores above every seed of the other. "
               "'twin vs baseline' is what extra capacity alone gives; 'boosted vs twin' is the value of pretraining."),

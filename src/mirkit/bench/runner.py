@@ -59,9 +59,12 @@ class BenchReport:
 
 
 def suite_checksum(suite_dir: Path) -> str:
-    """SHA-256 over the suite's per-task manifest checksums (from suite.json)."""
+    """SHA-256 over the suite's per-task manifest checksums (from suite.json), those of the tasks a bench
+    can probe (so adding a separation task to a suite keeps its bench folders valid)."""
     info = read_suite(suite_dir)
-    return sha256_text(json.dumps(info.get("manifest_sha256", {}), sort_keys=True))
+    probed = {task: digest for task, digest in info.get("manifest_sha256", {}).items()
+              if task not in TASKS or TASKS.get(task).kind != "separation"}
+    return sha256_text(json.dumps(probed, sort_keys=True))
 
 
 def read_suite(suite_dir: Path) -> dict:
@@ -75,9 +78,9 @@ def read_suite(suite_dir: Path) -> dict:
 
 def suite_tasks(suite_dir: Path) -> list[str]:
     """Task folders of a suite that the bench probes: clip-level ones, then the frame-level ones (beat,
-    chords); transcription is not benchmarked yet."""
+    chords, transcription); separation is the booster's (``mirkit boost --model open-unmix``)."""
     present = [t for t in TASKS if (suite_dir / t / "manifest.jsonl").is_file()]
-    return ([t for t in present if not TASKS.get(t).time_resolved]
+    return ([t for t in present if TASKS.get(t).clip_level]
             + [t for t in present if TASKS.get(t).kind in FRAME_KINDS])
 
 

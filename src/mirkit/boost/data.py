@@ -140,7 +140,7 @@ def injected_layers(encoder: str, kind: str, layers: str, *, frame_rate_hz: floa
     Raises:
         ConfigError: a named layer, or every layer, is too slow for the frame task (names the rates).
     """
-    if kind in FRAME_KINDS:
+    if kind in FRAME_KINDS or kind == "separation":
         return frame_layers(encoder, kind, "all" if layers == "weighted" else layers, frame_rate_hz=frame_rate_hz)
     from mirkit.encoders.base import parse_layers
     from mirkit.encoders.zoo import get_spec

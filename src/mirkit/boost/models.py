@@ -15,6 +15,10 @@ frame logits with its back end:
   five 3x3 conv blocks pooling time and frequency, a global max, a 256-unit clip embedding; the
   injected frames are aggregated by attention (SoniDo) and fused into that embedding (or attended to
   from it, ``xattn``); back end dropout and a linear layer to the tags. Token-out 0.1 by default.
+- ``open-unmix`` (separation): Open-Unmix lite (Stöter et al. 2019) on the mix's log-magnitude STFT
+  (:mod:`mirkit.boost.separation`): a linear encoder with batch norm and tanh to 128 units (the
+  fusion point: SoniDo injects into Open-Unmix's encoder), a 2-layer bidirectional LSTM whose output
+  is concatenated with its input, a decoder to a sigmoid mask per stem and bin.
 
 A boosted model draws its task-model weights exactly as the baseline of the same seed does (the
 injection modules draw from a separate generator), and its gates start at zero, so at step 0 the
@@ -141,6 +145,28 @@ class ShortChunkCNN(TaskModel):
         return self.head(h)
 
 
+class OpenUnmixLite(TaskModel):
+    width = 128
+
+    def __init__(self, *, bins: int, outputs: int, dropout: float = 0.2) -> None:
+        super().__init__()
+        self.encode = nn.Linear(bins, self.width, bias=False)
+        self.encode_norm = nn.BatchNorm1d(self.width)
+        self.lstm = nn.LSTM(self.width, self.width // 2, num_layers=2, bidirectional=True, batch_first=True,
+                            dropout=dropout)
+        self.decode = nn.Linear(2 * self.width, self.width, bias=False)
+        self.decode_norm = nn.BatchNorm1d(self.width)
+        self.head = nn.Linear(self.width, outputs)
+
+    def front(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.tanh(self.encode_norm(self.encode(x).transpose(1, 2)).transpose(1, 2))
+
+    def back(self, h: torch.Tensor) -> torch.Tensor:
+        recurrent, _ = self.lstm(h)
+        z = self.decode(torch.cat([h, recurrent], dim=-1))  # Open-Unmix's skip connection around the LSTM
+        return self.head(torch.relu(self.decode_norm(z.transpose(1, 2)).transpose(1, 2)))
+
+
 @dataclass(frozen=True)
 class TaskModelSpec:
     """A task model of ``mirkit boost``.
@@ -173,6 +199,9 @@ for _spec in (
     TaskModelSpec("short-chunk", "multilabel", "logmel", "short-chunk CNN on log-mel chunks: 5 conv blocks, global "
                   "max, 256-unit clip embedding (fusion point; injected frames aggregated by attention)",
                   ShortChunkCNN, token_out=0.1, min_crop_s=0.75),
+    TaskModelSpec("open-unmix", "separation", "stft", "Open-Unmix lite on the mix's log-magnitude STFT: linear "
+                  "encoder to 128 units (fusion point), 2-layer BLSTM with a skip, decoder to a sigmoid mask per stem "
+                  "and bin", OpenUnmixLite),
 ):
     TASK_MODELS.register(_spec.name, _spec)
 

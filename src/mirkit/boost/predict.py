@@ -6,6 +6,7 @@ and the frame outputs decoded as ``mirkit probe`` does (beats/downbeats/tempo, o
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -61,11 +62,19 @@ def predict_boosted(*, run_dir: str | Path, source: str | Path, store: str | Pat
     x_mean, x_scale = state.pop("norm.x_mean").numpy(), state.pop("norm.x_scale").numpy()
     f_stats = [(state.pop(f"norm.f{k}_mean").numpy(), state.pop(f"norm.f{k}_scale").numpy())
                for k in range(len(cell["layers"] or []))]
-    outputs = len(cell["classes"]) if cell.get("classes") else FrameTargets(meta["kind"]).output_dim
+    if meta["kind"] == "separation":
+        from mirkit.data.stems import STEMS
+
+        outputs = len(STEMS) * x_mean.shape[-1]
+    else:
+        outputs = len(cell["classes"]) if cell.get("classes") else FrameTargets(meta["kind"]).output_dim
     model = build_task_model(spec, bins=x_mean.shape[-1], outputs=outputs,
                              seed=cell["seed"], inject_dims=cell["layer_dims"], fusion=cell["fusion"])
     model.load_state_dict({k.removeprefix("model."): v for k, v in state.items()})
     model.eval()
+    if meta["kind"] == "separation":
+        return predict_stems(model, cell, meta, run_dir=run, source=source, store=store, out_dir=out_dir, system=system,
+                             norms=((x_mean, x_scale), f_stats), progress=progress)
     report, inputs = _frames(source, encoder=meta["input_encoder"], layers="0", store=store, progress=progress)
     injected, usable = None, set(report.item_ids)
     if cell["layers"]:
@@ -103,4 +112,89 @@ def predict_boosted(*, run_dir: str | Path, source: str | Path, store: str | Pat
     return report, len(rows)
 
 
-__all__ = ["best_cell", "predict_boosted"]
+@dataclass
+class SeparationReport:
+    """What ``mirkit predict`` says of a separation run's inputs: files separated and skipped, with reasons."""
+
+    total: int
+    separated: int = 0
+    skipped: dict[str, int] = field(default_factory=dict)
+    errors: list[str] = field(default_factory=list)
+
+    @property
+    def num_skipped(self) -> int:
+        return sum(self.skipped.values())
+
+    def summary(self) -> str:
+        reasons = ", ".join(f"{k} {v}" for k, v in sorted(self.skipped.items()))
+        line = f"Separated {self.separated} of {self.total} files" + (f"; skipped: {reasons}" if reasons else "")
+        return line + "".join(f"\n  {e}" for e in self.errors[:5])
+
+
+def predict_stems(model, cell: dict, meta: dict, *, run_dir, source, store, out_dir, system: str, norms,
+                  progress: bool = True) -> tuple[SeparationReport, int]:
+    """Separate every audio file of ``source`` into ``OUT/NAME.<stem>.wav`` (float WAV at 22.05 kHz) with
+    a trained cell; ``predictions.jsonl`` lists each file's stems. Undecodable files are skipped and named."""
+    import json
+
+    import soundfile as sf
+
+    from mirkit.boost.separation import HOP, SAMPLE_RATE, estimates, read_audio, stft
+    from mirkit.data.stems import STEMS
+    from mirkit.features.inputs import scan_inputs
+    from mirkit.files import atomic_write_text
+
+    paths, not_audio = scan_inputs(source)
+    report = SeparationReport(total=len(paths) + len(not_audio))
+    if not_audio:
+        report.skipped["not_audio"] = len(not_audio)
+    (x_mean, x_scale), f_stats = norms
+    injected = None
+    if cell["layers"]:
+        injected_report, injected = _frames(paths, encoder=cell["source"], layers=",".join(map(str, cell["layers"])),
+                                            store=store, frame_rate_hz=meta.get("frame_rate_hz"),
+                                            weights_dir=None if system == "twin" else meta.get("weights_dir"),
+                                            progress=progress)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    rows = []
+    for path in paths:
+        try:
+            mix = read_audio(path)
+        except Exception as exc:  # a bad file is skipped and named, the others go on
+            report.skipped["unreadable"] = report.skipped.get("unreadable", 0) + 1
+            report.errors.append(f"{path}: {exc}")
+            continue
+        spec = stft(mix)
+        times = np.arange(len(spec)) * HOP / SAMPLE_RATE
+        feats = None
+        if injected is not None:
+            item = injected_report.item_ids.get(path)
+            if item is None:
+                report.skipped["encoder_failed"] = report.skipped.get("encoder_failed", 0) + 1
+                continue
+            feats = []
+            for j, layer in enumerate(cell["layers"]):
+                values, source_times = injected.read_frames(layer, [item])[0]
+                mean, scale = f_stats[j]
+                feats.append(torch.from_numpy(((align(values, source_times, times) - mean) / scale)[None]
+                                              .astype(np.float32)))
+        x = ((np.log1p(np.abs(spec)) - x_mean) / x_scale).astype(np.float32)[None]
+        with torch.no_grad():
+            masks = torch.sigmoid(model(torch.from_numpy(x), feats)[0]).numpy()
+        stems = {}
+        for name, wave in zip(STEMS, estimates(masks, mix)):
+            target = out / f"{Path(path).stem}.{name}.wav"
+            tmp = target.with_name(f".{target.name}.tmp")
+            sf.write(tmp, wave.astype(np.float32), SAMPLE_RATE, subtype="FLOAT", format="WAV")
+            tmp.replace(target)
+            stems[name] = str(target)
+        rows.append({"path": path, "stems": stems})
+        report.separated += 1
+    facts = {"run": str(run_dir), "system": system, "fraction": cell["fraction"], "seed": cell["seed"],
+             "encoder": cell["source"], "task": meta["task"]}
+    atomic_write_text(out / "predictions.jsonl", "".join(json.dumps({**r, **facts}) + "\n" for r in rows))
+    return report, len(rows)
+
+
+__all__ = ["SeparationReport", "best_cell", "predict_boosted", "predict_stems"]

@@ -77,7 +77,16 @@ def boost_task(*, task_dir: str | Path, model: str, encoder: str, out_dir: str |
             "weights_dir": weights_dir, "frame_rate_hz": frame_rate_hz, "config": dict(config.__dict__),
             "store": str(Path(store).resolve()), "provenance": provenance()}
     _claim(out, meta)
-    data = load_inputs(task_dir, kind=kind, input_encoder=spec.input_encoder, store=store, out=out, progress=progress)
+    if kind == "separation" and config.augment_names():
+        raise ConfigError(f"--augment {config.augment!r}: the booster's augmented copies change the mix only, and a "
+                          "separation model's stems would no longer add up to it; drop --augment for separation.")
+    if kind == "separation":  # the input is the mix's STFT, computed from the audio (its phase is needed too)
+        from mirkit.boost.separation import load_separation
+
+        data = load_separation(task_dir, progress=progress)
+    else:
+        data = load_inputs(task_dir, kind=kind, input_encoder=spec.input_encoder, store=store, out=out,
+                           progress=progress)
     augmented = None
     if config.augment_names():  # offline copies of the training clips, their inputs read like the originals'
         from mirkit.boost.augmented import write_augmented_copies
@@ -113,6 +122,8 @@ def boost_task(*, task_dir: str | Path, model: str, encoder: str, out_dir: str |
                        meta=meta, progress=progress)
             trained += 1
     summary = summarise(out, fractions=fractions, seeds=seeds, meta=meta)
+    if kind == "separation":
+        summary["references"] = _separation_references(out, data)
     summary["cells"] = {"trained": trained, "reused": len(systems) * len(fractions) * seeds - trained}
     summary["skipped_clips"] = data.skipped
     atomic_write_json(out / "summary.json", summary)
@@ -142,7 +153,7 @@ def _train_one(data: BoostData, feats, *, system: str, fraction: float, seed: in
     train = training_subset(data.splits["train"], fraction=fraction, seed=seed, targets=data.targets)
     cell = Cell(train, data.splits["valid"], data.splits["test"], None if feats is None else feats.frames,
                 targets=data.targets)
-    outputs = data.targets.output_dim if data.targets is not None else _outputs(spec.kind)
+    outputs = data.targets.output_dim if data.targets is not None else _outputs(spec.kind, bins=data.bins)
     net = build_task_model(spec, bins=data.bins, outputs=outputs, seed=seed,
                            inject_dims=None if feats is None else feats.dims, fusion=config.fusion,
                            token_out=config.token_out)
@@ -172,10 +183,29 @@ def _train_one(data: BoostData, feats, *, system: str, fraction: float, seed: in
     atomic_write_json(out / "results" / f"{name}.json", record)
 
 
-def _outputs(kind: str) -> int:
+def _outputs(kind: str, *, bins: int = 0) -> int:
+    """Output units of a frame task model (a separation model: one mask per stem and input bin)."""
+    if kind == "separation":
+        from mirkit.data.stems import STEMS
+
+        return len(STEMS) * bins
     from mirkit.adapt.timed.targets import FrameTargets
 
     return FrameTargets(kind).output_dim
+
+
+def _separation_references(out: Path, data: BoostData) -> dict[str, object]:
+    """HPSS and ideal-ratio-mask scores on the test split, computed once and kept in the run folder."""
+    import json
+
+    path = out / "references.json"
+    if path.is_file():
+        return json.loads(path.read_text())
+    from mirkit.boost.separation import references
+
+    result = references(data.splits)
+    atomic_write_json(path, result)
+    return result
 
 
 def summarise(out: Path, *, fractions: list[float], seeds: int, meta: dict[str, object]) -> dict[str, object]:
@@ -212,8 +242,8 @@ def summarise(out: Path, *, fractions: list[float], seeds: int, meta: dict[str, 
                           "seeds": min(boosted["seeds"], twin["seeds"])})  # type: ignore[type-var]
     return {"task": meta["task"], "kind": meta["kind"], "model": meta["model"], "encoder": meta["encoder"],
             "twin": meta["twin"], "fusion": meta["config"]["fusion"], "seeds": seeds,  # type: ignore[index]
-            "metric": {"beat": "f_measure", "transcription": "note_f1", "multilabel": "roc_auc"}.get(str(meta["kind"]),
-                                                                                                  "headline"),
+            "metric": {"beat": "f_measure", "transcription": "note_f1", "multilabel": "roc_auc",
+                       "separation": "sdr (dB)"}.get(str(meta["kind"]), "headline"),
             "systems": table, "gains": gains}
 
 

@@ -3,7 +3,8 @@ training fraction, one seed.
 
 AdamW on random crops of whole training clips (padding masked out of the loss); inputs and injected
 layers standardised with the statistics of the cell's own training frames; every ``eval_every``
-steps the validation clips are decoded and scored (beat F-measure, note F1), the best weights kept,
+steps the validation clips are decoded and scored (beat F-measure, note F1, separation SDR), the best
+weights kept,
 and training stops after ``patience`` evaluations without a better validation headline (validation
 loss breaks ties). The test split is scored once, with the best weights.
 """
@@ -27,6 +28,7 @@ from mirkit.adapt.timed.fit import HEADLINE, Clip, evaluate_clips, frame_loss, p
 from mirkit.adapt.timed.windows import covering_windows
 from mirkit.boost.data import BoostClip
 from mirkit.boost.models import TaskModel
+from mirkit.boost.separation import separation_loss
 from mirkit.errors import ConfigError, TrainingError
 from mirkit.options import check_choices, option
 
@@ -132,6 +134,8 @@ def _batch(clips: list[BoostClip], cell: Cell, norm: Standardise, spans: list[tu
             target[i, : b - a] = clip.target[a:b]
         for k in range(layers):
             feats[k][i, : b - a] = norm.f(k, cell.feats[clip.path][k][a:b])  # type: ignore[index]
+    if target.dtype == np.float16:  # separation targets (magnitudes) are kept in half precision
+        target = target.astype(np.float32)
     return (torch.from_numpy(x), [torch.from_numpy(f) for f in feats] if layers else None, torch.from_numpy(target),
             torch.from_numpy(mask))
 
@@ -167,6 +171,11 @@ def score(model: TaskModel, kind: str, clips: list[BoostClip], cell: Cell, norm:
     tempo is decoded with the cell's training tempo range as its prior, as probes decode it."""
     if cell.targets is not None:
         return cell.targets.evaluate([c.labels for c in clips], clip_logits(model, clips, cell, norm, crop=crop))
+    if kind == "separation":
+        from mirkit.boost.separation import score_clips
+
+        return score_clips([c.path for c in clips], [c.labels for c in clips],
+                           _activations(model, kind, clips, cell, norm))
     scored = [Clip(np.empty(0), c.times_s, np.empty(0), c.labels, c.duration_s) for c in clips]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -183,7 +192,8 @@ def train_cell(model: TaskModel, cell: Cell, *, kind: str, config: BoostConfig, 
 
     norm = Standardise(cell)
     crop = max(2, int(round(config.crop_s * rate_hz)))
-    weight = None if cell.targets is not None else positive_weight(kind, [c.target for c in cell.train])
+    weight = (None if cell.targets is not None or kind == "separation"
+              else positive_weight(kind, [c.target for c in cell.train]))
     optimiser = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=config.learning_rate,
                                   weight_decay=config.weight_decay)
     rng = np.random.default_rng([seed, 11])
@@ -202,8 +212,12 @@ def train_cell(model: TaskModel, cell: Cell, *, kind: str, config: BoostConfig, 
                 spans.append((start, min(len(clip.times_s), start + crop)))
             x, feats, target, mask = _batch(chosen, cell, norm, spans)
             logits = model(x, feats, mask)
-            loss = (nn.functional.binary_cross_entropy_with_logits(logits[:, 0], target) if cell.targets is not None
-                    else frame_loss(kind, logits, target, mask, weight))
+            if cell.targets is not None:
+                loss = nn.functional.binary_cross_entropy_with_logits(logits[:, 0], target)
+            elif kind == "separation":
+                loss = separation_loss(logits, target, mask)
+            else:
+                loss = frame_loss(kind, logits, target, mask, weight)
             if not torch.isfinite(loss):
                 raise TrainingError(f"non-finite loss at step {step} of {label}; lower --lr (now "
                                     f"{config.learning_rate:g}) or check the inputs.")

@@ -101,8 +101,8 @@ def run_tasks(args: argparse.Namespace) -> int:
     from mirkit.data.tasks import TASKS
 
     for name, spec in TASKS.items():
-        size = (f"{len(spec.vocabulary)} classes" if spec.vocabulary else "time-resolved" if spec.time_resolved
-                else "continuous")
+        size = (f"{len(spec.vocabulary)} stems" if spec.kind == "separation" else f"{len(spec.vocabulary)} classes"
+                if spec.vocabulary else "time-resolved" if spec.time_resolved else "continuous")
         print(f"{name:<11} {spec.kind:<10} {size:<12} metric={spec.metric:<15} {spec.description}")
     return 0
 

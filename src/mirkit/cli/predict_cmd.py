@@ -48,7 +48,7 @@ def run(args: argparse.Namespace) -> int:
         report, rows = predict_boosted(run_dir=args.model, source=args.input, store=store, out_dir=args.out,
                                        system=args.system, progress=not args.no_progress)
         print(report.summary())
-        print(f"Wrote {rows} files' beats, notes or tags to {args.out}/ (and {args.out}/predictions.jsonl)")
+        print(f"Wrote {rows} files' beats, notes, tags or stems to {args.out}/ (and {args.out}/predictions.jsonl)")
         return 1 if args.strict and report.num_skipped else 0
     summary = Path(args.model) / "summary.json"
     if summary.is_file() and json.loads(summary.read_text()).get("pooling") == "none":

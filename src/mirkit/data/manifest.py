@@ -50,14 +50,19 @@ def file_sha256(path: Path) -> str:
     return sha256_file(path)
 
 
-#: labels that name a sidecar file (relative to the task folder) rather than hold the label itself
-SIDECAR_LABELS = ("notes", "piano_roll")
+#: labels that name a sidecar file (relative to the task folder) rather than hold the label itself;
+#: ``stems`` maps each stem to one
+SIDECAR_LABELS = ("notes", "piano_roll", "stems")
 
 
 def labels_for_copy(labels: dict, task_dir: Path) -> dict:
     """``labels`` for a manifest written elsewhere (a perturbed or augmented copy): sidecar paths made absolute."""
-    return {k: str((task_dir / v).resolve()) if k in SIDECAR_LABELS and isinstance(v, str) else v
-            for k, v in labels.items()}
+    def absolute(value):
+        if isinstance(value, dict):
+            return {k: absolute(v) for k, v in value.items()}
+        return str((task_dir / value).resolve()) if isinstance(value, str) else value
+
+    return {k: absolute(v) if k in SIDECAR_LABELS else v for k, v in labels.items()}
 
 
 def write_manifest(path: Path, entries: list[ManifestEntry]) -> None:

@@ -6,6 +6,8 @@ Layout of a built suite::
     OUT/<task>/manifest.jsonl         one ManifestEntry per clip (paths relative to OUT/<task>)
     OUT/<task>/audio/...flac          22.05 kHz mono FLAC: test clips at -6 dBFS peak; train and validation
                                       clips at a random level, tilt and room (``variation``, recorded per clip)
+    OUT/separation/audio/NAME.<stem>.flac   the drums, bass and other stems of each separation clip
+                                      (the clip is their sum; :mod:`mirkit.data.stems`)
 
 The test split is rendered with a soundfont that no train clip uses (when a second soundfont is
 available; ``suite.json`` says so either way). Rendering runs in worker processes; finished files
@@ -29,6 +31,7 @@ from mirkit.data.inputs import external_inputs, input_differences
 from mirkit.data.manifest import ManifestEntry, file_sha256, write_manifest
 from mirkit.data.notes import plan_notes
 from mirkit.data.render import RENDER_SAMPLE_RATE
+from mirkit.data.stems import stem_labels
 from mirkit.data.suite_render import (
     VARIATION,
     choose_renderers,
@@ -55,12 +58,13 @@ class SuiteSize:
     transcription_pieces: int
     chorales: int | None  # Bach chorales parsed for the key task (None: all of them)
     folksongs: int | None  # Essen folk songs parsed for the key task (None: all European ones)
+    separation_pieces: int  # grooves rendered stem by stem for the separation task
 
 
 SUITES = {
-    "tiny": SuiteSize(1, 24, 24, 12, 2, 4.0, 4.0, 12, 8, 10),  # for tests
-    "quick": SuiteSize(2, 192, 192, 64, 2, 5.0, 5.0, 120, 32, 40),
-    "standard": SuiteSize(12, 2400, 2400, 1200, 3, 10.0, 10.0, 1200, None, 1000),
+    "tiny": SuiteSize(1, 24, 24, 12, 2, 4.0, 4.0, 12, 8, 10, 24),  # for tests
+    "quick": SuiteSize(2, 192, 192, 64, 2, 5.0, 5.0, 120, 32, 40, 96),
+    "standard": SuiteSize(12, 2400, 2400, 1200, 3, 10.0, 10.0, 1200, None, 1000, 320),
 }
 
 
@@ -146,13 +150,17 @@ def plan_suite(size: SuiteSize, *, train: list[str], test: str, seed: int,
     keys += _folksong_jobs(size, train=train, test=test, seed=seed + 6, status=status)
     transcription = plan_transcription(pieces=size.transcription_pieces, duration_s=size.key_duration_s,
                                        train_soundfonts=train, test_soundfont=test, seed=seed + 4)
+    separation = plan_grooves(pieces=size.separation_pieces, seed=seed + 8, task="separation", **common)
+    for job in separation:  # mirkit's templates only: their channels are known stems
+        job["stems"] = True
+        job["labels"]["stems"] = stem_labels(job["name"])
     for task, jobs in (("instrument", notes), ("genre", genre), ("tempo", tempo), ("key", keys),
-                       ("transcription", transcription)):
+                       ("transcription", transcription), ("separation", separation)):
         for job in jobs:
             job["task"] = task
     chords = [job for job in keys if "chords" in job["labels"]]  # progressions and chorales (folk songs: one voice)
     return {"instrument": notes, "pitch": notes, "genre": genre, "tagging": genre, "tempo": tempo, "key": keys,
-            "transcription": transcription, "beat": tempo, "chords": chords}
+            "transcription": transcription, "beat": tempo, "chords": chords, "separation": separation}
 
 
 def build_suite(*, suite: str, out_dir: str | Path, seed: int = 0, soundfonts: str = "auto", mma: str = "auto",

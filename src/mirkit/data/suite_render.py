@@ -80,14 +80,20 @@ def draw_variation(name: str, *, seed: int) -> dict[str, float]:
     return drawn
 
 
-def apply_variation(audio: np.ndarray, variation: dict[str, float], *, sample_rate: int) -> np.ndarray:
-    """Tilt, then room, then the peak level of ``variation`` (see :func:`draw_variation`)."""
+def shape_variation(audio: np.ndarray, variation: dict[str, float], *, sample_rate: int) -> np.ndarray:
+    """The linear part of ``variation``: tilt, then room (the same impulse response on every call)."""
     from mirkit.audio import effects
 
     out = effects.tilt(audio, sample_rate, db_per_octave=float(variation["tilt_db_per_octave"]))
     if "room_rt60_s" in variation:
         out = effects.room(out, sample_rate, np.random.default_rng(int(variation["room_seed"])),
                            rt60_s=float(variation["room_rt60_s"]), wet=float(variation["room_wet"]))
+    return out
+
+
+def apply_variation(audio: np.ndarray, variation: dict[str, float], *, sample_rate: int) -> np.ndarray:
+    """Tilt, then room, then the peak level of ``variation`` (see :func:`draw_variation`)."""
+    out = shape_variation(audio, variation, sample_rate=sample_rate)
     peak = float(np.abs(out).max())
     return out * (10 ** (variation["peak_dbfs"] / 20) / peak) if peak > 0 else out
 
@@ -99,35 +105,66 @@ def audio_path(job: dict, out_dir: str | Path) -> Path:
 def _render_unit(jobs: list[dict], out_dir: str) -> list[tuple[str, float, str]]:
     """Worker: render the jobs of one unit (one renderer and soundfont) that are not done yet; returns
     ``(path, duration_s, sha256)`` per job, in order."""
+    from mirkit.data.stems import stem_scores
+
     todo = [job for job in jobs if not audio_path(job, out_dir).is_file()]
     if todo:
         renderer, soundfont = todo[0].get("renderer", "tinysoundfont"), todo[0]["soundfont"]
+        scores = [stem_scores(job["score"]) if job.get("stems") else [job["score"]] for job in todo]
+        flat = [score for parts in scores for score in parts]  # a separation clip: one score per stem
         if renderer == "fluidsynth":
             from mirkit.data.fluidsynth import render_scores
 
-            audios = render_scores([job["score"] for job in todo], soundfont=sf_lib.locate(soundfont),
-                                   sample_rate=RENDER_SAMPLE_RATE)
+            audios = render_scores(flat, soundfont=sf_lib.locate(soundfont), sample_rate=RENDER_SAMPLE_RATE)
         else:
             from mirkit.data.render import Renderer
 
             if soundfont not in _SYNTHS:
                 _SYNTHS[soundfont] = Renderer(sf_lib.locate(soundfont), sample_rate=RENDER_SAMPLE_RATE)
-            audios = [_SYNTHS[soundfont].render(job["score"]) for job in todo]  # type: ignore[attr-defined]
-        for job, audio in zip(todo, audios):
-            _write_clip(job, audio, out_dir)
+            audios = [_SYNTHS[soundfont].render(score) for score in flat]  # type: ignore[attr-defined]
+        start = 0
+        for job, parts in zip(todo, scores):
+            rendered, start = audios[start : start + len(parts)], start + len(parts)
+            if job.get("stems"):
+                _write_stems(job, rendered, out_dir)
+            else:
+                _write_clip(job, rendered[0], out_dir)
     return [(str(audio_path(job, out_dir)), job["score"].duration_s, file_sha256(audio_path(job, out_dir)))
             for job in jobs]
 
 
-def _write_clip(job: dict, audio: np.ndarray, out_dir: str) -> None:
+def _write_stems(job: dict, stems: list[np.ndarray], out_dir: str) -> None:
+    """A separation clip: its stems (shaped like the clip, one gain for all) as sidecars, then the mix."""
+    import soundfile as sf
+
+    from mirkit.data.stems import STEMS, mix_stems
+
+    variation = job.get("variation")
+    peak = 10 ** (variation["peak_dbfs"] / 20) if variation else TEST_PEAK
+    shape = (lambda s: shape_variation(s, variation, sample_rate=RENDER_SAMPLE_RATE)) if variation else None
+    mix, shaped = mix_stems(stems, peak=peak, shape=shape)
+    path = audio_path(job, out_dir)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    for name, stem in zip(STEMS, shaped):
+        target = path.with_name(f"{job['name']}.{name}.flac")
+        tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+        sf.write(tmp, np.clip(stem, -1.0, 1.0), RENDER_SAMPLE_RATE, format="FLAC", subtype="PCM_16")
+        os.replace(tmp, target)
+    _write_clip(job, mix, out_dir, level=False)
+
+
+def _write_clip(job: dict, audio: np.ndarray, out_dir: str, *, level: bool = True) -> None:
+    """Write one clip (and its sidecars); ``level``: bring it to its peak level and variation (stems
+    have had theirs)."""
     import soundfile as sf
 
     path = audio_path(job, out_dir)
-    peak = float(np.abs(audio).max())
-    if peak > 0:
-        audio = audio * (TEST_PEAK / peak)
-    if job.get("variation"):
-        audio = apply_variation(audio, job["variation"], sample_rate=RENDER_SAMPLE_RATE)
+    if level:
+        peak = float(np.abs(audio).max())
+        if peak > 0:
+            audio = audio * (TEST_PEAK / peak)
+        if job.get("variation"):
+            audio = apply_variation(audio, job["variation"], sample_rate=RENDER_SAMPLE_RATE)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     sf.write(tmp, audio, RENDER_SAMPLE_RATE, format="FLAC", subtype="PCM_16")

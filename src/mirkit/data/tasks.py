@@ -23,8 +23,9 @@ class TaskSpec:
 
     Attributes:
         name: task folder name and registry key.
-        kind: ``multiclass``, ``multilabel``, ``regression``, ``key`` (24 classes), ``tempo``, or a
-            time-resolved kind: ``transcription``, ``beat`` (beats + downbeats), ``chords``.
+        kind: ``multiclass``, ``multilabel``, ``regression``, ``key`` (24 classes), ``tempo``, a
+            time-resolved kind: ``transcription``, ``beat`` (beats + downbeats), ``chords``, or
+            ``separation`` (stems; ``mirkit boost --model open-unmix``, not probes).
         label: the manifest ``labels`` field holding the target.
         vocabulary: class names (empty for regression/tempo).
         metric: the headline metric.
@@ -41,6 +42,11 @@ class TaskSpec:
     def time_resolved(self) -> bool:
         """Whether labels live in time (frame-level heads, decoding) rather than one per clip."""
         return self.kind in TIME_RESOLVED_KINDS
+
+    @property
+    def clip_level(self) -> bool:
+        """Whether a clip-level probe predicts it (one label per clip)."""
+        return not self.time_resolved and self.kind != "separation"
 
 
 TASKS: Registry[TaskSpec] = Registry("task", listing_hint="mirkit data tasks")
@@ -64,8 +70,11 @@ for _spec in (
              "beat and downbeat times of the tempo task's grooves (from the tempo and meter rendered)"),
     TaskSpec("chords", "chords", "chords", (), "majmin",
              "time-stamped chords (Harte labels) of the key task's progressions and Bach chorales"),
+    TaskSpec("separation", "separation", "stems", ("drums", "bass", "other"), "sdr",
+             "drums, bass and other stems of generated grooves, each rendered on its own; the mix is their sum"),
 ):
     TASKS.register(_spec.name, _spec)
 
 #: Tasks that ``mirkit data build`` renders; the others come from dataset adapters (``mirkit data adapt``).
-SUITE_TASKS = ("key", "tempo", "instrument", "pitch", "genre", "tagging", "transcription", "beat", "chords")
+SUITE_TASKS = ("key", "tempo", "instrument", "pitch", "genre", "tagging", "transcription", "beat", "chords",
+               "separation")

@@ -29,6 +29,11 @@ def _label_problem(task: str, labels: dict[str, object], task_dir: Path, *, dura
         except (OSError, ValueError, AssertionError, TypeError):
             return f"note list {value!r} is missing or malformed (expected onset_s < offset_s, pitch per note)"
         return None if (task_dir / str(labels.get("piano_roll"))).is_file() else "piano roll file is missing"
+    if spec.kind == "separation":
+        if not isinstance(value, dict) or sorted(value) != sorted(spec.vocabulary):
+            return f"stems {value!r}: expected a path for each of {list(spec.vocabulary)}"
+        missing = [stem for stem, path in value.items() if not (task_dir / str(path)).is_file()]
+        return f"stem file(s) of {missing} missing" if missing else None
     if spec.kind == "multilabel":
         bad = [tag for tag in value if tag not in spec.vocabulary]  # type: ignore[union-attr]
         return f"tags {bad} are not in the vocabulary" if bad else None

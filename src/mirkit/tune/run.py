@@ -99,6 +99,9 @@ def tune_task(*, task_dir: str | Path, encoder: str, out_dir: str | Path, config
     device = device_for(device, dist)
     progress = progress and dist.is_main
     kind, label = task_kind(task_dir)
+    if kind == "separation":
+        raise ConfigError(f"{task_dir.name!r} is a source-separation task, which `mirkit tune` does not train; use "
+                          f"`mirkit boost --task {task_dir} --model open-unmix --encoder ENC`.")
     check_rules(task_dir.name, label, parse_augment(config.augment))  # no label may change silently
     timed = kind in TIME_RESOLVED_KINDS
     config = config_for_task(config, kind)

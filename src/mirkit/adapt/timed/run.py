@@ -25,7 +25,7 @@ from mirkit.files import atomic_write_bytes, atomic_write_json, safe_stem, write
 
 FRAME_KINDS = ("beat", "chords", "transcription")
 #: the slowest frame rate a layer may have for a task: beats are scored within 70 ms; chords last a beat or more
-MIN_FRAME_RATE_HZ = {"beat": 20.0, "chords": 4.0, "transcription": 20.0}
+MIN_FRAME_RATE_HZ = {"beat": 20.0, "chords": 4.0, "transcription": 20.0, "separation": 20.0}  # separation: the booster's
 
 
 def frame_layers(encoder: str, kind: str, layers: str, *, frame_rate_hz: float | None = None) -> str:
