@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -154,7 +155,7 @@ def test_clip_level_models_start_at_their_baseline_too():
         assert torch.equal(baseline(x), boosted(x, feats, mask)) and baseline(x).shape == (3, 1, 5)
 
 
-def test_augmented_copies_join_the_training_split_by_piece_and_label_changes_are_refused(tiny_suite, tmp_path):
+def test_augmented_copies_join_the_training_split_by_piece_and_unruled_label_changes_are_refused(tiny_suite, tmp_path):
     import soundfile as sf
 
     args = dict(task_dir=tiny_suite / "beat", model="beat-tcn", encoder="tiny-test", store=tmp_path / "store",
@@ -182,8 +183,46 @@ def test_augmented_copies_join_the_training_split_by_piece_and_label_changes_are
                                             for p in {c.piece for c in subset})  # a piece comes with all its copies
     with pytest.raises(CheckpointError, match="config.augment"):  # a run folder keeps its augmentation
         boost_task(out_dir=tmp_path / "run", config=replace(config, augment="noise"), **args)
-    with pytest.raises(ConfigError, match="label-preserving augmentations only"):
-        BoostConfig(augment="gain,pitch").validate()
+    with pytest.raises(ConfigError, match="no rule for how the tags labels"):  # the tempo-class tag would move
+        boost_task(task_dir=tiny_suite / "tagging", model="short-chunk", encoder="tiny-test", out_dir=tmp_path / "r2",
+                   store=tmp_path / "store", config=BoostConfig(augment="stretch"), progress=False)
+
+
+def test_label_changing_copies_carry_their_labels_along(tiny_suite, tmp_path):
+    """Offline copies under pitch shift and time stretch: notes transposed and their times scaled (with
+    their own sidecars), beats scaled and the tempo with them; the changes are recorded per copy."""
+    from mirkit.boost.augmented import write_augmented_copies
+
+    folder = write_augmented_copies(tiny_suite / "transcription", tmp_path / "aug", names=("pitch", "stretch"),
+                                    copies=3, label_name="notes", progress=False)
+    rows = [json.loads(line) for line in (folder / "manifest.jsonl").read_text().splitlines()]
+    originals = {json.loads(line)["path"]: json.loads(line)
+                 for line in (tiny_suite / "transcription/manifest.jsonl").read_text().splitlines()}
+    kinds = set()
+    for row in rows:
+        changes = row["rendering"]["label_changes"]
+        source = originals[row["rendering"]["augmented_from"]]
+        notes = json.loads((tiny_suite / "transcription" / source["labels"]["notes"]).read_text())
+        copied = json.loads(Path(row["labels"]["notes"]).read_text())
+        shift, rate = changes.get("semitones", 0), changes.get("rate", 1.0)
+        assert abs(row["duration_s"] - min(source["duration_s"], source["duration_s"] / rate)) < 0.05
+        kept = [n for n in notes if n["onset_s"] / rate < row["duration_s"]]  # a slower copy is cut at 4 s
+        assert [n["pitch"] for n in copied] == [n["pitch"] + shift for n in kept]
+        assert np.allclose([n["onset_s"] for n in copied], [n["onset_s"] / rate for n in kept], atol=1e-5)
+        assert Path(row["labels"]["piano_roll"]).is_file()
+        kinds.update(changes)
+    assert kinds == {"semitones", "rate"}  # both were drawn for some copies
+    folder = write_augmented_copies(tiny_suite / "beat", tmp_path / "aug", names=("stretch",), copies=2,
+                                    label_name="beats", progress=False)
+    rows = [json.loads(line) for line in (folder / "manifest.jsonl").read_text().splitlines()]
+    beat = {json.loads(line)["path"]: json.loads(line) for line in (tiny_suite / "beat/manifest.jsonl").read_text().splitlines()}
+    stretched = [r for r in rows if r["rendering"]["label_changes"]]
+    assert stretched
+    for row in stretched:
+        rate, source = row["rendering"]["label_changes"]["rate"], beat[row["rendering"]["augmented_from"]]["labels"]
+        beats = np.array(source["beats"]) / rate
+        assert np.allclose(row["labels"]["beats"], beats[beats < row["duration_s"]], atol=1e-5)
+        assert row["labels"]["bpm"] == pytest.approx(source["bpm"] * rate, abs=1e-3)
 
 
 def test_augmented_tagging_copies_use_the_originals_tag_classes(tiny_suite, tmp_path):

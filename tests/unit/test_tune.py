@@ -295,8 +295,8 @@ def test_augmentation_changes_training_crops_only_and_unknown_names_fail(tiny_su
 
 def test_label_changing_augmentations_move_the_labels_by_rule_and_refuse_tasks_without_one(tiny_suite, tmp_path):
     from mirkit.audio.augment import AUGMENTATIONS, augment_crop
+    from mirkit.data.label_rules import check_rules, relabel, scale_tempo, shift_pitch, transpose_key
     from mirkit.errors import ConfigError
-    from mirkit.tune.label_rules import check_rules, relabel, scale_tempo, shift_pitch, transpose_key
 
     assert transpose_key("A# major", 2) == "C major" and transpose_key("C minor", -1) == "B minor"
     assert shift_pitch("61", -2) == "59" and scale_tempo(100.0, 1.1) == pytest.approx(110.0)
@@ -332,7 +332,7 @@ def test_label_changing_augmentations_move_the_labels_by_rule_and_refuse_tasks_w
 def test_time_resolved_labels_follow_pitch_shifts_and_speed_changes(tiny_suite, tmp_path, monkeypatch):
     import mirkit.tune.timed_loop
     from mirkit.adapt.timed.targets import FrameTargets
-    from mirkit.tune.label_rules import relabel_timed, shift_notes, transpose_chords
+    from mirkit.data.label_rules import relabel_timed, shift_notes, transpose_chords
 
     chords = [[0.0, 1.0, "A:min7"], [1.0, 2.0, "N"], [2.0, 3.0, "C:maj/5"], [3.0, 4.0, "X"]]
     assert transpose_chords(chords, 3) == [[0.0, 1.0, "C:min7"], [1.0, 2.0, "N"], [2.0, 3.0, "D#:maj/5"],

@@ -7,7 +7,7 @@ Two kinds:
   no key, pitch, tempo, beat, chord, note, instrument, genre or tag;
 - label-changing (``pitch``: a shift by whole semitones; ``stretch``: a change of speed without a
   change of pitch), each changing one *facet* of the music (``semitones`` or ``rate``). A task takes
-  one only where :mod:`mirkit.tune.label_rules` has a rule for that facet (the key and the pitch are
+  one only where :mod:`mirkit.data.label_rules` has a rule for that facet (the key and the pitch are
   transposed, the tempo scaled, or the label is declared unchanged); anything else is refused before
   the run starts, so no label changes silently.
 

@@ -27,6 +27,7 @@ from mirkit.adapt.run import task_kind
 from mirkit.boost.data import BoostData, injected_layers, load_injected, load_inputs, training_subset
 from mirkit.boost.models import TASK_MODELS, build_task_model
 from mirkit.boost.train import BoostConfig, Cell, train_cell
+from mirkit.data.label_rules import check_rules
 from mirkit.errors import CheckpointError, ConfigError
 from mirkit.files import atomic_write_bytes, atomic_write_json
 from mirkit.provenance import provenance
@@ -58,7 +59,7 @@ def boost_task(*, task_dir: str | Path, model: str, encoder: str, out_dir: str |
         raise ConfigError(f"seeds={seeds}: need at least 1 (3 for seed ranges).")
     task_dir, out = Path(task_dir), Path(out_dir)
     spec = TASK_MODELS.get(model)
-    kind, _ = task_kind(task_dir)
+    kind, label = task_kind(task_dir)
     if kind != spec.kind:
         raise ConfigError(f"--model {model!r} solves {spec.kind} tasks, and {task_dir.name!r} is a {kind} task; "
                           f"choose one of {[n for n, s in TASK_MODELS.items() if s.kind == kind] or 'none yet'}.")
@@ -77,6 +78,7 @@ def boost_task(*, task_dir: str | Path, model: str, encoder: str, out_dir: str |
             "weights_dir": weights_dir, "frame_rate_hz": frame_rate_hz, "config": dict(config.__dict__),
             "store": str(Path(store).resolve()), "provenance": provenance()}
     _claim(out, meta)
+    check_rules(task_dir.name, label, config.augment_names())  # no label may change silently
     if kind == "separation" and config.augment_names():
         raise ConfigError(f"--augment {config.augment!r}: the booster's augmented copies change the mix only, and a "
                           "separation model's stems would no longer add up to it; drop --augment for separation.")
@@ -92,7 +94,7 @@ def boost_task(*, task_dir: str | Path, model: str, encoder: str, out_dir: str |
         from mirkit.boost.augmented import write_augmented_copies
 
         aug_dir = write_augmented_copies(task_dir, out / "augmented", names=config.augment_names(),
-                                         copies=config.augment_copies, progress=progress)
+                                         copies=config.augment_copies, label_name=label, progress=progress)
         augmented = (aug_dir, load_inputs(aug_dir, kind=kind, input_encoder=spec.input_encoder, store=store, out=out,
                                           only=("train",), targets_of=data, progress=progress))
     original = data

@@ -49,8 +49,9 @@ class BoostConfig:
     weight_decay: float = option(1e-4, "AdamW weight decay")
     token_out: float | None = option(None, "probability of dropping an injected frame in training (SoniDo's "
                                      "token-out; default: the model's, 0.1 for short-chunk, else 0)")
-    augment: str = option("none", "label-preserving augmentations (gain,eq,room,noise) of offline copies of the "
-                          "training clips, whose features are extracted once like the originals'")
+    augment: str = option("none", "augmentations (gain,eq,room,noise; pitch,stretch where the task's labels have a "
+                          "rule) of offline copies of the training clips, whose features are extracted once like "
+                          "the originals'")
     augment_copies: int = option(1, "augmented copies of every training clip (with --augment)")
 
     def fraction_values(self) -> list[float]:
@@ -63,14 +64,9 @@ class BoostConfig:
         return values
 
     def augment_names(self) -> tuple[str, ...]:
-        from mirkit.audio.augment import changed_facets, parse_augment
+        from mirkit.audio.augment import parse_augment
 
-        names = parse_augment(self.augment)
-        if changed_facets(names):
-            raise ConfigError(f"--augment {self.augment!r}: the booster takes label-preserving augmentations only "
-                              "(gain, eq, room, noise); pitch and stretch would change its labels (use them with "
-                              "`mirkit tune --augment`).")
-        return names
+        return parse_augment(self.augment)
 
     def validate(self) -> None:
         check_choices(self, what="mirkit boost")

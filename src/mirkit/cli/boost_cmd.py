@@ -18,9 +18,9 @@ def _add_options(parser: argparse.ArgumentParser) -> None:
     from mirkit.boost import BoostConfig
     from mirkit.cli.options import add_options
 
-    parser.add_argument("--task", help="a beat, transcription or tagging task folder (`mirkit data build`)")
-    parser.add_argument("--model", help="task model: beat-tcn (beat), onsets-frames (transcription) or short-chunk "
-                        "(tagging); --list-models")
+    parser.add_argument("--task", help="a beat, transcription, tagging or separation task folder (`mirkit data build`)")
+    parser.add_argument("--model", help="task model: beat-tcn (beat), onsets-frames (transcription), short-chunk "
+                        "(tagging) or open-unmix (separation); --list-models")
     parser.add_argument("--encoder", help="the encoder whose features are injected (its twin: random:ENCODER)")
     parser.add_argument("--out", help="run folder (boost.json, results/, models/, summary.json, report.md)")
     parser.add_argument("--store", default=None, help="feature store (default: <out>/../features)")

@@ -24,6 +24,7 @@ import torch
 from mirkit.adapt.fit import task_losses
 from mirkit.adapt.targets import Targets
 from mirkit.audio.augment import changed_facets, parse_augment
+from mirkit.data.label_rules import relabel
 from mirkit.errors import CheckpointError, ConfigError, TrainingError
 from mirkit.train.checkpoint import (
     load_checkpoint,
@@ -41,7 +42,6 @@ from mirkit.tune.data import (
     train_batches,
 )
 from mirkit.tune.inference import autocast, encode_targets, fit_standardisation, label_units, predict, set_mode
-from mirkit.tune.label_rules import relabel
 from mirkit.tune.methods import get_method
 from mirkit.tune.model import TuneModel
 
@@ -339,7 +339,7 @@ def train(model: TuneModel, splits: dict[str, ClipSet], targets: Targets, *, con
 
     ``stop_after_steps`` ends the run abruptly after that many optimizer steps and returns ``None``
     (how tests stand in for a killed process). ``label``: the task's label field, for label-changing
-    augmentations (:mod:`mirkit.tune.label_rules`).
+    augmentations (:mod:`mirkit.data.label_rules`).
     """
     from tqdm import tqdm
 

@@ -30,6 +30,7 @@ from mirkit.adapt.targets import Targets
 from mirkit.adapt.timed.decode import tempo_range
 from mirkit.adapt.timed.targets import CHORD_CLASSES, FrameTargets
 from mirkit.audio.augment import parse_augment
+from mirkit.data.label_rules import check_rules
 from mirkit.data.tasks import TIME_RESOLVED_KINDS
 from mirkit.encoders import load_encoder
 from mirkit.errors import CheckpointError, ConfigError
@@ -37,7 +38,6 @@ from mirkit.files import atomic_write_json, safe_stem
 from mirkit.train.distributed import context, device_for
 from mirkit.tune.config import TuneConfig
 from mirkit.tune.data import load_task_audio
-from mirkit.tune.label_rules import check_rules
 from mirkit.tune.loop import Outcome, Trainer, train
 from mirkit.tune.methods import apply_method, get_method
 from mirkit.tune.model import TuneModel, choose_layers

@@ -20,10 +20,10 @@ import torch
 from mirkit.adapt.timed.decode import tempo_range
 from mirkit.adapt.timed.fit import HEADLINE, Clip, evaluate_clips, frame_loss, positive_weight
 from mirkit.adapt.timed.targets import KEYS, LOWEST_KEY, FrameTargets
+from mirkit.data.label_rules import relabel_timed
 from mirkit.errors import TrainingError
 from mirkit.tune.data import ClipSet, pad_batch
 from mirkit.tune.inference import autocast, set_mode
-from mirkit.tune.label_rules import relabel_timed
 from mirkit.tune.loop import Trainer
 from mirkit.tune.methods import get_method
 from mirkit.tune.timed import FrameTuneModel, clip_frame_times, covering_windows
@@ -120,7 +120,7 @@ class FrameTrainer(Trainer):
     def batch_loss(self, idx: np.ndarray, offsets: np.ndarray, wave: torch.Tensor, lengths: torch.Tensor,
                    changes: list[dict[str, float]] | None = None) -> torch.Tensor:
         """The frame-level loss; a crop whose augmentations changed its labels (``changes``) gets targets
-        from :func:`~mirkit.tune.label_rules.relabel_timed`: transposed chords and notes, and a frame grid
+        from :func:`~mirkit.data.label_rules.relabel_timed`: transposed chords and notes, and a frame grid
         scaled by its speed change."""
         with autocast(self.device):
             logits, frames = self.net(wave.to(self.device), lengths.to(self.device))

@@ -114,5 +114,42 @@ def relabel_timed(label_name: str, labels: dict[str, object], changes: dict[str,
     return out, scale
 
 
-__all__ = ["KEEP", "RULES", "TIME", "check_rules", "relabel", "relabel_timed", "scale_tempo", "shift_notes",
-           "shift_pitch", "transpose_chords", "transpose_key"]
+def scale_times(labels: dict[str, object], rate: float, *, duration_s: float | None = None) -> dict[str, object]:
+    """A whole clip's time labels after playing it ``rate`` times faster: beat, downbeat, chord and note
+    times divided by ``rate``, the tempo multiplied by it, other labels kept; with ``duration_s`` (the
+    copy is cut there) what starts later is dropped and what ends later is cut."""
+    end = float("inf") if duration_s is None else duration_s
+    out = dict(labels)
+    for name in ("beats", "downbeats"):
+        if isinstance(out.get(name), list):
+            out[name] = [round(float(t) / rate, 6) for t in out[name] if float(t) / rate < end]  # type: ignore[union-attr]
+    if isinstance(out.get("chords"), list):
+        out["chords"] = [[round(float(a) / rate, 6), round(min(float(b) / rate, end), 6), c]
+                         for a, b, c in out["chords"] if float(a) / rate < end]  # type: ignore[union-attr]
+    if isinstance(out.get("notes"), list):
+        out["notes"] = [{**n, "onset_s": round(float(n["onset_s"]) / rate, 6),
+                         "offset_s": round(min(float(n["offset_s"]) / rate, end), 6)}
+                        for n in out["notes"] if float(n["onset_s"]) / rate < end]  # type: ignore[union-attr]
+    if isinstance(out.get("bpm"), (int, float)):
+        out["bpm"] = round(float(out["bpm"]) * rate, 3)  # type: ignore[arg-type]
+    return out
+
+
+def relabel_copy(label_name: str, labels: dict[str, object], changes: dict[str, float], *,
+                 duration_s: float | None = None) -> dict[str, object]:
+    """A whole augmented clip's labels (an offline copy, ``mirkit boost --augment``): each facet through its
+    rule; a speed change on a time-resolved task moves every time label (:func:`scale_times`, cut at the
+    copy's ``duration_s``) instead of a crop's frame grid. A note list must be loaded into
+    ``labels["notes"]`` first."""
+    out = dict(labels)
+    for facet, amount in changes.items():
+        rule = RULES[label_name][facet]
+        if rule == TIME:
+            out = scale_times(out, amount, duration_s=duration_s)
+        elif rule != KEEP:
+            out[label_name] = rule(out[label_name], amount)  # type: ignore[operator]
+    return out
+
+
+__all__ = ["KEEP", "RULES", "TIME", "check_rules", "relabel", "relabel_copy", "relabel_timed", "scale_tempo",
+           "scale_times", "shift_notes", "shift_pitch", "transpose_chords", "transpose_key"]
