@@ -91,6 +91,25 @@ def stable_fraction(key: str) -> float:
     return int(sha256_text(key)[:8], 16) / 16**8
 
 
+def private_numba_cache(root: str | Path | None = None) -> str:
+    """Give this process a numba cache of its own (``ROOT/<pid>``, under the temp folder by default).
+
+    librosa compiles its numba functions with ``cache=True`` into its package folder; two processes
+    compiling the same function at once wrote a corrupt cache there (``pitch._pi_wrapper``, under
+    ``chroma_cqt``) and every later process that loaded it crashed. Call this in every worker process
+    that may run librosa beside another (bench workers, Ray actors, torchrun ranks) before librosa is
+    imported; numba reads the variable at import, and ``numba.config`` is set too in case numba is in
+    already. Returns the folder."""
+    import sys
+    import tempfile
+
+    folder = os.path.join(str(root or os.path.join(tempfile.gettempdir(), "mirkit-numba")), str(os.getpid()))
+    os.environ["NUMBA_CACHE_DIR"] = folder
+    if "numba" in sys.modules:
+        sys.modules["numba"].config.CACHE_DIR = folder
+    return folder
+
+
 def write_jsonl(path: Path, rows: Iterable[object], *, sort_keys: bool = False) -> None:
     """Write ``rows`` as a JSON-lines file, atomically (the whole file or nothing)."""
     atomic_write_text(path, "".join(json.dumps(row, sort_keys=sort_keys) + "\n" for row in rows))

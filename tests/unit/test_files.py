@@ -60,3 +60,17 @@ def test_safe_stem_keeps_one_path_component_and_the_old_spelling_of_twins():
     assert safe_stem("random:mirkit-mel-small") == "random_mirkit-mel-small"  # as results were named before
     assert safe_stem("runs/pt/final") == "runs_pt_final" and "/" not in safe_stem("/abs/../x y")
     assert safe_stem("logmel") == "logmel"
+
+
+def test_a_private_numba_cache_takes_what_cache_true_functions_compile(tmp_path):
+    """Worker processes get numba caches of their own (concurrent writes to librosa's shared cache corrupted it)."""
+    import subprocess
+    import sys
+
+    (tmp_path / "jitted.py").write_text("import numba\n\n@numba.njit(cache=True)\ndef plus_one(x):\n    return x + 1\n")
+    code = ("import sys; sys.path.insert(0, sys.argv[1]); from mirkit.files import private_numba_cache; "
+            "print(private_numba_cache(sys.argv[2])); import jitted; assert jitted.plus_one(1) == 2")
+    out = subprocess.run([sys.executable, "-c", code, str(tmp_path), str(tmp_path / "numba")], capture_output=True,
+                         text=True, check=True).stdout.strip()
+    assert out.startswith(str(tmp_path / "numba"))
+    assert list((tmp_path / "numba").rglob("*.nbi")) and not list(tmp_path.glob("__pycache__/*.nbi"))

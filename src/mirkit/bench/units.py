@@ -101,9 +101,9 @@ def init_worker(threads: int, numba_cache_root: str) -> None:
     package folder; two workers compiling the same function at once wrote a corrupt cache there
     (``pitch._pi_wrapper``, used by chroma_cqt), and every later process that loaded it crashed. numba
     is not imported yet when this runs, so the variable takes effect."""
-    import os
+    from mirkit.files import private_numba_cache
 
-    os.environ["NUMBA_CACHE_DIR"] = os.path.join(numba_cache_root, str(os.getpid()))
+    private_numba_cache(numba_cache_root)
     import torch
 
     torch.set_num_threads(threads)

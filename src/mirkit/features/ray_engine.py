@@ -41,6 +41,9 @@ class _ExtractActor:
     """One encoder per actor; ``__call__`` extracts a batch of files with mirkit's local engine."""
 
     def __init__(self, store: str, config: ExtractConfig) -> None:
+        from mirkit.files import private_numba_cache
+
+        private_numba_cache()  # actors side by side must not write librosa's numba cache at once
         from mirkit.encoders import load_encoder
 
         if not Path(store).is_dir():

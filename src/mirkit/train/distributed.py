@@ -58,6 +58,9 @@ def context(device: str = "cpu") -> Distributed:
         return Distributed()
     rank, local_rank = int(os.environ.get("RANK", "0")), int(os.environ.get("LOCAL_RANK", "0"))
     if not torch.distributed.is_initialized():
+        from mirkit.files import private_numba_cache
+
+        private_numba_cache()  # ranks side by side must not write librosa's numba cache at once (--augment pitch)
         backend = "nccl" if device.startswith("cuda") else "gloo"
         if backend == "nccl" and not torch.cuda.is_available():
             raise ConfigError(f"device={device!r} under torchrun needs CUDA; use --device cpu (gloo) or run on GPUs.")
