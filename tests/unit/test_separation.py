@@ -73,6 +73,7 @@ def test_a_separation_boost_run_trains_reports_and_separates_new_audio(tiny_suit
     assert summary["metric"] == "sdr (dB)" and set(summary["systems"]) == {"baseline", "boosted", "twin"}
     result = json.loads((tmp_path / "run/results/boosted__f1__seed0.json").read_text())
     assert result["test"]["headline"] == result["test"]["sdr"] and {"sdr_drums", "si_sdr_bass"} <= set(result["test"])
+    assert result["history"] and result["valid"]["headline"] == result["valid"]["sdr"]  # passes: SI-SDR; final: SDR
     references = summary["references"]
     assert references["hpss"]["cutoff_hz"] in (100, 200, 300, 400, 600, 800, 1200)
     assert references["ideal-ratio-masks"]["test"]["sdr"] > references["hpss"]["test"]["sdr"]

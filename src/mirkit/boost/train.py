@@ -161,17 +161,18 @@ def clip_logits(model: TaskModel, clips: list[BoostClip], cell: Cell, norm: Stan
 
 
 def score(model: TaskModel, kind: str, clips: list[BoostClip], cell: Cell, norm: Standardise, *,
-          rate_hz: float, crop: int = 0) -> dict[str, float]:
+          rate_hz: float, crop: int = 0, full: bool = True) -> dict[str, float]:
     """Decode ``clips`` with the model and score them (the decoders and metrics of ``mirkit probe``); a
     clip-level task averages the logits of chunks of ``crop`` frames covering each clip; a beat model's
-    tempo is decoded with the cell's training tempo range as its prior, as probes decode it."""
+    tempo is decoded with the cell's training tempo range as its prior, as probes decode it. ``full=False``
+    (validation passes during training): a separation model is scored by SI-SDR alone (cheaper)."""
     if cell.targets is not None:
         return cell.targets.evaluate([c.labels for c in clips], clip_logits(model, clips, cell, norm, crop=crop))
     if kind == "separation":
         from mirkit.boost.separation import score_clips
 
         return score_clips([c.path for c in clips], [c.labels for c in clips],
-                           _activations(model, kind, clips, cell, norm))
+                           _activations(model, kind, clips, cell, norm), full=full)
     scored = [Clip(np.empty(0), c.times_s, np.empty(0), c.labels, c.duration_s) for c in clips]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -225,7 +226,7 @@ def train_cell(model: TaskModel, cell: Cell, *, kind: str, config: BoostConfig, 
             bar.update(1)
             if step % config.eval_every and step != config.steps:
                 continue
-            valid = score(model, kind, cell.valid, cell, norm, rate_hz=rate_hz, crop=crop)
+            valid = score(model, kind, cell.valid, cell, norm, rate_hz=rate_hz, crop=crop, full=False)
             history.append({"step": step, "valid_headline": valid["headline"], "train_loss": float(loss.detach())})
             if valid["headline"] > best[0]:
                 best, waited = (valid["headline"], float(loss.detach()), step, copy.deepcopy(model.state_dict())), 0
