@@ -151,7 +151,7 @@ def test_robustness_scores_each_pair_and_the_report_shows_it_with_the_twin_table
     report = _cli("report", str(runs))
     assert report.returncode == 0, report.stderr
     md = (runs / "report.md").read_text()
-    for text in ("## Robustness: genre", "pink-noise-10db", "Most robust (smallest worst-case drop)",
+    for text in ("## Robustness: genre", "pink-noise-10db", "Most robust (smallest worst-case drop)", "Best worst case",
                  "## Pretrained vs random-init twin", "tiny-test beats its random-init twin on"):
         assert text in md, text
 

@@ -1,6 +1,7 @@
 """Report blocks for ``mirkit robustness`` results (``RUNS/robustness/results/*.json``): per task, each
-encoder's validated layer on the clean and perturbed test split, its worst drop, and the most robust
-encoder (the smallest worst-case drop) beside the best clean one."""
+encoder's validated layer on the clean and perturbed test split, its worst drop; the best clean
+encoder, the best worst case (the highest score under its own worst perturbation: a near-chance
+model that nothing can hurt does not win it) and the most robust one (the smallest worst-case drop)."""
 
 from __future__ import annotations
 
@@ -45,9 +46,13 @@ def robustness_blocks(folder: Path, tasks: list[str]) -> list[tuple[str, object]
                          + [f"{worst[0]} ({-worst[1]['drop']:+.3f})"])
         robust = min(rows, key=lambda r: max(p["drop"] for p in r["perturbed"].values()))
         worst_drop = max(p["drop"] for p in robust["perturbed"].values())
+        floor = max(rows, key=lambda r: min(p["mean"] for p in r["perturbed"].values()))
+        floor_name, floor_cell = min(floor["perturbed"].items(), key=lambda kv: kv[1]["mean"])
         blocks += [("h2", f"Robustness: {task}"),
                    ("table", Table(["encoder", "layer", "clean"] + names + ["worst"], table)),
-                   ("p", f"Best clean: {rows[0]['encoder']} ({rows[0]['clean']['mean']:.3f}). Most robust (smallest "
-                         f"worst-case drop): {robust['encoder']} (clean {robust['clean']['mean']:.3f}, worst drop "
-                         f"{worst_drop:.3f}).")]
+                   ("p", f"Best clean: {rows[0]['encoder']} ({rows[0]['clean']['mean']:.3f}). Best worst case (the "
+                         f"highest score under its own worst perturbation): {floor['encoder']} "
+                         f"({floor_cell['mean']:.3f} under {floor_name}; clean {floor['clean']['mean']:.3f}). Most "
+                         f"robust (smallest worst-case drop): {robust['encoder']} (clean {robust['clean']['mean']:.3f}, "
+                         f"worst drop {worst_drop:.3f}).")]
     return blocks
