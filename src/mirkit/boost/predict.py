@@ -139,7 +139,7 @@ def predict_stems(model, cell: dict, meta: dict, *, run_dir, source, store, out_
 
     import soundfile as sf
 
-    from mirkit.boost.separation import HOP, SAMPLE_RATE, estimates, read_audio, stft
+    from mirkit.boost.separation import HOP, SAMPLE_RATE, estimates, mix_input, read_audio, stft
     from mirkit.data.stems import STEMS
     from mirkit.features.inputs import scan_inputs
     from mirkit.files import atomic_write_text
@@ -179,7 +179,7 @@ def predict_stems(model, cell: dict, meta: dict, *, run_dir, source, store, out_
                 mean, scale = f_stats[j]
                 feats.append(torch.from_numpy(((align(values, source_times, times) - mean) / scale)[None]
                                               .astype(np.float32)))
-        x = ((np.log1p(np.abs(spec)) - x_mean) / x_scale).astype(np.float32)[None]
+        x = ((mix_input(spec) - x_mean) / x_scale).astype(np.float32)[None]
         with torch.no_grad():
             masks = torch.sigmoid(model(torch.from_numpy(x), feats)[0]).numpy()
         stems = {}

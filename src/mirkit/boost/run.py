@@ -82,25 +82,8 @@ def boost_task(*, task_dir: str | Path, model: str, encoder: str, out_dir: str |
     if kind == "separation" and config.augment_names():
         raise ConfigError(f"--augment {config.augment!r}: the booster's augmented copies change the mix only, and a "
                           "separation model's stems would no longer add up to it; drop --augment for separation.")
-    if kind == "separation":  # the input is the mix's STFT, computed from the audio (its phase is needed too)
-        from mirkit.boost.separation import load_separation
-
-        data = load_separation(task_dir, progress=progress)
-    else:
-        data = load_inputs(task_dir, kind=kind, input_encoder=spec.input_encoder, store=store, out=out,
-                           progress=progress)
-    augmented = None
-    if config.augment_names():  # offline copies of the training clips, their inputs read like the originals'
-        from mirkit.boost.augmented import write_augmented_copies
-
-        aug_dir = write_augmented_copies(task_dir, out / "augmented", names=config.augment_names(),
-                                         copies=config.augment_copies, label_name=label, progress=progress)
-        augmented = (aug_dir, load_inputs(aug_dir, kind=kind, input_encoder=spec.input_encoder, store=store, out=out,
-                                          only=("train",), targets_of=data, progress=progress))
-    original = data
-    if augmented is not None:
-        data = replace(data, splits={**data.splits, "train": data.splits["train"] + augmented[1].splits["train"]},
-                       skipped=data.skipped + augmented[1].skipped)
+    original, data, augmented = _training_data(task_dir, kind=kind, label=label, spec=spec, config=config,
+                                                store=store, out=out, progress=progress)
     for fraction in fractions:  # a subset that loses a class is refused before any cell trains
         for seed in range(seeds):
             training_subset(data.splits["train"], fraction=fraction, seed=seed, targets=data.targets)
@@ -130,6 +113,32 @@ def boost_task(*, task_dir: str | Path, model: str, encoder: str, out_dir: str |
     summary["skipped_clips"] = data.skipped
     atomic_write_json(out / "summary.json", summary)
     return summary
+
+
+def _training_data(task_dir: Path, *, kind: str, label: str, spec, config: BoostConfig, store, out: Path,
+                   progress: bool) -> tuple[BoostData, BoostData, tuple[Path, BoostData] | None]:
+    """``(original, data, augmented)``: the task's inputs, the same with the augmented training copies
+    joined (when ``--augment``), and the copies' folder and inputs (or ``None``)."""
+    if kind == "separation":  # the input is the mix's STFT, computed from the audio (its phase is needed too)
+        from mirkit.boost.separation import load_separation
+
+        data = load_separation(task_dir, progress=progress)
+    else:
+        data = load_inputs(task_dir, kind=kind, input_encoder=spec.input_encoder, store=store, out=out,
+                           progress=progress)
+    augmented = None
+    if config.augment_names():  # offline copies of the training clips, their inputs read like the originals'
+        from mirkit.boost.augmented import write_augmented_copies
+
+        aug_dir = write_augmented_copies(task_dir, out / "augmented", names=config.augment_names(),
+                                         copies=config.augment_copies, label_name=label, progress=progress)
+        augmented = (aug_dir, load_inputs(aug_dir, kind=kind, input_encoder=spec.input_encoder, store=store, out=out,
+                                          only=("train",), targets_of=data, progress=progress))
+    original = data
+    if augmented is not None:
+        data = replace(data, splits={**data.splits, "train": data.splits["train"] + augmented[1].splits["train"]},
+                       skipped=data.skipped + augmented[1].skipped)
+    return original, data, augmented
 
 
 def _claim(out: Path, meta: dict[str, object]) -> None:

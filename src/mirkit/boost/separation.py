@@ -35,16 +35,15 @@ _SILENT = 1e-10  # mean power below which a reference stem counts as silent
 
 
 def read_audio(path: str | Path) -> np.ndarray:
-    """Mono float32 at :data:`SAMPLE_RATE` (resampled with soxr when the file has another rate)."""
-    import soundfile as sf
+    """Mono float32 at :data:`SAMPLE_RATE`, decoded and resampled by mirkit's loader."""
+    from mirkit.audio import load
 
-    wave, rate = sf.read(str(path), dtype="float32", always_2d=True)
-    wave = wave.mean(axis=1)
-    if rate != SAMPLE_RATE:
-        import soxr
+    return load(path, sample_rate=SAMPLE_RATE)[0]
 
-        wave = soxr.resample(wave, rate, SAMPLE_RATE).astype(np.float32)
-    return wave
+
+def mix_input(spec: np.ndarray) -> np.ndarray:
+    """The model's input frames ``log1p |X|`` of a mix's complex STFT."""
+    return np.log1p(np.abs(spec)).astype(np.float32)
 
 
 def stft(wave: np.ndarray) -> np.ndarray:
@@ -97,7 +96,7 @@ def load_separation(task_dir: Path, *, only: tuple[str, ...] = SPLITS, progress:
         target = np.stack([magnitude] + [np.abs(stft(r)) for r in references], axis=1).astype(np.float16)
         times = np.arange(len(spec)) * HOP / SAMPLE_RATE
         labels = {"stems": {name: str(p) for name, p in stem_paths.items()}}
-        splits[entry.split].append(BoostClip(str(path), entry.piece, np.log1p(magnitude).astype(np.float32), times,
+        splits[entry.split].append(BoostClip(str(path), entry.piece, mix_input(spec), times,
                                              target, labels, entry.duration_s))
     for split, clips in splits.items():
         if not clips:
@@ -198,5 +197,5 @@ def references(splits: dict[str, list]) -> dict[str, dict[str, object]]:
                                   "what": "oracle: each stem's magnitude share of the mix (an upper bound for masks)"}}
 
 
-__all__ = ["BINS", "HOP", "N_FFT", "SAMPLE_RATE", "estimates", "hpss_masks", "ideal_masks", "istft",
+__all__ = ["BINS", "mix_input", "HOP", "N_FFT", "SAMPLE_RATE", "estimates", "hpss_masks", "ideal_masks", "istft",
            "load_separation", "read_audio", "references", "score_clips", "separation_loss", "stft"]

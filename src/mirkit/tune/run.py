@@ -99,9 +99,6 @@ def tune_task(*, task_dir: str | Path, encoder: str, out_dir: str | Path, config
     device = device_for(device, dist)
     progress = progress and dist.is_main
     kind, label = task_kind(task_dir)
-    if kind == "separation":
-        raise ConfigError(f"{task_dir.name!r} is a source-separation task, which `mirkit tune` does not train; use "
-                          f"`mirkit boost --task {task_dir} --model open-unmix --encoder ENC`.")
     check_rules(task_dir.name, label, parse_augment(config.augment))  # no label may change silently
     timed = kind in TIME_RESOLVED_KINDS
     config = config_for_task(config, kind)
@@ -167,6 +164,9 @@ def tune_task(*, task_dir: str | Path, encoder: str, out_dir: str | Path, config
 def config_for_task(config: TuneConfig, kind: str) -> TuneConfig:
     """``config`` with what depends on the task settled: ``--head tcn`` only on a time-resolved task, and the
     from-scratch CNN pooling time for clip-level tasks but keeping its frame rate for time-resolved ones."""
+    if kind == "separation":
+        raise ConfigError("a source-separation task is not trained by `mirkit tune`; use `mirkit boost --task TASK "
+                          "--model open-unmix --encoder ENC`.")
     timed = kind in TIME_RESOLVED_KINDS
     if config.head == "tcn" and not timed:
         raise ConfigError(f"--head tcn is a temporal head for the time-resolved tasks ({', '.join(TIME_RESOLVED_KINDS)}); "
