@@ -150,6 +150,38 @@ def test_a_peak_loudness_policy_makes_level_changes_vanish_and_is_kept_with_the_
         probe_task(task_dir=task, encoder="logmel", out_dir=tmp_path / "probe", store=store, seeds=1, progress=False)
 
 
+def test_a_tune_run_with_the_peak_policy_ignores_level_in_training_scoring_and_predict(tiny_suite, tmp_path):
+    from dataclasses import replace
+
+    from mirkit.errors import ConfigError
+    from mirkit.robustness.run import score_tune_run
+    from mirkit.tune import TuneConfig, tune_task
+    from mirkit.tune.predict import predict_tuned
+
+    task = tiny_suite / "instrument"
+    config = replace(TuneConfig(), method="probe", max_epochs=2, batch_size=4, crop_s=1.0, loudness="peak",
+                     augment="gain,eq")
+    tune_task(task_dir=task, encoder="logmel", out_dir=tmp_path / "tune", config=config, seeds=1, progress=False)
+    result = score_tune_run(run_dir=tmp_path / "tune", task_dir=task, out_dir=tmp_path / "rob",
+                            perturbations=["level-minus-12db", "level-plus-12db", "lowpass-4khz"], progress=False)
+    own = json.loads(next((tmp_path / "tune/results").glob("*.json")).read_text())["test"]["headline"]
+    assert result["clean"]["mean"] == pytest.approx(own, abs=1e-6)  # the test split was levelled the same way
+    for name in ("level-minus-12db", "level-plus-12db"):
+        assert result["perturbed"][name]["mean"] == pytest.approx(result["clean"]["mean"], abs=1e-9)
+    assert json.loads((tmp_path / "tune/tune.json").read_text())["config"]["loudness"] == "peak"
+    clip = next(p for p in sorted((task / "audio").rglob("*")) if p.suffix in (".wav", ".flac"))
+    wave, rate = sf.read(clip, dtype="float32")
+    (tmp_path / "in").mkdir()
+    sf.write(tmp_path / "in/loud.wav", wave, rate, subtype="FLOAT")  # float: no rounding of the quiet copy's tail
+    sf.write(tmp_path / "in/quiet.wav", wave / 8, rate, subtype="FLOAT")
+    predict_tuned(run_dir=tmp_path / "tune", source=tmp_path / "in", out_path=tmp_path / "out.jsonl", progress=False)
+    rows = [json.loads(line) for line in (tmp_path / "out.jsonl").read_text().splitlines()]
+    assert len(rows) == 2 and rows[0]["prediction"] == rows[1]["prediction"]  # an 18 dB quieter copy: the same output
+    assert rows[0]["scores"] == pytest.approx(rows[1]["scores"], abs=2e-4)
+    with pytest.raises(ConfigError, match="loudness"):
+        replace(config, loudness="rms").validate()
+
+
 @pytest.mark.parametrize("task", ["beat", "transcription"])
 def test_a_frame_level_probe_run_is_scored_on_perturbed_audio_as_it_scored_its_test_split(tiny_suite, tmp_path, task):
     from mirkit.adapt.timed.fit import FrameProbeConfig

@@ -175,6 +175,24 @@ def test_resume_with_other_settings_is_refused(tiny_suite, tmp_path):
     tune_task(config=replace(FAST, method="bitfit"), stop_after_steps=2, **args)
     with pytest.raises(CheckpointError, match="other config"):
         tune_task(config=replace(FAST, method="bitfit", batch_size=5), **args)
+    with pytest.raises(CheckpointError, match="other config"):
+        tune_task(config=replace(FAST, method="bitfit", loudness="peak"), **args)
+
+
+def test_a_run_saved_before_a_setting_existed_resumes_with_its_default(tiny_suite, tmp_path):
+    args = dict(task_dir=tiny_suite / "genre", encoder="tiny-test", seeds=1, progress=False, out_dir=tmp_path,
+                config=replace(FAST, method="bitfit", checkpoint_every=1))
+    tune_task(stop_after_steps=3, **args)
+    meta = json.loads((tmp_path / "tune.json").read_text())
+    del meta["config"]["loudness"]  # as written before `--loudness` existed
+    (tmp_path / "tune.json").write_text(json.dumps(meta))
+    state = next((tmp_path / "seed0/checkpoints").glob("ckpt-*.pt"))
+    trainer = torch.load(state, weights_only=False)
+    del trainer["config"]["loudness"]
+    torch.save(trainer, state)
+    summary = tune_task(**args)
+    assert json.loads(next((tmp_path / "results").glob("*.json")).read_text())["cost"]["resumed_from_step"] == 3
+    assert summary["seeds"] == 1
 
 
 def test_non_finite_losses_abort_with_a_clear_message(tiny_suite, tmp_path):

@@ -42,4 +42,11 @@ def loudness_gain(wave: np.ndarray, *, sample_rate: int, policy: str) -> float:
     return min(10 ** ((TARGET_LUFS - measured) / 20), ceiling)
 
 
-__all__ = ["PEAK_DBFS", "POLICIES", "TARGET_LUFS", "loudness_gain"]
+def apply_loudness(wave: np.ndarray, *, sample_rate: int, policy: str) -> np.ndarray:
+    """``wave`` scaled by :func:`loudness_gain` (returned as is for ``none``), same dtype."""
+    if policy == "none":
+        return wave
+    return (wave * loudness_gain(wave, sample_rate=sample_rate, policy=policy)).astype(wave.dtype, copy=False)
+
+
+__all__ = ["PEAK_DBFS", "POLICIES", "TARGET_LUFS", "apply_loudness", "loudness_gain"]

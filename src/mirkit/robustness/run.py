@@ -161,9 +161,11 @@ def score_bench(*, bench_dir: str | Path, suite_dir: str | Path | None = None, t
     return results
 
 
-def _decode_test(manifest: Path, label: str, *, sample_rate: int, min_duration_s: float):
-    """``ClipSet`` of the test clips of ``manifest`` at ``sample_rate`` (undecodable clips left out) and how many."""
+def _decode_test(manifest: Path, label: str, *, sample_rate: int, min_duration_s: float, loudness: str):
+    """``ClipSet`` of the test clips of ``manifest`` at ``sample_rate``, levelled by the run's ``loudness``
+    policy (undecodable clips left out), and how many were left out."""
     from mirkit.audio import load
+    from mirkit.audio.loudness import apply_loudness
     from mirkit.errors import AudioError
     from mirkit.tune.data import ClipSet
 
@@ -174,7 +176,7 @@ def _decode_test(manifest: Path, label: str, *, sample_rate: int, min_duration_s
         except AudioError:
             skipped += 1
             continue
-        clips.waves.append(wave.astype(np.float32))
+        clips.waves.append(apply_loudness(wave.astype(np.float32), sample_rate=sample_rate, policy=loudness))
         clips.labels.append(entry.labels[label])
         clips.paths.append(path)
     return clips, skipped
@@ -214,7 +216,8 @@ def score_tune_run(*, run_dir: str | Path, task_dir: str | Path, out_dir: str | 
         for name, manifest in manifests.items():
             if name not in decoded:
                 decoded[name], _ = _decode_test(manifest, label, sample_rate=spec.sample_rate,
-                                                min_duration_s=spec.min_duration_s)
+                                                min_duration_s=spec.min_duration_s,
+                                                loudness=str(config.get("loudness") or "none"))
             clips = decoded[name]
             if not clips.waves:  # type: ignore[attr-defined]
                 raise ConfigError(f"no test clip of {manifest} could be decoded.")

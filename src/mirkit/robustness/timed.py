@@ -104,13 +104,14 @@ def _write_results(out: Path, task: str, kind: str, name: str, clean: dict[str, 
     return results
 
 
-def _decode_test(manifest: Path, kind: str, *, sample_rate: int, min_duration_s: float):
-    """Waves and whole label dicts of the test clips of ``manifest`` (note lists read from their sidecars);
-    clips that fail to decode or whose labels cannot be scored are left out."""
+def _decode_test(manifest: Path, kind: str, *, sample_rate: int, min_duration_s: float, loudness: str):
+    """Waves (levelled by the run's ``loudness`` policy) and whole label dicts of the test clips of ``manifest``
+    (note lists read from their sidecars); clips that fail to decode or whose labels cannot be scored are left out."""
     import json
 
     from mirkit.adapt.timed.run import label_problem
     from mirkit.audio import load
+    from mirkit.audio.loudness import apply_loudness
     from mirkit.errors import AudioError
 
     waves, labels = [], []
@@ -123,7 +124,7 @@ def _decode_test(manifest: Path, kind: str, *, sample_rate: int, min_duration_s:
         except (AudioError, OSError, ValueError, KeyError):
             continue
         if label_problem(kind, clip, duration_s=len(wave) / sample_rate) is None:
-            waves.append(wave.astype(np.float32))
+            waves.append(apply_loudness(wave.astype(np.float32), sample_rate=sample_rate, policy=loudness))
             labels.append(clip)
     return waves, labels
 
@@ -157,7 +158,8 @@ def score_timed_tune_run(*, run_dir: str | Path, task_dir: str | Path, out_dir: 
         for name, manifest in manifests.items():
             if name not in decoded:
                 decoded[name] = _decode_test(manifest, kind, sample_rate=spec.sample_rate,
-                                             min_duration_s=spec.min_duration_s)
+                                             min_duration_s=spec.min_duration_s,
+                                             loudness=str(config.get("loudness") or "none"))
             waves, labels = decoded[name]
             if not waves:
                 raise ConfigError(f"no test clip of {manifest} could be decoded and scored.")

@@ -40,6 +40,10 @@ class TuneConfig:
     augment: str = option("none", "augmentation of training crops: none, or a comma list of gain, eq, room, noise "
                           "(label-preserving) and pitch, stretch (labels follow by rule: key/pitch transposed, tempo "
                           "scaled), each applied with probability 0.5")
+    loudness: str = option("none", "level policy applied to every clip before the encoder sees it (training, "
+                           "evaluation, predict, robustness): none, peak (-1 dBFS) or lufs (-23 LUFS, BS.1770); "
+                           "augmented training crops are levelled again after their augmentations",
+                           choices=("none", "peak", "lufs"))
 
     def validate(self) -> None:
         spec = get_method(self.method)

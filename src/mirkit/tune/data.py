@@ -13,6 +13,7 @@ import numpy as np
 import torch
 
 from mirkit.audio import load
+from mirkit.audio.loudness import apply_loudness
 from mirkit.data.manifest import SPLITS, read_manifest
 from mirkit.errors import AudioError, ConfigError
 
@@ -34,8 +35,9 @@ class TaskAudio:
 
 
 def load_task_audio(task_dir: Path, *, label: str | None, sample_rate: int, min_duration_s: float,
-                    progress: bool = True) -> TaskAudio:
-    """Decode every clip of a task folder at ``sample_rate``; bad files are skipped with their reason.
+                    loudness: str = "none", progress: bool = True) -> TaskAudio:
+    """Decode every clip of a task folder at ``sample_rate``, levelled by the ``loudness`` policy
+    (:mod:`mirkit.audio.loudness`); bad files are skipped with their reason.
     Each clip's label is its ``labels[label]`` (``label=None``: the whole labels dict)."""
     from tqdm import tqdm
 
@@ -50,7 +52,8 @@ def load_task_audio(task_dir: Path, *, label: str | None, sample_rate: int, min_
         except AudioError as exc:
             skipped.append({"path": path, "reason": f"{type(exc).__name__}: {exc}"})
             continue
-        splits[entry.split].waves.append(wave.astype(np.float32))
+        splits[entry.split].waves.append(apply_loudness(wave.astype(np.float32), sample_rate=sample_rate,
+                                                        policy=loudness))
         splits[entry.split].labels.append(entry.labels if label is None else entry.labels[label])
         splits[entry.split].paths.append(path)
     for split, clips in splits.items():
@@ -70,12 +73,14 @@ def pad_batch(waves: list[np.ndarray]) -> tuple[torch.Tensor, torch.Tensor]:
 
 def train_batches(clips: ClipSet, *, batch_size: int, crop_samples: int, seed: int, epoch: int,
                   start: int = 0, augment: tuple[str, ...] = (), sample_rate: int = 0,
-                  accept: Callable[[int, dict[str, float]], bool] | None = None):
+                  accept: Callable[[int, dict[str, float]], bool] | None = None, loudness: str = "none"):
     """Yield ``(batch_index, indices, waveform, lengths, offsets, changes)`` for one epoch from batch
     ``start`` on (``offsets``: each crop's first sample in its clip, for time-resolved labels;
     ``changes``: per crop, the label facets its augmentations changed, e.g. ``{"semitones": 2.0}``).
     ``augment`` names augmentations (:mod:`mirkit.audio.augment`) applied to each crop at
     ``sample_rate``; ``accept(clip index, changes)`` may refuse a label-changing draw for a clip.
+    Augmented crops are levelled again by the ``loudness`` policy, so that the encoder sees what
+    evaluation shows it (with ``peak`` or ``lufs``, the ``gain`` augmentation is thus undone).
 
     Clips shorter than the crop are taken whole (padded; lengths say so). The last partial batch
     is dropped when it would hold fewer than 2 clips (batch norm needs 2).
@@ -100,6 +105,7 @@ def train_batches(clips: ClipSet, *, batch_size: int, crop_samples: int, seed: i
             for k, i in enumerate(batches[b]):
                 check = None if accept is None else (lambda ch, i=int(i): accept(i, ch))
                 waves[k], changes[k] = augment_crop(waves[k], sample_rate, augment, draws, accept=check)
+                waves[k] = apply_loudness(waves[k], sample_rate=sample_rate, policy=loudness)
         wave, lengths = pad_batch(waves)
         yield b, batches[b], wave, lengths, np.asarray(offsets), changes
 

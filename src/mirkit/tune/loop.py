@@ -208,8 +208,9 @@ class Trainer:
 
     def _restore(self, tensors: dict[str, torch.Tensor], trainer: dict[str, object]) -> None:
         config = self.config.to_dict()
-        if trainer["config"] != config:
-            changed = sorted(k for k in config if trainer["config"].get(k) != config[k])  # type: ignore[union-attr]
+        saved = type(self.config).from_dict(trainer["config"]).to_dict()  # type: ignore[arg-type]  # later settings: defaults
+        if saved != config:
+            changed = sorted(k for k in config if saved.get(k) != config[k])
             raise CheckpointError(f"the checkpoint in {self.ckpt_dir} was made with other settings ({', '.join(changed)} "
                                   "differ); rerun with the same settings, or --resume never to start over.")
         missing = set(saved_state(self.model, self.config.method)) - set(tensors)
@@ -274,7 +275,8 @@ class Trainer:
         accept = self.accept_change if changed_facets(self.augment) else None
         for b, idx, wave, lengths, offsets, changes in train_batches(
                 self.splits["train"], batch_size=config.batch_size, crop_samples=self.crop, seed=config.seed,
-                epoch=state.epoch, start=state.batch, augment=self.augment, sample_rate=self.rate, accept=accept):
+                epoch=state.epoch, start=state.batch, augment=self.augment, sample_rate=self.rate, accept=accept,
+                loudness=config.loudness):
             step_start = time.perf_counter()
             finite = self._backward(idx, offsets, wave, lengths, changes)
             micro += 1

@@ -13,6 +13,7 @@ import torch
 from mirkit.adapt.predict import prediction_row, write_predictions
 from mirkit.adapt.timed.predict import decode_activation, write_decoded
 from mirkit.audio import load
+from mirkit.audio.loudness import apply_loudness
 from mirkit.data.tasks import TIME_RESOLVED_KINDS
 from mirkit.errors import AudioError, ConfigError
 from mirkit.features.inputs import scan_inputs
@@ -41,7 +42,7 @@ def predict_tuned(*, run_dir: str | Path, source: str | Path, out_path: str | Pa
     spec = model.encoder.spec
     config = meta["config"]
     waves, kept, skipped = _decode_inputs(source, sample_rate=spec.sample_rate, min_duration_s=spec.min_duration_s,
-                                          progress=progress)
+                                          loudness=str(config.get("loudness") or "none"), progress=progress)
     window = int(round(float(config["crop_s"]) * spec.sample_rate))  # type: ignore[arg-type]
     facts = {"run": str(run_dir), "method": meta["method"], "encoder": meta["name"], "seed": meta["seed"],
              "task": meta["task"]}
@@ -67,9 +68,10 @@ def predict_tuned(*, run_dir: str | Path, source: str | Path, out_path: str | Pa
     return len(rows), skipped
 
 
-def _decode_inputs(source: str | Path, *, sample_rate: int, min_duration_s: float,
+def _decode_inputs(source: str | Path, *, sample_rate: int, min_duration_s: float, loudness: str,
                    progress: bool) -> tuple[list[np.ndarray], list[str], list[tuple[str, str]]]:
-    """The audio files of ``source`` decoded at ``sample_rate``: ``(waves, their paths, [(path, reason) skipped])``."""
+    """The audio files of ``source`` decoded at ``sample_rate`` and levelled by the run's ``loudness`` policy:
+    ``(waves, their paths, [(path, reason) skipped])``."""
     from tqdm import tqdm
 
     paths, not_audio = scan_inputs(source)
@@ -81,6 +83,6 @@ def _decode_inputs(source: str | Path, *, sample_rate: int, min_duration_s: floa
         except AudioError as exc:
             skipped.append((path, f"{type(exc).__name__}: {exc}"))
             continue
-        waves.append(wave)
+        waves.append(apply_loudness(wave, sample_rate=sample_rate, policy=loudness))
         kept.append(path)
     return waves, kept, skipped

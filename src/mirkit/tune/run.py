@@ -111,12 +111,12 @@ def tune_task(*, task_dir: str | Path, encoder: str, out_dir: str | Path, config
     min_duration_s = max(spec.min_duration_s, 0.0)
     if timed:
         audio = load_timed_audio(task_dir, kind=kind, sample_rate=spec.sample_rate, min_duration_s=min_duration_s,
-                                 progress=progress)
+                                 loudness=config.loudness, progress=progress)
         targets: Targets | FrameTargets = FrameTargets(kind)
         classes, dims = list(CHORD_CLASSES) if kind == "chords" else [], targets.output_dim
     else:
         audio = load_task_audio(task_dir, label=label, sample_rate=spec.sample_rate, min_duration_s=min_duration_s,
-                                progress=progress)
+                                loudness=config.loudness, progress=progress)
         targets = Targets.fit(kind, audio.splits["train"].labels, task_vocabulary(task_dir))
         classes, dims = targets.classes, targets.dims
     meta = {"format_version": FORMAT_VERSION, "task": task_dir.name, "task_dir": str(task_dir.resolve()), "kind": kind,
@@ -182,6 +182,8 @@ def _claim_run_folder(out: Path, meta: dict[str, object]) -> None:
     meta_path = out / "tune.json"
     if meta_path.is_file():
         old = json.loads(meta_path.read_text())
+        if isinstance(old.get("config"), dict):  # settings added since (with their defaults) are not a difference
+            old["config"] = TuneConfig.from_dict(old["config"]).to_dict()
         differ = [k for k in ("task", "encoder", "method", "config", "layers", "weights_revision") if old.get(k) != meta[k]]
         if differ:
             raise CheckpointError(f"{out} holds a tune run with other {', '.join(differ)}; use another --out, or "

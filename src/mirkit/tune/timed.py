@@ -97,12 +97,12 @@ class FrameTuneModel(nn.Module):
 
 
 def load_timed_audio(task_dir: Path, *, kind: str, sample_rate: int, min_duration_s: float,
-                     progress: bool = True) -> TaskAudio:
+                     loudness: str = "none", progress: bool = True) -> TaskAudio:
     """The task's clips with their whole label dicts (a transcription clip's note list read from its
     sidecar file); a clip whose labels cannot train or score (unsorted beats, a chord outside the
     clip, ...) is skipped with its reason, like a file that does not decode."""
     audio = load_task_audio(task_dir, label=None, sample_rate=sample_rate, min_duration_s=min_duration_s,
-                            progress=progress)
+                            loudness=loudness, progress=progress)
     for split, clips in audio.splits.items():
         kept = ClipSet([], [], [])
         for wave, labels, path in zip(clips.waves, clips.labels, clips.paths):
