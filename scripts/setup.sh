@@ -5,6 +5,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-python3}
+# the environment takes about 3 GB (torch, onnxruntime, lancedb, ray); say so before pip fails half-way
+free_kb=$(df -Pk . | awk 'NR==2 {print $4}')
+if [ "${free_kb:-0}" -lt 4000000 ] && [ ! -x .venv/bin/mirkit ]; then
+  echo "setup.sh: warning: only $((free_kb / 1024)) MB free on $(df -P . | awk 'NR==2 {print $6}'); .venv needs about 3 GB." \
+       "Free some space (old runs/, pip's cache: python3 -m pip cache purge) if the install fails." >&2
+fi
 if [ ! -x .venv/bin/python ]; then
   "$PYTHON" -m venv .venv
 fi
