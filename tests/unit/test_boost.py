@@ -62,6 +62,32 @@ def test_training_subsets_take_whole_pieces_and_depend_on_the_seed():
         BoostConfig(fractions="0.1,2").validate()
 
 
+def test_a_draw_that_leaves_a_tag_without_pieces_is_redrawn_to_cover_every_tag():
+    from mirkit.adapt.targets import Targets
+
+    tags = ["a", "b", "c", "rare"]
+    targets = Targets.fit("multilabel", [tags])
+    rare = {"p07", "p31"}  # two of 40 pieces carry the rare tag
+    clips = [BoostClip(f"{p}-{k}.flac", p, np.zeros((3, 2)), np.arange(3) / 10,
+                       targets.encode([["a", "b", "c", "rare"] if p in rare else ["a", "b", "c"]])[0], {}, 0.3)
+             for p in (f"p{i:02d}" for i in range(40)) for k in range(2)]
+    redrawn = 0
+    for seed in range(8):
+        plain = {c.piece for c in training_subset(clips, fraction=0.1, seed=seed)}
+        pieces = {c.piece for c in training_subset(clips, fraction=0.1, seed=seed, targets=targets)}
+        assert len(pieces) == 4 and pieces & rare  # the count is kept and the rare tag has a piece
+        if plain & rare:
+            assert pieces == plain  # a draw that covers every tag is kept as drawn
+        else:
+            redrawn += 1
+            assert len(pieces & plain) >= 2  # the redraw follows the same random order
+    assert redrawn > 0
+    with pytest.raises(ConfigError, match="too few to give every class a training clip.*rare"):
+        only = [BoostClip(c.path, c.piece, c.x, c.times_s, targets.encode([["rare"] if c.piece in rare else ["a"]])[0],
+                          {}, 0.3) for c in clips]
+        training_subset(only, fraction=0.01, seed=0, targets=targets)  # one piece cannot carry both a and rare
+
+
 def test_features_are_interpolated_onto_the_task_frames():
     source = np.array([[0.0], [10.0], [20.0]])
     out = align(source, np.array([0.0, 0.1, 0.2]), np.array([0.0, 0.05, 0.15, 0.3]))

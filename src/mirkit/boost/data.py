@@ -189,25 +189,49 @@ def training_subset(clips: list[BoostClip], *, fraction: float, seed: int,
     """The clips of ``ceil(fraction x pieces)`` training pieces (at least one), drawn by ``seed``: whole
     pieces, so that no piece is split between what trains and what does not.
 
+    For a clip-level task (``targets``), a draw that would leave a class (a tag) of the full training
+    split without any training clip is redrawn to cover every class: pieces are taken in the same
+    random order, first each one that brings a class not yet covered, then the next ones up to the
+    count (a draw that already covers every class is kept as is).
+
     Raises:
-        ConfigError: for a clip-level task (``targets``), when the subset leaves a class (a tag) that the
-            full training split has without any training clip.
+        ConfigError: when even that cannot cover every class within the count of pieces.
     """
     if not 0 < fraction <= 1:
         raise ConfigError(f"fraction {fraction} must be in (0, 1], e.g. 0.01, 0.1 or 1.")
     pieces = sorted({c.piece for c in clips})
     take = max(1, math.ceil(fraction * len(pieces)))
-    chosen = set(np.random.default_rng([seed, 7]).permutation(pieces)[:take].tolist())
-    subset = [c for c in clips if c.piece in chosen]
+    order = [str(p) for p in np.random.default_rng([seed, 7]).permutation(pieces)]
+    chosen = set(order[:take])
     if targets is not None:
-        present = np.stack([c.target for c in clips]).sum(axis=0) > 0
-        covered = np.stack([c.target for c in subset]).sum(axis=0) > 0
-        lost = [targets.classes[i] for i in np.flatnonzero(present & ~covered)]
-        if lost:
-            raise ConfigError(f"fraction {fraction:g} (seed {seed}) keeps {take} of {len(pieces)} training pieces and "
-                              f"leaves {len(lost)} class(es) without a training clip ({', '.join(lost[:5])}); "
-                              f"use a larger fraction (a class needs at least one piece).")
-    return subset
+        carries = {p: np.zeros(len(targets.classes), dtype=bool) for p in pieces}
+        for c in clips:
+            carries[c.piece] |= np.asarray(c.target).reshape(-1) > 0  # multi-hot tags
+        present = np.any(list(carries.values()), axis=0)
+        if (present & ~np.any([carries[p] for p in chosen], axis=0)).any():
+            chosen = set(_covering(order, carries, present, take=take, fraction=fraction, seed=seed, targets=targets))
+    return [c for c in clips if c.piece in chosen]
+
+
+def _covering(order: list[str], carries: dict[str, np.ndarray], present: np.ndarray, *, take: int, fraction: float,
+              seed: int, targets: Targets) -> list[str]:
+    """``take`` pieces in ``order`` that cover every ``present`` class: first those that add a class, then the rest."""
+    covered = np.zeros_like(present)
+    cover = []
+    for piece in order:
+        if (carries[piece] & ~covered).any():
+            cover.append(piece)
+            covered |= carries[piece]
+        if not (present & ~covered).any():
+            break
+    if len(cover) > take:
+        lost = [targets.classes[i] for i in np.flatnonzero(present & ~np.any([carries[p] for p in cover[:take]], axis=0))]
+        raise ConfigError(f"fraction {fraction:g} (seed {seed}) keeps {take} of {len(carries)} training pieces, too few "
+                          f"to give every class a training clip: {len(cover)} are needed, and {take} leave "
+                          f"{len(lost)} class(es) without a training clip ({', '.join(lost[:5])}); use a larger "
+                          "fraction (a class needs at least one piece).")
+    rest = [p for p in order if p not in set(cover)]
+    return cover + rest[: take - len(cover)]
 
 
 __all__ = ["BoostClip", "BoostData", "Injected", "align", "injected_layers", "load_injected", "load_inputs",
