@@ -217,7 +217,7 @@ def test_augmented_copies_join_the_training_split_by_piece_and_unruled_label_cha
 def test_label_changing_copies_carry_their_labels_along(tiny_suite, tmp_path):
     """Offline copies under pitch shift and time stretch: notes transposed and their times scaled (with
     their own sidecars), beats scaled and the tempo with them; the changes are recorded per copy."""
-    from mirkit.boost.augmented import write_augmented_copies
+    from mirkit.data.augmented import write_augmented_copies
 
     folder = write_augmented_copies(tiny_suite / "transcription", tmp_path / "aug", names=("pitch", "stretch"),
                                     copies=3, label_name="notes", progress=False)

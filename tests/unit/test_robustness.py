@@ -182,6 +182,42 @@ def test_a_tune_run_with_the_peak_policy_ignores_level_in_training_scoring_and_p
         replace(config, loudness="rms").validate()
 
 
+def test_an_augmented_probe_trains_on_copies_of_the_training_clips_whose_labels_follow_by_rule(tiny_suite, tmp_path):
+    from mirkit.adapt.run import probe_task
+    from mirkit.data.manifest import read_manifest
+    from mirkit.errors import ConfigError
+    from mirkit.robustness.run import score_run
+
+    task, store = tiny_suite / "key", tmp_path / "store"
+    args = dict(task_dir=task, encoder="logmel", out_dir=tmp_path / "probe", store=store, seeds=1, loudness="peak",
+                progress=False)
+    summary = probe_task(augment="eq,room,pitch", **args)
+    assert summary["augment"] == "eq,room,pitch" and summary["augment_copies"] == 1
+    assert summary["clips"]["train"] == 2 * summary["augmented_clips"] > 0  # the originals and one copy of each
+    folder = tmp_path / "probe/augmented/eq+room+pitch-x1/key"
+    copies = read_manifest(folder / "manifest.jsonl")
+    originals = {e.path: e for e in read_manifest(task / "manifest.jsonl")}
+    assert {e.split for e in copies} == {"train"} and all(e.path.endswith(".flac") for e in copies)
+    shifted = [e for e in copies if e.rendering["label_changes"].get("semitones")]
+    assert shifted  # some copies were pitch-shifted, and their key moved with them
+    for e in shifted:
+        assert e.labels["key"] != originals[e.rendering["augmented_from"]].labels["key"]
+        assert e.piece == originals[e.rendering["augmented_from"]].piece  # splits stay by piece
+    result = json.loads(next((tmp_path / "probe/results").glob("*.json")).read_text())
+    assert result["augment"] == "eq,room,pitch" and result["augmented_clips"] == summary["augmented_clips"]
+    again = probe_task(augment="eq,room,pitch", **args)
+    assert again["jobs"]["trained"] == 0  # finished jobs are reused
+    with pytest.raises(ConfigError, match="augment='eq,room,pitch'"):  # a plain run may not reuse them
+        probe_task(**args)
+    scored = score_run(run_dir=tmp_path / "probe", task_dir=task, out_dir=tmp_path / "rob", store=store,
+                       perturbations=["lowpass-4khz"], progress=False)
+    assert scored["clean"]["mean"] == pytest.approx(summary["layers"][result["job"]]["headline"]["mean"], abs=1e-9)
+    with pytest.raises(ConfigError, match="rate"):  # genre has no rule for a speed change: refused before any work
+        probe_task(task_dir=tiny_suite / "genre", encoder="logmel", out_dir=tmp_path / "g", store=store,
+                   augment="stretch", progress=False)
+    assert not (tmp_path / "g").exists()
+
+
 @pytest.mark.parametrize("task", ["beat", "transcription"])
 def test_a_frame_level_probe_run_is_scored_on_perturbed_audio_as_it_scored_its_test_split(tiny_suite, tmp_path, task):
     from mirkit.adapt.timed.fit import FrameProbeConfig

@@ -48,11 +48,16 @@ def task_kind(task_dir: Path, override: str | None = None) -> tuple[str, str]:
 def probe_task(*, task_dir: str | Path, encoder: str, out_dir: str | Path, store: str | Path,
                layers: str = "all", seeds: int = 3, config: ProbeConfig | None = None, weights_dir: str | None = None,
                device: str = "cpu", weighted: bool = False, force: bool = False, frame_rate_hz: float | None = None,
-               loudness: str = "none", progress: bool = True) -> dict[str, object]:
+               loudness: str = "none", augment: str = "none", augment_copies: int = 1,
+               progress: bool = True) -> dict[str, object]:
     """Probe every selected layer (and, with ``weighted``, a learned weighting of them) for ``seeds`` seeds.
 
     ``loudness`` (``none``, ``peak`` or ``lufs``): the level policy of the features' recipe
     (:mod:`mirkit.audio.loudness`), kept with the saved heads so that prediction applies it too.
+    ``augment`` (names of :mod:`mirkit.audio.augment`, e.g. ``"eq,room"``): ``augment_copies`` augmented
+    copies of every training clip (:mod:`mirkit.data.augmented`, under ``RUN/augmented/``) join the
+    training split, with labels that follow label-changing augmentations by rule; validation and
+    test stay as they are.
     Jobs whose result file exists are reused unless ``force``. The learned weighting covers the
     largest set of equal-width layers (all of them for transformer encoders); which ones is recorded.
     Returns the summary also written to ``RUN/summary.json``.
@@ -67,15 +72,21 @@ def probe_task(*, task_dir: str | Path, encoder: str, out_dir: str | Path, store
                           "a clip-level task folder (key, tempo, instrument, pitch, genre, tagging).")
     if seeds < 1:
         raise ConfigError(f"seeds={seeds}: need at least 1 (3 or more for a mean +- std).")
+    names = _augment_names(task_dir, label, augment, augment_copies)
     manifest = task_dir / "manifest.jsonl"
     entries = read_manifest(manifest)
-    report = extract(manifest, store=store, progress=progress,
-                     config=ExtractConfig(encoder=encoder, layers=layers, weights_dir=weights_dir, device=device,
-                                          frame_rate_hz=frame_rate_hz, loudness=loudness))
+    extract_config = ExtractConfig(encoder=encoder, layers=layers, weights_dir=weights_dir, device=device,
+                                   frame_rate_hz=frame_rate_hz, loudness=loudness)
+    report = extract(manifest, store=store, progress=progress, config=extract_config)
     record_extraction(out / "extract.json", report, encoder)
     items = FeatureStore(store).recipe(report.recipe)
-    check_results_recipe(out, items.recipe.recipe_id, force=force)
+    training = {"augment": ",".join(names) or "none", "augment_copies": augment_copies if names else 0}
+    check_results_recipe(out, items.recipe.recipe_id, force=force, training=training)
     by_split, missing = _clips_by_split(entries, manifest, report.item_ids, label)
+    if names:
+        by_split["train"], training["augmented_clips"] = _with_augmented_copies(
+            by_split["train"], task_dir, out, names=names, copies=augment_copies, label=label, store=store,
+            config=extract_config, progress=progress)
     for split, (ids, _) in by_split.items():
         if not ids:
             raise ConfigError(f"task {task_dir.name!r} has no {split} clips with features for {encoder!r} "
@@ -100,7 +111,7 @@ def probe_task(*, task_dir: str | Path, encoder: str, out_dir: str | Path, store
                           vocabulary=task_vocabulary(task_dir))
         context = {"task": task_dir.name, "kind": kind, "encoder": encoder, "recipe_id": items.recipe.recipe_id,
                    "pooling": items.recipe.pooling, "frame_rate_hz": items.recipe.frame_rate_hz,
-                   "loudness": loudness}
+                   "loudness": loudness, **training}
         for fit in fits:
             path = results_dir / f"{job_id(fit.job, fit.seed)}.json"
             if path.is_file() and not force:
@@ -111,7 +122,7 @@ def probe_task(*, task_dir: str | Path, encoder: str, out_dir: str | Path, store
     summary: dict[str, object] = {"task": task_dir.name, "kind": kind, "encoder": encoder,
                                   "recipe_id": items.recipe.recipe_id, "pooling": items.recipe.pooling,
                                   "clips": {s: len(v[0]) for s, v in by_split.items()}, "skipped_clips": missing,
-                                  "model": base.model, "seeds": seeds, "layers": {},
+                                  "model": base.model, "seeds": seeds, "layers": {}, **training,
                                   "jobs": {"trained": trained, "reused": len(jobs) * seeds - trained}}
     for job in jobs:
         runs = [json.loads((results_dir / f"{job_id(job.name, s)}.json").read_text()) for s in range(seeds)]
@@ -120,17 +131,54 @@ def probe_task(*, task_dir: str | Path, encoder: str, out_dir: str | Path, store
     return summary
 
 
-def check_results_recipe(out: Path, recipe_id: str, *, force: bool) -> None:
+def check_results_recipe(out: Path, recipe_id: str, *, force: bool, training: dict[str, object] | None = None) -> None:
     """Results in ``out`` trained on features of another recipe (another encoder revision, frame rate
-    or loudness policy) must not be reused as if they were these: refuse, unless ``force``."""
+    or loudness policy), or on other training data (``training``: the augmentation), must not be
+    reused as if they were these: refuse, unless ``force``."""
     summary = out / "summary.json"
     if force or not summary.is_file():
         return
-    before = json.loads(summary.read_text()).get("recipe_id")
+    saved = json.loads(summary.read_text())
+    before = saved.get("recipe_id")
     if before not in (None, recipe_id):
         raise ConfigError(f"{out} holds results on features of recipe {before}, but this run's features are recipe "
                           f"{recipe_id} (another encoder revision, frame rate or --loudness); use another --out "
                           "folder, or --force to redo every job.")
+    for key, value in (training or {}).items():
+        if saved.get(key, "none" if key == "augment" else 0) != value:
+            raise ConfigError(f"{out} holds results trained with {key}={saved.get(key, 'none')!r}, not {value!r}; "
+                              "use another --out folder, or --force to redo every job.")
+
+
+def _augment_names(task_dir: Path, label: str, augment: str, copies: int) -> tuple[str, ...]:
+    """The augmentations of ``--augment``, checked before any work: known names, a label rule for each
+    label-changing one, at least one copy."""
+    from mirkit.audio.augment import parse_augment
+    from mirkit.data.label_rules import check_rules
+
+    names = parse_augment(augment)
+    if names:
+        check_rules(task_dir.name, label, names)
+        if copies < 1:
+            raise ConfigError(f"--augment-copies {copies}: need at least 1 augmented copy per training clip.")
+    return names
+
+
+def _with_augmented_copies(train: tuple[list[str], list[object]], task_dir: Path, out: Path, *, names: tuple[str, ...],
+                           copies: int, label: str, store: str | Path, config: ExtractConfig,
+                           progress: bool) -> tuple[tuple[list[str], list[object]], int]:
+    """The training split's item ids and labels with those of its augmented copies after them (written
+    once under ``RUN/augmented/<names>-x<copies>/``, their features extracted with the same recipe)."""
+    from mirkit.data.augmented import write_augmented_copies
+
+    folder = write_augmented_copies(task_dir, out / "augmented" / f"{'+'.join(names)}-x{copies}", names=names,
+                                    copies=copies, label_name=label, audio_format="flac", progress=progress)
+    manifest = folder / "manifest.jsonl"
+    report = extract(manifest, store=store, progress=progress, config=config)
+    record_extraction(out / "extract-augmented.json", report, config.encoder)
+    extra, _ = _clips_by_split(read_manifest(manifest), manifest, report.item_ids, label)
+    ids, labels = extra["train"]
+    return (train[0] + ids, train[1] + labels), len(ids)
 
 
 def _clips_by_split(entries, manifest: Path, item_ids: dict[str, str],

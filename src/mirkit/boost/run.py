@@ -128,7 +128,7 @@ def _training_data(task_dir: Path, *, kind: str, label: str, spec, config: Boost
                            progress=progress)
     augmented = None
     if config.augment_names():  # offline copies of the training clips, their inputs read like the originals'
-        from mirkit.boost.augmented import write_augmented_copies
+        from mirkit.data.augmented import write_augmented_copies
 
         aug_dir = write_augmented_copies(task_dir, out / "augmented", names=config.augment_names(),
                                          copies=config.augment_copies, label_name=label, progress=progress)

@@ -24,6 +24,11 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--loudness", default="none", choices=("none", "peak", "lufs"),
                         help="level policy of the features: one gain per file before the encoder, peak to -1 dBFS "
                              "or -23 LUFS (limited to -1 dBFS peak); kept with the heads, so predict applies it too")
+    parser.add_argument("--augment", default="none",
+                        help="clip-level tasks: augmented copies of the training clips join the training split, e.g. "
+                             "eq,room (gain, eq, room, noise keep the label; pitch, stretch move it by rule); "
+                             "validation and test are untouched")
+    parser.add_argument("--augment-copies", type=int, default=1, help="augmented copies per training clip")
     parser.add_argument("--no-progress", action="store_true")
     parser.set_defaults(run=run)
 
@@ -40,6 +45,10 @@ def run(args: argparse.Namespace) -> int:
     store = args.store or str(Path(args.out).resolve().parent / "features")
     kind, _ = task_kind(Path(args.task))
     if kind in FRAME_KINDS:
+        if args.augment != "none":
+            raise ConfigError(f"--augment is for clip-level probes; a {kind} task trains frame heads on stored "
+                              "features of the original clips. Use `mirkit tune --augment` for an augmented "
+                              "time-resolved model.")
         summary = probe_timed_task(task_dir=args.task, encoder=args.encoder, out_dir=args.out, store=store,
                                    layers=args.layers, seeds=args.seeds, config=FrameProbeConfig(head=args.model),
                                    weights_dir=args.weights, device=args.device, weighted=args.weighted,
@@ -54,7 +63,8 @@ def run(args: argparse.Namespace) -> int:
     summary = probe_task(task_dir=args.task, encoder=args.encoder, out_dir=args.out, store=store, layers=args.layers,
                          seeds=args.seeds, config=ProbeConfig(model=args.model), weights_dir=args.weights,
                          device=args.device, weighted=args.weighted, frame_rate_hz=args.frame_rate_hz,
-                         loudness=args.loudness, progress=not args.no_progress)
+                         loudness=args.loudness, augment=args.augment, augment_copies=args.augment_copies,
+                         progress=not args.no_progress)
     print(format_summary(summary))
     print(f"Results: {args.out}/results/, summary: {args.out}/summary.json")
     return 0

@@ -1,10 +1,12 @@
-"""Augmented copies of a task's training clips for ``mirkit boost --augment``: the booster trains on
-stored features, so augmentation happens offline. Each training clip gets ``copies`` copies through
-the named augmentations of :mod:`mirkit.audio.augment` (each applied with its probability, drawn
-from a generator seeded by the clip and the copy, so a rerun writes the same audio), written as
-32-bit float WAV (a gain boost does not clip) under ``OUT/<task>/`` with a training-only manifest:
-the piece of the clip it copies (a fraction that takes a piece takes its copies), the augmentations
-and label changes recorded per clip.
+"""Augmented copies of a task's training clips for ``mirkit boost --augment`` and ``mirkit probe
+--augment``: both train on stored features, so augmentation happens offline. Each training clip gets
+``copies`` copies through the named augmentations of :mod:`mirkit.audio.augment` (each applied with
+its probability, drawn from a generator seeded by the clip and the copy, so a rerun writes the same
+audio), written under ``OUT/<task>/`` with a training-only manifest: the piece of the clip it copies
+(a fraction that takes a piece takes its copies), the augmentations and label changes recorded per
+clip. As 32-bit float WAV (``audio_format="wav"``: a gain boost does not clip), or as 24-bit FLAC
+(``"flac"``, a third of the disk; a copy whose peak would pass full scale is scaled down to -1 dBFS
+and its ``fit_gain`` recorded).
 
 Labels follow the label-changing augmentations by the rules of :mod:`mirkit.data.label_rules`,
 applied to the whole copy: a pitch shift transposes notes and chords and keeps beats and tags; a
@@ -53,7 +55,7 @@ def _write_notes(dest: Path, notes: list[dict], *, duration_s: float) -> dict[st
 
 
 def write_augmented_copies(task_dir: Path, out_dir: Path, *, names: tuple[str, ...], copies: int,
-                           label_name: str | None = None, progress: bool = True) -> Path:
+                           label_name: str | None = None, audio_format: str = "wav", progress: bool = True) -> Path:
     """``OUT/<task>/`` with the copies and their ``manifest.jsonl`` (written last: an existing manifest
     means the folder is complete and is reused). Clips that fail to decode are left out.
 
@@ -67,6 +69,8 @@ def write_augmented_copies(task_dir: Path, out_dir: Path, *, names: tuple[str, .
     from mirkit.data.label_rules import relabel_copy
     from mirkit.errors import AudioError
 
+    if audio_format not in ("wav", "flac"):
+        raise ConfigError(f"audio_format={audio_format!r} must be 'wav' (32-bit float) or 'flac' (24-bit).")
     folder = out_dir / task_dir.name
     manifest = folder / "manifest.jsonl"
     if manifest.is_file():
@@ -86,7 +90,7 @@ def write_augmented_copies(task_dir: Path, out_dir: Path, *, names: tuple[str, .
         for copy in range(copies):
             rng = np.random.default_rng([zlib.crc32(entry.path.encode()), copy])
             audio, changes = augment_crop(wave, rate, names, rng, accept=_on_the_piano(notes))
-            dest = folder / "audio" / f"{Path(entry.path).stem}__aug{copy}.wav"
+            dest = folder / "audio" / f"{Path(entry.path).stem}__aug{copy}.{audio_format}"
             dest.parent.mkdir(parents=True, exist_ok=True)
             copy_labels = dict(labels)
             if changes and label_name is not None:
@@ -96,14 +100,19 @@ def write_augmented_copies(task_dir: Path, out_dir: Path, *, names: tuple[str, .
                     copy_labels.update(_write_notes(dest, copy_labels["notes"], duration_s=duration_s))
                 else:
                     copy_labels = relabel_copy(label_name, labels, changes, duration_s=duration_s)
-            buffer = io.BytesIO()
-            sf.write(buffer, audio, rate, format="WAV", subtype="FLOAT")
+            buffer, fit_gain = io.BytesIO(), 1.0
+            if audio_format == "flac":
+                peak = float(np.max(np.abs(audio))) if audio.size else 0.0
+                fit_gain = 10 ** (-1 / 20) / peak if peak > 10 ** (-1 / 20) else 1.0
+                sf.write(buffer, audio * fit_gain, rate, format="FLAC", subtype="PCM_24")
+            else:
+                sf.write(buffer, audio, rate, format="WAV", subtype="FLOAT")
             atomic_write_bytes(dest, buffer.getvalue())
             rows.append({**asdict(entry), "path": dest.relative_to(folder).as_posix(), "labels": copy_labels,
                          "sha256": "", "duration_s": round(len(audio) / rate, 6),
                          "rendering": {**entry.rendering, "augmented_from": entry.path,
                                        "augmentations_drawn_from": list(names), "label_changes": changes,
-                                       "copy": copy}})
+                                       "copy": copy, **({"fit_gain": round(fit_gain, 6)} if fit_gain != 1 else {})}})
     write_jsonl(manifest, rows)
     return folder
 
