@@ -145,8 +145,9 @@ def check_results_recipe(out: Path, recipe_id: str, *, force: bool, training: di
                           f"{recipe_id} (another encoder revision, frame rate or --loudness); use another --out "
                           "folder, or --force to redo every job.")
     for key, value in (training or {}).items():
-        if saved.get(key, "none" if key == "augment" else 0) != value:
-            raise ConfigError(f"{out} holds results trained with {key}={saved.get(key, 'none')!r}, not {value!r}; "
+        old = saved.get(key, "none" if key == "augment" else 0)  # runs from before --augment: none
+        if old != value:
+            raise ConfigError(f"{out} holds results trained with {key}={old!r}, not {value!r}; "
                               "use another --out folder, or --force to redo every job.")
 
 
