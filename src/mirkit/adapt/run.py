@@ -73,24 +73,15 @@ def probe_task(*, task_dir: str | Path, encoder: str, out_dir: str | Path, store
     if seeds < 1:
         raise ConfigError(f"seeds={seeds}: need at least 1 (3 or more for a mean +- std).")
     names = _augment_names(task_dir, label, augment, augment_copies)
-    manifest = task_dir / "manifest.jsonl"
-    entries = read_manifest(manifest)
     extract_config = ExtractConfig(encoder=encoder, layers=layers, weights_dir=weights_dir, device=device,
                                    frame_rate_hz=frame_rate_hz, loudness=loudness)
-    report = extract(manifest, store=store, progress=progress, config=extract_config)
-    record_extraction(out / "extract.json", report, encoder)
-    items = FeatureStore(store).recipe(report.recipe)
     training = {"augment": ",".join(names) or "none", "augment_copies": augment_copies if names else 0}
-    check_results_recipe(out, items.recipe.recipe_id, force=force, training=training)
-    by_split, missing = _clips_by_split(entries, manifest, report.item_ids, label)
+    items, by_split, missing = _features_by_split(task_dir, out, label=label, store=store, config=extract_config,
+                                                  force=force, training=training, progress=progress)
     if names:
         by_split["train"], training["augmented_clips"] = _with_augmented_copies(
             by_split["train"], task_dir, out, names=names, copies=augment_copies, label=label, store=store,
             config=extract_config, progress=progress)
-    for split, (ids, _) in by_split.items():
-        if not ids:
-            raise ConfigError(f"task {task_dir.name!r} has no {split} clips with features for {encoder!r} "
-                              f"({missing} skipped; see {report.errors_path}).")
     base = config or ProbeConfig()
     pooled = {k: {s: items.read_pooled(k, ids) for s, (ids, _) in by_split.items()} for k in items.recipe.layers}
     jobs = [ProbeJob(f"layer{k}", [k], pooled[k]) for k in items.recipe.layers]
@@ -149,6 +140,23 @@ def check_results_recipe(out: Path, recipe_id: str, *, force: bool, training: di
         if old != value:
             raise ConfigError(f"{out} holds results trained with {key}={old!r}, not {value!r}; "
                               "use another --out folder, or --force to redo every job.")
+
+
+def _features_by_split(task_dir: Path, out: Path, *, label: str, store: str | Path, config: ExtractConfig, force: bool,
+                       training: dict[str, object], progress: bool):
+    """The task's features (extracting what the store lacks) and, per split, the item ids and labels of the
+    clips that have them; refuses results of another recipe or training in ``out`` and a split left empty."""
+    manifest = task_dir / "manifest.jsonl"
+    report = extract(manifest, store=store, progress=progress, config=config)
+    record_extraction(out / "extract.json", report, config.encoder)
+    items = FeatureStore(store).recipe(report.recipe)
+    check_results_recipe(out, items.recipe.recipe_id, force=force, training=training)
+    by_split, missing = _clips_by_split(read_manifest(manifest), manifest, report.item_ids, label)
+    for split, (ids, _) in by_split.items():
+        if not ids:
+            raise ConfigError(f"task {task_dir.name!r} has no {split} clips with features for {config.encoder!r} "
+                              f"({missing} skipped; see {report.errors_path}).")
+    return items, by_split, missing
 
 
 def _augment_names(task_dir: Path, label: str, augment: str, copies: int) -> tuple[str, ...]:
