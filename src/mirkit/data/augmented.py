@@ -28,6 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
+from mirkit.audio.loudness import PEAK_DBFS
 from mirkit.data.manifest import labels_for_copy, read_manifest
 from mirkit.errors import ConfigError
 from mirkit.files import atomic_write_bytes, write_jsonl
@@ -103,7 +104,8 @@ def write_augmented_copies(task_dir: Path, out_dir: Path, *, names: tuple[str, .
             buffer, fit_gain = io.BytesIO(), 1.0
             if audio_format == "flac":
                 peak = float(np.max(np.abs(audio))) if audio.size else 0.0
-                fit_gain = 10 ** (-1 / 20) / peak if peak > 10 ** (-1 / 20) else 1.0
+                ceiling = 10 ** (PEAK_DBFS / 20)  # the peak policy's -1 dBFS
+                fit_gain = ceiling / peak if peak > ceiling else 1.0
                 sf.write(buffer, audio * fit_gain, rate, format="FLAC", subtype="PCM_24")
             else:
                 sf.write(buffer, audio, rate, format="WAV", subtype="FLOAT")
