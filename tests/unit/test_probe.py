@@ -188,3 +188,16 @@ def test_classes_absent_from_training_are_scored_not_refused():
     assert len(key.classes) == 24 and key.evaluate(["A minor"], np.eye(24)[[0]])["headline"] < 1
     with pytest.raises(ConfigError, match="do not occur in the training split"):
         Targets.fit("multiclass", ["60"]).encode(["61"])
+
+
+def test_extreme_tag_logits_decode_to_probabilities_without_overflow():
+    import warnings
+
+    from mirkit.adapt.targets import Targets
+
+    tags = Targets.fit("multilabel", [["rock"], ["jazz", "rock"]])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # 1 / (1 + exp(1000)) would warn about an overflow
+        probabilities = np.stack(tags.decode(np.array([[-1000.0, 1000.0], [0.0, -50.0]])))
+    assert np.array_equal(probabilities[0], [0.0, 1.0]) and probabilities[1, 0] == 0.5
+    assert np.all((probabilities >= 0) & (probabilities <= 1))

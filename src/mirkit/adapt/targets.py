@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+from scipy.special import expit
 
 from mirkit.errors import ConfigError
 from mirkit.metrics import (
@@ -78,7 +79,7 @@ class Targets:
         if self.kind in ("multiclass", "key"):
             return [self.classes[i] for i in outputs.argmax(axis=1)]
         if self.kind == "multilabel":
-            return list(1 / (1 + np.exp(-outputs)))
+            return list(expit(outputs))
         values = outputs.reshape(len(outputs), -1)
         if self.kind == "tempo":  # log2 BPM; a wild output becomes 1 or 4096 BPM (scored wrong), never inf/NaN
             return list(2.0 ** np.clip(np.nan_to_num(values[:, 0], nan=0.0), 0.0, 12.0))

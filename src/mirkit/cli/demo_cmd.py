@@ -22,6 +22,7 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     import numpy as np
     import soundfile as sf
+    from scipy.special import expit
 
     from mirkit.audio.synth import demo_clips
     from mirkit.features.extract import ExtractConfig, extract
@@ -52,7 +53,7 @@ def run(args: argparse.Namespace) -> int:
         for path, item_id in sorted(report.item_ids.items()):
             logits = items.read(item_id)[0]["pooled_7"]
             top = np.argsort(-logits)[:3]
-            probs = 1 / (1 + np.exp(-logits[top]))
+            probs = expit(logits[top])
             print(f"  {Path(path).name:<22} " + ", ".join(f"{tags[i]} {p:.2f}" for i, p in zip(top, probs)))
     print(f"\nFeatures of {len(reports)} encoders are in {store.root} (`mirkit cache list --store {store.root}`).")
     return 1 if failures else 0

@@ -27,6 +27,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
+from scipy.special import expit
 
 from mirkit.errors import ConfigError
 from mirkit.features.store import HashCache
@@ -324,7 +325,7 @@ def _pseudo_tags(items, item_id: str, names: list[str]) -> list[str]:
     if not items.has(item_id):
         return []
     logits = items.read(item_id)[0]["pooled_7"].astype(np.float64)
-    probabilities = 1.0 / (1.0 + np.exp(-logits))
+    probabilities = expit(logits)
     order = np.argsort(-probabilities, kind="stable")[:PSEUDO_TAGS_TOP]
     return [names[i] for i in order if probabilities[i] >= PSEUDO_TAGS_MIN_P]
 
