@@ -103,7 +103,7 @@ def test_a_boost_run_trains_three_systems_resumes_and_reports(tiny_suite, tmp_pa
     summary = boost_task(out_dir=tmp_path / "run", config=FAST, **args)
     assert set(summary["systems"]) == {"baseline", "boosted", "twin"}
     assert all(set(cells) == {"0.5", "1"} for cells in summary["systems"].values())
-    assert summary["cells"] == {"trained": 12, "reused": 0}
+    assert summary["cells"] == {"trained": 12, "copied": 0, "reused": 0}
     assert {(g["fraction"], g["system"]) for g in summary["gains"]} == {
         (f, s) for f in ("0.5", "1") for s in ("boosted", "twin", "boosted vs twin")}
     result = json.loads((tmp_path / "run/results/boosted__f0.5__seed1.json").read_text())
@@ -113,7 +113,7 @@ def test_a_boost_run_trains_three_systems_resumes_and_reports(tiny_suite, tmp_pa
     assert 0 <= result["test"]["headline"] <= 1 and result["test"]["headline"] == result["test"]["f_measure"]
     assert (tmp_path / "run/models/twin__f1__seed0/weights.safetensors").is_file()
     again = boost_task(out_dir=tmp_path / "run", config=FAST, **args)
-    assert again["cells"] == {"trained": 0, "reused": 12} and again["systems"] == summary["systems"]
+    assert again["cells"] == {"trained": 0, "copied": 0, "reused": 12} and again["systems"] == summary["systems"]
     md, _ = write_boost_report(tmp_path / "run")
     text = md.read_text()
     assert "| baseline |" in text and "gain claimed" in text and (tmp_path / "run/plots/boost-curves.png").is_file()
@@ -258,3 +258,29 @@ def test_augmented_tagging_copies_use_the_originals_tag_classes(tiny_suite, tmp_
     assert summary["cells"]["trained"] == 3
     result = json.loads((tmp_path / "run/results/boosted__f1__seed0.json").read_text())
     assert 0 <= result["test"]["headline"] <= 1
+
+
+def test_baseline_cells_copied_from_another_run_are_the_cells_this_run_would_train(tiny_suite, tmp_path):
+    config = BoostConfig(fractions="1", steps=6, eval_every=3, batch_size=4, crop_s=2.0)
+    args = dict(task_dir=tiny_suite / "beat", model="beat-tcn", encoder="tiny-test", store=tmp_path / "store",
+                seeds=1, config=config, progress=False)
+    def scores(summary):  # the baseline's scores (its step time is a measurement, never equal twice)
+        return {k: v for k, v in summary["systems"]["baseline"]["1"].items() if k != "step_s"}
+
+    first = boost_task(out_dir=tmp_path / "a", **args)
+    again = boost_task(out_dir=tmp_path / "b", **args)  # trained again from scratch: the same baseline
+    assert scores(again) == scores(first)
+    copied = boost_task(out_dir=tmp_path / "c", baseline_from=tmp_path / "a", **args)
+    assert copied["cells"] == {"trained": 2, "copied": 1, "reused": 0}
+    assert copied["systems"]["baseline"] == first["systems"]["baseline"]  # its record, step time included
+    record = json.loads((tmp_path / "c/results/baseline__f1__seed0.json").read_text())
+    assert record["copied_from"] == str((tmp_path / "a").resolve())
+    assert (tmp_path / "c/models/baseline__f1__seed0/weights.safetensors").is_file()
+    assert not list((tmp_path / "c/models").glob(".*copying"))
+    from mirkit.bench.boost_report import write_boost_report
+
+    assert "copied here (`--baseline-from`" in write_boost_report(tmp_path / "c")[0].read_text()
+    with pytest.raises(ConfigError, match="config.steps"):
+        boost_task(out_dir=tmp_path / "d", baseline_from=tmp_path / "a", **{**args, "config": replace(config, steps=7)})
+    with pytest.raises(ConfigError, match="no boost run there"):
+        boost_task(out_dir=tmp_path / "e", baseline_from=tmp_path / "nothing", **args)

@@ -93,6 +93,14 @@ def _references_table(summary: dict) -> Table:
     return Table(["reference", "test SDR (dB)", "SI-SDR (dB)", "SDR per stem", "what"], rows)
 
 
+def _copied_note(run: Path) -> str:
+    """Where baseline cells were copied from (``mirkit boost --baseline-from``), or ''."""
+    sources = sorted({r["copied_from"] for p in (run / "results").glob("*.json")
+                      if (r := json.loads(p.read_text())).get("copied_from")})
+    return (f" Baseline cells were trained in {', '.join(sources)} and copied here (`--baseline-from`: the same task "
+            "model, subsets, seeds and settings); their time and step cost were measured there.") if sources else ""
+
+
 def _machine(meta: dict) -> str:
     machine = meta.get("provenance", {}).get("machine", {})
     if not machine:
@@ -116,7 +124,7 @@ def write_boost_report(run_dir: str | Path) -> tuple[Path, Path]:
               f"random-init twin {summary['twin']}, fusion {summary['fusion']}, {summary['seeds']} seeds per cell; "
               f"machine: {_machine(meta)}. Training fractions are "
               "chosen by piece; validation and test splits are always whole; the best step is chosen on validation "
-              "and the test split is scored once."),
+              "and the test split is scored once." + _copied_note(run)),
         ("h2", f"Test {summary['metric']} per training fraction"),
         ("p", "mean +- std [min, max] over seeds; the band in the figure spans the seeds' min to max."),
         ("table", _scores_table(summary)), ("img", figure),

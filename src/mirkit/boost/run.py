@@ -46,12 +46,18 @@ def cell_id(system: str, fraction: float, seed: int) -> str:
 
 def boost_task(*, task_dir: str | Path, model: str, encoder: str, out_dir: str | Path, store: str | Path,
                config: BoostConfig | None = None, seeds: int = 3, weights_dir: str | None = None,
-               frame_rate_hz: float | None = None, device: str = "cpu", progress: bool = True) -> dict[str, object]:
+               frame_rate_hz: float | None = None, device: str = "cpu", baseline_from: str | Path | None = None,
+               progress: bool = True) -> dict[str, object]:
     """Train every (system, fraction, seed) cell not yet done and write ``RUN/summary.json`` (returned).
+
+    ``baseline_from``: another boost run of the same task, task model and settings (any encoder): its
+    finished baseline cells are copied instead of trained again. The baseline never sees an encoder, so
+    they are the cells this run would train (the same subset, seed and steps; tested).
 
     Raises:
         ConfigError: before any training: an unknown model, a model for another task, an encoder with no
-            layer fast enough to align with the task's frames, bad fractions or settings.
+            layer fast enough to align with the task's frames, bad fractions or settings, a
+            ``baseline_from`` run of another task, model or settings.
     """
     config = config or BoostConfig()
     config.validate()
@@ -77,6 +83,7 @@ def boost_task(*, task_dir: str | Path, model: str, encoder: str, out_dir: str |
             "model": model, "input_encoder": spec.input_encoder, "encoder": encoder, "twin": twin_of(encoder),
             "weights_dir": weights_dir, "frame_rate_hz": frame_rate_hz, "config": dict(config.__dict__),
             "store": str(Path(store).resolve()), "provenance": provenance()}
+    source_run = _check_baseline_source(Path(baseline_from), meta) if baseline_from is not None else None
     _claim(out, meta)
     check_rules(task_dir.name, label, config.augment_names())  # no label may change silently
     if kind == "separation" and config.augment_names():
@@ -88,6 +95,7 @@ def boost_task(*, task_dir: str | Path, model: str, encoder: str, out_dir: str |
         for seed in range(seeds):
             training_subset(data.splits["train"], fraction=fraction, seed=seed, targets=data.targets)
     systems = {"baseline": None, "boosted": encoder, "twin": twin_of(encoder)}
+    copied = _copy_baselines(source_run, out, fractions=fractions, seeds=seeds) if source_run is not None else 0
     trained = 0
     for system, source in systems.items():
         todo = [(f, s) for f in fractions for s in range(seeds)
@@ -109,7 +117,8 @@ def boost_task(*, task_dir: str | Path, model: str, encoder: str, out_dir: str |
     summary = summarise(out, fractions=fractions, seeds=seeds, meta=meta)
     if kind == "separation":
         summary["references"] = _separation_references(out, data)
-    summary["cells"] = {"trained": trained, "reused": len(systems) * len(fractions) * seeds - trained}
+    summary["cells"] = {"trained": trained, "copied": copied,
+                        "reused": len(systems) * len(fractions) * seeds - trained - copied}
     summary["skipped_clips"] = data.skipped
     atomic_write_json(out / "summary.json", summary)
     return summary
@@ -154,6 +163,47 @@ def _claim(out: Path, meta: dict[str, object]) -> None:
             raise CheckpointError(f"{out} holds a boost run with other {', '.join(differ)}; use another --out, or "
                                   "delete it to start over (other --fractions may be added to a run).")
     atomic_write_json(path, meta)
+
+
+def _check_baseline_source(source: Path, meta: dict[str, object]) -> Path:
+    """``source`` is a boost run whose baseline cells this run would train identically, or a ConfigError."""
+    path = source / "boost.json"
+    if not path.is_file():
+        raise ConfigError(f"--baseline-from {source}: no boost run there (no boost.json); name a finished "
+                          "`mirkit boost` run folder of the same task and model.")
+    other = json.loads(path.read_text())
+    differ = [k for k in ("format_version", "task_dir", "kind", "model", "input_encoder") if other.get(k) != meta[k]]
+    before = {"augment": "none", "augment_copies": 1}  # runs made before these settings existed
+    differ += [f"config.{k}" for k, v in meta["config"].items()  # type: ignore[union-attr]
+               if k not in ("fractions", "token_out") and other.get("config", {}).get(k, before.get(k)) != v]
+    if differ:
+        raise ConfigError(f"--baseline-from {source}: that run has other {', '.join(differ)} than this one, so its "
+                          "baseline cells are not this run's; drop --baseline-from or run with its settings.")
+    return source
+
+
+def _copy_baselines(source: Path, out: Path, *, fractions: list[float], seeds: int) -> int:
+    """Copy ``source``'s finished baseline cells that ``out`` lacks (weights first, the result last: a
+    result file marks a finished cell). Returns how many were copied."""
+    import shutil
+
+    copied = 0
+    for fraction in fractions:
+        for seed in range(seeds):
+            name = cell_id("baseline", fraction, seed)
+            result, weights = source / "results" / f"{name}.json", source / "models" / name
+            if (out / "results" / f"{name}.json").is_file() or not (result.is_file() and weights.is_dir()):
+                continue
+            staging = out / "models" / f".{name}.copying"
+            shutil.rmtree(staging, ignore_errors=True)
+            shutil.copytree(weights, staging)
+            shutil.rmtree(out / "models" / name, ignore_errors=True)
+            staging.rename(out / "models" / name)
+            record = json.loads(result.read_text())
+            record["copied_from"] = str(source.resolve())
+            atomic_write_json(out / "results" / f"{name}.json", record)
+            copied += 1
+    return copied
 
 
 def _train_one(data: BoostData, feats, *, system: str, fraction: float, seed: int, spec, config: BoostConfig,

@@ -26,6 +26,9 @@ def _add_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--store", default=None, help="feature store (default: <out>/../features)")
     parser.add_argument("--seeds", type=int, default=3)
     add_options(parser.add_argument_group("training"), [BoostConfig])
+    parser.add_argument("--baseline-from", default=None, metavar="RUN",
+                        help="copy the finished baseline cells of another boost run of this task, model and settings "
+                             "(any encoder) instead of training them again")
     parser.add_argument("--weights", help="encoder weights folder")
     parser.add_argument("--frame-rate-hz", type=float, default=None, help="for encoders with a free hop (CREPE)")
     parser.add_argument("--device", default="cpu", help="where features are extracted (training runs on the CPU)")
@@ -53,7 +56,8 @@ def run(args: argparse.Namespace) -> int:
     store = args.store or str(Path(args.out).resolve().parent / "features")
     summary = boost_task(task_dir=args.task, model=args.model, encoder=args.encoder, out_dir=args.out, store=store,
                          config=config_from_args(BoostConfig, args), seeds=args.seeds, weights_dir=args.weights,
-                         frame_rate_hz=args.frame_rate_hz, device=args.device, progress=not args.no_progress)
+                         frame_rate_hz=args.frame_rate_hz, device=args.device,
+                         baseline_from=args.baseline_from, progress=not args.no_progress)
     for gain in summary["gains"]:
         print(f"fraction {gain['fraction']:>5}: {gain['system']:<16} {gain['gain']:+.3f}"
               + ("  (claimed: seed ranges do not overlap)" if gain["claimed"] else ""))
