@@ -156,13 +156,18 @@ def _claim(out: Path, meta: dict[str, object]) -> None:
         old = json.loads(path.read_text())
         keys = ("task", "model", "encoder", "frame_rate_hz", "config")
         differ = [k for k in keys if k != "config" and old.get(k) != meta[k]]
-        before = {"augment": "none", "augment_copies": 1}  # runs made before these settings existed
-        differ += [f"config.{k}" for k, v in meta["config"].items()  # type: ignore[union-attr]
-                   if k != "fractions" and old.get("config", {}).get(k, before.get(k)) != v]
+        differ += _config_differences(old, meta, ignore=("fractions",))
         if differ:
             raise CheckpointError(f"{out} holds a boost run with other {', '.join(differ)}; use another --out, or "
                                   "delete it to start over (other --fractions may be added to a run).")
     atomic_write_json(path, meta)
+
+
+def _config_differences(old: dict, meta: dict, *, ignore: tuple[str, ...]) -> list[str]:
+    """``config.KEY`` for each setting of ``meta`` that the recorded run ``old`` has otherwise."""
+    before = {"augment": "none", "augment_copies": 1}  # runs made before these settings existed
+    return [f"config.{k}" for k, v in meta["config"].items()
+            if k not in ignore and old.get("config", {}).get(k, before.get(k)) != v]
 
 
 def _check_baseline_source(source: Path, meta: dict[str, object]) -> Path:
@@ -173,9 +178,7 @@ def _check_baseline_source(source: Path, meta: dict[str, object]) -> Path:
                           "`mirkit boost` run folder of the same task and model.")
     other = json.loads(path.read_text())
     differ = [k for k in ("format_version", "task_dir", "kind", "model", "input_encoder") if other.get(k) != meta[k]]
-    before = {"augment": "none", "augment_copies": 1}  # runs made before these settings existed
-    differ += [f"config.{k}" for k, v in meta["config"].items()  # type: ignore[union-attr]
-               if k not in ("fractions", "token_out") and other.get("config", {}).get(k, before.get(k)) != v]
+    differ += _config_differences(other, meta, ignore=("fractions", "token_out"))
     if differ:
         raise ConfigError(f"--baseline-from {source}: that run has other {', '.join(differ)} than this one, so its "
                           "baseline cells are not this run's; drop --baseline-from or run with its settings.")
