@@ -170,6 +170,30 @@ def test_the_tagging_model_aggregates_injected_frames_and_predicts_tags(tiny_sui
     assert not (tmp_path / "r2" / "results").exists()  # refused before any cell trained
 
 
+def test_feature_dropout_drops_injected_units_in_training_only_and_draws_nothing_when_off():
+    from mirkit.boost.inject import Injector
+
+    feats = [torch.ones(2, 40, 16), torch.ones(2, 40, 8)]
+    torch.manual_seed(0)
+    plain = Injector([16, 8])
+    dropped = Injector([16, 8], feature_dropout=0.5)
+    dropped.load_state_dict(plain.state_dict())
+    assert torch.equal(plain.eval()(feats), dropped.eval()(feats))  # evaluation sees every unit
+    state = torch.random.get_rng_state()
+    plain.train()(feats)
+    assert torch.equal(torch.random.get_rng_state(), state)  # off: no draw, so earlier runs replay exactly
+    trained = dropped.train()(feats)
+    assert not torch.equal(trained, plain(feats)) and not torch.equal(trained, dropped(feats))  # random per call
+    # the boosted model with dropout still starts at its baseline (evaluation), and the setting is checked
+    spec = TASK_MODELS.get("onsets-frames")
+    baseline = build_task_model(spec, bins=84, outputs=176, seed=1).eval()
+    boosted = build_task_model(spec, bins=84, outputs=176, seed=1, inject_dims=[16, 8], feature_dropout=0.3).eval()
+    x = torch.randn(2, 40, 84)
+    assert torch.equal(baseline(x), boosted(x, feats))
+    with pytest.raises(ConfigError, match="feature_dropout=1.0"):
+        BoostConfig(feature_dropout=1.0).validate()
+
+
 def test_clip_level_models_start_at_their_baseline_too():
     spec = TASK_MODELS.get("short-chunk")
     baseline = build_task_model(spec, bins=128, outputs=5, seed=0).eval()

@@ -3,7 +3,9 @@
 :class:`Injector`: the chosen layers of a frozen encoder (already resampled to the task model's frame
 times and standardised) -> one linear projection per layer to a common width -> a learned softmax
 weighting over the layers -> optional "token-out" (whole frames of the injected features dropped in
-training, SoniDo's augmentation for tagging).
+training, SoniDo's augmentation for tagging). Optional feature dropout (``feature_dropout``: units of each
+standardised layer dropped in training before its projection) regularises the injected path, which
+otherwise lets a boosted model fit a few training clips faster than its baseline does.
 
 :class:`Fusion`: where the injected features meet the task model's hidden frames ``h``, always through
 a zero-initialised gate, so that a boosted model computes exactly its baseline's function at step 0
@@ -38,17 +40,22 @@ class Injector(nn.Module):
         dims: the width of each injected layer.
         width: the common projection width.
         token_out: probability of dropping a whole injected frame in training (0: off).
+        feature_dropout: probability of dropping each unit of the injected layers in training (0: off).
     """
 
-    def __init__(self, dims: list[int], *, width: int = INJECT_WIDTH, token_out: float = 0.0) -> None:
+    def __init__(self, dims: list[int], *, width: int = INJECT_WIDTH, token_out: float = 0.0,
+                 feature_dropout: float = 0.0) -> None:
         super().__init__()
         if not dims:
             raise ConfigError("no encoder layer to inject; choose --layers weighted or a layer index.")
         if not 0 <= token_out < 1:
             raise ConfigError(f"token_out={token_out}: a drop probability in [0, 1).")
+        if not 0 <= feature_dropout < 1:
+            raise ConfigError(f"feature_dropout={feature_dropout}: a drop probability in [0, 1).")
         self.projections = nn.ModuleList(nn.Linear(d, width) for d in dims)
         self.layer_logits = nn.Parameter(torch.zeros(len(dims)))
         self.token_out = token_out
+        self.feature_dropout = feature_dropout
         self.width = width
 
     def layer_weights(self) -> list[float]:
@@ -56,6 +63,8 @@ class Injector(nn.Module):
 
     def forward(self, layers: list[torch.Tensor]) -> torch.Tensor:
         weights = torch.softmax(self.layer_logits, 0)
+        if self.training and self.feature_dropout > 0:  # off: no random draw, so runs without it are unchanged
+            layers = [nn.functional.dropout(x, self.feature_dropout) for x in layers]
         out = sum(w * proj(x) for w, proj, x in zip(weights, self.projections, layers))
         if self.training and self.token_out > 0:
             keep = torch.rand(out.shape[:2], device=out.device) >= self.token_out

@@ -64,8 +64,9 @@ class TaskModel(nn.Module):
         self.fusion: Fusion | None = None
         self.pool: AttentionPool | None = None
 
-    def add_injection(self, dims: list[int], *, fusion: str, token_out: float = 0.0) -> None:
-        self.injector = Injector(dims, token_out=token_out)
+    def add_injection(self, dims: list[int], *, fusion: str, token_out: float = 0.0,
+                      feature_dropout: float = 0.0) -> None:
+        self.injector = Injector(dims, token_out=token_out, feature_dropout=feature_dropout)
         self.fusion = Fusion(fusion, width=self.width)
         if self.clip_level and fusion != "xattn":
             self.pool = AttentionPool()
@@ -207,7 +208,7 @@ for _spec in (
 
 
 def build_task_model(spec: TaskModelSpec, *, bins: int, outputs: int, seed: int, inject_dims: list[int] | None = None,
-                     fusion: str = "concat", token_out: float = 0.0) -> TaskModel:
+                     fusion: str = "concat", token_out: float = 0.0, feature_dropout: float = 0.0) -> TaskModel:
     """The task model of ``seed``; with ``inject_dims`` also its injection modules, drawn from a separate
     generator so that the task-model weights equal the baseline's of the same seed."""
     with torch.random.fork_rng(devices=[]):
@@ -215,7 +216,7 @@ def build_task_model(spec: TaskModelSpec, *, bins: int, outputs: int, seed: int,
         model = spec.builder(bins=bins, outputs=outputs)
         if inject_dims is not None:
             torch.manual_seed(seed + 1_000_003)
-            model.add_injection(inject_dims, fusion=fusion, token_out=token_out)
+            model.add_injection(inject_dims, fusion=fusion, token_out=token_out, feature_dropout=feature_dropout)
     return model
 
 

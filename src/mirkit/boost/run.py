@@ -165,7 +165,7 @@ def _claim(out: Path, meta: dict[str, object]) -> None:
 
 def _config_differences(old: dict, meta: dict, *, ignore: tuple[str, ...]) -> list[str]:
     """``config.KEY`` for each setting of ``meta`` that the recorded run ``old`` has otherwise."""
-    before = {"augment": "none", "augment_copies": 1}  # runs made before these settings existed
+    before = {"augment": "none", "augment_copies": 1, "feature_dropout": 0.0}  # runs made before these settings existed
     return [f"config.{k}" for k, v in meta["config"].items()
             if k not in ignore and old.get("config", {}).get(k, before.get(k)) != v]
 
@@ -178,7 +178,7 @@ def _check_baseline_source(source: Path, meta: dict[str, object]) -> Path:
                           "`mirkit boost` run folder of the same task and model.")
     other = json.loads(path.read_text())
     differ = [k for k in ("format_version", "task_dir", "kind", "model", "input_encoder") if other.get(k) != meta[k]]
-    differ += _config_differences(other, meta, ignore=("fractions", "token_out"))
+    differ += _config_differences(other, meta, ignore=("fractions", "token_out", "feature_dropout"))
     if differ:
         raise ConfigError(f"--baseline-from {source}: that run has other {', '.join(differ)} than this one, so its "
                           "baseline cells are not this run's; drop --baseline-from or run with its settings.")
@@ -220,7 +220,7 @@ def _train_one(data: BoostData, feats, *, system: str, fraction: float, seed: in
     outputs = data.targets.output_dim if data.targets is not None else _outputs(spec.kind, bins=data.bins)
     net = build_task_model(spec, bins=data.bins, outputs=outputs, seed=seed,
                            inject_dims=None if feats is None else feats.dims, fusion=config.fusion,
-                           token_out=config.token_out)
+                           token_out=config.token_out, feature_dropout=config.feature_dropout)
     name = cell_id(system, fraction, seed)
     started = time.perf_counter()
     result = train_cell(net, cell, kind=spec.kind, config=config, rate_hz=data.rate_hz, seed=seed, progress=progress,

@@ -49,6 +49,8 @@ class BoostConfig:
     weight_decay: float = option(1e-4, "AdamW weight decay")
     token_out: float | None = option(None, "probability of dropping an injected frame in training (SoniDo's "
                                      "token-out; default: the model's, 0.1 for short-chunk, else 0)")
+    feature_dropout: float = option(0.0, "probability of dropping each unit of the injected layers in training "
+                                    "(regularises the injected path; 0: off)")
     augment: str = option("none", "augmentations (gain,eq,room,noise; pitch,stretch where the task's labels have a "
                           "rule) of offline copies of the training clips, whose features are extracted once like "
                           "the originals'")
@@ -77,11 +79,12 @@ class BoostConfig:
         bad = [k for k, ok in {"steps": self.steps >= 1, "eval_every": self.eval_every >= 1,
                                "patience": self.patience >= 1, "batch_size": self.batch_size >= 1,
                                "crop_s": self.crop_s > 0, "learning_rate": self.learning_rate > 0,
-                               "token_out": self.token_out is None or 0 <= self.token_out < 1}.items() if not ok]
+                               "token_out": self.token_out is None or 0 <= self.token_out < 1,
+                               "feature_dropout": 0 <= self.feature_dropout < 1}.items() if not ok]
         if bad:
             raise ConfigError(f"boost settings out of range: {', '.join(f'{k}={getattr(self, k)!r}' for k in bad)} "
                               "(steps, eval_every, patience, batch_size >= 1; positive crop and rate; "
-                              "0 <= token_out < 1).")
+                              "0 <= token_out, feature_dropout < 1).")
 
 
 @dataclass
