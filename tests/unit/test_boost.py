@@ -117,6 +117,7 @@ def test_a_boost_run_trains_three_systems_resumes_and_reports(tiny_suite, tmp_pa
     md, _ = write_boost_report(tmp_path / "run")
     text = md.read_text()
     assert "| baseline |" in text and "gain claimed" in text and (tmp_path / "run/plots/boost-curves.png").is_file()
+    assert "fusion concat, token-out 0, feature dropout 0," in text  # the injected path's settings are named
     with pytest.raises(CheckpointError, match="config.fusion"):
         boost_task(out_dir=tmp_path / "run", config=BoostConfig(fractions="1", fusion="film", steps=2), **args)
     # the boosted model (largest fraction, best validated seed) on new audio: beats, downbeats, tempo per file

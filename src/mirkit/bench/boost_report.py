@@ -93,6 +93,12 @@ def _references_table(summary: dict) -> Table:
     return Table(["reference", "test SDR (dB)", "SI-SDR (dB)", "SDR per stem", "what"], rows)
 
 
+def _regularisers(meta: dict) -> str:
+    """The injected path's training regularisers of a run, as they shape every boosted and twin cell."""
+    config = meta.get("config", {})
+    return (f", token-out {config.get('token_out') or 0:g}, feature dropout {config.get('feature_dropout', 0):g}")
+
+
 def _copied_note(run: Path) -> str:
     """Where baseline cells were copied from (``mirkit boost --baseline-from``), or ''."""
     sources = sorted({r["copied_from"] for p in (run / "results").glob("*.json")
@@ -121,7 +127,8 @@ def write_boost_report(run_dir: str | Path) -> tuple[Path, Path]:
     blocks: list[Block] = [
         ("h1", f"mirkit boost: {summary['task']}"),
         ("p", f"Task model {summary['model']} (input {meta['input_encoder']}), injected encoder {summary['encoder']}, "
-              f"random-init twin {summary['twin']}, fusion {summary['fusion']}, {summary['seeds']} seeds per cell; "
+              f"random-init twin {summary['twin']}, fusion {summary['fusion']}{_regularisers(meta)}, "
+              f"{summary['seeds']} seeds per cell; "
               f"machine: {_machine(meta)}. Training fractions are "
               "chosen by piece; validation and test splits are always whole; the best step is chosen on validation "
               "and the test split is scored once." + _copied_note(run)),
