@@ -73,12 +73,14 @@ def run_variant(name: str, *, corpus: Path, out: Path, steps: int, preset: str, 
 def probe_scores(encoder: str, *, suite: Path, tasks: list[str], seeds: int, out: Path, store: Path,
                  progress: bool) -> dict[str, dict]:
     """Per task, the best layer of ``encoder`` *chosen on validation* and its test mean, std and seed range."""
-    from mirkit.adapt.run import probe_task, validated_layer
+    from mirkit.adapt.config import ProbeRunConfig
+    from mirkit.adapt.results import validated_layer
+    from mirkit.adapt.run import probe_task
 
     scores = {}
     for task in tasks:
-        summary = probe_task(task_dir=suite / task, encoder=encoder, out_dir=out / task, store=store, seeds=seeds,
-                             progress=progress)
+        summary = probe_task(ProbeRunConfig(task_dir=suite / task, encoder=encoder, out_dir=out / task, store=store,
+                                            seeds=seeds, progress=progress))
         layer, stats = validated_layer(summary)
         seed_scores = [json.loads(p.read_text())["test"]["headline"]
                        for p in sorted((out / task / "results").glob(f"*__{layer}__*.json"))]

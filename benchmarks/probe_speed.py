@@ -32,7 +32,7 @@ def main() -> None:
     args = parser.parse_args()
 
     from mirkit.adapt.fit import ProbeJob, fit_probes
-    from mirkit.adapt.probe import ProbeConfig
+    from mirkit.adapt.config import ProbeConfig
 
     rng = np.random.default_rng(0)
     labels = rng.integers(0, args.classes, args.clips)

@@ -1,7 +1,13 @@
-"""Structure figures of the mirkit package: longest functions, large modules, import cycles, README length.
+"""Structure figures of the mirkit package: longest functions and signatures, large modules, import
+cycles, modules importing the probing orchestrator, task-kind names spelled outside the kinds, README
+length.
 
 Prints a human summary and, last, one JSON line. Import edges are read with ``ast`` (no import
-happens): ``top`` counts module-level imports only, ``all`` also those inside functions.
+happens): ``top`` counts module-level imports only, ``all`` also those inside functions. Task-kind
+spellings are string literals equal to a kind's name (``"beat"``, ``"chords"``...) in modules other
+than the registries (``mirkit/kinds/``, and ``mirkit/data/tasks.py`` where tasks name their kind);
+task names that equal a kind's name (the ``tempo`` task folder) count too, so the figure is an upper
+bound on dispatch by name.
 
     python scripts/code_health.py [--top 10]
 """
@@ -93,6 +99,36 @@ def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
     return out
 
 
+#: the task kinds' names (read as text so that this script runs on trees from before mirkit.kinds existed)
+KIND_NAMES = ("multiclass", "key", "multilabel", "regression", "tempo", "beat", "chords", "transcription", "onsets",
+              "separation")
+
+
+def kind_spellings(trees: dict[str, ast.Module]) -> dict[str, int]:
+    """Per kind name, the string literals equal to it outside the registries (see the module docstring)."""
+    counts = dict.fromkeys(KIND_NAMES, 0)
+    for module, tree in trees.items():
+        if module.startswith("mirkit.kinds") or module == "mirkit.data.tasks":
+            continue
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Constant) and node.value in counts:
+                counts[node.value] += 1
+    return counts
+
+
+def signatures(trees: dict[str, ast.Module], files: list[Path]) -> list[tuple[int, str]]:
+    """``(parameters, "path:function")`` of every function (``self``/``cls`` not counted), longest first."""
+    out = []
+    for path in files:
+        for node in ast.walk(trees[module_name(path)]):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                a = node.args
+                names = [x.arg for x in a.posonlyargs + a.args + a.kwonlyargs] + \
+                    [x.arg for x in (a.vararg, a.kwarg) if x is not None]
+                out.append((len([n for n in names if n not in ("self", "cls")]), f"{path.relative_to(ROOT)}:{node.name}"))
+    return sorted(out, reverse=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--top", type=int, default=10)
@@ -111,14 +147,24 @@ def main() -> None:
               for kind in ("top", "all")}
     found = {kind: cycles(g) for kind, g in graphs.items()}
     readme = len((ROOT / "README.md").read_text().splitlines())
+    widest = signatures(trees, files)
+    orchestrator = sorted(m for m, edges in graphs["all"].items() if "mirkit.adapt.run" in edges)
+    spellings = kind_spellings(trees)
     print("longest functions:")
     for lines, name in functions[: args.top]:
         print(f"  {lines:4d}  {name}")
     print("modules over 400 lines:", [f"{n} ({lines})" for lines, n in big if lines > 400] or "none")
     for kind in ("top", "all"):
         print(f"import cycles ({kind}-level imports): {len(found[kind])}", *found[kind], sep="\n  ")
+    print("longest signatures (parameters):")
+    for count, name in widest[: args.top]:
+        print(f"  {count:4d}  {name}")
+    print(f"modules importing mirkit.adapt.run: {len(orchestrator)}", *orchestrator, sep="\n  ")
+    print(f"task-kind names spelled outside the registries: {sum(spellings.values())}", spellings)
     print(f"README.md: {readme} lines")
     print(json.dumps({"benchmark": "code_health", "longest_functions": [[n, l] for l, n in functions[: args.top]],
+                      "longest_signatures": [[n, c] for c, n in widest[: args.top]],
+                      "modules_importing_adapt_run": orchestrator, "kind_spellings": spellings,
                       "functions_over_60_lines": sum(1 for l, _ in functions if l > 60),
                       "modules_over_400_lines": [[n, l] for l, n in big if l > 400],
                       "import_cycles_top": found["top"], "import_cycles_all": found["all"], "readme_lines": readme}))

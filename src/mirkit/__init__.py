@@ -8,6 +8,7 @@ Layers:
     errors
     registry files options provenance
     audio metrics
+    kinds
     encoders
     features
     data
@@ -21,7 +22,8 @@ Layers:
 
 ``errors`` is the error hierarchy; ``files`` the ground floor (atomic writes, hashing, JSON lines);
 ``options`` settings the command line is generated from; ``provenance`` versions and machine facts
-recorded with results; ``audio`` decoding and checks;
+recorded with results; ``audio`` decoding and checks; ``metrics`` scores, one module per task family;
+``kinds`` the task kinds (what each kind's labels, targets, decoding and metrics are) and their peers;
 ``encoders`` the zoo; ``features`` the feature store and extraction; ``data`` tasks, manifests, the
 offline suite and the pretraining corpus; ``adapt`` probing; ``train`` what every training loop
 shares (checkpoints, schedule, optimizer step); ``tune`` fine-tuning and parameter-efficient

@@ -5,9 +5,11 @@ from __future__ import annotations
 import pytest
 
 from mirkit.bench.collect import Row, best_rows
-from mirkit.bench.peers import PEERS, PeerSpec, _sharp, run_peer
+from mirkit.bench.peers import run_peer
 from mirkit.bench.report import leaderboard
 from mirkit.errors import MirkitError
+from mirkit.kinds import PEERS, PeerSpec
+from mirkit.kinds.labels import sharp_key
 
 
 def _row(job: str, valid: float, test: float, *, name: str = "enc", group: str = "pretrained") -> Row:
@@ -26,18 +28,23 @@ def test_best_layer_is_chosen_on_validation_never_on_test():
 
 
 def test_flat_keys_are_spelled_with_sharps():
-    assert _sharp("Bb minor") == "A# minor" and _sharp("C Major") == "C major" and _sharp("F# major") == "F# major"
+    assert sharp_key("Bb minor") == "A# minor" and sharp_key("C Major") == "C major"
+    assert sharp_key("F# major") == "F# major"
+    from mirkit.kinds import get_kind
+
+    # a peer's flat spelling scores as its sharp (the key kind reads both)
+    assert get_kind("key").score(["A# minor", "C major"], ["Bb minor", "C Major"])["headline"] == 1.0
 
 
 def test_a_peer_that_is_not_installed_says_how_to_install_it(tmp_path):
-    spec = PeerSpec("ghost", "tempo", "no-such-package-mirkit", "AGPL-3.0", 44100, "absent")
+    spec = PeerSpec("ghost", "tempo", "no-such-package-mirkit", "AGPL-3.0", 44100, "absent", lambda s: lambda y: 0.0)
     with pytest.raises(MirkitError, match="pip install no-such-package-mirkit"):
         run_peer(spec, tmp_path)
-    assert {PEERS.get(n).task for n in ("librosa-beat", "librosa-ks")} == {"tempo", "key"}
+    assert {PEERS.get(n).kind for n in ("librosa-beat", "librosa-ks")} == {"tempo", "key"}
 
 
 def test_progress_line_reports_the_layer_chosen_on_validation_not_test():
-    from mirkit.adapt.run import validated_layer
+    from mirkit.adapt.results import validated_layer
 
     summary = {"layers": {
         "layer0": {"valid_headline": 0.9, "headline": {"mean": 0.5}},

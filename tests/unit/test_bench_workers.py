@@ -6,13 +6,14 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from mirkit.bench.config import BenchConfig
 from mirkit.bench.runner import BenchReport, _run_parallel
 from mirkit.bench.units import Outcome
 
 
-def crashing_runner(unit, out, suite_dir, probe_args, peer_names):
+def crashing_runner(unit, config, peer_names):
     """Runs in a spawned worker: ``crash`` always kills it, ``once`` kills it the first time only."""
-    marker = Path(out) / f"{unit[2]}.seen"
+    marker = Path(config.out_dir) / f"{unit[2]}.seen"
     if unit[2] == "crash" or (unit[2] == "once" and not marker.exists()):
         marker.touch()
         os._exit(3)  # no exception, no clean-up: as a segfault in native code ends a worker
@@ -22,8 +23,8 @@ def crashing_runner(unit, out, suite_dir, probe_args, peer_names):
 def test_a_dead_worker_loses_only_the_unit_that_keeps_killing_it(tmp_path, capsys):
     report = BenchReport(out_dir=str(tmp_path))
     units = [("pair", "genre", name) for name in ("a", "once", "b", "crash", "c")]
-    _run_parallel(report, units, 2, out=tmp_path, suite_dir=tmp_path, probe_args={"progress": True},
-                  peer_names=[], progress=True, runner=crashing_runner)
+    _run_parallel(report, units, 2, config=BenchConfig(suite_dir=tmp_path, out_dir=tmp_path), peer_names=[],
+                  runner=crashing_runner)
     printed = capsys.readouterr().out
     assert report.pairs == 5 and report.jobs_trained == 4
     assert [f["name"] for f in report.failures] == ["crash"] and "died" in report.failures[0]["error"]

@@ -154,6 +154,7 @@ def test_killed_and_resumed_equals_uninterrupted_and_the_result_is_an_encoder(co
 
 
 def test_the_output_feeds_probe(corpus, tiny_suite, tmp_path):
+    from mirkit.adapt.config import ProbeRunConfig
     from mirkit.adapt.run import probe_task
 
     pretrain(corpus=corpus, out_dir=tmp_path / "run", config=replace(TINY, steps=2), progress=False, workers=0,
@@ -161,8 +162,8 @@ def test_the_output_feeds_probe(corpus, tiny_suite, tmp_path):
     evals = [json.loads(line) for line in (tmp_path / "run/eval.jsonl").read_text().splitlines()]
     assert [e["step"] for e in evals] == [2] and 0 <= evals[0]["valid_headline"] <= 1
     assert not any("test" in key for key in evals[0])  # the test split is never shown while training
-    summary = probe_task(task_dir=tiny_suite / "genre", encoder=str(tmp_path / "run/final"), out_dir=tmp_path / "probe",
-                         store=tmp_path / "store", seeds=1, progress=False)
+    summary = probe_task(ProbeRunConfig(task_dir=tiny_suite / "genre", encoder=str(tmp_path / "run/final"), out_dir=tmp_path / "probe",
+                         store=tmp_path / "store", seeds=1, progress=False))
     assert summary["jobs"]["trained"] == 3 and 0 <= summary["layers"]["layer2"]["headline"]["mean"] <= 1
     # a folder encoder's results are plain files of the run (a path in the name must not make subfolders)
     results = sorted((tmp_path / "probe/results").rglob("*.json"))

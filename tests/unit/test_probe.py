@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from mirkit.adapt.fit import fit_probe
-from mirkit.adapt.probe import ProbeConfig
+from mirkit.adapt.config import ProbeConfig
 from mirkit.errors import ConfigError
 
 FAST = ProbeConfig(max_epochs=40, patience=5, learning_rates=(1e-2,))

@@ -120,9 +120,11 @@ def test_emomusic_uses_the_mediaeval_sets(tmp_path):
     by_song = {Path(e.path).stem: e for e in entries}
     assert by_song["10"].split == "test" and by_song["10"].labels["arousal_valence"] == [3.5, 5.5]
     assert by_song["3"].split in ("train", "valid") and by_song["3"].path.endswith("clips_45seconds/3.mp3")
-    from mirkit.adapt.run import task_kind
+    from mirkit.data.task_folder import load_task
 
-    assert task_kind(tmp_path / "out" / "emomusic-emotion") == ("regression", "arousal_valence")
+    task = load_task(tmp_path / "out" / "emomusic-emotion")  # its kind from task.json, written by the adapter
+    assert (task.kind.name, task.label, task.name) == ("regression", "arousal_valence", "emomusic-emotion")
+    assert (tmp_path / "out" / "emomusic-emotion" / "task.json").is_file()
     (tmp_path / "annotations" / "static_annotations.csv").write_text("song_id,arousal\n1,2\n")
     with pytest.raises(DatasetLayoutError, match=r"columns \['mean_arousal', 'mean_valence'\] are missing"):
         adapt("emomusic", root=tmp_path, out_dir=tmp_path / "out")

@@ -82,12 +82,13 @@ def test_codecs_write_a_real_lossy_file_that_mirkit_decodes(source, tmp_path, na
 
 
 def test_a_probe_run_scored_clean_equals_its_own_test_score_and_perturbed_is_recorded(tiny_suite, tmp_path):
+    from mirkit.adapt.config import ProbeRunConfig
     from mirkit.adapt.run import probe_task
     from mirkit.robustness.run import score_run
 
     task, store = tiny_suite / "genre", tmp_path / "store"
-    summary = probe_task(task_dir=task, encoder="logmel", out_dir=tmp_path / "probe", store=store, seeds=2,
-                         progress=False)
+    summary = probe_task(ProbeRunConfig(task_dir=task, encoder="logmel", out_dir=tmp_path / "probe", store=store, seeds=2,
+                         progress=False))
     result = score_run(run_dir=tmp_path / "probe", task_dir=task, out_dir=tmp_path / "rob", store=store,
                        perturbations=["level-minus-12db", "pink-noise-10db"], progress=False)
     chosen = max((k for k in summary["layers"] if k != "weighted"), key=lambda k: summary["layers"][k]["valid_headline"])
@@ -132,13 +133,14 @@ def test_a_tune_run_scored_clean_equals_its_own_test_score(tiny_suite, tmp_path)
 
 
 def test_a_peak_loudness_policy_makes_level_changes_vanish_and_is_kept_with_the_run(tiny_suite, tmp_path):
+    from mirkit.adapt.config import ProbeRunConfig
     from mirkit.adapt.run import probe_task
     from mirkit.errors import ConfigError
     from mirkit.robustness.run import score_run
 
     task, store = tiny_suite / "instrument", tmp_path / "store"
-    probe_task(task_dir=task, encoder="logmel", out_dir=tmp_path / "probe", store=store, seeds=1, loudness="peak",
-               progress=False)
+    probe_task(ProbeRunConfig(task_dir=task, encoder="logmel", out_dir=tmp_path / "probe", store=store, seeds=1, loudness="peak",
+               progress=False))
     result = score_run(run_dir=tmp_path / "probe", task_dir=task, out_dir=tmp_path / "rob", store=store,
                        perturbations=["level-minus-12db", "level-plus-12db", "lowpass-4khz"], progress=False)
     for name in ("level-minus-12db", "level-plus-12db"):
@@ -147,7 +149,7 @@ def test_a_peak_loudness_policy_makes_level_changes_vanish_and_is_kept_with_the_
     saved = json.loads(next((tmp_path / "probe" / "results").glob("*.json")).read_text())
     assert saved["loudness"] == "peak"  # what `mirkit predict` applies to new audio
     with pytest.raises(ConfigError, match="recipe.*--loudness"):  # results on other features are not reused
-        probe_task(task_dir=task, encoder="logmel", out_dir=tmp_path / "probe", store=store, seeds=1, progress=False)
+        probe_task(ProbeRunConfig(task_dir=task, encoder="logmel", out_dir=tmp_path / "probe", store=store, seeds=1, progress=False))
 
 
 def test_a_tune_run_with_the_peak_policy_ignores_level_in_training_scoring_and_predict(tiny_suite, tmp_path):
@@ -183,6 +185,7 @@ def test_a_tune_run_with_the_peak_policy_ignores_level_in_training_scoring_and_p
 
 
 def test_an_augmented_probe_trains_on_copies_of_the_training_clips_whose_labels_follow_by_rule(tiny_suite, tmp_path):
+    from mirkit.adapt.config import ProbeRunConfig
     from mirkit.adapt.run import probe_task
     from mirkit.data.manifest import read_manifest
     from mirkit.errors import ConfigError
@@ -191,7 +194,7 @@ def test_an_augmented_probe_trains_on_copies_of_the_training_clips_whose_labels_
     task, store = tiny_suite / "key", tmp_path / "store"
     args = dict(task_dir=task, encoder="logmel", out_dir=tmp_path / "probe", store=store, seeds=1, loudness="peak",
                 progress=False)
-    summary = probe_task(augment="eq,room,pitch", **args)
+    summary = probe_task(ProbeRunConfig(augment="eq,room,pitch", **args))
     assert summary["augment"] == "eq,room,pitch" and summary["augment_copies"] == 1
     assert summary["clips"]["train"] == 2 * summary["augmented_clips"] > 0  # the originals and one copy of each
     folder = tmp_path / "probe/augmented/eq+room+pitch-x1/key"
@@ -205,28 +208,29 @@ def test_an_augmented_probe_trains_on_copies_of_the_training_clips_whose_labels_
         assert e.piece == originals[e.rendering["augmented_from"]].piece  # splits stay by piece
     result = json.loads(next((tmp_path / "probe/results").glob("*.json")).read_text())
     assert result["augment"] == "eq,room,pitch" and result["augmented_clips"] == summary["augmented_clips"]
-    again = probe_task(augment="eq,room,pitch", **args)
+    again = probe_task(ProbeRunConfig(augment="eq,room,pitch", **args))
     assert again["jobs"]["trained"] == 0  # finished jobs are reused
     with pytest.raises(ConfigError, match="augment='eq,room,pitch'"):  # a plain run may not reuse them
-        probe_task(**args)
+        probe_task(ProbeRunConfig(**args))
     scored = score_run(run_dir=tmp_path / "probe", task_dir=task, out_dir=tmp_path / "rob", store=store,
                        perturbations=["lowpass-4khz"], progress=False)
     assert scored["clean"]["mean"] == pytest.approx(summary["layers"][result["job"]]["headline"]["mean"], abs=1e-9)
     with pytest.raises(ConfigError, match="rate"):  # genre has no rule for a speed change: refused before any work
-        probe_task(task_dir=tiny_suite / "genre", encoder="logmel", out_dir=tmp_path / "g", store=store,
-                   augment="stretch", progress=False)
+        probe_task(ProbeRunConfig(task_dir=tiny_suite / "genre", encoder="logmel", out_dir=tmp_path / "g", store=store,
+                   augment="stretch", progress=False))
     assert not (tmp_path / "g").exists()
 
 
 @pytest.mark.parametrize("task", ["beat", "transcription"])
 def test_a_frame_level_probe_run_is_scored_on_perturbed_audio_as_it_scored_its_test_split(tiny_suite, tmp_path, task):
-    from mirkit.adapt.timed.fit import FrameProbeConfig
-    from mirkit.adapt.timed.run import probe_timed_task
+    from mirkit.adapt.config import FrameProbeConfig
+    from mirkit.adapt.config import ProbeRunConfig
+    from mirkit.adapt.run import probe_task
     from mirkit.robustness.timed import score_timed_run
 
     store = tmp_path / "store"
-    summary = probe_timed_task(task_dir=tiny_suite / task, encoder="logmel", out_dir=tmp_path / "probe", store=store,
-                               seeds=1, config=FrameProbeConfig(max_epochs=3), progress=False)
+    summary = probe_task(ProbeRunConfig(task_dir=tiny_suite / task, encoder="logmel", out_dir=tmp_path / "probe", store=store,
+                               seeds=1, probe=FrameProbeConfig(max_epochs=3), progress=False))
     results = score_timed_run(run_dir=tmp_path / "probe", task_dir=tiny_suite / task, out_dir=tmp_path / "rob",
                               store=store, perturbations=["level-minus-12db", "room"], progress=False)
     own = summary["layers"][results[0]["job"]]["headline"]["mean"]

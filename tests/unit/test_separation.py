@@ -93,11 +93,12 @@ def test_a_separation_boost_run_trains_reports_and_separates_new_audio(tiny_suit
 
 
 def test_separation_refuses_what_does_not_apply(tiny_suite, tmp_path):
+    from mirkit.adapt.config import ProbeRunConfig
     from mirkit.adapt.run import probe_task
 
     with pytest.raises(ConfigError, match="--model open-unmix"):
-        probe_task(task_dir=tiny_suite / "separation", encoder="tiny-test", out_dir=tmp_path / "p",
-                   store=tmp_path / "store", progress=False)
+        probe_task(ProbeRunConfig(task_dir=tiny_suite / "separation", encoder="tiny-test", out_dir=tmp_path / "p",
+                   store=tmp_path / "store", progress=False))
     with pytest.raises(ConfigError, match="stems would no longer add up"):
         boost_task(task_dir=tiny_suite / "separation", model="open-unmix", encoder="tiny-test",
                    out_dir=tmp_path / "run", store=tmp_path / "store", config=BoostConfig(augment="gain"),

@@ -8,19 +8,20 @@ import json
 import numpy as np
 import pytest
 
-from mirkit.adapt.timed.decode import (
+from mirkit.errors import ConfigError, StoreError, UnknownNameError
+from mirkit.kinds import frame_kind
+from mirkit.kinds.decode import (
     beats_from_activation,
     chords_from_posteriors,
     downbeats_from_beats,
     tempo_from_activation,
 )
-from mirkit.adapt.timed.targets import CHORD_CLASSES, IGNORE, FrameTargets, chord_class
-from mirkit.errors import ConfigError, StoreError
+from mirkit.kinds.labels import CHORD_CLASSES, IGNORE, chord_class
 
 
 def test_beat_targets_are_widened_to_neighbouring_frames():
     times = np.arange(100) / 25.0
-    target = FrameTargets("beat").encode({"beats": [0.4, 1.0], "downbeats": [0.4]}, times, rate_hz=25.0)
+    target = frame_kind("beat").encode({"beats": [0.4, 1.0], "downbeats": [0.4]}, times, rate_hz=25.0)
     assert target.shape == (100, 2)
     assert list(target[8:13, 0]) == [0.0, 0.5, 1.0, 0.5, 0.0] and target[25, 0] == 1.0 and target[25, 1] == 0.0
     assert target[:, 1].sum() == 2.0  # one downbeat: 1 + two neighbours at 0.5
@@ -30,10 +31,12 @@ def test_chord_targets_reduce_to_major_minor_and_ignore_the_rest():
     assert [chord_class(x) for x in ("N", "C:maj", "A:min", "G:7", "D:min7", "B:dim", "C:aug", "X")] == \
         [0, 1, 22, 8, 15, IGNORE, IGNORE, IGNORE]
     times = np.arange(10) / 5.0
-    classes = FrameTargets("chords").encode({"chords": [[0.0, 1.0, "C:maj"], [1.0, 1.6, "X"]]}, times, rate_hz=5.0)
+    classes = frame_kind("chords").encode({"chords": [[0.0, 1.0, "C:maj"], [1.0, 1.6, "X"]]}, times, rate_hz=5.0)
     assert list(classes) == [1] * 5 + [IGNORE] * 5  # frames after the last segment have no label either
-    with pytest.raises(ConfigError, match="frame-level probing covers"):
-        FrameTargets("tempo")
+    with pytest.raises(ConfigError, match="frame-level heads cover beat, chords"):
+        frame_kind("tempo")
+    with pytest.raises(UnknownNameError, match="Did you mean 'chords'"):
+        frame_kind("chord")
 
 
 def test_decoders_recover_beats_tempo_downbeats_and_chords():
@@ -58,7 +61,7 @@ def test_decoders_recover_beats_tempo_downbeats_and_chords():
 
 
 def test_tempo_decoding_searches_the_training_tempo_range():
-    from mirkit.adapt.timed.decode import tempo_from_activation, tempo_range
+    from mirkit.kinds.decode import tempo_from_activation, tempo_range
 
     rate = 50.0
     activation = np.zeros(int(20 * rate))
@@ -71,12 +74,13 @@ def test_tempo_decoding_searches_the_training_tempo_range():
 
 
 def test_frame_probes_learn_beats_and_chords_on_the_tiny_suite(tiny_suite, tmp_path):
-    from mirkit.adapt.timed.fit import FrameProbeConfig
-    from mirkit.adapt.timed.run import probe_timed_task
+    from mirkit.adapt.config import FrameProbeConfig
+    from mirkit.adapt.config import ProbeRunConfig
+    from mirkit.adapt.run import probe_task
 
     config = FrameProbeConfig(learning_rates=(1e-2,), max_epochs=40)
-    beat = probe_timed_task(task_dir=tiny_suite / "beat", encoder="logmel", out_dir=tmp_path / "beat",
-                            store=tmp_path / "store", seeds=1, config=config, progress=False)
+    beat = probe_task(ProbeRunConfig(task_dir=tiny_suite / "beat", encoder="logmel", out_dir=tmp_path / "beat",
+                            store=tmp_path / "store", seeds=1, probe=config, progress=False))
     stats = beat["layers"]["layer0"]
     assert beat["pooling"] == "none" and set(stats) >= {"f_measure", "cmlt", "amlt", "downbeat_f_measure", "tempo_acc1"}
     assert stats["f_measure"]["mean"] > 0.3, stats  # onsets are in a log-mel frame; chance is near 0
@@ -84,11 +88,11 @@ def test_frame_probes_learn_beats_and_chords_on_the_tiny_suite(tiny_suite, tmp_p
     assert result["valid"]["headline"] == result["valid"]["f_measure"] and result["frame_rate_hz"] == pytest.approx(
         22050 / 512, rel=0.01)
     assert (tmp_path / "beat/models" / result_path_stem(tmp_path / "beat") / "head.safetensors").is_file()
-    chords = probe_timed_task(task_dir=tiny_suite / "chords", encoder="chroma", out_dir=tmp_path / "chords",
-                              store=tmp_path / "store", seeds=1, config=config, progress=False)
+    chords = probe_task(ProbeRunConfig(task_dir=tiny_suite / "chords", encoder="chroma", out_dir=tmp_path / "chords",
+                              store=tmp_path / "store", seeds=1, probe=config, progress=False))
     assert 0.3 < chords["layers"]["layer0"]["majmin"]["mean"] <= 1.0, chords["layers"]
-    again = probe_timed_task(task_dir=tiny_suite / "chords", encoder="chroma", out_dir=tmp_path / "chords",
-                             store=tmp_path / "store", seeds=1, config=config, progress=False)
+    again = probe_task(ProbeRunConfig(task_dir=tiny_suite / "chords", encoder="chroma", out_dir=tmp_path / "chords",
+                             store=tmp_path / "store", seeds=1, probe=config, progress=False))
     assert again["jobs"] == {"trained": 0, "reused": 1} and again["layers"] == chords["layers"]
     # the runs predict on new audio: .lab files, beat and downbeat lists, one predictions.jsonl line per file
     from mirkit.adapt.timed.predict import predict_timed
@@ -116,17 +120,25 @@ def result_path_stem(run) -> str:
 
 
 def test_time_resolved_tasks_refuse_clip_level_tools_and_vice_versa(tiny_suite, tmp_path):
+    from mirkit.adapt.config import ProbeRunConfig
     from mirkit.adapt.run import probe_task
     from mirkit.adapt.timed.run import probe_timed_task
+    from mirkit.data.task_folder import load_task
     from mirkit.features.extract import ExtractConfig, extract
     from mirkit.features.store import FeatureStore
 
     with pytest.raises(ConfigError, match="time-resolved task"):
-        probe_task(task_dir=tiny_suite / "beat", encoder="logmel", out_dir=tmp_path / "x", store=tmp_path / "s",
-                   progress=False)
-    with pytest.raises(ConfigError, match="frame-level probing covers"):
-        probe_timed_task(task_dir=tiny_suite / "key", encoder="logmel", out_dir=tmp_path / "y", store=tmp_path / "s",
+        load_task(tiny_suite / "beat").clip_kind()
+    run = ProbeRunConfig(task_dir=tiny_suite / "key", encoder="logmel", out_dir=tmp_path / "y", store=tmp_path / "s",
                          progress=False)
+    with pytest.raises(ConfigError, match="frame-level heads do not apply"):
+        probe_timed_task(run, load_task(tiny_suite / "key"))
+    with pytest.raises(ConfigError, match="--augment is for clip-level probes"):
+        probe_task(ProbeRunConfig(task_dir=tiny_suite / "beat", encoder="logmel", out_dir=tmp_path / "x",
+                                  store=tmp_path / "s", augment="eq", progress=False))
+    with pytest.raises(ConfigError, match="temporal head"):
+        probe_task(ProbeRunConfig(task_dir=tiny_suite / "key", encoder="logmel", out_dir=tmp_path / "z",
+                                  store=tmp_path / "s", model="tcn", progress=False))
     report = extract(tiny_suite / "beat" / "manifest.jsonl", store=tmp_path / "s", progress=False,
                      config=ExtractConfig(encoder="logmel"))
     items = FeatureStore(tmp_path / "s").recipe(report.recipe)
@@ -135,10 +147,12 @@ def test_time_resolved_tasks_refuse_clip_level_tools_and_vice_versa(tiny_suite, 
 
 
 def test_classic_peers_run_on_the_same_test_split(tiny_suite):
-    from mirkit.bench.peers import PEERS, peers_for, run_peer
+    from mirkit.bench.peers import run_peer
+    from mirkit.kinds import PEERS, peers_of_kind
 
-    assert [p.name for p in peers_for("beat")] == ["librosa-beats", "essentia-beats", "madmom-beats", "madmom-downbeats"]
-    assert [p.name for p in peers_for("chords")] == ["chroma-templates", "madmom-chords"]
+    assert [p.name for p in peers_of_kind("beat")] == ["librosa-beats", "essentia-beats", "madmom-beats",
+                                                       "madmom-downbeats"]
+    assert [p.name for p in peers_of_kind("chords")] == ["chroma-templates", "madmom-chords"]
     beats = run_peer(PEERS.get("librosa-beats"), tiny_suite / "beat", progress=False)
     chords = run_peer(PEERS.get("chroma-templates"), tiny_suite / "chords", progress=False)
     assert beats["split"] == "test" and 0 < beats["test"]["f_measure"] <= 1
@@ -165,14 +179,14 @@ def test_stacked_heads_are_their_copies_and_keep_their_own_learning_rate(head, l
 
 
 def test_transcription_targets_and_note_decoding_round_trip():
-    from mirkit.adapt.timed.decode import notes_from_activations
+    from mirkit.kinds.decode import notes_from_activations
     from mirkit.metrics.transcription import note_f1
 
     rate = 50.0
     times = np.arange(200) / rate
     notes = [{"onset_s": 0.5, "offset_s": 1.2, "pitch": 60}, {"onset_s": 1.0, "offset_s": 2.0, "pitch": 64},
              {"onset_s": 2.5, "offset_s": 2.9, "pitch": 60}, {"onset_s": 1.0, "offset_s": 1.5, "pitch": 10}]
-    target = FrameTargets("transcription").encode({"notes": notes}, times, rate_hz=rate)
+    target = frame_kind("transcription").encode({"notes": notes}, times, rate_hz=rate)
     assert target.shape == (200, 176) and target[:, 60 - 21].sum() == 35 + 20  # frames of both C4 notes
     assert target[25, 88 + 60 - 21] == 1.0 and target[26, 88 + 60 - 21] == 0.5  # widened onset
     found = notes_from_activations(target[:, :88], target[:, 88:], times, rate_hz=rate)
@@ -182,14 +196,16 @@ def test_transcription_targets_and_note_decoding_round_trip():
 
 
 def test_transcription_probe_and_basic_pitch_peer_on_the_tiny_suite(tiny_suite, tmp_path):
-    from mirkit.adapt.timed.fit import FrameProbeConfig
+    from mirkit.adapt.config import FrameProbeConfig
     from mirkit.adapt.timed.predict import predict_timed
-    from mirkit.adapt.timed.run import probe_timed_task
-    from mirkit.bench.peers import PEERS, peer_version, run_peer
+    from mirkit.adapt.config import ProbeRunConfig
+    from mirkit.adapt.run import probe_task
+    from mirkit.bench.peers import run_peer
+    from mirkit.kinds import PEERS
 
-    summary = probe_timed_task(task_dir=tiny_suite / "transcription", encoder="cqt", out_dir=tmp_path / "run",
-                               store=tmp_path / "store", seeds=1, config=FrameProbeConfig(max_epochs=10),
-                               progress=False)
+    summary = probe_task(ProbeRunConfig(task_dir=tiny_suite / "transcription", encoder="cqt", out_dir=tmp_path / "run",
+                               store=tmp_path / "store", seeds=1, probe=FrameProbeConfig(max_epochs=10),
+                               progress=False))
     stats = summary["layers"]["layer0"]
     assert 0 <= stats["note_f1"]["mean"] <= 1 and stats["note_f1_offsets"]["mean"] <= stats["note_f1"]["mean"] + 1e-9
     audio = sorted((tiny_suite / "transcription" / "audio").glob("*.flac"))[0]
@@ -199,7 +215,7 @@ def test_transcription_probe_and_basic_pitch_peer_on_the_tiny_suite(tiny_suite, 
 
     assert (tmp_path / "pred" / f"{audio.stem}.mid").is_file()
     pretty_midi.PrettyMIDI(str(tmp_path / "pred" / f"{audio.stem}.mid"))  # a readable MIDI file
-    if peer_version(PEERS.get("basic-pitch")) is None:
+    if PEERS.get("basic-pitch").version() is None:
         pytest.skip("basic-pitch is not installed (scripts/setup.sh installs it with --no-deps)")
     result = run_peer(PEERS.get("basic-pitch"), tiny_suite / "transcription", progress=False)
     assert result["test"]["note_f1"] > 0.5, result["test"]  # rendered piano notes are what basic-pitch finds
@@ -208,9 +224,11 @@ def test_transcription_probe_and_basic_pitch_peer_on_the_tiny_suite(tiny_suite, 
 def test_bad_labels_are_skipped_with_their_reason_and_the_run_goes_on(tiny_suite, tmp_path):
     import shutil
 
-    from mirkit.adapt.timed.fit import FrameProbeConfig
-    from mirkit.adapt.timed.run import probe_timed_task
-    from mirkit.bench.peers import PEERS, run_peer
+    from mirkit.adapt.config import FrameProbeConfig
+    from mirkit.adapt.config import ProbeRunConfig
+    from mirkit.adapt.run import probe_task
+    from mirkit.bench.peers import run_peer
+    from mirkit.kinds import PEERS
 
     task = tmp_path / "beat"
     shutil.copytree(tiny_suite / "beat", task)
@@ -222,12 +240,14 @@ def test_bad_labels_are_skipped_with_their_reason_and_the_run_goes_on(tiny_suite
     rows[test_rows[0]]["labels"]["beats"] = list(reversed(rows[test_rows[0]]["labels"]["beats"]))
     rows[test_rows[1]]["labels"]["beats"] = []
     (task / "manifest.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
-    summary = probe_timed_task(task_dir=task, encoder="logmel", out_dir=tmp_path / "run", store=tmp_path / "store",
-                               seeds=1, config=FrameProbeConfig(max_epochs=3), progress=False)
+    summary = probe_task(ProbeRunConfig(task_dir=task, encoder="logmel", out_dir=tmp_path / "run", store=tmp_path / "store",
+                               seeds=1, probe=FrameProbeConfig(max_epochs=3), progress=False))
     skipped = [json.loads(line) for line in (tmp_path / "run" / "skipped.jsonl").read_text().splitlines()]
     assert [s["reason"] for s in skipped] == ["bad_labels", "bad_labels"] and summary["skipped_clips"] == 2
     assert "not strictly increasing" in skipped[0]["message"] and "at least two" in skipped[1]["message"]
-    assert summary["clips"]["test"] == len(test_rows) - 2 and summary["layers"]["layer0"]["f_measure"]["mean"] >= 0
+    assert summary["clips"]["test"] == len(test_rows) - 2
+    result = json.loads(next((tmp_path / "run" / "results").glob("*.json")).read_text())  # the run went on: a head
+    assert summary["jobs"]["trained"] == 1 and 0 < result["test"]["f_measure"] <= 1, result["test"]
     peer = run_peer(PEERS.get("librosa-beats"), task, progress=False)
     assert peer["skipped"] == {"bad_labels": 2} and peer["clips"] == len(test_rows) - 2
 

@@ -269,14 +269,40 @@ def nn_module_dict(added) -> torch.nn.ModuleDict:
 @pytest.mark.gpu
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="gpu tier: CUDA is not available here")
 @pytest.mark.parametrize("method", ["finetune", "adapter", "prompt", "lora"])
-def test_cuda_run_uses_bf16_autocast_and_reports_gpu_memory(tiny_suite, hubert, tmp_path, method):
+def test_cuda_run_uses_bf16_autocast_and_reports_gpu_memory(tiny_suite, hubert, tmp_path, method, monkeypatch):
+    import mirkit.tune.run
+
+    dtypes: set[torch.dtype] = set()
+    build = mirkit.tune.run.build_model
+
+    def recording_build(**kwargs):  # every Linear's output dtype in the tuned model's forward passes
+        model = build(**kwargs)
+        for module in model.modules():
+            if isinstance(module, torch.nn.Linear):
+                module.register_forward_hook(lambda m, i, out: dtypes.add(out.dtype))
+        return model
+
+    monkeypatch.setattr(mirkit.tune.run, "build_model", recording_build)
     config = replace(FAST, method=method, options=options(method, **{"adapter": {"adapter_size": 4}, "prompt": {"prompt_tokens": 3}}.get(method, {})))
     summary = tune_task(task_dir=tiny_suite / "genre", encoder="hubert-base", weights_dir=hubert, out_dir=tmp_path,
                         config=config, seeds=1, device="cuda", progress=False)
+    assert torch.bfloat16 in dtypes, dtypes  # matrix products ran under bf16 autocast
     assert 0 <= summary["layers"][method]["headline"]["mean"] <= 1
     result = json.loads(next((tmp_path / "results").glob("*.json")).read_text())
     assert result["cost"]["device"] == "cuda" and result["cost"]["memory_kind"] == "GPU memory allocated (peak)"
     assert result["cost"]["peak_memory_mib"] > 0 and result["cost"]["skipped_steps"] == 0
+
+
+def test_autocast_is_bf16_on_cuda_and_off_on_cpu():
+    import warnings
+
+    from mirkit.tune.inference import autocast
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # without CUDA torch disables it, with a warning; the settings remain
+        cuda = autocast(torch.device("cuda"))
+    assert cuda.device == "cuda" and cuda.fast_dtype == torch.bfloat16
+    assert autocast(torch.device("cpu"))._enabled is False
 
 
 def test_augmentation_changes_training_crops_only_and_unknown_names_fail(tiny_suite):
@@ -349,7 +375,7 @@ def test_label_changing_augmentations_move_the_labels_by_rule_and_refuse_tasks_w
 
 def test_time_resolved_labels_follow_pitch_shifts_and_speed_changes(tiny_suite, tmp_path, monkeypatch):
     import mirkit.tune.timed_loop
-    from mirkit.adapt.timed.targets import FrameTargets
+    from mirkit.kinds import frame_kind
     from mirkit.data.label_rules import relabel_timed, shift_notes, transpose_chords
 
     chords = [[0.0, 1.0, "A:min7"], [1.0, 2.0, "N"], [2.0, 3.0, "C:maj/5"], [3.0, 4.0, "X"]]
@@ -363,7 +389,7 @@ def test_time_resolved_labels_follow_pitch_shifts_and_speed_changes(tiny_suite, 
     # a crop from 0.5 s played 1.25x faster: the beat at 2.2 s of the clip sounds at (2.2 - 0.5) / 1.25 s of the crop
     rate = 50.0
     grid = np.arange(100) / rate
-    target = FrameTargets("beat").encode(beats, 0.5 + grid * scale, rate_hz=rate)
+    target = frame_kind("beat").encode(beats, 0.5 + grid * scale, rate_hz=rate)
     assert np.flatnonzero(target[:, 0] == 1.0).tolist() == [round(0.5 / 1.25 * rate), round(1.7 / 1.25 * rate)]
     # a run trains on relabelled crops (every time-resolved kind) and finishes
     calls = []

@@ -15,6 +15,7 @@ import torch
 from mirkit.encoders import load_encoder
 from mirkit.encoders.hf import init_random_checkpoint
 from mirkit.errors import ConfigError
+from mirkit.kinds import frame_kind
 from mirkit.tune import TuneConfig, get_method, load_tuned, tune_task
 from mirkit.tune.predict import predict_tuned
 from mirkit.tune.timed import FrameTuneModel, choose_frame_layers, covering_windows
@@ -34,7 +35,7 @@ def test_covering_windows_reach_the_end_of_every_clip():
 
 
 def test_frame_outputs_join_windows_into_one_time_line():
-    model = FrameTuneModel(load_encoder("tiny-test"), [2], kind="beat")
+    model = FrameTuneModel(load_encoder("tiny-test"), [2], kind=frame_kind("beat"))
     rate = 8000
     waves = [np.random.default_rng(0).standard_normal(int(2.3 * rate)).astype(np.float32) * 0.1,
              np.zeros(int(0.5 * rate), dtype=np.float32)]
@@ -53,11 +54,11 @@ def test_frame_outputs_join_windows_into_one_time_line():
 def test_frame_layers_are_those_fast_enough_for_the_task():
     musicnn = load_encoder("random:musicnn-mtt").spec
     slow = [i for i, layer in enumerate(musicnn.layers) if layer.frame_rate_hz < 20]
-    chosen = choose_frame_layers(musicnn, "auto", "beat")
+    chosen = choose_frame_layers(musicnn, "auto", frame_kind("beat"))
     assert len(chosen) == 1 and chosen[0] not in slow and musicnn.layers[chosen[0]].frame_rate_hz >= 20
     with pytest.raises(ConfigError, match="below the 20 fps the beat task needs"):
-        choose_frame_layers(musicnn, str(slow[0]), "beat")
-    assert choose_frame_layers(load_encoder("tiny-test").spec, "weighted", "chords") == [0, 1]  # the 16-wide pair
+        choose_frame_layers(musicnn, str(slow[0]), frame_kind("beat"))
+    assert choose_frame_layers(load_encoder("tiny-test").spec, "weighted", frame_kind("chords")) == [0, 1]  # the 16-wide pair
 
 
 CNN_METHODS = ["probe", "finetune", "adapter", "lora", "dora", "bitfit", "scratch"]

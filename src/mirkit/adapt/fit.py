@@ -24,8 +24,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from mirkit.adapt.probe import ProbeConfig, ProbeHead, ProbeResult, TrainedProbe
+from mirkit.adapt.config import ProbeConfig
+from mirkit.adapt.probe import ProbeHead, ProbeResult, TrainedProbe
 from mirkit.adapt.targets import Targets
+from mirkit.kinds import ClipKind
 from mirkit.errors import ConfigError
 
 SPLITS = ("train", "valid", "test")
@@ -66,7 +68,7 @@ def fit_probes(jobs: Sequence[ProbeJob], labels: dict[str, list[object]], *, kin
     Args:
         jobs: feature sets over the same clips (``labels`` applies to all).
         labels: per split, the raw labels (class names, tag lists, BPM values, ...).
-        kind: task kind (see :mod:`mirkit.adapt.targets`).
+        kind: the name of a clip-level task kind (:mod:`mirkit.kinds`).
         config: probe settings; ``config.seed`` is ignored in favour of ``seeds``.
         seeds: one probe per job and seed.
         keep: also return each fitted head as a :class:`TrainedProbe` (to save or apply).
@@ -106,10 +108,10 @@ def _fit_group(jobs: list[ProbeJob], labels: dict[str, list[object]], targets: T
     from tqdm.auto import tqdm
 
     started = time.perf_counter()
-    kind, rates = targets.kind, list(config.learning_rates)
+    kind, rates = targets.spec, list(config.learning_rates)
     n_jobs, n_seeds, n_rates = len(jobs), len(seeds), len(rates)
     groups, models = n_jobs * n_seeds, n_jobs * n_seeds * n_rates  # model m = ((job * seeds) + seed) * rates + rate
-    regression = kind in ("regression", "tempo")
+    regression = kind.standardise_targets
 
     stats, x, encoded, (y_mean, y_std), y_train, y_valid = _standardised(jobs, labels, targets)
 
@@ -213,7 +215,7 @@ def _standardised(jobs: list[ProbeJob], labels: dict[str, list[object]], targets
     """Features standardised with each job's training statistics, ``(jobs, clips, ...)`` per split; encoded
     labels; the label standardisation (regression/tempo only: identity otherwise); training and validation
     targets in the head's units."""
-    regression = targets.kind in ("regression", "tempo")
+    regression = targets.spec.standardise_targets
     stats = [standardiser(j.features["train"]) for j in jobs]  # training statistics only
     x = {split: torch.from_numpy(np.stack([((j.features[split] - m) / s).astype(np.float32)
                                            for j, (m, s) in zip(jobs, stats)])) for split in SPLITS}
@@ -258,16 +260,15 @@ def standardiser(train: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return mean, np.where(std > 1e-6 * np.maximum(1.0, np.abs(mean)), std, 1.0).astype(train.dtype)
 
 
-def task_losses(kind: str, out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """Per-model mean loss; ``out`` is ``(..., clips, out)`` and ``y`` broadcasts against it."""
-    if kind in ("multiclass", "key"):
+def task_losses(kind: ClipKind, out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Per-model mean loss of ``kind`` (its ``loss``); ``out`` is ``(..., clips, out)`` and ``y`` broadcasts against it."""
+    if kind.loss == "cross_entropy":
         y = y.expand(out.shape[:-1])
         return nn.functional.cross_entropy(out.flatten(0, -2), y.flatten(), reduction="none").view(y.shape).mean(-1)
-    if kind == "multilabel":
+    if kind.loss == "binary_cross_entropy":
         y = y.expand(out.shape)
         return nn.functional.binary_cross_entropy_with_logits(out, y, reduction="none").mean((-2, -1))
     return ((out - y) ** 2).mean((-2, -1))
-
 
 def _evaluate(model: "_Stacked", x: torch.Tensor, models: int) -> torch.Tensor:
     """All models' outputs on one split: ``(models, clips, out)``."""

@@ -67,7 +67,7 @@ def predict(*, run_dir: str | Path, source: str | Path, store: str | Path, out_p
         targets = probes[0].targets
         decoded = targets.decode(outputs)
         for path, output, value in zip(paths, outputs, decoded):
-            rows.append(prediction_row(path, targets.kind, targets.classes, output, value, top_k=top_k))
+            rows.append(targets.prediction_row(path, output, value, top_k=top_k))
     meta = {"run": str(run_dir), "layer": layer_name, "seeds": len(probes), "encoder": record["encoder"],
             "task": record.get("task")}
     write_predictions(out_path, rows, meta)
@@ -86,18 +86,3 @@ def write_predictions(out_path: Path, rows: list[dict[str, object]], meta: dict[
             writer.writerow([row["path"], json.dumps(row["prediction"]), json.dumps(row.get("scores", {}))])
         data = buffer.getvalue()
     atomic_write_bytes(out_path, data.encode())
-
-
-def prediction_row(path: str, kind: str, classes: list[str], output: np.ndarray, value: object, *, top_k: int) -> dict[str, object]:
-    if kind in ("multiclass", "key"):
-        probs = np.exp(output - output.max())
-        probs /= probs.sum()
-        order = np.argsort(-probs)[:top_k]
-        return {"path": path, "prediction": value, "scores": {classes[i]: round(float(probs[i]), 4) for i in order}}
-    if kind == "multilabel":
-        probs = np.asarray(value, dtype=float)
-        return {"path": path, "prediction": [classes[i] for i in np.flatnonzero(probs >= 0.5)],
-                "scores": {classes[i]: round(float(probs[i]), 4) for i in np.argsort(-probs)[:top_k]}}
-    if kind == "tempo":
-        return {"path": path, "prediction": round(float(value), 2), "scores": {}}
-    return {"path": path, "prediction": [round(float(v), 4) for v in np.atleast_1d(value)], "scores": {}}

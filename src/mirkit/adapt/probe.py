@@ -17,27 +17,9 @@ import numpy as np
 import torch
 from torch import nn
 
+from mirkit.adapt.config import ProbeConfig
 from mirkit.adapt.targets import Targets
 from mirkit.errors import ConfigError
-
-
-@dataclass
-class ProbeConfig:
-    model: str = "linear"  # linear | mlp
-    hidden: int = 512
-    dropout: float = 0.2
-    learning_rates: tuple[float, ...] = (1e-3, 3e-3, 1e-2)
-    weight_decay: float = 1e-4
-    max_epochs: int = 100
-    patience: int = 10
-    batch_size: int = 256  # at most; small training sets use len(train) // 8 (>= 16)
-    seed: int = 0
-
-    def validate(self) -> None:
-        if self.model not in ("linear", "mlp"):
-            raise ConfigError(f"model={self.model!r} must be 'linear' or 'mlp'.")
-        if not self.learning_rates or min(self.learning_rates) <= 0:
-            raise ConfigError(f"learning_rates={self.learning_rates} must be positive numbers.")
 
 
 @dataclass
@@ -101,7 +83,7 @@ class TrainedProbe:
         self.head.eval()
         with torch.no_grad():
             out = self.head(torch.from_numpy(x)).numpy()
-        return out * self.y_std + self.y_mean if self.targets.kind in ("regression", "tempo") else out
+        return out * self.y_std + self.y_mean if self.targets.spec.standardise_targets else out
 
     def predict(self, features: np.ndarray) -> list[object]:
         return self.targets.decode(self.predict_outputs(features))

@@ -13,10 +13,12 @@ from pathlib import Path
 
 import numpy as np
 
-from mirkit.bench.peers import peer_version, peers_for, run_peer
+from mirkit.bench.peers import run_peer
 from mirkit.data.manifest import read_manifest
+from mirkit.data.task_folder import TaskFolder
 from mirkit.errors import ConfigError
 from mirkit.files import atomic_write_json, safe_stem
+from mirkit.kinds import get_kind, peers_of_kind
 from mirkit.metrics import evaluate_tempo
 
 
@@ -68,11 +70,12 @@ def evaluate_real_tempo(*, bench_dir: str | Path, folder: str | Path, encoders: 
             result = {"name": encoder, "kind": "probe", "error": f"{type(exc).__name__}: {exc}"}
         atomic_write_json(out / f"{name}.json", result)
         results.append(result)
-    for spec in peers_for("tempo"):
-        if spec.name not in peer_names or peer_version(spec) is None:
+    recordings = TaskFolder(folder, "tempo_real", get_kind("tempo"), "bpm", ())  # what check_folder checked
+    for spec in peers_of_kind(recordings.kind.name):
+        if spec.name not in peer_names or spec.version() is None:
             continue
         try:
-            peer = run_peer(spec, folder, progress=progress)
+            peer = run_peer(spec, recordings, progress=progress)
             result = {"name": spec.name, "kind": "peer", "how": f"{spec.package} {peer['version']}",
                       "test": peer["test"], "clips": peer["clips"], "skipped": sum(peer["skipped"].values()),
                       "wall_s": peer["wall_s"]}

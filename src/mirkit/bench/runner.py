@@ -19,19 +19,19 @@ from __future__ import annotations
 import json
 import time
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from mirkit.adapt.probe import ProbeConfig
-from mirkit.adapt.timed.fit import FrameProbeConfig
-from mirkit.adapt.timed.run import FRAME_KINDS
-from mirkit.bench.defaults import DEFAULT_ENCODERS, DEFAULT_PEERS
-from mirkit.bench.peers import PEERS
+from mirkit.adapt.config import FrameProbeConfig, ProbeConfig
+from mirkit.bench.config import DEFAULT_ENCODERS, BenchConfig
+from mirkit.bench.peers import default_peers
 from mirkit.bench.units import Outcome, init_worker, record_failure, run_unit, unit_name
+from mirkit.data.task_folder import load_task
 from mirkit.data.tasks import TASKS
 from mirkit.encoders.zoo import get_spec
 from mirkit.errors import ConfigError
 from mirkit.files import atomic_write_json, sha256_text
+from mirkit.kinds import PEERS
 from mirkit.provenance import provenance
 
 
@@ -63,7 +63,7 @@ def suite_checksum(suite_dir: Path) -> str:
     can probe (so adding a separation task to a suite keeps its bench folders valid)."""
     info = read_suite(suite_dir)
     probed = {task: digest for task, digest in info.get("manifest_sha256", {}).items()
-              if task not in TASKS or TASKS.get(task).kind != "separation"}
+              if task not in TASKS or TASKS.get(task).task_kind.level != "stems"}
     return sha256_text(json.dumps(probed, sort_keys=True))
 
 
@@ -77,75 +77,52 @@ def read_suite(suite_dir: Path) -> dict:
 
 
 def suite_tasks(suite_dir: Path) -> list[str]:
-    """Task folders of a suite that the bench probes: clip-level ones, then the frame-level ones (beat,
-    chords, transcription); separation is the booster's (``mirkit boost --model open-unmix``)."""
-    present = [t for t in TASKS if (suite_dir / t / "manifest.jsonl").is_file()]
-    return ([t for t in present if TASKS.get(t).clip_level]
-            + [t for t in present if TASKS.get(t).kind in FRAME_KINDS])
+    """Task folders of a suite that the bench probes, in the order of the task registry: clip-level ones,
+    then frame-level ones (beat, chords, transcription, onsets); stems (separation) are the booster's
+    (``mirkit boost --model open-unmix``)."""
+    present = {t: load_task(suite_dir / t).kind for t in TASKS if (suite_dir / t / "manifest.jsonl").is_file()}
+    return [t for t, kind in present.items() if kind.clip_level] + [t for t, kind in present.items() if kind.frame_level]
 
 
-def run_bench(*, suite_dir: str | Path, out_dir: str | Path, encoders: list[str] | None = None,
-              tasks: list[str] | None = None, seeds: int = 3, frame_seeds: int | None = None, layers: str = "all",
-              model: str = "linear", frame_model: str | None = None,
-              weighted: bool = True, peers: list[str] | None = None, store: str | Path | None = None,
-              weights_dir: str | None = None, device: str = "cpu", force: bool = False,
-              real_tempo: str | Path | None = None, loudness: str = "none", jobs: int = 1,
-              progress: bool = True) -> BenchReport:
-    """Run every (task, encoder) probe sweep and every (task, peer); see the module docstring.
-    ``frame_seeds``: seeds of the frame-level tasks (default ``seeds``); ``frame_model``: their head
-    (``linear``, ``mlp`` or ``tcn``, a small temporal network over the frozen frames; default ``model``).
-    ``real_tempo``: a ``tempo_real``
-    folder (``mirkit data music``) on which each encoder's beat probe and the tempo peers are scored
-    (:mod:`mirkit.bench.real_tempo`). ``loudness``: the level policy of every encoder's features
-    (``none``, ``peak`` or ``lufs``; :mod:`mirkit.audio.loudness`). ``jobs``: units of work (one
-    encoder on one task, or a task's peers) run at once in worker processes, the cores split between
-    them (on a 2-core CPU, 2 single-thread workers finish sooner than one 2-thread process: the
-    probes' small tensor operations use two threads poorly); 1 runs everything in this process."""
+def run_bench(config: BenchConfig) -> BenchReport:
+    """Run every (task, encoder) probe sweep and every (task, peer) of ``config``; see the module docstring."""
     started = time.perf_counter()
-    suite_dir, out = Path(suite_dir), Path(out_dir)
+    config.validate()
+    suite_dir, out = Path(config.suite_dir), Path(config.out_dir)
     info = read_suite(suite_dir)
-    tasks = _checked_tasks(suite_dir, tasks)
-    encoders = list(encoders or DEFAULT_ENCODERS)
+    tasks = _checked_tasks(suite_dir, config.tasks)
+    encoders = list(config.encoders or DEFAULT_ENCODERS)
     for name in encoders:
         get_spec(name)
-    peer_names = list(DEFAULT_PEERS if peers is None else peers)
+    peer_names = default_peers() if config.peers is None else list(config.peers)
     for name in peer_names:
         PEERS.get(name)
-    config = ProbeConfig(model=model)
-    config.validate()
-    frame_model = frame_model or model
-    FrameProbeConfig(head=frame_model).validate()
-    if real_tempo is not None:
+    ProbeConfig(model=config.model).validate()
+    FrameProbeConfig(head=config.frame_head).validate()
+    if config.real_tempo is not None:
         from mirkit.bench.real_tempo import check_folder
 
-        check_folder(real_tempo)
+        check_folder(config.real_tempo)
     plan = {"suite_dir": str(suite_dir.resolve()), "suite": info.get("suite"), "suite_seed": info.get("seed"),
             "suite_checksum": suite_checksum(suite_dir), "soundfonts": info.get("soundfonts"),
-            "encoders": encoders, "tasks": tasks, "seeds": seeds,
-            "frame_seeds": seeds if frame_seeds is None else frame_seeds, "layers": layers, "probe": model,
-            "frame_probe": frame_model, "weighted": weighted, "peers": peer_names, "loudness": loudness}
-    _check_plan(out / "bench.json", plan, force=force)
+            "encoders": encoders, "tasks": tasks, "seeds": config.seeds, "frame_seeds": config.seeds_of_frames,
+            "layers": config.layers, "probe": config.model, "frame_probe": config.frame_head,
+            "weighted": config.weighted, "peers": peer_names, "loudness": config.loudness}
+    _check_plan(out / "bench.json", plan, force=config.force)
     atomic_write_json(out / "bench.json", plan)
     atomic_write_json(out / "provenance.json", provenance())
-    report = BenchReport(out_dir=str(out))
-    probe_args = dict(store=Path(store) if store else out / "features", layers=layers, seeds=seeds,
-                      frame_seeds=plan["frame_seeds"], config=config, frame_model=frame_model,
-                      weights_dir=weights_dir, device=device, weighted=weighted, force=force, loudness=loudness,
-                      progress=progress)
+    report, progress = BenchReport(out_dir=str(out)), config.progress
     units = [u for task in tasks for u in [*(("pair", task, e) for e in encoders), ("peers", task)]]
-    if jobs < 1:
-        raise ConfigError(f"jobs={jobs}: need 1 or more worker processes.")
-    if jobs == 1:
+    if config.jobs == 1:
         for unit in units:
-            _apply(report, run_unit(unit, out, suite_dir, probe_args, peer_names), progress=progress)
+            _apply(report, run_unit(unit, config, peer_names), progress=progress)
     else:
-        _run_parallel(report, units, jobs, out=out, suite_dir=suite_dir, probe_args=probe_args,
-                      peer_names=peer_names, progress=progress)
-    if real_tempo is not None:
+        _run_parallel(report, units, config.jobs, config=config, peer_names=peer_names)
+    if config.real_tempo is not None:
         from mirkit.bench.real_tempo import evaluate_real_tempo
 
-        for result in evaluate_real_tempo(bench_dir=out, folder=real_tempo, encoders=encoders, peer_names=peer_names,
-                                          store=probe_args["store"], progress=progress):
+        for result in evaluate_real_tempo(bench_dir=out, folder=config.real_tempo, encoders=encoders,
+                                          peer_names=peer_names, store=config.store, progress=progress):  # type: ignore[arg-type]
             if "error" in result:
                 report.failures.append({"task": "real_tempo", "name": str(result["name"]), "error": str(result["error"])})
             elif progress:
@@ -168,8 +145,8 @@ def _apply(report: BenchReport, outcome: Outcome, *, progress: bool) -> None:
         print(line, flush=True)
 
 
-def _run_parallel(report: BenchReport, units: list[tuple], jobs: int, *, out: Path, suite_dir: Path,
-                  probe_args: dict[str, object], peer_names: list[str], progress: bool, runner=run_unit) -> None:
+def _run_parallel(report: BenchReport, units: list[tuple], jobs: int, *, config: BenchConfig, peer_names: list[str],
+                  runner=run_unit) -> None:
     """``units`` on ``jobs`` worker processes (spawned: no threads inherited) with the cores split between
     them; outcomes are applied as they finish. Units of one encoder that share features wait on each
     other's items through the feature store's claims, so nothing is computed twice.
@@ -178,16 +155,17 @@ def _run_parallel(report: BenchReport, units: list[tuple], jobs: int, *, out: Pa
     a fresh pool (finished jobs inside them are reused from their result files); if that breaks too,
     the rest run one at a time, each in its own worker, and a unit whose worker dies then is recorded
     as a failure while the others go on."""
-    quiet = {**probe_args, "progress": False}  # workers' progress bars would interleave: the parent prints lines
+    progress, out = config.progress, Path(config.out_dir)
+    quiet = replace(config, progress=False)  # workers' progress bars would interleave: the parent prints lines
     pending = list(units)
     for _ in range(2):
-        pending = _pool_round(report, pending, jobs, runner, (out, suite_dir, quiet, peer_names), progress=progress)
+        pending = _pool_round(report, pending, jobs, runner, (quiet, peer_names), progress=progress)
         if not pending:
             return
         if progress:
             print(f"  a worker process died; {len(pending)} unit(s) go to fresh workers", flush=True)
     for unit in pending:  # isolated: a unit that still kills its worker is the one at fault
-        if _pool_round(report, [unit], jobs, runner, (out, suite_dir, quiet, peer_names), progress=progress):
+        if _pool_round(report, [unit], jobs, runner, (quiet, peer_names), progress=progress):
             error = RuntimeError("its worker process died (a crash in native code); rerun the bench to retry it, "
                                  "or run with --jobs 1")
             _apply(report, Outcome(pairs=int(unit[0] == "pair"),

@@ -10,16 +10,15 @@ import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from mirkit.adapt.run import probe_task, validated_layer
-from mirkit.adapt.timed.fit import FrameProbeConfig
-from mirkit.adapt.timed.run import FRAME_KINDS, probe_timed_task
-from mirkit.bench.peers import peer_version, peers_for, run_peer
-from mirkit.data.tasks import TASKS
+from mirkit.adapt.config import FrameProbeConfig, ProbeConfig, ProbeRunConfig
+from mirkit.adapt.results import validated_layer
+from mirkit.adapt.run import probe_task
+from mirkit.bench.config import TIMED_FRAME_RATE_HZ, BenchConfig
+from mirkit.bench.peers import run_peer
+from mirkit.data.task_folder import load_task
 from mirkit.encoders.zoo import get_spec
 from mirkit.files import atomic_write_json, safe_stem
-
-#: frame rate of encoders with a free hop (CREPE) on the frame-level tasks (clip-level tasks use the spec's)
-TIMED_FRAME_RATE_HZ = 50.0
+from mirkit.kinds import peers_of_kind
 
 
 @dataclass
@@ -40,23 +39,29 @@ def record_failure(out: Path, task: str, name: str, exc: BaseException) -> dict[
     return record
 
 
-def run_pair(out: Path, suite_dir: Path, task: str, encoder: str, probe_args: dict[str, object]) -> Outcome:
+def pair_config(config: BenchConfig, task: str, encoder: str) -> ProbeRunConfig:
+    """The probe run of one encoder on one task of the bench: clip-level heads with ``seeds``, or frame-level
+    ones with ``frame_seeds`` and ``frame_model`` (and the frame rate of a free-hop encoder) when the
+    task's kind is frame-level."""
+    spec = get_spec(encoder)
+    task_dir = Path(config.suite_dir) / task
+    common = dict(task_dir=task_dir, encoder=encoder, out_dir=Path(config.out_dir) / "tasks" / task / safe_stem(encoder),
+                  store=config.store, layers=config.layers, weighted=config.weighted, weights_dir=config.weights_dir,
+                  device=config.device, loudness=config.loudness, force=config.force, progress=config.progress)
+    if load_task(task_dir).kind.frame_level:
+        return ProbeRunConfig(**common, seeds=config.seeds_of_frames, model=config.frame_head,  # type: ignore[arg-type]
+                              probe=FrameProbeConfig(head=config.frame_head),
+                              frame_rate_hz=TIMED_FRAME_RATE_HZ if spec.adjustable_frame_rate else None)
+    return ProbeRunConfig(**common, seeds=config.seeds, model=config.model, probe=ProbeConfig(model=config.model),  # type: ignore[arg-type]
+                          frame_rate_hz=spec.clip_frame_rate_hz)
+
+
+def run_pair(config: BenchConfig, task: str, encoder: str) -> Outcome:
     """One encoder's probe sweep on one task."""
     outcome = Outcome(pairs=1)
-    name = safe_stem(encoder)
+    out, name = Path(config.out_dir), safe_stem(encoder)
     try:
-        spec = get_spec(encoder)
-        if TASKS.get(task).kind in FRAME_KINDS:
-            args = {k: v for k, v in probe_args.items() if k not in ("config", "frame_seeds", "frame_model")}
-            args["seeds"] = probe_args["frame_seeds"]
-            config = FrameProbeConfig(head=str(probe_args["frame_model"]))
-            summary = probe_timed_task(task_dir=suite_dir / task, encoder=encoder, out_dir=out / "tasks" / task / name,
-                                       config=config, frame_rate_hz=TIMED_FRAME_RATE_HZ if spec.adjustable_frame_rate
-                                       else None, **args)  # type: ignore[arg-type]
-        else:
-            args = {k: v for k, v in probe_args.items() if k not in ("frame_seeds", "frame_model")}
-            summary = probe_task(task_dir=suite_dir / task, encoder=encoder, out_dir=out / "tasks" / task / name,
-                                 frame_rate_hz=spec.clip_frame_rate_hz, **args)  # type: ignore[arg-type]
+        summary = probe_task(pair_config(config, task, encoder))
     except Exception as exc:  # a failing pair is recorded; the rest of the bench goes on
         outcome.failures.append(record_failure(out, task, encoder, exc))
         return outcome
@@ -68,22 +73,22 @@ def run_pair(out: Path, suite_dir: Path, task: str, encoder: str, probe_args: di
     return outcome
 
 
-def run_peers(out: Path, suite_dir: Path, task: str, peer_names: list[str], *, force: bool,
-              progress: bool) -> Outcome:
-    """Every requested, installed peer of ``task`` (finished ones are reused unless ``force``)."""
-    outcome = Outcome()
-    for spec in peers_for(task):
+def run_peers(config: BenchConfig, task: str, peer_names: list[str]) -> Outcome:
+    """Every requested, installed peer of the task's kind (finished ones are reused unless ``force``)."""
+    outcome, out = Outcome(), Path(config.out_dir)
+    folder = load_task(Path(config.suite_dir) / task)
+    for spec in peers_of_kind(folder.kind.name):
         if spec.name not in peer_names:
             continue
-        if peer_version(spec) is None:
+        if spec.version() is None:
             outcome.peers_missing.append(spec.name)
             continue
         path = out / "peers" / f"{task}__{spec.name}.json"
-        if path.is_file() and not force:
+        if path.is_file() and not config.force:
             outcome.peers_run.append(spec.name)
             continue
         try:
-            result = run_peer(spec, suite_dir / task, progress=progress)
+            result = run_peer(spec, folder, progress=config.progress)
         except Exception as exc:
             outcome.failures.append(record_failure(out, task, spec.name, exc))
             continue
@@ -114,12 +119,11 @@ def unit_name(unit: tuple) -> str:
     return str(unit[2]) if unit[0] == "pair" else "peers"
 
 
-def run_unit(unit: tuple, out: Path, suite_dir: Path, probe_args: dict[str, object], peer_names: list[str]) -> Outcome:
+def run_unit(unit: tuple, config: BenchConfig, peer_names: list[str]) -> Outcome:
     """``("pair", task, encoder)`` or ``("peers", task)``; never raises (a failure is an outcome)."""
     try:
         if unit[0] == "pair":
-            return run_pair(out, suite_dir, unit[1], unit[2], probe_args)
-        return run_peers(out, suite_dir, unit[1], peer_names, force=bool(probe_args["force"]),
-                         progress=bool(probe_args["progress"]))
+            return run_pair(config, unit[1], unit[2])
+        return run_peers(config, unit[1], peer_names)
     except Exception as exc:  # noqa: BLE001 - whatever escapes is recorded against the unit
-        return Outcome(failures=[record_failure(out, unit[1], unit_name(unit), exc)])
+        return Outcome(failures=[record_failure(Path(config.out_dir), unit[1], unit_name(unit), exc)])

@@ -11,15 +11,16 @@ from pathlib import Path
 
 import numpy as np
 
-from mirkit.adapt.run import record_extraction, task_kind, task_vocabulary
+from mirkit.adapt.results import record_extraction
 from mirkit.adapt.targets import Targets
-from mirkit.adapt.timed.run import FRAME_KINDS, entries_by_split, frame_layers, frame_rate
-from mirkit.adapt.timed.targets import FrameTargets
+from mirkit.adapt.timed.run import frame_layers, frame_rate
 from mirkit.data.manifest import SPLITS, read_manifest
+from mirkit.data.task_folder import clip_path, entries_by_split, load_task
 from mirkit.errors import ConfigError
 from mirkit.features.extract import ExtractConfig, extract
 from mirkit.features.store import FeatureStore
 from mirkit.files import safe_stem
+from mirkit.kinds import FrameKind, get_kind
 
 
 @dataclass
@@ -73,14 +74,16 @@ def load_inputs(task_dir: Path, *, kind: str, input_encoder: str, store: str | P
     skipped: list[dict] = []
     entries = read_manifest(manifest)
     clip_targets = None
-    if kind in FRAME_KINDS:
-        by_split = entries_by_split(entries, manifest, report, kind=kind, skipped=skipped)
+    spec = get_kind(kind)
+    targets = spec if isinstance(spec, FrameKind) else None
+    if targets is not None:
+        by_split = entries_by_split(entries, manifest, report.item_ids, kind=targets, skipped=skipped)
     else:  # clip-level: one label per clip
-        _, label = task_kind(task_dir)
+        task = load_task(task_dir)
+        label = task.label
         by_split = _clip_entries(entries, manifest, report, label=label, skipped=skipped)
         clip_targets = targets_of.targets if targets_of is not None else Targets.fit(
-            kind, [e.labels[label] for _, e in by_split["train"]], task_vocabulary(task_dir))
-    targets = FrameTargets(kind) if kind in FRAME_KINDS else None
+            kind, [e.labels[label] for _, e in by_split["train"]], task.vocabulary)
     splits: dict[str, list[BoostClip]] = {}
     rate = None
     for split, rows in by_split.items():
@@ -92,7 +95,7 @@ def load_inputs(task_dir: Path, *, kind: str, input_encoder: str, store: str | P
                 skipped.append({"path": entry.path, "reason": "too_short", "message": f"{len(times)} input frame(s)"})
                 continue
             rate = rate or frame_rate(times)
-            path = entry.path if Path(entry.path).is_absolute() else str(manifest.parent / entry.path)
+            path = clip_path(entry, manifest)
             if targets is not None:
                 target, labels = targets.encode(entry.labels, times, rate_hz=rate), entry.labels
             else:
@@ -112,8 +115,7 @@ def _clip_entries(entries, manifest: Path, report, *, label: str, skipped: list[
     """Per split ``(item id, entry)`` of the clips with features and a ``label`` field."""
     by_split: dict[str, list] = {s: [] for s in SPLITS}
     for entry in entries:
-        path = entry.path if Path(entry.path).is_absolute() else str(manifest.parent / entry.path)
-        item = report.item_ids.get(path)
+        item = report.item_ids.get(clip_path(entry, manifest))
         if item is None or label not in entry.labels:
             skipped.append({"path": entry.path, "reason": "no_features" if item is None else "bad_labels",
                             "message": "extraction skipped it" if item is None else f"no {label!r} label"})
@@ -140,8 +142,9 @@ def injected_layers(encoder: str, kind: str, layers: str, *, frame_rate_hz: floa
     Raises:
         ConfigError: a named layer, or every layer, is too slow for the frame task (names the rates).
     """
-    if kind in FRAME_KINDS or kind == "separation":
-        return frame_layers(encoder, kind, "all" if layers == "weighted" else layers, frame_rate_hz=frame_rate_hz)
+    spec = get_kind(kind)
+    if not spec.clip_level:  # frames or stems: layers fast enough to align with the task model's frames
+        return frame_layers(encoder, spec, "all" if layers == "weighted" else layers, frame_rate_hz=frame_rate_hz)
     from mirkit.encoders.base import parse_layers
     from mirkit.encoders.zoo import get_spec
 

@@ -12,14 +12,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from mirkit.adapt.timed.predict import decode_activation, write_decoded
-from mirkit.adapt.timed.targets import FrameTargets
+from mirkit.adapt.timed.predict import write_decoded
 from mirkit.boost.data import align
 from mirkit.boost.models import TASK_MODELS, build_task_model
 from mirkit.boost.run import SYSTEMS, cell_id
 from mirkit.errors import CheckpointError, ConfigError
 from mirkit.features.extract import ExtractConfig, ExtractReport, extract
 from mirkit.features.store import FeatureStore
+from mirkit.kinds import frame_kind, get_kind
 
 
 def best_cell(run: Path, *, system: str, fraction: float | None) -> tuple[dict, dict]:
@@ -62,17 +62,18 @@ def predict_boosted(*, run_dir: str | Path, source: str | Path, store: str | Pat
     x_mean, x_scale = state.pop("norm.x_mean").numpy(), state.pop("norm.x_scale").numpy()
     f_stats = [(state.pop(f"norm.f{k}_mean").numpy(), state.pop(f"norm.f{k}_scale").numpy())
                for k in range(len(cell["layers"] or []))]
-    if meta["kind"] == "separation":
+    stems = get_kind(meta["kind"]).level == "stems"
+    if stems:
         from mirkit.data.stems import STEMS
 
         outputs = len(STEMS) * x_mean.shape[-1]
     else:
-        outputs = len(cell["classes"]) if cell.get("classes") else FrameTargets(meta["kind"]).output_dim
+        outputs = len(cell["classes"]) if cell.get("classes") else frame_kind(meta["kind"]).outputs
     model = build_task_model(spec, bins=x_mean.shape[-1], outputs=outputs,
                              seed=cell["seed"], inject_dims=cell["layer_dims"], fusion=cell["fusion"])
     model.load_state_dict({k.removeprefix("model."): v for k, v in state.items()})
     model.eval()
-    if meta["kind"] == "separation":
+    if stems:
         return predict_stems(model, cell, meta, run_dir=run, source=source, store=store, out_dir=out_dir, system=system,
                              norms=((x_mean, x_scale), f_stats), progress=progress)
     report, inputs = _frames(source, encoder=meta["input_encoder"], layers="0", store=store, progress=progress)
@@ -99,16 +100,18 @@ def predict_boosted(*, run_dir: str | Path, source: str | Path, store: str | Pat
                                               .astype(np.float32)))
         with torch.no_grad():
             logits = model(torch.from_numpy(((x - x_mean) / x_scale).astype(np.float32)[None]), feats)[0]
-        probabilities = torch.sigmoid(logits).numpy()
         if cell.get("classes"):  # a clip-level tagger: every tag's probability (the whole clip as one chunk)
+            probabilities = torch.sigmoid(logits).numpy()
             order = np.argsort(-probabilities[0])
             rows.append({"path": paths[k], "tags": {cell["classes"][i]: round(float(probabilities[0, i]), 4)
                                                     for i in order}})
             continue
-        rows.append({"path": paths[k], **decode_activation(meta["kind"], probabilities, times,
-                                                           rate_hz=float(cell["rate_hz"]))})
+        kind = frame_kind(meta["kind"])
+        probabilities = kind.activate(logits).numpy()
+        rows.append({"path": paths[k], **kind.to_row(kind.decode(probabilities, times, rate_hz=float(cell["rate_hz"])))})
     write_decoded(out_dir, rows, {"run": str(run), "system": system, "fraction": cell["fraction"],
-                                  "seed": cell["seed"], "encoder": cell["source"], "task": meta["task"]})
+                                  "seed": cell["seed"], "encoder": cell["source"], "task": meta["task"]},
+                  None if cell.get("classes") else frame_kind(meta["kind"]))
     return report, len(rows)
 
 

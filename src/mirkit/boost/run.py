@@ -23,13 +23,14 @@ from pathlib import Path
 
 import numpy as np
 
-from mirkit.adapt.run import task_kind
+from mirkit.data.task_folder import load_task
 from mirkit.boost.data import BoostData, injected_layers, load_injected, load_inputs, training_subset
 from mirkit.boost.models import TASK_MODELS, build_task_model
 from mirkit.boost.train import BoostConfig, Cell, train_cell
 from mirkit.data.label_rules import check_rules
 from mirkit.errors import CheckpointError, ConfigError
 from mirkit.files import atomic_write_bytes, atomic_write_json
+from mirkit.kinds import frame_kind, get_kind
 from mirkit.provenance import provenance
 
 FORMAT_VERSION = 1
@@ -65,7 +66,8 @@ def boost_task(*, task_dir: str | Path, model: str, encoder: str, out_dir: str |
         raise ConfigError(f"seeds={seeds}: need at least 1 (3 for seed ranges).")
     task_dir, out = Path(task_dir), Path(out_dir)
     spec = TASK_MODELS.get(model)
-    kind, label = task_kind(task_dir)
+    task = load_task(task_dir)
+    kind, label = task.kind.name, task.label
     if kind != spec.kind:
         raise ConfigError(f"--model {model!r} solves {spec.kind} tasks, and {task_dir.name!r} is a {kind} task; "
                           f"choose one of {[n for n, s in TASK_MODELS.items() if s.kind == kind] or 'none yet'}.")
@@ -86,7 +88,7 @@ def boost_task(*, task_dir: str | Path, model: str, encoder: str, out_dir: str |
     source_run = _check_baseline_source(Path(baseline_from), meta) if baseline_from is not None else None
     _claim(out, meta)
     check_rules(task_dir.name, label, config.augment_names())  # no label may change silently
-    if kind == "separation" and config.augment_names():
+    if task.kind.level == "stems" and config.augment_names():
         raise ConfigError(f"--augment {config.augment!r}: the booster's augmented copies change the mix only, and a "
                           "separation model's stems would no longer add up to it; drop --augment for separation.")
     original, data, augmented = _training_data(task_dir, kind=kind, label=label, spec=spec, config=config,
@@ -115,7 +117,7 @@ def boost_task(*, task_dir: str | Path, model: str, encoder: str, out_dir: str |
                        meta=meta, progress=progress)
             trained += 1
     summary = summarise(out, fractions=fractions, seeds=seeds, meta=meta)
-    if kind == "separation":
+    if task.kind.level == "stems":
         summary["references"] = _separation_references(out, data)
     summary["cells"] = {"trained": trained, "copied": copied,
                         "reused": len(systems) * len(fractions) * seeds - trained - copied}
@@ -128,7 +130,7 @@ def _training_data(task_dir: Path, *, kind: str, label: str, spec, config: Boost
                    progress: bool) -> tuple[BoostData, BoostData, tuple[Path, BoostData] | None]:
     """``(original, data, augmented)``: the task's inputs, the same with the augmented training copies
     joined (when ``--augment``), and the copies' folder and inputs (or ``None``)."""
-    if kind == "separation":  # the input is the mix's STFT, computed from the audio (its phase is needed too)
+    if get_kind(kind).level == "stems":  # the input is the mix's STFT, computed from the audio (its phase is needed too)
         from mirkit.boost.separation import load_separation
 
         data = load_separation(task_dir, progress=progress)
@@ -249,13 +251,11 @@ def _train_one(data: BoostData, feats, *, system: str, fraction: float, seed: in
 
 def _outputs(kind: str, *, bins: int = 0) -> int:
     """Output units of a frame task model (a separation model: one mask per stem and input bin)."""
-    if kind == "separation":
+    if get_kind(kind).level == "stems":
         from mirkit.data.stems import STEMS
 
         return len(STEMS) * bins
-    from mirkit.adapt.timed.targets import FrameTargets
-
-    return FrameTargets(kind).output_dim
+    return frame_kind(kind).outputs
 
 
 def _separation_references(out: Path, data: BoostData) -> dict[str, object]:
@@ -306,9 +306,14 @@ def summarise(out: Path, *, fractions: list[float], seeds: int, meta: dict[str, 
                           "seeds": min(boosted["seeds"], twin["seeds"])})  # type: ignore[type-var]
     return {"task": meta["task"], "kind": meta["kind"], "model": meta["model"], "encoder": meta["encoder"],
             "twin": meta["twin"], "fusion": meta["config"]["fusion"], "seeds": seeds,  # type: ignore[index]
-            "metric": {"beat": "f_measure", "transcription": "note_f1", "multilabel": "roc_auc",
-                       "separation": "sdr (dB)"}.get(str(meta["kind"]), "headline"),
+            "metric": _metric_name(str(meta["kind"])),
             "systems": table, "gains": gains}
+
+
+def _metric_name(kind: str) -> str:
+    """The headline's name as the boost report prints it (SDR with its unit)."""
+    spec = get_kind(kind)
+    return f"{spec.headline} (dB)" if spec.level == "stems" else spec.headline
 
 
 __all__ = ["SYSTEMS", "boost_task", "cell_id", "summarise", "twin_of"]

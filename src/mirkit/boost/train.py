@@ -23,13 +23,13 @@ from torch import nn
 
 from mirkit.adapt.fit import standardiser
 from mirkit.adapt.targets import Targets
-from mirkit.adapt.timed.decode import tempo_range
-from mirkit.adapt.timed.fit import HEADLINE, Clip, evaluate_clips, frame_loss, positive_weight
+from mirkit.adapt.timed.fit import Clip, evaluate_clips, frame_loss, positive_weight
 from mirkit.adapt.timed.windows import covering_windows
 from mirkit.boost.data import BoostClip
 from mirkit.boost.models import TaskModel
 from mirkit.boost.separation import separation_loss
 from mirkit.errors import ConfigError, TrainingError
+from mirkit.kinds import get_kind
 from mirkit.options import check_choices, option
 
 
@@ -146,7 +146,8 @@ def _activations(model: TaskModel, kind: str, clips: list[BoostClip], cell: Cell
         for clip in clips:
             x, feats, _, mask = _batch([clip], cell, norm, [(0, len(clip.times_s))])
             logits = model(x, feats, mask)[0]
-            out.append((torch.softmax(logits, -1) if kind == "chords" else torch.sigmoid(logits)).numpy())
+            spec = get_kind(kind)
+            out.append((spec.activate(logits) if spec.frame_level else torch.sigmoid(logits)).numpy())  # type: ignore[attr-defined]
     return out
 
 
@@ -171,7 +172,8 @@ def score(model: TaskModel, kind: str, clips: list[BoostClip], cell: Cell, norm:
     (validation passes during training): a separation model is scored by SI-SDR alone (cheaper)."""
     if cell.targets is not None:
         return cell.targets.evaluate([c.labels for c in clips], clip_logits(model, clips, cell, norm, crop=crop))
-    if kind == "separation":
+    spec = get_kind(kind)
+    if spec.level == "stems":
         from mirkit.boost.separation import score_clips
 
         return score_clips([c.path for c in clips], [c.labels for c in clips],
@@ -179,10 +181,8 @@ def score(model: TaskModel, kind: str, clips: list[BoostClip], cell: Cell, norm:
     scored = [Clip(np.empty(0), c.times_s, np.empty(0), c.labels, c.duration_s) for c in clips]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        scores = evaluate_clips(kind, scored, _activations(model, kind, clips, cell, norm), rate_hz=rate_hz,
-                                tempo_range_bpm=tempo_range(c.labels for c in cell.train) if kind == "beat" else None)
-    scores["headline"] = scores[HEADLINE[kind]]
-    return scores
+        return evaluate_clips(spec, scored, _activations(model, kind, clips, cell, norm), rate_hz=rate_hz,  # type: ignore[arg-type]
+                              context=spec.decode_context([c.labels for c in cell.train]))  # type: ignore[attr-defined]
 
 
 def train_cell(model: TaskModel, cell: Cell, *, kind: str, config: BoostConfig, rate_hz: float, seed: int,
@@ -192,8 +192,10 @@ def train_cell(model: TaskModel, cell: Cell, *, kind: str, config: BoostConfig, 
 
     norm = Standardise(cell)
     crop = max(2, int(round(config.crop_s * rate_hz)))
-    weight = (None if cell.targets is not None or kind == "separation"
-              else positive_weight(kind, [c.target for c in cell.train]))
+    spec = get_kind(kind)
+    stems = spec.level == "stems"
+    weight = (None if cell.targets is not None or stems
+              else positive_weight(spec, [c.target for c in cell.train]))  # type: ignore[arg-type]
     optimiser = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=config.learning_rate,
                                   weight_decay=config.weight_decay)
     rng = np.random.default_rng([seed, 11])
@@ -214,10 +216,10 @@ def train_cell(model: TaskModel, cell: Cell, *, kind: str, config: BoostConfig, 
             logits = model(x, feats, mask)
             if cell.targets is not None:
                 loss = nn.functional.binary_cross_entropy_with_logits(logits[:, 0], target)
-            elif kind == "separation":
+            elif stems:
                 loss = separation_loss(logits, target, mask)
             else:
-                loss = frame_loss(kind, logits, target, mask, weight)
+                loss = frame_loss(spec, logits, target, mask, weight)  # type: ignore[arg-type]
             if not torch.isfinite(loss):
                 raise TrainingError(f"non-finite loss at step {step} of {label}; lower --lr (now "
                                     f"{config.learning_rate:g}) or check the inputs.")

@@ -10,7 +10,9 @@ def _names(value: str) -> list[str]:
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
-    from mirkit.bench.defaults import DEFAULT_ENCODERS, DEFAULT_PEERS
+    from mirkit.bench.config import DEFAULT_ENCODERS, BenchConfig
+    from mirkit.cli.options import add_options
+    from mirkit.kinds import PEERS
 
     parser = commands.add_parser(
         "bench", help="probe encoders x tasks x layers x seeds on a built suite, plus the peers",
@@ -21,32 +23,13 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--encoders", default="default",
                         help=f"comma list, or 'default' = {','.join(DEFAULT_ENCODERS)}")
     parser.add_argument("--tasks", default="all",
-                        help="comma list of the suite's tasks (default: every clip-level task, then beat, chords and "
-                             "transcription)")
-    parser.add_argument("--seeds", type=int, default=3)
-    parser.add_argument("--frame-seeds", type=int, default=None,
-                        help="seeds of the frame-level tasks (beat, chords, transcription; default: --seeds)")
-    parser.add_argument("--layers", default="all")
-    parser.add_argument("--model", default="linear", choices=("linear", "mlp"))
-    parser.add_argument("--frame-model", default=None, choices=("linear", "mlp", "tcn"),
-                        help="head of the frame-level tasks (default: --model); tcn: a small dilated temporal "
-                             "convolution network over the frozen frames (about 70k parameters)")
-    parser.add_argument("--no-weighted", action="store_true", help="skip the learned weighted sum of layers")
+                        help="comma list of the suite's tasks (default: every clip-level task, then the frame-level "
+                             "ones)")
     parser.add_argument("--peers", default="default",
-                        help=f"comma list, 'none', or 'default' = {','.join(DEFAULT_PEERS)} (those installed run)")
-    parser.add_argument("--real-tempo", default=None, metavar="DIR",
-                        help="a tempo_real folder (`mirkit data music`): score each encoder's beat probe and the tempo "
-                             "peers on these real recordings (test-only)")
-    parser.add_argument("--store", help="feature store (default: RUNS/features)")
-    parser.add_argument("--weights", help="weights folder for hub encoders")
-    parser.add_argument("--device", default="cpu")
-    parser.add_argument("--loudness", default="none", choices=("none", "peak", "lufs"),
-                        help="level policy of the features: one gain per file before the encoder, peak to -1 dBFS "
-                             "or -23 LUFS (limited to -1 dBFS peak); kept with the heads, so predict applies it too")
-    parser.add_argument("--jobs", type=int, default=1,
-                        help="units (an encoder on a task, or a task's peers) run at once in worker processes, the "
-                             "cores split between them; 2 on a 2-core CPU finishes sooner than 1 (default 1)")
-    parser.add_argument("--force", action="store_true", help="redo finished jobs")
+                        help=f"comma list, 'none', or 'default' = every registered peer ({','.join(PEERS)}; those "
+                             "installed run)")
+    parser.add_argument("--no-weighted", action="store_true", help="skip the learned weighted sum of layers")
+    add_options(parser, [BenchConfig])
     parser.add_argument("--report", action="store_true", help="write the report when done")
     parser.add_argument("--strict", action="store_true", help="exit 1 if any pair failed")
     parser.add_argument("--no-progress", action="store_true")
@@ -60,17 +43,17 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from mirkit.bench.config import BenchConfig
     from mirkit.bench.runner import run_bench
+    from mirkit.cli.options import config_from_args
 
-    report = run_bench(
-        suite_dir=args.suite, out_dir=args.out, encoders=None if args.encoders == "default" else _names(args.encoders),
-        tasks=None if args.tasks == "all" else _names(args.tasks), seeds=args.seeds, frame_seeds=args.frame_seeds,
-        layers=args.layers,
-        model=args.model, frame_model=args.frame_model, weighted=not args.no_weighted,
+    config = config_from_args(
+        BenchConfig, args, suite_dir=args.suite, out_dir=args.out,
+        encoders=None if args.encoders == "default" else _names(args.encoders),
+        tasks=None if args.tasks == "all" else _names(args.tasks),
         peers=None if args.peers == "default" else [] if args.peers == "none" else _names(args.peers),
-        store=args.store, weights_dir=args.weights, device=args.device, force=args.force,
-        real_tempo=args.real_tempo, loudness=args.loudness, jobs=args.jobs,
-        progress=not args.no_progress)
+        weighted=not args.no_weighted, progress=not args.no_progress)
+    report = run_bench(config)
     print(report.summary())
     if args.report:
         run_report(argparse.Namespace(runs=args.out))

@@ -6,10 +6,13 @@ import argparse
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
+    from mirkit.data.public import ADAPTERS
+    from mirkit.data.suite import SUITES
+
     parser = commands.add_parser("data", help="build and validate the offline benchmark suite")
     actions = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
-    build = actions.add_parser("build", help="render the labelled suite (key, tempo, instrument, pitch, genre, tagging)")
-    build.add_argument("--suite", default="quick", choices=("tiny", "quick", "standard"))
+    build = actions.add_parser("build", help="render the labelled suite (every task of `mirkit data tasks` that it builds)")
+    build.add_argument("--suite", default="quick", choices=tuple(SUITES))
     build.add_argument("--out", required=True)
     build.add_argument("--seed", type=int, default=0)
     build.add_argument("--soundfonts", default="auto",
@@ -38,8 +41,7 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     music.add_argument("--list", action="store_true", help="list the known packages and exit")
     music.set_defaults(run=run_music)
     adapt = actions.add_parser("adapt", help="manifests for a local copy of a public dataset")
-    adapt.add_argument("name", choices=("nsynth", "mtt", "mtg-jamendo", "giantsteps-key", "gtzan",
-                                        "giantsteps-mtg-key", "emomusic", "vocalset"))
+    adapt.add_argument("name", choices=tuple(ADAPTERS))
     adapt.add_argument("--root", required=True, help="the dataset's top folder")
     adapt.add_argument("--out", required=True, help="where to write <task>/manifest.jsonl")
     adapt.add_argument("--audio", help="mtg-jamendo: the audio folder (PATH column is relative to it)")
@@ -99,11 +101,15 @@ def run_validate(args: argparse.Namespace) -> int:
 
 def run_tasks(args: argparse.Namespace) -> int:
     from mirkit.data.tasks import TASKS
+    from mirkit.kinds import KINDS
 
     for name, spec in TASKS.items():
-        size = (f"{len(spec.vocabulary)} stems" if spec.kind == "separation" else f"{len(spec.vocabulary)} classes"
-                if spec.vocabulary else "time-resolved" if spec.time_resolved else "continuous")
-        print(f"{name:<11} {spec.kind:<10} {size:<12} metric={spec.metric:<15} {spec.description}")
+        kind = spec.task_kind
+        size = (f"{len(spec.vocabulary)} stems" if kind.level == "stems" else f"{len(spec.vocabulary)} classes"
+                if spec.vocabulary else "time-resolved" if kind.frame_level else "continuous")
+        print(f"{name:<13} {spec.kind:<13} {size:<12} metric={spec.metric:<15} {spec.description}")
+    for name, kind in KINDS.items():  # how a task's labels are trained, decoded and scored
+        print(f"kind {name:<13} {kind.level:<6} {kind.description}")
     return 0
 
 

@@ -1,6 +1,6 @@
-"""``mirkit demo``: the offline main job until the benchmark lands.
+"""``mirkit demo``: a one-minute look at extraction and tags.
 
-Writes the built-in clips, extracts every layer with the default offline encoders, and prints
+Writes the built-in clips, extracts every layer with the bench's default offline encoders, and prints
 musicnn's top tags per clip (a real model's real predictions) plus where the features are.
 """
 
@@ -9,13 +9,14 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-DEFAULT_ENCODERS = "musicnn-mtt,crepe-tiny,mirkit-mel-small,logmel,mfcc,chroma,cqt,random:musicnn-mtt"
-
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
+    from mirkit.bench.config import DEFAULT_ENCODERS
+
     parser = commands.add_parser("demo", help="extract the built-in clips with the default offline encoders")
     parser.add_argument("--out", default="runs/demo", help="output folder (audio/, store/)")
-    parser.add_argument("--encoders", default=DEFAULT_ENCODERS, help="comma-separated encoder names")
+    parser.add_argument("--encoders", default=",".join(DEFAULT_ENCODERS),
+                        help="comma-separated encoder names (default: the bench's)")
     parser.set_defaults(run=run)
 
 

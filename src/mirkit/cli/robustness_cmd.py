@@ -57,27 +57,13 @@ def run(args: argparse.Namespace) -> int:
         return 1 if failed else 0
     if not (args.run_dir and args.task):
         raise ConfigError("give --bench RUNS, or --run PROBE_RUN with --task TASK_DIR (or --list).")
-    from mirkit.adapt.run import task_kind
-    from mirkit.robustness.perturb import resolve_perturbations
-    from mirkit.robustness.run import score_run, score_tune_run
-    from mirkit.robustness.timed import score_timed_run, score_timed_tune_run
+    from mirkit.robustness.run import score_any_run
 
     run_dir = Path(args.run_dir)
     out = args.out or run_dir / "robustness"
     store = args.store or run_dir.resolve().parent / "features"
-    timed = task_kind(Path(args.task))[0] in ("beat", "chords", "transcription")
-    if (run_dir / "tune.json").is_file() and timed:
-        results = score_timed_tune_run(run_dir=run_dir, task_dir=args.task, out_dir=out,
-                                       perturbations=resolve_perturbations(perturbations), progress=progress)
-    elif (run_dir / "tune.json").is_file():
-        results = [score_tune_run(run_dir=run_dir, task_dir=args.task, out_dir=out, perturbations=perturbations,
-                                  progress=progress)]
-    elif timed:
-        results = score_timed_run(run_dir=run_dir, task_dir=args.task, out_dir=out, store=store,
-                                  perturbations=resolve_perturbations(perturbations), progress=progress)
-    else:
-        results = [score_run(run_dir=run_dir, task_dir=args.task, out_dir=out, store=store,
-                             perturbations=perturbations, progress=progress)]
+    results = score_any_run(run_dir=run_dir, task_dir=args.task, out_dir=out, store=store,
+                            perturbations=perturbations, progress=progress)
     for result in results:
         print(f"{result['task']} {result['encoder']} ({result['job']}, {result['seeds']} seeds): clean "
               f"{result['clean']['mean']:.3f}")

@@ -7,7 +7,7 @@ rounded to the millisecond. Chord labels use mir_eval's Harte syntax (``C:maj``,
 ``B:dim``, ``G:7``), reducible to its ``majmin`` and ``root`` vocabularies; a sonority that is
 not a complete triad is ``X`` (unknown: mir_eval leaves it out of the score).
 
-:func:`beat_problem` and :func:`chord_problem` are the checks ``mirkit data validate`` runs.
+:func:`mirkit.kinds.beat.beat_problem` and :func:`mirkit.kinds.chords.chord_problem` check them.
 """
 
 from __future__ import annotations
@@ -23,8 +23,6 @@ QUALITIES: tuple[tuple[frozenset[int], str], ...] = (
     (frozenset({0, 4, 7}), "maj"), (frozenset({0, 3, 7}), "min"), (frozenset({0, 3, 6}), "dim"),
     (frozenset({0, 4, 8}), "aug"),
 )
-#: tolerated gap between a beat list's mean inter-beat interval and the tempo label's (relative)
-TEMPO_TOLERANCE = 0.02
 
 
 def beat_grid(*, bpm: float, beats_per_bar: int, duration_s: float, offset_s: float = 0.0) -> dict[str, object]:
@@ -84,51 +82,4 @@ def chords_on_beats(notes: list[tuple[int, float, float]], *, beat_s: float, dur
     return merge_segments(segments)
 
 
-def beat_problem(labels: dict[str, object], *, duration_s: float) -> str | None:
-    """What is wrong with a clip's beat annotation (``None``: nothing)."""
-    beats, downbeats = labels.get("beats"), labels.get("downbeats")
-    if not isinstance(beats, list) or not isinstance(downbeats, list):
-        return "beats/downbeats are missing (expected lists of times in seconds)"
-    if len(beats) < 2:
-        return f"{len(beats)} beat(s): a clip needs at least two to have a tempo"
-    if any(b <= a for a, b in zip(beats, beats[1:])):
-        return "beat times are not strictly increasing"
-    if beats[0] < 0 or beats[-1] > duration_s + 1e-3:
-        return f"beats run from {beats[0]} to {beats[-1]} s, outside the {duration_s:.3f} s clip"
-    if not downbeats or not set(downbeats) <= set(beats):
-        return "downbeats are empty or not all of them are beats"
-    bpm = labels.get("bpm")
-    if isinstance(bpm, (int, float)):
-        mean_s = (beats[-1] - beats[0]) / (len(beats) - 1)
-        if abs(mean_s * float(bpm) / 60.0 - 1.0) > TEMPO_TOLERANCE:
-            return f"beats every {mean_s:.3f} s disagree with the tempo label {bpm} BPM ({60 / float(bpm):.3f} s)"
-    meter = labels.get("meter")
-    if isinstance(meter, int):
-        index = {b: i for i, b in enumerate(beats)}
-        if any((index[b] - index[a]) != meter for a, b in zip(downbeats, downbeats[1:])):
-            return f"downbeats are not every {meter} beats (the meter label)"
-    return None
-
-
-def chord_problem(labels: dict[str, object], *, duration_s: float) -> str | None:
-    """What is wrong with a clip's chord segments (``None``: nothing)."""
-    import mir_eval
-
-    segments = labels.get("chords")
-    if not isinstance(segments, list) or not segments:
-        return "chords are missing (expected [[start_s, end_s, label], ...])"
-    previous_end = 0.0
-    for start, end, label in segments:
-        if not (end > start >= previous_end - 1e-6):
-            return f"chord segment [{start}, {end}] overlaps or runs backwards"
-        try:
-            mir_eval.chord.validate_chord_label(str(label))
-        except mir_eval.chord.InvalidChordException:
-            return f"chord label {label!r} is not Harte syntax (e.g. C:maj, A:min, N, X)"
-        previous_end = end
-    if previous_end > duration_s + 1e-3:
-        return f"chords end at {previous_end} s, after the {duration_s:.3f} s clip"
-    return None
-
-
-__all__ = ["beat_grid", "beat_problem", "chord_of", "chord_problem", "chords_on_beats", "harte", "merge_segments"]
+__all__ = ["beat_grid", "chord_of", "chords_on_beats", "harte", "merge_segments"]

@@ -26,7 +26,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 from mirkit.data.manifest import ManifestEntry, write_manifest
-from mirkit.data.tasks import PITCH_NAMES
+from mirkit.data.task_folder import write_task_info
+from mirkit.data.tasks import PITCH_NAMES, TASKS
 from mirkit.errors import ConfigError
 from mirkit.files import sha256_text
 
@@ -281,6 +282,10 @@ ADAPTERS: dict[str, Callable[..., dict[str, list[ManifestEntry]]]] = {
 }
 
 
+#: the task of every folder an adapter writes, where its folder name (``<dataset>-<task>``) does not say it
+ADAPTER_TASKS = {"mtg-jamendo": "tagging"}  # every MTG-Jamendo subset (top50tags, genre, moodtheme, ...) is tags
+
+
 def adapt(name: str, *, root: str | Path, out_dir: str | Path, **options: object) -> dict[str, int]:
     """Run adapter ``name`` and write ``out_dir/<task>/manifest.jsonl``; returns clip counts per task."""
     if name not in ADAPTERS:
@@ -294,5 +299,6 @@ def adapt(name: str, *, root: str | Path, out_dir: str | Path, **options: object
         folder = Path(out_dir) / task
         folder.mkdir(parents=True, exist_ok=True)
         write_manifest(folder / "manifest.jsonl", entries)
+        write_task_info(folder, TASKS.get(ADAPTER_TASKS.get(name) or task.rsplit("-", 1)[-1]), name=task)
         counts[task] = len(entries)
     return counts

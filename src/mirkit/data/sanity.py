@@ -13,20 +13,8 @@ from pathlib import Path
 import numpy as np
 
 from mirkit.data.manifest import read_manifest
-from mirkit.data.tasks import KEYS
+from mirkit.kinds.key import krumhansl_key
 from mirkit.metrics import tempo_accuracy
-
-#: Krumhansl & Kessler (1982) probe-tone profiles, C major and C minor.
-MAJOR_PROFILE = np.array([6.35, 2.23, 3.48, 2.33, 4.38, 4.09, 2.52, 5.19, 2.39, 3.66, 2.29, 2.88])
-MINOR_PROFILE = np.array([6.33, 2.68, 3.52, 5.38, 2.60, 3.53, 2.54, 4.75, 3.98, 2.69, 3.34, 3.17])
-
-
-def krumhansl_key(chroma: np.ndarray) -> str:
-    """The key (``"C# minor"``) whose rotated profile correlates best with a 12-bin chroma vector."""
-    scores = [np.corrcoef(chroma, np.roll(profile, tonic))[0, 1]
-              for profile in (MAJOR_PROFILE, MINOR_PROFILE) for tonic in range(12)]
-    return KEYS[int(np.argmax(scores))]
-
 
 def key_agreement(task_dir: Path, *, source: str | None = None) -> float:
     import librosa

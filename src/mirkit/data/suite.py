@@ -39,6 +39,8 @@ from mirkit.data.suite_render import (
     draw_variation,
     render_jobs,
 )
+from mirkit.data.task_folder import derive_task, write_task_info
+from mirkit.data.tasks import SUITE_TASKS, TASKS
 from mirkit.errors import ConfigError
 from mirkit.files import atomic_write_bytes
 
@@ -277,6 +279,12 @@ def _write_manifests(plan: dict[str, list[dict]], results: dict[int, tuple[str, 
             ))
         task_dir.mkdir(parents=True, exist_ok=True)
         write_manifest(task_dir / "manifest.jsonl", entries)
+        write_task_info(task_dir, TASKS.get(task))
         manifests[task] = file_sha256(task_dir / "manifest.jsonl")
         counts[task] = dict(Counter(e.split for e in entries))
+    for task, spec in TASKS.items():  # tasks derived from a rendered one's audio and labels (onsets from notes)
+        if spec.source in plan and task in SUITE_TASKS:
+            entries = derive_task(spec, source_dir=out / spec.source, out_dir=out / task)
+            manifests[task] = file_sha256(out / task / "manifest.jsonl")
+            counts[task] = dict(Counter(e.split for e in entries))
     return counts, manifests

@@ -1,20 +1,25 @@
-"""Task specs: what each benchmark task predicts, from which label field, with which vocabulary."""
+"""Task specs: what each benchmark task predicts, from which label field, with which vocabulary.
+
+A task has a kind (:mod:`mirkit.kinds`), which carries the behaviour; the spec holds the data facts
+(label field, vocabulary, description) and, for a task derived from another one's audio and labels,
+where it comes from. A task folder records its spec in ``task.json`` (:mod:`mirkit.data.task_folder`).
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
+from mirkit.kinds import TaskKind, get_kind
+from mirkit.kinds.labels import KEYS, PITCH_NAMES
+from mirkit.kinds.onsets import onsets_from_notes
 from mirkit.registry import Registry
 
-PITCH_NAMES = ("C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B")
-KEYS = tuple(f"{tonic} {mode}" for mode in ("major", "minor") for tonic in PITCH_NAMES)
 #: NSynth's 11 instrument families (Engel et al. 2017).
 FAMILIES = ("bass", "brass", "flute", "guitar", "keyboard", "mallet", "organ", "reed", "string", "synth_lead", "vocal")
 STYLES = ("rock", "swing", "bossa", "waltz", "march", "ballad", "funk", "reggae")
 TAGS = STYLES + FAMILIES + ("drums", "major", "minor", "slow", "medium", "fast", "sparse", "dense")
-
-
-TIME_RESOLVED_KINDS = ("transcription", "beat", "chords")
 
 
 @dataclass(frozen=True)
@@ -23,12 +28,13 @@ class TaskSpec:
 
     Attributes:
         name: task folder name and registry key.
-        kind: ``multiclass``, ``multilabel``, ``regression``, ``key`` (24 classes), ``tempo``, a
-            time-resolved kind: ``transcription``, ``beat`` (beats + downbeats), ``chords``, or
-            ``separation`` (stems; ``mirkit boost --model open-unmix``, not probes).
+        kind: the name of its kind in :data:`mirkit.kinds.KINDS`.
         label: the manifest ``labels`` field holding the target.
-        vocabulary: class names (empty for regression/tempo).
-        metric: the headline metric.
+        vocabulary: class names (empty for values and labels in time; stem names for separation).
+        metric: the headline metric (the kind's).
+        description: one line for listings.
+        source: for a derived task, the task whose audio and labels it is built from.
+        derive: for a derived task, ``derive(source labels, sidecars read) -> labels``.
     """
 
     name: str
@@ -37,16 +43,17 @@ class TaskSpec:
     vocabulary: tuple[str, ...]
     metric: str
     description: str
+    source: str | None = None
+    derive: Callable[[Mapping[str, Any]], dict[str, object]] | None = None
 
     @property
-    def time_resolved(self) -> bool:
-        """Whether labels live in time (frame-level heads, decoding) rather than one per clip."""
-        return self.kind in TIME_RESOLVED_KINDS
+    def task_kind(self) -> TaskKind:
+        return get_kind(self.kind)
 
-    @property
-    def clip_level(self) -> bool:
-        """Whether a clip-level probe predicts it (one label per clip)."""
-        return not self.time_resolved and self.kind != "separation"
+    def to_dict(self) -> dict[str, object]:
+        """What a task folder's ``task.json`` records."""
+        return {"name": self.name, "kind": self.kind, "label": self.label, "vocabulary": list(self.vocabulary),
+                "metric": self.metric, "description": self.description}
 
 
 TASKS: Registry[TaskSpec] = Registry("task", listing_hint="mirkit data tasks")
@@ -70,11 +77,16 @@ for _spec in (
              "beat and downbeat times of the tempo task's grooves (from the tempo and meter rendered)"),
     TaskSpec("chords", "chords", "chords", (), "majmin",
              "time-stamped chords (Harte labels) of the key task's progressions and Bach chorales"),
+    TaskSpec("onsets", "onsets", "onsets", (), "f_measure",
+             "note onset times of the transcription task's pieces (from the rendered MIDI)",
+             source="transcription", derive=onsets_from_notes),
     TaskSpec("separation", "separation", "stems", ("drums", "bass", "other"), "sdr",
              "drums, bass and other stems of generated grooves, each rendered on its own; the mix is their sum"),
 ):
     TASKS.register(_spec.name, _spec)
+    if _spec.metric != _spec.task_kind.headline:
+        raise ValueError(f"task {_spec.name!r}: metric {_spec.metric!r} is not its kind's headline")
 
-#: Tasks that ``mirkit data build`` renders; the others come from dataset adapters (``mirkit data adapt``).
-SUITE_TASKS = ("key", "tempo", "instrument", "pitch", "genre", "tagging", "transcription", "beat", "chords",
+#: Tasks that ``mirkit data build`` renders or derives; the others come from dataset adapters (``mirkit data adapt``).
+SUITE_TASKS = ("key", "tempo", "instrument", "pitch", "genre", "tagging", "transcription", "beat", "chords", "onsets",
                "separation")

@@ -7,39 +7,17 @@ import json
 from collections import defaultdict
 from pathlib import Path
 
-from mirkit.data.annotations import beat_problem, chord_problem
 from mirkit.data.manifest import SPLITS, file_sha256, read_manifest
-from mirkit.data.tasks import TASKS
+from mirkit.data.task_folder import TaskFolder, load_task
 from mirkit.errors import ConfigError
 
 
-def _label_problem(task: str, labels: dict[str, object], task_dir: Path, *, duration_s: float) -> str | None:
-    spec = TASKS.get(task)
-    value = labels.get(spec.label)
+def _label_problem(task: TaskFolder, labels: dict[str, object], *, duration_s: float) -> str | None:
+    value = labels.get(task.label)
     if value is None:
-        return f"label {spec.label!r} is missing"
-    if spec.kind == "beat":
-        return beat_problem(labels, duration_s=duration_s)
-    if spec.kind == "chords":
-        return chord_problem(labels, duration_s=duration_s)
-    if spec.kind == "transcription":
-        try:
-            notes = json.loads((task_dir / str(value)).read_text())
-            assert all({"onset_s", "offset_s", "pitch"} <= set(n) and n["offset_s"] > n["onset_s"] for n in notes)
-        except (OSError, ValueError, AssertionError, TypeError):
-            return f"note list {value!r} is missing or malformed (expected onset_s < offset_s, pitch per note)"
-        return None if (task_dir / str(labels.get("piano_roll"))).is_file() else "piano roll file is missing"
-    if spec.kind == "separation":
-        if not isinstance(value, dict) or sorted(value) != sorted(spec.vocabulary):
-            return f"stems {value!r}: expected a path for each of {list(spec.vocabulary)}"
-        missing = [stem for stem, path in value.items() if not (task_dir / str(path)).is_file()]
-        return f"stem file(s) of {missing} missing" if missing else None
-    if spec.kind == "multilabel":
-        bad = [tag for tag in value if tag not in spec.vocabulary]  # type: ignore[union-attr]
-        return f"tags {bad} are not in the vocabulary" if bad else None
-    if spec.kind == "tempo":
-        return None if isinstance(value, (int, float)) and 20 <= float(value) <= 400 else f"bpm {value!r} out of 20-400"
-    return None if str(value) in spec.vocabulary else f"label {value!r} is not in the {task} vocabulary"
+        return f"label {task.label!r} is missing"
+    return task.kind.check_label(value, labels=labels, vocabulary=task.vocabulary, folder=task.path,
+                                 duration_s=duration_s)
 
 
 def _decode_problem(path: Path, sf) -> str | None:
@@ -69,12 +47,13 @@ def validate_suite(root: str | Path, *, check_audio: bool = True) -> list[str]:
         if file_sha256(manifest) != info["manifest_sha256"].get(task):
             problems.append(f"{task}: manifest.jsonl changed since the build (checksum differs)")
         entries = read_manifest(manifest)
+        folder = load_task(root / task)
         split_of_piece: dict[str, set[str]] = defaultdict(set)
         soundfonts_of_split: dict[str, set[str]] = defaultdict(set)
         for entry in entries:
             split_of_piece[entry.piece].add(entry.split)
             soundfonts_of_split[entry.split].add(str(entry.rendering.get("soundfont")))
-            label_problem = _label_problem(task, entry.labels, root / task, duration_s=entry.duration_s)
+            label_problem = _label_problem(folder, entry.labels, duration_s=entry.duration_s)
             if label_problem:
                 problems.append(f"{task}: {entry.path}: {label_problem}")
             path = root / task / entry.path

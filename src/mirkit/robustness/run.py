@@ -20,8 +20,8 @@ import numpy as np
 
 from mirkit.adapt.predict import best_job
 from mirkit.adapt.probe import TrainedProbe
-from mirkit.adapt.run import task_kind
 from mirkit.data.manifest import read_manifest
+from mirkit.data.task_folder import load_task
 from mirkit.errors import ConfigError
 from mirkit.features.extract import ExtractConfig, extract
 from mirkit.features.store import FeatureStore
@@ -76,7 +76,8 @@ def score_run(*, run_dir: str | Path, task_dir: str | Path, out_dir: str | Path,
     ``task_dir``; writes and returns ``OUT/results/<task>__<encoder>.json``."""
     run_dir, task_dir, out, store = Path(run_dir), Path(task_dir), Path(out_dir), Path(store)
     names = resolve_perturbations(perturbations)  # unknown or unavailable ones fail before any work
-    kind, label = task_kind(task_dir)
+    task = load_task(task_dir)
+    kind, label = task.clip_kind().name, task.label
     job, model_dirs, record = best_job(run_dir, include_weighted=False)
     probes = [TrainedProbe.load(d) for d in model_dirs]
     config = _run_recipe(run_dir, store, record)
@@ -100,6 +101,25 @@ def score_run(*, run_dir: str | Path, task_dir: str | Path, out_dir: str | Path,
     return result
 
 
+def score_any_run(*, run_dir: str | Path, task_dir: str | Path, out_dir: str | Path, store: str | Path,
+                  perturbations: list[str] | None = None, progress: bool = True) -> list[dict[str, object]]:
+    """Score a probe or tune run, clip- or frame-level (the task's kind decides), on the clean and perturbed
+    test split of ``task_dir``; returns its results (a beat run adds its tempo row)."""
+    timed = load_task(task_dir).kind.frame_level
+    names = resolve_perturbations(perturbations)  # unknown or unavailable ones fail before any work
+    if (Path(run_dir) / "tune.json").is_file():
+        if timed:
+            return score_timed_tune_run(run_dir=run_dir, task_dir=task_dir, out_dir=out_dir, perturbations=names,
+                                        progress=progress)
+        return [score_tune_run(run_dir=run_dir, task_dir=task_dir, out_dir=out_dir, perturbations=names,
+                               progress=progress)]
+    if timed:
+        return score_timed_run(run_dir=run_dir, task_dir=task_dir, out_dir=out_dir, store=store, perturbations=names,
+                               progress=progress)
+    return [score_run(run_dir=run_dir, task_dir=task_dir, out_dir=out_dir, store=store, perturbations=names,
+                      progress=progress)]
+
+
 def _stats(scores: list[float], clips: int) -> dict[str, object]:
     return {"mean": float(np.mean(scores)), "std": float(np.std(scores)), "min": float(min(scores)),
             "max": float(max(scores)), "clips": clips}
@@ -121,18 +141,13 @@ def score_bench(*, bench_dir: str | Path, suite_dir: str | Path | None = None, t
         raise ConfigError(f"the suite of bench {bench} ({suite}) is not there; pass --suite DIR where it is now.")
     out, results = bench / "robustness", []
     for task in tasks or plan["tasks"]:
-        kind, _ = task_kind(suite / task)
         for encoder in encoders or plan["encoders"]:
             run = bench / "tasks" / task / safe_stem(encoder)
             if not (run / "results").is_dir():
                 continue
             try:
-                if kind in ("beat", "chords", "transcription"):
-                    scored = score_timed_run(run_dir=run, task_dir=suite / task, out_dir=out, store=bench / "features",
-                                             perturbations=perturbations, progress=progress)
-                else:
-                    scored = [score_run(run_dir=run, task_dir=suite / task, out_dir=out, store=bench / "features",
-                                        perturbations=perturbations, progress=progress)]
+                scored = score_any_run(run_dir=run, task_dir=suite / task, out_dir=out, store=bench / "features",
+                                       perturbations=perturbations, progress=progress)
             except Exception as exc:  # recorded; the other pairs go on
                 scored = [{"task": task, "encoder": encoder, "error": f"{type(exc).__name__}: {exc}"}]
                 atomic_write_json(out / "failures" / f"{task}__{safe_stem(encoder)}.json", scored[0])
@@ -147,12 +162,8 @@ def score_bench(*, bench_dir: str | Path, suite_dir: str | Path | None = None, t
         if tasks and meta["task"] not in tasks:
             continue
         try:
-            if meta["kind"] in ("beat", "chords", "transcription"):
-                results += score_timed_tune_run(run_dir=run.parent, task_dir=suite / str(meta["task"]), out_dir=out,
-                                                perturbations=perturbations, progress=progress)
-            else:
-                results.append(score_tune_run(run_dir=run.parent, task_dir=suite / str(meta["task"]), out_dir=out,
-                                              perturbations=perturbations, progress=progress))
+            results += score_any_run(run_dir=run.parent, task_dir=suite / str(meta["task"]), out_dir=out,
+                                     store=bench / "features", perturbations=perturbations, progress=progress)
         except Exception as exc:  # recorded; the other runs go on
             result = {"task": meta["task"], "encoder": f"{meta['name']} / {meta['method']}",
                       "error": f"{type(exc).__name__}: {exc}"}
@@ -196,10 +207,11 @@ def score_tune_run(*, run_dir: str | Path, task_dir: str | Path, out_dir: str | 
 
     run_dir, task_dir, out = Path(run_dir), Path(task_dir), Path(out_dir)
     names = resolve_perturbations(perturbations)  # unknown or unavailable ones fail before any work
-    kind, label = task_kind(task_dir)
-    if kind in ("beat", "chords", "transcription"):
+    task = load_task(task_dir)
+    kind, label = task.kind.name, task.label
+    if task.kind.frame_level:
         raise ConfigError(f"{run_dir} is a time-resolved ({kind}) tune run; score it with "
-                          "mirkit.robustness.timed.score_timed_tune_run (the CLI and --bench choose it).")
+                          "mirkit.robustness.timed.score_timed_tune_run (score_any_run and the CLI choose it).")
     seeds = sorted(json.loads(p.read_text())["seed"] for p in (run_dir / "results").glob("*.json"))
     if not seeds:
         raise ConfigError(f"{run_dir} has no finished seed (no results/*.json); let `mirkit tune` finish first.")
@@ -225,7 +237,7 @@ def score_tune_run(*, run_dir: str | Path, task_dir: str | Path, out_dir: str | 
                               min_samples=max(1, math.ceil(spec.min_duration_s * spec.sample_rate)),
                               batch_size=int(config["batch_size"]), device=torch.device(device),
                               method=str(meta["method"]))
-            outputs = label_units(outputs, model, targets.kind)
+            outputs = label_units(outputs, model, targets)
             scores[name].append(float(targets.evaluate(clips.labels, outputs)["headline"]))
             counts[name] = len(clips.waves)
     clean = scores.pop("clean")

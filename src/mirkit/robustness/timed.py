@@ -1,6 +1,6 @@
-"""Robustness of time-resolved probe runs (beat, chords, transcription): the run's validated layer,
-seed by seed, decoded on the clean and perturbed test split and scored as the run scored it (beat
-F-measure, chord ``majmin`` overlap, note F1 with mir_eval). A beat run also yields the tempo of its
+"""Robustness of time-resolved probe runs (the frame-level kinds): the run's validated layer, seed by
+seed, decoded on the clean and perturbed test split and scored as the run scored it (the kind's
+decoder and metrics: beat F-measure, chord ``majmin`` overlap, note F1...). A beat run also yields the tempo of its
 activations, scored as Acc1 and written as a second result under the ``tempo`` task, named
 ``ENCODER (beat probe)``, so that the tempo table shows the time-resolved path beside the clip probes.
 """
@@ -13,24 +13,25 @@ from pathlib import Path
 import numpy as np
 
 from mirkit.adapt.predict import best_job
-from mirkit.adapt.run import task_kind
-from mirkit.adapt.timed.fit import HEADLINE, Clip, evaluate_clips
+from mirkit.adapt.timed.fit import Clip, evaluate_clips
 from mirkit.adapt.timed.predict import TrainedFrameHead
-from mirkit.adapt.timed.run import entries_by_split, frame_rate
+from mirkit.adapt.timed.run import frame_rate
 from mirkit.data.manifest import read_manifest
+from mirkit.data.task_folder import entries_by_split, load_task, usable_entry
 from mirkit.errors import ConfigError
 from mirkit.features.extract import ExtractConfig, extract
 from mirkit.features.store import FeatureStore
 from mirkit.files import atomic_write_json, safe_stem
+from mirkit.kinds import FrameKind
 from mirkit.robustness.split import perturbed_split, test_entries
 
 
-def _scores(manifest: Path, heads: list[TrainedFrameHead], config: ExtractConfig, store: Path, kind: str, *,
+def _scores(manifest: Path, heads: list[TrainedFrameHead], config: ExtractConfig, store: Path, kind: FrameKind, *,
             progress: bool) -> tuple[dict[str, list[float]], int, str]:
     """Per metric, the score of each seed on the test clips of ``manifest``; clips scored; recipe id."""
     report = extract(manifest, store=store, config=config, progress=progress)
     items = FeatureStore(store).recipe(report.recipe)
-    rows = entries_by_split(read_manifest(manifest), manifest, report, kind=kind, skipped=[])["test"]
+    rows = entries_by_split(read_manifest(manifest), manifest, report.item_ids, kind=kind, skipped=[])["test"]
     if not rows:
         raise ConfigError(f"no test clip of {manifest} has usable features ({report.num_skipped} skipped; see "
                           f"{report.errors_path}).")
@@ -44,9 +45,8 @@ def _scores(manifest: Path, heads: list[TrainedFrameHead], config: ExtractConfig
         frames = np.stack([per_layer[j][k][0] for j in range(len(layers))]).astype(np.float32)
         clips.append(Clip(frames, times, np.zeros(0), entry.labels, entry.duration_s))
     rate = float(heads[0].context.get("frame_rate_hz") or frame_rate(clips[0].times_s))
-    tempo_range = heads[0].context.get("tempo_range_bpm")
     per_seed = [evaluate_clips(kind, clips, [head.activations(c.frames) for c in clips], rate_hz=rate,
-                               tempo_range_bpm=tuple(tempo_range) if tempo_range else None) for head in heads]
+                               context=heads[0].context) for head in heads]
     metrics = {m: [float(s[m]) for s in per_seed] for m in per_seed[0] if np.isscalar(per_seed[0][m])}
     return metrics, len(clips), report.recipe.recipe_id
 
@@ -61,7 +61,7 @@ def score_timed_run(*, run_dir: str | Path, task_dir: str | Path, out_dir: str |
     """Score frame-level probe run ``run_dir`` on the clean and perturbed test split of ``task_dir``; writes
     ``OUT/results/<task>__<encoder>.json`` (and, for a beat run, the tempo row under ``tempo__...``)."""
     run_dir, task_dir, out, store = Path(run_dir), Path(task_dir), Path(out_dir), Path(store)
-    kind, _ = task_kind(task_dir)
+    kind = load_task(task_dir).frame_kind()
     job, model_dirs, _ = best_job(run_dir, include_weighted=False)
     heads = [TrainedFrameHead(d) for d in model_dirs]
     context = heads[0].context
@@ -80,17 +80,18 @@ def score_timed_run(*, run_dir: str | Path, task_dir: str | Path, out_dir: str |
                           started=started, tempo_suffix="beat probe")
 
 
-def _write_results(out: Path, task: str, kind: str, name: str, clean: dict[str, list[float]], clips: int,
+def _write_results(out: Path, task: str, kind: FrameKind, name: str, clean: dict[str, list[float]], clips: int,
                    perturbed: dict[str, tuple[dict[str, list[float]], int]], *, extra: dict[str, object],
                    started: float, tempo_suffix: str) -> list[dict[str, object]]:
-    """One result per headline (and, for a beat run, its tempo as a row of the tempo table)."""
-    headlines = {HEADLINE[kind]: (task, name)}
-    if kind == "beat" and "tempo_acc1" in clean:
+    """One result per headline (and, for a run whose decoding reads a tempo (beat), its tempo as a row of the
+    tempo table)."""
+    headlines = {kind.headline: (task, name)}
+    if "tempo_acc1" in clean:
         headlines["tempo_acc1"] = ("tempo", f"{name} ({tempo_suffix})")
     results = []
     for metric, (row_task, row_name) in headlines.items():
         result: dict[str, object] = {
-            "task": row_task, "kind": kind, "encoder": row_name, **extra, "headline_metric": metric,
+            "task": row_task, "kind": kind.name, "encoder": row_name, **extra, "headline_metric": metric,
             "clean": _stats(clean[metric], clips), "clean_metrics": {m: float(np.mean(v)) for m, v in clean.items()},
             "perturbed": {}}
         for pname, (metrics, n) in perturbed.items():
@@ -104,12 +105,9 @@ def _write_results(out: Path, task: str, kind: str, name: str, clean: dict[str, 
     return results
 
 
-def _decode_test(manifest: Path, kind: str, *, sample_rate: int, min_duration_s: float, loudness: str):
+def _decode_test(manifest: Path, kind: FrameKind, *, sample_rate: int, min_duration_s: float, loudness: str):
     """Waves (levelled by the run's ``loudness`` policy) and whole label dicts of the test clips of ``manifest``
-    (note lists read from their sidecars); clips that fail to decode or whose labels cannot be scored are left out."""
-    import json
-
-    from mirkit.adapt.timed.run import label_problem
+    (sidecars read); clips that fail to decode or whose labels cannot be scored are left out."""
     from mirkit.audio import load
     from mirkit.audio.loudness import apply_loudness
     from mirkit.errors import AudioError
@@ -118,14 +116,12 @@ def _decode_test(manifest: Path, kind: str, *, sample_rate: int, min_duration_s:
     for path, entry in test_entries(manifest):
         try:
             wave, _ = load(path, sample_rate=sample_rate, min_duration_s=min_duration_s)
-            clip = dict(entry.labels)
-            if kind == "transcription":
-                clip["notes"] = json.loads((manifest.parent / str(clip["notes"])).read_text())
-        except (AudioError, OSError, ValueError, KeyError):
+        except AudioError:
             continue
-        if label_problem(kind, clip, duration_s=len(wave) / sample_rate) is None:
+        usable = usable_entry(kind, entry, manifest.parent, [])
+        if usable is not None and kind.label_problem(usable.labels, duration_s=len(wave) / sample_rate) is None:
             waves.append(apply_loudness(wave.astype(np.float32), sample_rate=sample_rate, policy=loudness))
-            labels.append(clip)
+            labels.append(usable.labels)
     return waves, labels
 
 
@@ -141,7 +137,7 @@ def score_timed_tune_run(*, run_dir: str | Path, task_dir: str | Path, out_dir: 
     from mirkit.tune.timed_loop import activations, frame_outputs
 
     run_dir, task_dir, out = Path(run_dir), Path(task_dir), Path(out_dir)
-    kind, _ = task_kind(task_dir)
+    kind = load_task(task_dir).frame_kind()
     seeds = sorted(json.loads(p.read_text())["seed"] for p in (run_dir / "results").glob("*.json"))
     if not seeds:
         raise ConfigError(f"{run_dir} has no finished seed (no results/*.json); let `mirkit tune` finish first.")
@@ -168,10 +164,8 @@ def score_timed_tune_run(*, run_dir: str | Path, task_dir: str | Path, out_dir: 
                                     method=str(meta["method"]))
             scored = [Clip(np.empty(0), times, np.empty(0), clip, len(wave) / spec.sample_rate)
                       for (_, times), clip, wave in zip(outputs, labels, waves)]
-            tempo = meta.get("tempo_range_bpm")
             scores = evaluate_clips(kind, scored, [activations(kind, logits) for logits, _ in outputs],
-                                    rate_hz=model.frame_rate_hz,  # type: ignore[union-attr]
-                                    tempo_range_bpm=tuple(tempo) if tempo else None)  # type: ignore[arg-type]
+                                    rate_hz=model.frame_rate_hz, context=meta)  # type: ignore[union-attr]
             for metric, value in scores.items():
                 if np.isscalar(value):
                     per_split[name].setdefault(metric, []).append(float(value))

@@ -54,7 +54,7 @@ def predict(model: TuneModel, clips: ClipSet, *, window_samples: int, min_sample
 def fit_standardisation(model: TuneModel, clips: ClipSet, targets: Targets, *, window_samples: int, min_samples: int,
                         batch_size: int, device: torch.device, method: str) -> None:
     """Set the model's feature and label standardisation from the training clips (initial encoder)."""
-    if targets.kind in ("regression", "tempo"):
+    if targets.spec.standardise_targets:
         y = targets.encode(clips.labels)
         model.y_mean.copy_(torch.from_numpy(y.mean(axis=0)))
         model.y_std.copy_(torch.from_numpy(np.maximum(y.std(axis=0), 1e-6)))
@@ -76,15 +76,15 @@ def fit_standardisation(model: TuneModel, clips: ClipSet, targets: Targets, *, w
 def encode_targets(targets: Targets, labels: list[object], model: TuneModel) -> torch.Tensor:
     """``labels`` as training targets (regression labels standardised with the model's statistics)."""
     y = targets.encode(labels)
-    if targets.kind in ("regression", "tempo"):
+    if targets.spec.standardise_targets:
         y = (y - model.y_mean.cpu().numpy()) / model.y_std.cpu().numpy()
         return torch.from_numpy(y.astype(np.float32))
     return torch.from_numpy(y)
 
 
-def label_units(outputs: np.ndarray, model: TuneModel, kind: str) -> np.ndarray:
-    """Raw outputs back in label units (regression and tempo un-standardised)."""
-    if kind in ("regression", "tempo"):
+def label_units(outputs: np.ndarray, model: TuneModel, targets: Targets) -> np.ndarray:
+    """Raw outputs back in label units (standardised targets, values and tempo, un-standardised)."""
+    if targets.spec.standardise_targets:
         return outputs * model.y_std.cpu().numpy() + model.y_mean.cpu().numpy()
     return outputs
 

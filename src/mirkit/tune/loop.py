@@ -192,19 +192,18 @@ class Trainer:
                                                for i, c in zip(idx, changes)], self.model)
         else:
             y = self.y_train[idx]
-        return task_losses(self.targets.kind, out, y.to(self.device))
+        return task_losses(self.targets.spec, out, y.to(self.device))
 
     def accept_change(self, index: int, changes: dict[str, float]) -> bool:
         """Whether training clip ``index`` may take these label changes (its new label is one of the classes)."""
         label = relabel(str(self.label), self.splits["train"].labels[index], changes)
-        return self.targets.kind not in ("key", "multiclass") or str(label) in self.targets.classes
+        return not self.targets.spec.categorical or str(label) in self.targets.classes
 
     def score(self, split: str, *, with_loss: bool = False) -> tuple[float, dict[str, float]]:
         """``(loss, scores)`` of the model on a split (the loss is NaN unless ``with_loss``)."""
-        kind = self.targets.kind
         outputs = predict(self.model, self.splits[split], **self.eval_args)
-        loss = float(task_losses(kind, torch.from_numpy(outputs), self.y_valid)) if with_loss else math.nan
-        return loss, self.targets.evaluate(self.splits[split].labels, label_units(outputs, self.model, kind))
+        loss = float(task_losses(self.targets.spec, torch.from_numpy(outputs), self.y_valid)) if with_loss else math.nan
+        return loss, self.targets.evaluate(self.splits[split].labels, label_units(outputs, self.model, self.targets))
 
     def _restore(self, tensors: dict[str, torch.Tensor], trainer: dict[str, object]) -> None:
         config = self.config.to_dict()

@@ -7,7 +7,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from mirkit.adapt.probe import ProbeConfig, ProbeHead
+from mirkit.adapt.config import ProbeConfig
+from mirkit.adapt.probe import ProbeHead
 from mirkit.encoders.base import Encoder
 from mirkit.encoders.spec import EncoderSpec
 from mirkit.errors import ConfigError
@@ -16,7 +17,7 @@ from mirkit.errors import ConfigError
 def choose_layers(spec: EncoderSpec, layer: str) -> list[int]:
     """``auto``: a learned weighting of all layers when they share one width (transformers), else the
     deepest layer that is not an output of logits; ``weighted``: the largest equal-width group; or an index."""
-    from mirkit.adapt.run import weighted_layers
+    from mirkit.adapt.results import weighted_layers
 
     dims = {i: l.dim for i, l in enumerate(spec.layers)}
     if layer == "auto":

@@ -10,13 +10,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from mirkit.adapt.predict import prediction_row, write_predictions
-from mirkit.adapt.timed.predict import decode_activation, write_decoded
+from mirkit.adapt.predict import write_predictions
+from mirkit.adapt.targets import Targets
+from mirkit.adapt.timed.predict import write_decoded
 from mirkit.audio import load
 from mirkit.audio.loudness import apply_loudness
-from mirkit.data.tasks import TIME_RESOLVED_KINDS
 from mirkit.errors import AudioError, ConfigError
 from mirkit.features.inputs import scan_inputs
+from mirkit.kinds import FrameKind
 from mirkit.tune.data import ClipSet
 from mirkit.tune.inference import label_units, predict
 from mirkit.tune.run import load_tuned
@@ -33,7 +34,7 @@ def predict_tuned(*, run_dir: str | Path, source: str | Path, out_path: str | Pa
     """
     out_path = Path(out_path)
     model, targets, meta = load_tuned(run_dir, device=device, merge=True)
-    timed = meta["kind"] in TIME_RESOLVED_KINDS
+    timed = isinstance(targets, FrameKind)
     if not timed and out_path.suffix not in (".jsonl", ".csv"):
         raise ConfigError(f"--out {str(out_path)!r} must end in .jsonl or .csv.")
     if timed and out_path.suffix in (".jsonl", ".csv"):
@@ -49,11 +50,10 @@ def predict_tuned(*, run_dir: str | Path, source: str | Path, out_path: str | Pa
     if timed:
         outputs = frame_outputs(model, waves, window_samples=window, batch_size=int(config["batch_size"]),  # type: ignore[arg-type]
                                 device=torch.device(device), method=str(meta["method"]))
-        rows = [{"path": path, **decode_activation(str(meta["kind"]), activations(str(meta["kind"]), logits), times,
-                                                   rate_hz=model.frame_rate_hz,
-                                                   tempo_range_bpm=meta.get("tempo_range_bpm"))}
+        rows = [{"path": path, **targets.to_row(targets.decode(activations(targets, logits), times,
+                                                                  rate_hz=model.frame_rate_hz, context=meta))}
                 for path, (logits, times) in zip(kept, outputs)]
-        write_decoded(out_path, rows, facts)
+        write_decoded(out_path, rows, facts, targets)
         return len(rows), skipped
     rows = []
     if kept:
@@ -61,9 +61,10 @@ def predict_tuned(*, run_dir: str | Path, source: str | Path, out_path: str | Pa
                           min_samples=max(1, math.ceil(spec.min_duration_s * spec.sample_rate)),
                           batch_size=int(config["batch_size"]), device=torch.device(device),  # type: ignore[arg-type]
                           method=str(meta["method"]))
-        outputs = label_units(outputs, model, targets.kind)
+        assert isinstance(targets, Targets)
+        outputs = label_units(outputs, model, targets)
         for path, output, value in zip(kept, outputs, targets.decode(outputs)):
-            rows.append(prediction_row(path, targets.kind, targets.classes, output, value, top_k=top_k))
+            rows.append(targets.prediction_row(path, output, value, top_k=top_k))
     write_predictions(out_path, rows, facts)
     return len(rows), skipped
 

@@ -24,17 +24,15 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from mirkit.adapt.probe import ProbeConfig
-from mirkit.adapt.run import aggregate, task_kind, task_vocabulary
+from mirkit.adapt.config import ProbeConfig
 from mirkit.adapt.targets import Targets
-from mirkit.adapt.timed.decode import tempo_range
-from mirkit.adapt.timed.targets import CHORD_CLASSES, FrameTargets
 from mirkit.audio.augment import parse_augment
 from mirkit.data.label_rules import check_rules
-from mirkit.data.tasks import TIME_RESOLVED_KINDS
+from mirkit.data.task_folder import aggregate, load_task
 from mirkit.encoders import load_encoder
 from mirkit.errors import CheckpointError, ConfigError
 from mirkit.files import atomic_write_json, safe_stem
+from mirkit.kinds import FrameKind, TaskKind, frame_kind, get_kind, kinds_of_level
 from mirkit.train.distributed import context, device_for
 from mirkit.tune.config import TuneConfig
 from mirkit.tune.data import load_task_audio
@@ -48,7 +46,7 @@ FORMAT_VERSION = 1
 
 
 def build_model(*, encoder: str, config: TuneConfig, output_dim: int, weights_dir: str | None = None,
-                device: str = "cpu", frame_kind: str | None = None) -> TuneModel | FrameTuneModel:
+                device: str = "cpu", frame_kind: FrameKind | None = None) -> TuneModel | FrameTuneModel:
     """The encoder as ``config.method`` leaves it, plus the head (random head, method modules at init);
     a frame-level head on every output frame for a time-resolved ``frame_kind`` (``output_dim`` unused)."""
     spec = get_method(config.method)
@@ -98,32 +96,35 @@ def tune_task(*, task_dir: str | Path, encoder: str, out_dir: str | Path, config
     dist = context(device)  # under torchrun: this process's rank; rank 0 alone writes
     device = device_for(device, dist)
     progress = progress and dist.is_main
-    kind, label = task_kind(task_dir)
+    task = load_task(task_dir)
+    kind, label = task.kind, task.label
     check_rules(task_dir.name, label, parse_augment(config.augment))  # no label may change silently
-    timed = kind in TIME_RESOLVED_KINDS
+    timed = kind.frame_level
     config = config_for_task(config, kind)
     method = get_method(config.method)
     name = method.encoder_name(config.method_options) if method.encoder_name is not None else encoder
-    frame_kind = kind if timed else None
+    frames = task.frame_kind() if timed else None
     probe_model = build_model(encoder=encoder, config=config, output_dim=1, weights_dir=weights_dir, device="cpu",
-                              frame_kind=frame_kind)
+                              frame_kind=frames)
     spec = probe_model.encoder.spec
     min_duration_s = max(spec.min_duration_s, 0.0)
-    if timed:
-        audio = load_timed_audio(task_dir, kind=kind, sample_rate=spec.sample_rate, min_duration_s=min_duration_s,
+    decoding: dict[str, object] = {}
+    if frames is not None:
+        audio = load_timed_audio(task_dir, kind=frames, sample_rate=spec.sample_rate, min_duration_s=min_duration_s,
                                  loudness=config.loudness, progress=progress)
-        targets: Targets | FrameTargets = FrameTargets(kind)
-        classes, dims = list(CHORD_CLASSES) if kind == "chords" else [], targets.output_dim
+        targets: Targets | FrameKind = frames
+        classes, dims = list(frames.classes), frames.outputs
+        decoding = frames.decode_context(audio.splits["train"].labels)  # type: ignore[arg-type]
     else:
         audio = load_task_audio(task_dir, label=label, sample_rate=spec.sample_rate, min_duration_s=min_duration_s,
                                 loudness=config.loudness, progress=progress)
-        targets = Targets.fit(kind, audio.splits["train"].labels, task_vocabulary(task_dir))
+        targets = Targets.fit(task.clip_kind().name, audio.splits["train"].labels, task.vocabulary)
         classes, dims = targets.classes, targets.dims
-    meta = {"format_version": FORMAT_VERSION, "task": task_dir.name, "task_dir": str(task_dir.resolve()), "kind": kind,
-            "label": label, "encoder": encoder, "name": name, "weights_dir": weights_dir, "method": config.method,
-            "config": config.to_dict(), "layers": probe_model.layers, "classes": classes, "dims": dims,
-            "sample_rate": spec.sample_rate, "weights_revision": probe_model.encoder.weights_revision,
-            "tempo_range_bpm": tempo_range(audio.splits["train"].labels) if kind == "beat" else None}
+    meta = {"format_version": FORMAT_VERSION, "task": task_dir.name, "task_dir": str(task_dir.resolve()),
+            "kind": kind.name, "label": label, "encoder": encoder, "name": name, "weights_dir": weights_dir,
+            "method": config.method, "config": config.to_dict(), "layers": probe_model.layers, "classes": classes,
+            "dims": dims, "sample_rate": spec.sample_rate, "weights_revision": probe_model.encoder.weights_revision,
+            **decoding}
     if dist.is_main:
         _claim_run_folder(out, meta)
     dist.barrier()
@@ -136,7 +137,7 @@ def tune_task(*, task_dir: str | Path, encoder: str, out_dir: str | Path, config
             continue
         seed_config = replace(config, seed=seed)
         model = build_model(encoder=encoder, config=seed_config, output_dim=targets.output_dim,
-                            weights_dir=weights_dir, device=device, frame_kind=frame_kind)
+                            weights_dir=weights_dir, device=device, frame_kind=frames)
         counts = count_parameters(model, config.method)
         started = time.perf_counter()
         outcome = train(model, audio.splits, targets, config=seed_config, run_dir=out / f"seed{seed}", device=device,
@@ -151,7 +152,7 @@ def tune_task(*, task_dir: str | Path, encoder: str, out_dir: str | Path, config
             atomic_write_json(path, result)
         dist.barrier()
         runs.append(result)
-    summary = {"task": task_dir.name, "kind": kind, "encoder": name, "method": config.method, "seeds": seeds,
+    summary = {"task": task_dir.name, "kind": kind.name, "encoder": name, "method": config.method, "seeds": seeds,
                "model": config.head, "layers": {config.method: {**aggregate(runs), "layer_indices": runs[0]["layers"]}},
                "cost": {k: float(np.mean([r["cost"][k] for r in runs])) for k in ("step_s", "epoch_s", "wall_s",
                                                                                    "peak_memory_mib")},
@@ -161,16 +162,16 @@ def tune_task(*, task_dir: str | Path, encoder: str, out_dir: str | Path, config
     return summary
 
 
-def config_for_task(config: TuneConfig, kind: str) -> TuneConfig:
+def config_for_task(config: TuneConfig, kind: TaskKind) -> TuneConfig:
     """``config`` with what depends on the task settled: ``--head tcn`` only on a time-resolved task, and the
     from-scratch CNN pooling time for clip-level tasks but keeping its frame rate for time-resolved ones."""
-    if kind == "separation":
+    if kind.level == "stems":
         raise ConfigError("a source-separation task is not trained by `mirkit tune`; use `mirkit boost --task TASK "
                           "--model open-unmix --encoder ENC`.")
-    timed = kind in TIME_RESOLVED_KINDS
+    timed = kind.frame_level
     if config.head == "tcn" and not timed:
-        raise ConfigError(f"--head tcn is a temporal head for the time-resolved tasks ({', '.join(TIME_RESOLVED_KINDS)}); "
-                          f"a {kind} task takes --head linear or mlp.")
+        raise ConfigError(f"--head tcn is a temporal head for the time-resolved tasks "
+                          f"({', '.join(kinds_of_level('frame'))}); a {kind.name} task takes --head linear or mlp.")
     options = config.method_options
     if getattr(options, "scratch_time_pool", None) == "auto":
         config = replace(config, options=replace(options, scratch_time_pool="no" if timed else "yes"))
@@ -220,7 +221,7 @@ def _seed_result(model: TuneModel | FrameTuneModel, outcome: Outcome, meta: dict
 
 
 def load_tuned(run_dir: str | Path, *, seed: int | None = None, device: str = "cpu",
-               merge: bool = False) -> tuple[TuneModel | FrameTuneModel, Targets | FrameTargets, dict[str, object]]:
+               merge: bool = False) -> tuple[TuneModel | FrameTuneModel, Targets | FrameKind, dict[str, object]]:
     """Rebuild a tuned model: base encoder + the method's modules + the saved weights (best seed by validation)."""
     from safetensors.torch import load_file
 
@@ -235,10 +236,10 @@ def load_tuned(run_dir: str | Path, *, seed: int | None = None, device: str = "c
             raise CheckpointError(f"{run} has no finished seed yet (no results/*.json); let `mirkit tune` finish.")
         seed = max(results, key=lambda r: (r["valid"]["headline"], -r["seed"]))["seed"]
     config = replace(TuneConfig.from_dict(meta["config"]), seed=seed)
-    timed = meta["kind"] in TIME_RESOLVED_KINDS
-    targets = FrameTargets(meta["kind"]) if timed else Targets(meta["kind"], list(meta["classes"]), int(meta["dims"]))
+    frames = frame_kind(meta["kind"]) if get_kind(meta["kind"]).frame_level else None
+    targets: Targets | FrameKind = frames or Targets(meta["kind"], list(meta["classes"]), int(meta["dims"]))
     model = build_model(encoder=meta["encoder"], config=config, output_dim=targets.output_dim,
-                        weights_dir=meta.get("weights_dir"), device=device, frame_kind=meta["kind"] if timed else None)
+                        weights_dir=meta.get("weights_dir"), device=device, frame_kind=frames)
     weights = run / f"seed{seed}" / "best.safetensors"
     if not weights.is_file():
         raise CheckpointError(f"{weights} is missing; seed {seed} of {run} did not finish.")

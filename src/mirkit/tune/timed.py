@@ -1,4 +1,4 @@
-"""Tuning on the time-resolved tasks (beat, chords, transcription): the encoder in the graph and a
+"""Tuning on the time-resolved tasks (frame-level kinds: beat, chords, notes, onsets...): the encoder in the graph and a
 frame-level head of ``mirkit probe`` (linear, MLP or the small TCN) on every output frame.
 
 This module holds the model, the choice of layers and the task audio with its time-stamped labels;
@@ -7,7 +7,6 @@ This module holds the model, the choice of layers and the task audio with its ti
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
@@ -15,28 +14,26 @@ import torch
 from torch import nn
 
 from mirkit.adapt.timed.heads import FrameHead
-from mirkit.adapt.timed.run import MIN_FRAME_RATE_HZ, label_problem
-from mirkit.adapt.timed.targets import FrameTargets
 from mirkit.adapt.timed.windows import covering_windows
 from mirkit.encoders.base import Encoder
 from mirkit.encoders.spec import EncoderSpec
 from mirkit.errors import ConfigError
+from mirkit.kinds import FrameKind
 from mirkit.tune.data import ClipSet, TaskAudio, load_task_audio
 from mirkit.tune.model import layer_index
 
 
-def choose_frame_layers(spec: EncoderSpec, layer: str, kind: str) -> list[int]:
-    """The layers a frame-level head reads, among those fast enough for ``kind``
-    (:data:`~mirkit.adapt.timed.run.MIN_FRAME_RATE_HZ`).
+def choose_frame_layers(spec: EncoderSpec, layer: str, kind: FrameKind) -> list[int]:
+    """The layers a frame-level head reads, among those fast enough for ``kind`` (its ``min_frame_rate_hz``).
 
     ``auto``: a learned weighting of all fast layers when they share one width and frame rate
     (transformers), else the deepest fast layer that is not an output of logits; ``weighted``: the
     largest group of fast layers of equal width and rate; or an index.
     """
-    floor = MIN_FRAME_RATE_HZ[kind]
+    floor = kind.min_frame_rate_hz
     fast = [i for i, l in enumerate(spec.layers) if l.frame_rate_hz >= floor]
     if not fast:
-        raise ConfigError(f"encoder {spec.name!r} has no layer at {floor:g} fps or more, which the {kind} task needs "
+        raise ConfigError(f"encoder {spec.name!r} has no layer at {floor:g} fps or more, which the {kind.name} task needs "
                           f"(its fastest runs at {max(l.frame_rate_hz for l in spec.layers):.3g} fps).")
 
     def grid(i: int) -> tuple[int, float]:
@@ -58,7 +55,7 @@ def choose_frame_layers(spec: EncoderSpec, layer: str, kind: str) -> list[int]:
     index = layer_index(spec, layer)
     if index not in fast:
         raise ConfigError(f"--layer {index} of {spec.name!r} runs at {spec.layers[index].frame_rate_hz:.3g} fps, below "
-                          f"the {floor:g} fps the {kind} task needs; choose one of {fast}.")
+                          f"the {floor:g} fps the {kind.name} task needs; choose one of {fast}.")
     return [index]
 
 
@@ -71,7 +68,7 @@ class FrameTuneModel(nn.Module):
     frames.
     """
 
-    def __init__(self, encoder: Encoder, layers: list[int], *, kind: str, head: str = "linear") -> None:
+    def __init__(self, encoder: Encoder, layers: list[int], *, kind: FrameKind, head: str = "linear") -> None:
         super().__init__()
         self.encoder, self.layers, self.kind = encoder, layers, kind
         grids = {(encoder.spec.layers[i].dim, encoder.spec.layers[i].frame_rate_hz) for i in layers}
@@ -79,7 +76,7 @@ class FrameTuneModel(nn.Module):
             raise ConfigError(f"layers {layers} of {encoder.spec.name!r} differ in width or frame rate "
                               f"({sorted(grids)}); a weighted frame head needs one grid.")
         dim, self.frame_rate_hz = grids.pop()
-        self.head = FrameHead(layers=len(layers), dim=dim, outputs=FrameTargets(kind).output_dim, head=head)
+        self.head = FrameHead(layers=len(layers), dim=dim, outputs=kind.outputs, head=head)
         self.register_buffer("norm_mean", torch.zeros(len(layers), dim))
         self.register_buffer("norm_std", torch.ones(len(layers), dim))
 
@@ -96,24 +93,22 @@ class FrameTuneModel(nn.Module):
         return self.head(x), frames
 
 
-def load_timed_audio(task_dir: Path, *, kind: str, sample_rate: int, min_duration_s: float,
+def load_timed_audio(task_dir: Path, *, kind: FrameKind, sample_rate: int, min_duration_s: float,
                      loudness: str = "none", progress: bool = True) -> TaskAudio:
-    """The task's clips with their whole label dicts (a transcription clip's note list read from its
-    sidecar file); a clip whose labels cannot train or score (unsorted beats, a chord outside the
-    clip, ...) is skipped with its reason, like a file that does not decode."""
+    """The task's clips with their whole label dicts (sidecar files read: a transcription clip's note
+    list); a clip whose labels cannot train or score (unsorted beats, a chord outside the clip, ...) is
+    skipped with its reason, like a file that does not decode."""
     audio = load_task_audio(task_dir, label=None, sample_rate=sample_rate, min_duration_s=min_duration_s,
                             loudness=loudness, progress=progress)
     for split, clips in audio.splits.items():
         kept = ClipSet([], [], [])
         for wave, labels, path in zip(clips.waves, clips.labels, clips.paths):
-            labels = dict(labels)  # type: ignore[call-overload]
-            if kind == "transcription":
-                try:
-                    labels["notes"] = json.loads((task_dir / str(labels["notes"])).read_text())
-                except (OSError, ValueError, KeyError) as exc:
-                    audio.skipped.append({"path": path, "reason": f"note list unreadable ({exc})"})
-                    continue
-            problem = label_problem(kind, labels, duration_s=len(wave) / sample_rate)
+            try:
+                labels = kind.read_labels(dict(labels), folder=task_dir)  # type: ignore[call-overload]
+            except (OSError, ValueError, KeyError) as exc:
+                audio.skipped.append({"path": path, "reason": f"labels unreadable ({exc})"})
+                continue
+            problem = kind.label_problem(labels, duration_s=len(wave) / sample_rate)
             if problem:
                 audio.skipped.append({"path": path, "reason": f"bad labels: {problem}"})
                 continue
@@ -121,7 +116,7 @@ def load_timed_audio(task_dir: Path, *, kind: str, sample_rate: int, min_duratio
             kept.labels.append(labels)
             kept.paths.append(path)
         if not kept.waves:
-            raise ConfigError(f"task {task_dir.name!r} has no {split} clip with usable {kind} labels "
+            raise ConfigError(f"task {task_dir.name!r} has no {split} clip with usable {kind.name} labels "
                               f"({len(audio.skipped)} skipped, e.g. {audio.skipped[-1]['reason'] if audio.skipped else '-'}); "
                               "check it with `mirkit data validate`.")
         audio.splits[split] = kept

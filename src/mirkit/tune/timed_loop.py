@@ -2,7 +2,7 @@
 
 Training crops carry their labels along: each crop's beat, chord and note times are moved by the
 crop's offset and turned into targets on the crop's own frame times (the widening and the chord
-vocabulary of :mod:`mirkit.adapt.timed.targets`); padding frames are left out of the loss.
+vocabulary of the task's kind, :mod:`mirkit.kinds`); padding frames are left out of the loss.
 Evaluation runs the model over consecutive windows covering each whole clip (the last one
 overlapping its neighbour, so no tail is lost), joins their frames and decodes them as
 ``mirkit probe`` does (beat tracker, Viterbi chords, note events), so tuned and probed models are
@@ -17,11 +17,11 @@ import math
 import numpy as np
 import torch
 
-from mirkit.adapt.timed.decode import tempo_range
-from mirkit.adapt.timed.fit import HEADLINE, Clip, evaluate_clips, frame_loss, positive_weight
-from mirkit.adapt.timed.targets import KEYS, LOWEST_KEY, FrameTargets
+from mirkit.adapt.timed.fit import Clip, evaluate_clips, frame_loss, positive_weight
 from mirkit.data.label_rules import relabel_timed
 from mirkit.errors import TrainingError
+from mirkit.kinds import FrameKind
+from mirkit.kinds.labels import LOWEST_KEY, PIANO_KEYS
 from mirkit.tune.data import ClipSet, pad_batch
 from mirkit.tune.inference import autocast, set_mode
 from mirkit.tune.loop import Trainer
@@ -61,10 +61,9 @@ def frame_outputs(model: FrameTuneModel, waves: list[np.ndarray], *, window_samp
     return result
 
 
-def activations(kind: str, logits: np.ndarray) -> np.ndarray:
-    """Frame probabilities: softmax over chord classes, else a sigmoid per output."""
-    tensor = torch.from_numpy(logits)
-    return (torch.softmax(tensor, -1) if kind == "chords" else torch.sigmoid(tensor)).numpy()
+def activations(kind: FrameKind, logits: np.ndarray) -> np.ndarray:
+    """Frame probabilities (the kind's activation: a softmax over classes, or a sigmoid per output)."""
+    return kind.activate(torch.from_numpy(logits)).numpy()
 
 
 class FrameTrainer(Trainer):
@@ -72,7 +71,7 @@ class FrameTrainer(Trainer):
 
     model: FrameTuneModel
 
-    def __init__(self, model: FrameTuneModel, splits: dict[str, ClipSet], targets: FrameTargets, **kwargs) -> None:
+    def __init__(self, model: FrameTuneModel, splits: dict[str, ClipSet], targets: FrameKind, **kwargs) -> None:
         super().__init__(model, splits, targets, **kwargs)  # type: ignore[arg-type]
         self.sample_rate = model.encoder.spec.sample_rate
         self.rate = model.frame_rate_hz
@@ -114,7 +113,7 @@ class FrameTrainer(Trainer):
         targets = [self._encode(labels, clip_frame_times(len(wave), sample_rate=self.sample_rate,  # type: ignore[arg-type]
                                                          frame_rate_hz=self.rate))
                    for wave, labels in zip(train.waves, train.labels)]
-        weight = positive_weight(self.targets.kind, targets)
+        weight = positive_weight(self.targets, targets)
         self.pos_weight = None if weight is None else weight.to(self.device)
 
     def batch_loss(self, idx: np.ndarray, offsets: np.ndarray, wave: torch.Tensor, lengths: torch.Tensor,
@@ -134,7 +133,7 @@ class FrameTrainer(Trainer):
             rows.append(self._encode(labels, offset / self.sample_rate + grid * scale))  # type: ignore[arg-type]
         y = np.stack(rows)
         mask = torch.arange(logits.shape[1], device=logits.device)[None] < frames[:, None]
-        return frame_loss(self.targets.kind, logits, torch.from_numpy(y).to(self.device), mask, self.pos_weight)
+        return frame_loss(self.targets, logits, torch.from_numpy(y).to(self.device), mask, self.pos_weight)
 
     def accept_change(self, index: int, changes: dict[str, float]) -> bool:
         """A pitch shift that would move a note off the piano's 88 keys (the transcription targets) is refused."""
@@ -142,18 +141,17 @@ class FrameTrainer(Trainer):
             return True
         shift = int(round(changes["semitones"]))
         notes = self.splits["train"].labels[index]["notes"]  # type: ignore[index]
-        return all(LOWEST_KEY <= int(n["pitch"]) + shift < LOWEST_KEY + KEYS for n in notes  # type: ignore[union-attr]
-                   if LOWEST_KEY <= int(n["pitch"]) < LOWEST_KEY + KEYS)
+        return all(LOWEST_KEY <= int(n["pitch"]) + shift < LOWEST_KEY + PIANO_KEYS for n in notes  # type: ignore[union-attr]
+                   if LOWEST_KEY <= int(n["pitch"]) < LOWEST_KEY + PIANO_KEYS)
 
     def score(self, split: str, *, with_loss: bool = False) -> tuple[float, dict[str, float]]:
-        kind, clips = self.targets.kind, self.splits[split]
+        kind, clips = self.targets, self.splits[split]
         outputs = frame_outputs(self.model, clips.waves, window_samples=self.crop, batch_size=self.config.batch_size,
                                 device=self.device, method=self.config.method)
         scored = [Clip(np.empty(0), times, np.empty(0), labels, len(wave) / self.sample_rate)  # type: ignore[arg-type]
                   for (_, times), labels, wave in zip(outputs, clips.labels, clips.waves)]
         scores = evaluate_clips(kind, scored, [activations(kind, logits) for logits, _ in outputs], rate_hz=self.rate,
-                                tempo_range_bpm=tempo_range(self.splits["train"].labels) if kind == "beat" else None)
-        scores["headline"] = scores[HEADLINE[kind]]
+                                context=kind.decode_context(self.splits["train"].labels))  # type: ignore[arg-type]
         loss = math.nan
         if with_loss:
             logits = torch.from_numpy(np.concatenate([out for out, _ in outputs]))[None]

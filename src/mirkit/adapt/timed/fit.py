@@ -21,39 +21,12 @@ from torch import nn
 
 from mirkit.adapt.fit import standardiser
 from mirkit.adapt.probe import ProbeResult
-from mirkit.adapt.timed.decode import (
-    beats_from_activation,
-    chords_from_posteriors,
-    downbeats_from_beats,
-    notes_from_activations,
-    tempo_from_activation,
-    tempo_range,
-)
-from mirkit.adapt.timed.heads import HEADS, FrameHead, StackedFrameHeads
-from mirkit.adapt.timed.targets import IGNORE, KEYS, FrameTargets
-from mirkit.errors import ConfigError
+from mirkit.adapt.config import FrameProbeConfig
+from mirkit.adapt.timed.heads import FrameHead, StackedFrameHeads
+from mirkit.kinds import FrameKind
+from mirkit.kinds.labels import IGNORE
 
 FRAME_BATCH = 4096  # frames per step of a per-frame (linear, MLP) head
-#: beats before this time are left out of the beat scores of short suite clips (mir_eval's 5 s is for songs)
-CLIP_SKIP_S = 1.0
-
-
-@dataclass
-class FrameProbeConfig:
-    head: str = "linear"  # linear | mlp | tcn
-    learning_rates: tuple[float, ...] = (1e-3, 3e-3, 1e-2)
-    weight_decay: float = 1e-4
-    max_epochs: int = 40
-    patience: int = 6
-    batch_clips: int = 4  # whole clips per step of the temporal (tcn) head; per-frame heads take FRAME_BATCH frames
-    dropout: float = 0.2
-    seed: int = 0
-
-    def validate(self) -> None:
-        if self.head not in HEADS:
-            raise ConfigError(f"head={self.head!r} must be one of {', '.join(HEADS)}.")
-        if not self.learning_rates or min(self.learning_rates) <= 0:
-            raise ConfigError(f"learning_rates={self.learning_rates} must be positive numbers.")
 
 
 @dataclass
@@ -81,33 +54,33 @@ def _batches(clips: list[Clip], order: np.ndarray, size: int):
         yield torch.from_numpy(x), torch.from_numpy(y), torch.from_numpy(mask)
 
 
-def frame_loss(kind: str, logits: torch.Tensor, y: torch.Tensor, mask: torch.Tensor | None,
-          pos_weight: torch.Tensor | None) -> torch.Tensor:
+def frame_loss(kind: FrameKind, logits: torch.Tensor, y: torch.Tensor, mask: torch.Tensor | None,
+               pos_weight: torch.Tensor | None) -> torch.Tensor:
     """Mean loss over the frames ``mask`` keeps (``None``: every frame)."""
     if mask is not None:
         logits, y = logits[mask], y[mask]
     else:
         logits, y = logits.reshape(-1, logits.shape[-1]), y.reshape(-1, *y.shape[2:])
-    if kind == "chords":
+    if kind.categorical:
         return nn.functional.cross_entropy(logits, y, ignore_index=IGNORE)
     return nn.functional.binary_cross_entropy_with_logits(logits, y, pos_weight=pos_weight)
 
 
-def positive_weight(kind: str, targets: list[np.ndarray]) -> torch.Tensor | None:
-    """Per-output weight of the positive frames in the binary losses (beat, transcription): the ratio of
-    negative to positive training frames, capped at 20 (a beat is one frame in ~20 at 43 fps)."""
-    if kind == "chords":
+def positive_weight(kind: FrameKind, targets: list[np.ndarray]) -> torch.Tensor | None:
+    """Per-output weight of the positive frames in the binary losses (beat, transcription, onsets): the
+    ratio of negative to positive training frames, capped at 20 (a beat is one frame in ~20 at 43 fps)."""
+    if kind.categorical:
         return None
     positive = np.concatenate(targets).mean(axis=0).clip(1e-3, None)
     return torch.tensor((1 - positive) / positive, dtype=torch.float32).clamp(max=20.0)
 
 
-def _stacked_loss(kind: str, logits: torch.Tensor, y: torch.Tensor, pos_weight: torch.Tensor | None, *,
+def _stacked_loss(kind: FrameKind, logits: torch.Tensor, y: torch.Tensor, pos_weight: torch.Tensor | None, *,
                   per_copy: bool = False) -> torch.Tensor:
     """The sum over copies of each copy's mean loss (``per_copy``: the ``(copies,)`` losses), in one call:
     ``logits`` is ``(copies, frames, outputs)``, ``y`` the shared ``(frames, ...)`` targets."""
     copies = logits.shape[0]
-    if kind == "chords":
+    if kind.categorical:
         losses = nn.functional.cross_entropy(logits.permute(0, 2, 1), y.expand(copies, -1), ignore_index=IGNORE,
                                              reduction="none")
         counted = (y != IGNORE).sum().clamp(min=1)
@@ -119,57 +92,25 @@ def _stacked_loss(kind: str, logits: torch.Tensor, y: torch.Tensor, pos_weight: 
     return values if per_copy else values.sum()
 
 
-def _activations(model: FrameHead, kind: str, clips: list[Clip]) -> list[np.ndarray]:
+def _activations(model: FrameHead, kind: FrameKind, clips: list[Clip]) -> list[np.ndarray]:
     model.eval()
     out = []
     with torch.no_grad():
         for clip in clips:
-            logits = model(torch.from_numpy(clip.frames[None]))[0]
-            out.append((torch.softmax(logits, -1) if kind == "chords" else torch.sigmoid(logits)).numpy())
+            out.append(kind.activate(model(torch.from_numpy(clip.frames[None]))[0]).numpy())
     return out
 
 
-def evaluate_clips(kind: str, clips: list[Clip], activations: list[np.ndarray], *, rate_hz: float,
-                   headline_only: bool = False, tempo_range_bpm: tuple[float, float] | None = None) -> dict[str, float]:
-    """Decode every clip and score it against its labels (mir_eval through :mod:`mirkit.metrics`);
-    ``headline_only`` skips what the choice of a learning rate does not read (the beat task's tempo);
-    ``tempo_range_bpm``: the training labels' tempo range, the prior of the tempo decoding."""
-    from mirkit.metrics.chords import chord_overlap
-    from mirkit.metrics.rhythm import downbeat_f_measure, evaluate_beats, evaluate_tempo
-
+def evaluate_clips(kind: FrameKind, clips: list[Clip], activations: list[np.ndarray], *, rate_hz: float,
+                   context: dict[str, object] | None = None, full: bool = True) -> dict[str, float]:
+    """Decode every clip and score it against its labels (the kind's decoder and metrics); ``full=False``
+    skips what the choice of a learning rate does not read (the beat task's tempo); ``context``: what the
+    decoder learnt from the training labels (the beat task's tempo range)."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # mir_eval warns on empty estimates; they score 0
-        if kind == "beat":
-            beats = [beats_from_activation(a[:, 0], c.times_s, rate_hz=rate_hz) for c, a in zip(clips, activations)]
-            downbeats = [downbeats_from_beats(b, a[:, 1], c.times_s) for b, c, a in zip(beats, clips, activations)]
-            scores = evaluate_beats([c.labels["beats"] for c in clips], beats, skip_s=CLIP_SKIP_S)
-            scores["downbeat_f_measure"] = downbeat_f_measure([c.labels["downbeats"] for c in clips], downbeats)
-            if not headline_only and all("bpm" in c.labels for c in clips):
-                tempi = [tempo_from_activation(a[:, 0], rate_hz=rate_hz, tempo_range_bpm=tempo_range_bpm)
-                         for a in activations]
-                scores.update({f"tempo_{k}": v for k, v in
-                               evaluate_tempo([float(c.labels["bpm"]) for c in clips], tempi).items()})
-            return scores
-        if kind == "transcription":
-            from mirkit.metrics.transcription import note_f1
-
-            onset_f1, full_f1 = [], []
-            for clip, a in zip(clips, activations):
-                reference = [(n["onset_s"], n["offset_s"], n["pitch"]) for n in clip.labels["notes"]]
-                found = notes_from_activations(a[:, :KEYS], a[:, KEYS:], clip.times_s, rate_hz=rate_hz)
-                onset_f1.append(note_f1(reference, found)["f1"])
-                full_f1.append(note_f1(reference, found, with_offsets=True)["f1"])
-            return {"note_f1": float(np.mean(onset_f1)), "note_f1_offsets": float(np.mean(full_f1))}
-        reference, estimate = [], []
-        for clip, posteriors in zip(clips, activations):
-            segments = clip.labels["chords"]
-            reference.append((np.array([[s[0], s[1]] for s in segments], dtype=float), [str(s[2]) for s in segments]))
-            found = chords_from_posteriors(posteriors, clip.times_s, rate_hz=rate_hz)
-            estimate.append((np.array([[s[0], s[1]] for s in found], dtype=float), [s[2] for s in found]))
-        return chord_overlap(reference, estimate)
-
-
-HEADLINE = {"beat": "f_measure", "chords": "majmin", "transcription": "note_f1"}
+        decoded = [kind.decode(a, c.times_s, rate_hz=rate_hz, context=context, full=full)
+                   for c, a in zip(clips, activations)]
+        return kind.score([c.labels for c in clips], decoded)
 
 
 def _flat(clips: list[Clip], *, seed: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
@@ -196,7 +137,7 @@ def _epoch_batches(splits: dict[str, list[Clip]], flat, head: str, rng: np.rando
         yield x[:, :, start : start + FRAME_BATCH], y[:, start : start + FRAME_BATCH], None
 
 
-def _train_one(kind: str, splits: dict[str, list[Clip]], *, config: FrameProbeConfig, rate: float, seed: int,
+def _train_one(kind: FrameKind, splits: dict[str, list[Clip]], *, config: FrameProbeConfig, rate: float, seed: int,
                pos_weight: torch.Tensor | None, outputs: int):
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
@@ -233,7 +174,7 @@ def _train_one(kind: str, splits: dict[str, list[Clip]], *, config: FrameProbeCo
     return model, best[1], best[0]
 
 
-def _train_stacked(kind: str, splits: dict[str, list[Clip]], *, config: FrameProbeConfig,
+def _train_stacked(kind: FrameKind, splits: dict[str, list[Clip]], *, config: FrameProbeConfig,
                    copies: list[tuple[int, float]], pos_weight: torch.Tensor | None, outputs: int):
     """Per-frame heads for every ``(seed, learning rate)`` in ``copies``, trained in one pass: the same
     once-shuffled frame slices (in the first seed's order) feed every copy, each copy has its own seeded
@@ -269,14 +210,13 @@ def _train_stacked(kind: str, splits: dict[str, list[Clip]], *, config: FramePro
     return heads
 
 
-def fit_frame_probes(splits: dict[str, list[Clip]], *, kind: str, layers: list[int], config: FrameProbeConfig,
+def fit_frame_probes(splits: dict[str, list[Clip]], *, kind: FrameKind, layers: list[int], config: FrameProbeConfig,
                      rate_hz: float, seeds: list[int]) -> list[tuple[ProbeResult, FrameHead, dict[str, np.ndarray]]]:
     """For each seed: train on ``splits["train"]``, choose the learning rate on ``valid``, score ``test``
     once. Returns per seed the result, the head and the standardisation (``mean``, ``scale`` of shape
     ``(layers, 1, dim)``) it expects. Per-frame heads of every seed and learning rate train together
     (:func:`_train_stacked`); the temporal head trains one at a time."""
     config.validate()
-    targets = FrameTargets(kind)
     started = time.perf_counter()
     train_frames = np.concatenate([c.frames for c in splits["train"]], axis=1)  # (layers, frames, dim)
     mean, scale = standardiser(train_frames.transpose(1, 0, 2))
@@ -285,13 +225,13 @@ def fit_frame_probes(splits: dict[str, list[Clip]], *, kind: str, layers: list[i
                   for c in clips] for s, clips in splits.items()}
     pos_weight = positive_weight(kind, [c.target for c in splits["train"]])
     copies = [(seed, rate) for seed in seeds for rate in config.learning_rates]
-    tempo_range_bpm = tempo_range(c.labels for c in splits["train"]) if kind == "beat" else None
+    context = kind.decode_context([c.labels for c in splits["train"]])
     if config.head == "tcn":
         trained = [_train_one(kind, scaled, config=config, rate=rate, seed=seed, pos_weight=pos_weight,
-                              outputs=targets.output_dim)[:2] for seed, rate in copies]
+                              outputs=kind.outputs)[:2] for seed, rate in copies]
     else:
         trained = _train_stacked(kind, scaled, config=config, copies=copies, pos_weight=pos_weight,
-                                 outputs=targets.output_dim)
+                                 outputs=kind.outputs)
     train_s = (time.perf_counter() - started) / len(seeds)
     out = []
     for seed in seeds:
@@ -300,14 +240,14 @@ def fit_frame_probes(splits: dict[str, list[Clip]], *, kind: str, layers: list[i
             if copy_seed != seed:
                 continue
             valid = evaluate_clips(kind, scaled["valid"], _activations(model, kind, scaled["valid"]), rate_hz=rate_hz,
-                                   headline_only=True)
-            if best is None or valid[HEADLINE[kind]] > best[0][HEADLINE[kind]]:
+                                   full=False)
+            if best is None or valid[kind.headline] > best[0][kind.headline]:
                 best = (valid, rate, epoch, model)
         _, rate, epoch, model = best
         valid = evaluate_clips(kind, scaled["valid"], _activations(model, kind, scaled["valid"]), rate_hz=rate_hz,
-                               tempo_range_bpm=tempo_range_bpm)
+                               context=context)
         test = evaluate_clips(kind, scaled["test"], _activations(model, kind, scaled["test"]), rate_hz=rate_hz,
-                              tempo_range_bpm=tempo_range_bpm)
+                              context=context)
         result = ProbeResult(layers=layers, seed=seed, model=config.head, learning_rate=rate, best_epoch=epoch,
                                   valid=valid, test=test, parameters=sum(p.numel() for p in model.parameters()),
                                   train_s=round(train_s, 2), layer_weights=model.layer_weights())
@@ -315,11 +255,11 @@ def fit_frame_probes(splits: dict[str, list[Clip]], *, kind: str, layers: list[i
     return out
 
 
-def fit_frame_probe(splits: dict[str, list[Clip]], *, kind: str, layers: list[int], config: FrameProbeConfig,
+def fit_frame_probe(splits: dict[str, list[Clip]], *, kind: FrameKind, layers: list[int], config: FrameProbeConfig,
                     rate_hz: float) -> tuple[ProbeResult, FrameHead, dict[str, np.ndarray]]:
     """:func:`fit_frame_probes` for the one seed of ``config``."""
     return fit_frame_probes(splits, kind=kind, layers=layers, config=config, rate_hz=rate_hz, seeds=[config.seed])[0]
 
 
-__all__ = ["CLIP_SKIP_S", "Clip", "FrameProbeConfig", "HEADLINE", "evaluate_clips", "fit_frame_probe",
+__all__ = ["Clip", "evaluate_clips", "fit_frame_probe",
            "fit_frame_probes", "frame_loss", "positive_weight"]

@@ -8,28 +8,24 @@ Output folder (like :func:`mirkit.adapt.run.probe_task`): ``results/<job>.json``
 from __future__ import annotations
 
 import json
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 
-from mirkit.adapt.run import aggregate, check_results_recipe, record_extraction, task_kind, weighted_layers
-from mirkit.adapt.timed.decode import tempo_range
-from mirkit.adapt.timed.fit import HEADLINE, Clip, FrameProbeConfig, fit_frame_probes
-from mirkit.adapt.timed.targets import FrameTargets
-from mirkit.data.manifest import SPLITS, read_manifest
+from mirkit.adapt.config import FrameProbeConfig, ProbeRunConfig
+from mirkit.adapt.results import check_results_recipe, record_extraction, weighted_layers
+from mirkit.adapt.timed.fit import Clip, fit_frame_probes
+from mirkit.data.task_folder import TaskFolder, aggregate, entries_by_split
 from mirkit.errors import ConfigError
 from mirkit.features.extract import ExtractConfig, extract
 from mirkit.features.store import FeatureStore
 from mirkit.files import atomic_write_bytes, atomic_write_json, safe_stem, write_jsonl
-
-FRAME_KINDS = ("beat", "chords", "transcription")
-#: the slowest frame rate a layer may have for a task: beats are scored within 70 ms; chords last a beat or more
-MIN_FRAME_RATE_HZ = {"beat": 20.0, "chords": 4.0, "transcription": 20.0, "separation": 20.0}  # separation: the booster's
+from mirkit.kinds import FrameKind, TaskKind
 
 
-def frame_layers(encoder: str, kind: str, layers: str, *, frame_rate_hz: float | None = None) -> str:
-    """The selected layers (``all`` or a comma list) whose frame rate suits ``kind``, as a comma list.
+def frame_layers(encoder: str, kind: TaskKind, layers: str, *, frame_rate_hz: float | None = None) -> str:
+    """The selected layers (``all`` or a comma list) whose frame rate suits ``kind`` (at least its
+    ``min_frame_rate_hz``), as a comma list.
 
     Raises:
         ConfigError: a named layer is too slow, or the encoder has no layer fast enough.
@@ -40,16 +36,16 @@ def frame_layers(encoder: str, kind: str, layers: str, *, frame_rate_hz: float |
     spec = get_spec(encoder)
     if frame_rate_hz is not None:
         spec = spec.with_frame_rate(frame_rate_hz)
-    floor = MIN_FRAME_RATE_HZ[kind]
+    floor = kind.min_frame_rate_hz
     chosen = parse_layers(layers, spec=spec)
     slow = [k for k in chosen if spec.layers[k].frame_rate_hz < floor]
     if slow and layers != "all":
         raise ConfigError(f"layers {slow} of {encoder!r} run at {spec.layers[slow[0]].frame_rate_hz:.3g} fps, below the "
-                          f"{floor:g} fps the {kind} task needs; choose among "
+                          f"{floor:g} fps the {kind.name} task needs; choose among "
                           f"{[k for k in range(spec.num_layers) if spec.layers[k].frame_rate_hz >= floor]}.")
     fast = [k for k in chosen if k not in slow]
     if not fast:
-        raise ConfigError(f"{encoder!r} has no layer at {floor:g} fps or more, which the {kind} task needs.")
+        raise ConfigError(f"{encoder!r} has no layer at {floor:g} fps or more, which the {kind.name} task needs.")
     return ",".join(str(k) for k in fast)
 
 
@@ -60,7 +56,7 @@ def frame_rate(times_s: np.ndarray) -> float:
     return float(1.0 / np.median(np.diff(times_s)))
 
 
-def _clips_of_layers(items, layers: list[int], by_split, targets: FrameTargets):
+def _clips_of_layers(items, layers: list[int], by_split, kind: FrameKind):
     """Per split, clips with the frames of ``layers`` stacked ``(layers, frames, dim)``; ``None`` when the
     layers' frame times differ (they cannot be mixed frame by frame)."""
     out, rate = {}, None
@@ -74,49 +70,10 @@ def _clips_of_layers(items, layers: list[int], by_split, targets: FrameTargets):
                 return None, None
             rate = rate or frame_rate(times)
             frames = np.stack([per_layer[j][k][0] for j in range(len(layers))]).astype(np.float32)
-            clips.append(Clip(frames, times, targets.encode(entry.labels, times, rate_hz=rate), entry.labels,
+            clips.append(Clip(frames, times, kind.encode(entry.labels, times, rate_hz=rate), entry.labels,
                               entry.duration_s))
         out[split] = clips
     return out, rate
-
-
-def label_problem(kind: str, labels: dict[str, object], *, duration_s: float) -> str | None:
-    """Why a clip's time-resolved labels cannot train or score a probe (``None``: they can)."""
-    from mirkit.data.annotations import beat_problem, chord_problem
-
-    if kind == "beat":
-        return beat_problem(labels, duration_s=duration_s)
-    if kind == "chords":
-        return chord_problem(labels, duration_s=duration_s)
-    notes = labels.get("notes")
-    if not isinstance(notes, list) or any(n["offset_s"] <= n["onset_s"] for n in notes):
-        return "the note list is missing or has a note whose offset is not after its onset"
-    return None
-
-
-def entries_by_split(entries, manifest: Path, report, *, kind: str, skipped: list[dict]) -> dict[str, list]:
-    """Per split, ``(item id, manifest entry)`` of the usable clips (a transcription entry's note list read
-    from its sidecar file); each clip left out is appended to ``skipped`` with its reason."""
-    by_split: dict[str, list] = {s: [] for s in SPLITS}
-    for entry in entries:
-        path = entry.path if Path(entry.path).is_absolute() else str(manifest.parent / entry.path)
-        item = report.item_ids.get(path)
-        if item is None:
-            skipped.append({"path": entry.path, "reason": "no_features", "message": "extraction skipped it"})
-            continue
-        if kind == "transcription":
-            try:
-                notes = json.loads((manifest.parent / str(entry.labels["notes"])).read_text())
-            except (OSError, ValueError, KeyError) as exc:
-                skipped.append({"path": entry.path, "reason": "bad_labels", "message": f"note list unreadable ({exc})"})
-                continue
-            entry = replace(entry, labels={**entry.labels, "notes": notes})
-        problem = label_problem(kind, entry.labels, duration_s=entry.duration_s)
-        if problem:
-            skipped.append({"path": entry.path, "reason": "bad_labels", "message": problem})
-            continue
-        by_split[entry.split].append((item, entry))
-    return by_split
 
 
 def _long_enough(items, rows: list, skipped: list[dict]) -> list:
@@ -134,18 +91,15 @@ def _long_enough(items, rows: list, skipped: list[dict]) -> list:
     return kept
 
 
-def _train_job(items, by_split, targets: FrameTargets, config: FrameProbeConfig, *, name: str, layers: list[int],
+def _train_job(items, by_split, kind: FrameKind, config: FrameProbeConfig, *, name: str, layers: list[int],
                seeds: list[int], out: Path, job_id, context: dict[str, object]) -> int:
     """Fit one layer job for ``seeds``; each seed's head, then its result file (the done-marker). Returns
     how many were trained (0 when the layers sit on different frame grids and cannot be mixed)."""
-    splits, rate = _clips_of_layers(items, layers, by_split, targets)
+    splits, rate = _clips_of_layers(items, layers, by_split, kind)
     if splits is None:
         return 0
-    kind = targets.kind
     for result, model, standardisation in fit_frame_probes(splits, kind=kind, layers=layers, config=config,
                                                            rate_hz=rate, seeds=seeds):
-        for scores in (result.valid, result.test):
-            scores["headline"] = scores[HEADLINE[kind]]
         record = {**context, "frame_rate_hz": rate, "feature_dim": int(splits["train"][0].frames.shape[-1]),
                   "layers": layers, "job": name}
         _save_head(out / "models" / job_id(name, result.seed), model, standardisation, record)
@@ -164,45 +118,36 @@ def _save_head(model_dir: Path, model, standardisation: dict[str, np.ndarray], c
     atomic_write_json(model_dir / "head.json", context)
 
 
-def probe_timed_task(*, task_dir: str | Path, encoder: str, out_dir: str | Path, store: str | Path,
-                     layers: str = "all", seeds: int = 3, config: FrameProbeConfig | None = None,
-                     weights_dir: str | None = None, device: str = "cpu", weighted: bool = False, force: bool = False,
-                     frame_rate_hz: float | None = None, loudness: str = "none",
-                     progress: bool = True) -> dict[str, object]:
-    """Probe every selected layer frame by frame for ``seeds`` seeds; returns the summary also written to
-    ``RUN/summary.json`` (per layer: test scores mean/std, validation headline, layer weights). Layers
-    slower than :data:`MIN_FRAME_RATE_HZ` are left out of ``all`` (musicnn's patch-level layers, say);
-    ``frame_rate_hz`` sets the rate of encoders with a free hop (CREPE)."""
-    task_dir, out = Path(task_dir), Path(out_dir)
-    kind, _ = task_kind(task_dir)
-    if kind not in FRAME_KINDS:
-        raise ConfigError(f"{task_dir.name!r} is a {kind} task; frame-level probing covers {', '.join(FRAME_KINDS)}. "
-                          "Use `mirkit probe` for clip-level tasks.")
-    if seeds < 1:
-        raise ConfigError(f"seeds={seeds}: need at least 1 (3 or more for a mean +- std).")
-    base = config or FrameProbeConfig()
-    base.validate()
-    layers = frame_layers(encoder, kind, layers, frame_rate_hz=frame_rate_hz)
-    manifest = task_dir / "manifest.jsonl"
-    entries = read_manifest(manifest)
-    report = extract(manifest, store=store, progress=progress,
-                     config=ExtractConfig(encoder=encoder, layers=layers, pooling="none", weights_dir=weights_dir,
-                                          device=device, frame_rate_hz=frame_rate_hz, loudness=loudness))
+def probe_timed_task(run: ProbeRunConfig, task: TaskFolder) -> dict[str, object]:
+    """Probe every selected layer of ``run`` frame by frame on the frame-level ``task``; returns the summary
+    also written to ``RUN/summary.json`` (per layer: test scores mean/std, validation headline, layer
+    weights). Layers slower than the kind's ``min_frame_rate_hz`` are left out of ``all`` (musicnn's
+    patch-level layers, say); ``run.frame_rate_hz`` sets the rate of encoders with a free hop (CREPE).
+    Called by :func:`mirkit.adapt.run.probe_task`, which loads the task and reads its kind."""
+    kind, out, encoder = task.frame_kind(), Path(run.out_dir), run.encoder
+    if run.augment != "none":
+        raise ConfigError(f"--augment is for clip-level probes; a {kind.name} task trains frame heads on stored "
+                          "features of the original clips. Use `mirkit tune --augment` for an augmented "
+                          "time-resolved model.")
+    base = run.frame_probe()
+    layers = frame_layers(encoder, kind, run.layers, frame_rate_hz=run.frame_rate_hz)
+    report = extract(task.manifest, store=run.store, progress=run.progress,
+                     config=ExtractConfig(encoder=encoder, layers=layers, pooling="none", weights_dir=run.weights_dir,
+                                          device=run.device, frame_rate_hz=run.frame_rate_hz, loudness=run.loudness))
     record_extraction(out / "extract.json", report, encoder)
-    items = FeatureStore(store).recipe(report.recipe)
-    check_results_recipe(out, items.recipe.recipe_id, force=force)
+    items = FeatureStore(run.store).recipe(report.recipe)
+    check_results_recipe(out, items.recipe.recipe_id, force=run.force)
     skipped: list[dict] = []
-    by_split = entries_by_split(entries, manifest, report, kind=kind, skipped=skipped)
+    by_split = entries_by_split(task.entries(), task.manifest, report.item_ids, kind=kind, skipped=skipped)
     by_split = {s: _long_enough(items, rows, skipped) for s, rows in by_split.items()}
     write_jsonl(out / "skipped.jsonl", skipped)
     for split, rows in by_split.items():
         if not rows:
-            raise ConfigError(f"task {task_dir.name!r} has no usable {split} clips for {encoder!r} ({len(skipped)} "
+            raise ConfigError(f"task {task.path.name!r} has no usable {split} clips for {encoder!r} ({len(skipped)} "
                               f"skipped with their reasons in {out / 'skipped.jsonl'}; extraction errors in "
                               f"{report.errors_path}).")
-    targets = FrameTargets(kind)
     jobs = [(f"layer{k}", [k]) for k in items.recipe.layers]
-    if weighted:
+    if run.weighted:
         first = by_split["train"][0][0]
         dims = {k: items.read_frames(k, [first])[0][0].shape[-1] for k in items.recipe.layers}
         mixed = weighted_layers(dims)
@@ -214,22 +159,22 @@ def probe_timed_task(*, task_dir: str | Path, encoder: str, out_dir: str | Path,
         return f"{safe_stem(encoder)}__{name}__{base.head}__seed{seed}"
 
     trained = 0
-    context = {"task": task_dir.name, "kind": kind, "encoder": encoder, "recipe_id": items.recipe.recipe_id,
-               "pooling": "none", "extract_frame_rate_hz": frame_rate_hz, "loudness": loudness, "head": base.head,
-               "outputs": targets.output_dim,
-               "tempo_range_bpm": tempo_range(e.labels for _, e in by_split["train"]) if kind == "beat" else None}
+    context = {"task": task.path.name, "kind": kind.name, "encoder": encoder, "recipe_id": items.recipe.recipe_id,
+               "pooling": "none", "extract_frame_rate_hz": run.frame_rate_hz, "loudness": run.loudness,
+               "head": base.head, "outputs": kind.outputs,
+               **kind.decode_context([e.labels for _, e in by_split["train"]])}
     for name, job_layers in jobs:
-        todo = [s for s in range(seeds) if force or not (results_dir / f"{job_id(name, s)}.json").is_file()]
+        todo = [s for s in range(run.seeds) if run.force or not (results_dir / f"{job_id(name, s)}.json").is_file()]
         if todo:
-            trained += _train_job(items, by_split, targets, base, name=name, layers=job_layers, seeds=todo, out=out,
+            trained += _train_job(items, by_split, kind, base, name=name, layers=job_layers, seeds=todo, out=out,
                                   job_id=job_id, context=context)
-    summary: dict[str, object] = {"task": task_dir.name, "kind": kind, "encoder": encoder,
+    summary: dict[str, object] = {"task": task.path.name, "kind": kind.name, "encoder": encoder,
                                   "recipe_id": items.recipe.recipe_id, "pooling": "none",
                                   "clips": {s: len(v) for s, v in by_split.items()}, "skipped_clips": len(skipped),
-                                  "model": base.head, "seeds": seeds, "layers": {},
-                                  "jobs": {"trained": trained, "reused": len(jobs) * seeds - trained}}
+                                  "model": base.head, "seeds": run.seeds, "layers": {},
+                                  "jobs": {"trained": trained, "reused": len(jobs) * run.seeds - trained}}
     for name, job_layers in jobs:
-        paths = [results_dir / f"{job_id(name, s)}.json" for s in range(seeds)]
+        paths = [results_dir / f"{job_id(name, s)}.json" for s in range(run.seeds)]
         if all(p.is_file() for p in paths):
             runs = [json.loads(p.read_text()) for p in paths]
             summary["layers"][name] = {**aggregate(runs), "layer_indices": job_layers,  # type: ignore[index]
@@ -238,4 +183,4 @@ def probe_timed_task(*, task_dir: str | Path, encoder: str, out_dir: str | Path,
     return summary
 
 
-__all__ = ["FRAME_KINDS", "frame_rate", "probe_timed_task"]
+__all__ = ["frame_layers", "frame_rate", "probe_timed_task"]

@@ -12,7 +12,6 @@ import pkgutil
 
 from mirkit.tune.methods.base import (
     METHODS,
-    TARGETS,
     MethodConfig,
     MethodSpec,
     MethodState,
@@ -28,5 +27,5 @@ _found = {m.name for m in pkgutil.iter_modules(__path__)} - _NOT_METHODS
 for _name in [n for n in _ORDER if n in _found] + sorted(n for n in _found - set(_ORDER) if not n.startswith("_")):
     importlib.import_module(f"{__name__}.{_name}")
 
-__all__ = ["METHODS", "TARGETS", "MethodConfig", "MethodSpec", "MethodState", "apply_method", "get_method",
+__all__ = ["METHODS", "MethodConfig", "MethodSpec", "MethodState", "apply_method", "get_method",
            "register_method"]

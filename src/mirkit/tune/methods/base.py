@@ -105,45 +105,17 @@ def get_method(name: str) -> MethodSpec:
     return METHODS.get(name)
 
 
-#: Default module-name patterns (``re.search``) per encoder family: adapter/prompt/LoRA/IA3 targets,
-#: the front-end (frozen by ``--freeze-frontend``) and the ordered blocks (for ``--top-blocks``).
-_W2V = {"adapter": r"encoder\.layers\.\d+\.(attention|feed_forward)$", "prompt": r"encoder\.layers\.\d+\.attention$",
-        "lora": r"encoder\.layers\.\d+\.attention\.(q_proj|v_proj)$",
-        "ia3": r"encoder\.layers\.\d+\.(attention\.(k_proj|v_proj)|feed_forward\.output_dense)$",
-        "ia3_ff": r"feed_forward\.output_dense$",
-        "frontend": r"^model\.(feature_extractor|feature_projection|masked_spec_embed)", "blocks": r"^model\.encoder\.layers\.(\d+)\."}
-TARGETS: dict[str, dict[str, str]] = {
-    "hf-wav2vec2": _W2V,
-    "hf-mert": _W2V,
-    "hf-whisper": {"adapter": r"layers\.\d+\.(self_attn|fc2)$", "prompt": r"layers\.\d+\.self_attn$",
-                   "lora": r"layers\.\d+\.self_attn\.(q_proj|v_proj)$",
-                   "ia3": r"layers\.\d+\.(self_attn\.(k_proj|v_proj)|fc2)$", "ia3_ff": r"fc2$",
-                   "frontend": r"^model\.(conv1|conv2|embed_positions)", "blocks": r"^model\.layers\.(\d+)\."},
-    "musicnn": {"adapter": r"net\.(mid\.\d+|penultimate)$",
-                "lora": r"net\.(timbral\.\d+|temporal\.\d+|mid\.\d+|penultimate)$",
-                "ia3": r"net\.(timbral\.\d+|temporal\.\d+|penultimate)$", "ia3_ff": r"net\.penultimate$",
-                "frontend": r"^net\.(input_bn|timbral|temporal)", "blocks": r"^net\.(?:mid|mid_bn)\.(\d+)\."},
-    "crepe": {"adapter": r"net\.conv[2-6]$", "lora": r"net\.conv\d$", "ia3": r"net\.conv\d$", "ia3_ff": r"net\.conv6$",
-              "frontend": r"^net\.conv1(_BN)?\.", "blocks": r"^net\.conv(\d)(?:_BN)?\."},
-    "test": {"adapter": r"^conv[12]$", "lora": r"^conv\d$", "frontend": r"^conv0\.", "blocks": r"^conv(\d)\."},
-    "mirkit-mel": {"adapter": r"^blocks\.\d+\.(attention|feed_forward)$", "prompt": r"^blocks\.\d+\.attention$",
-                   "lora": r"^blocks\.\d+\.attention\.(q_proj|v_proj)$",
-                   "ia3": r"^blocks\.\d+\.(attention\.(k_proj|v_proj)|feed_forward\.3)$", "ia3_ff": r"feed_forward\.3$",
-                   "frontend": r"^(projection|projection_norm|position|mask_embedding)", "blocks": r"^blocks\.(\d+)\."},
-}
-
-
 def family_targets(encoder: nn.Module, key: str, *, method: str, override: str | None = None) -> str:
-    """The module-name pattern ``key`` (``adapter``, ``lora``, ``frontend``...) for the encoder's family."""
+    """The module-name pattern ``key`` (``adapter``, ``lora``, ``frontend``...) that the encoder's spec names
+    (:attr:`~mirkit.encoders.spec.EncoderSpec.tuning_targets`), unless ``override``."""
     if override:
         return override
-    family = encoder.spec.family
-    table = TARGETS.get(family, {})
-    if key not in table:
+    pattern = encoder.spec.tuning_target(key)
+    if pattern is None:
         raise ConfigError(f"method {method!r} has no default targets for encoder {encoder.spec.name!r} (family "
-                          f"{family!r}); pass --targets REGEX naming its modules (see `mirkit tune --show-modules "
-                          f"{encoder.spec.name}`).")
-    return table[key]
+                          f"{encoder.spec.family!r}); pass --targets REGEX naming its modules (see `mirkit tune "
+                          f"--show-modules {encoder.spec.name}`).")
+    return pattern
 
 
 def apply_method(encoder: nn.Module, method: str, config: MethodConfig | None = None) -> MethodState:

@@ -11,7 +11,6 @@ from torch import nn
 from mirkit.options import option
 from mirkit.tune.methods.adapter import TARGETS_HELP
 from mirkit.tune.methods.base import (
-    TARGETS,
     MethodConfig,
     MethodSpec,
     register_method,
@@ -28,7 +27,7 @@ def apply(encoder: nn.Module, config: IA3Config, state) -> None:
     import peft
 
     names = target_names(encoder, method="ia3", key="ia3", override=config.targets, kinds=(nn.Linear, nn.Conv2d))
-    ff = None if config.targets else TARGETS.get(encoder.spec.family, {}).get("ia3_ff")
+    ff = None if config.targets else encoder.spec.tuning_target("ia3_ff")
     peft.inject_adapter_in_model(peft.IA3Config(target_modules=names,
                                                 feedforward_modules=[n for n in names if ff and re.search(ff, n)]),
                                  encoder)

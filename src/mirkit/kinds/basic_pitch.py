@@ -67,7 +67,7 @@ def posteriors(y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 def transcribe(y: np.ndarray) -> list[tuple[float, float, int]]:
     """``(onset_s, offset_s, midi_pitch)`` notes of mono audio at 22,050 Hz."""
-    from mirkit.adapt.timed.decode import notes_from_activations
+    from mirkit.kinds.decode import notes_from_activations
 
     note, onset = posteriors(y)
     times = np.arange(len(note)) * HOP / SAMPLE_RATE

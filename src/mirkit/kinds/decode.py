@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from mirkit.adapt.timed.targets import CHORD_CLASSES
+from mirkit.kinds.labels import CHORD_CLASSES, LOWEST_KEY
 
 _HOP = 512  # librosa thinks in samples: a frame of rate r is a hop of 512 at 512 * r "samples" per second
 CHORD_SELF_TRANSITION = 0.9
@@ -106,8 +106,6 @@ def notes_from_activations(frames: np.ndarray, onsets: np.ndarray, times_s: np.n
                            onset_threshold: float = 0.5, frame_threshold: float = 0.3,
                            min_duration_s: float = 0.05) -> list[tuple[float, float, int]]:
     """``(onset_s, offset_s, midi_pitch)`` notes from ``(frames, 88)`` frame and onset activations."""
-    from mirkit.adapt.timed.targets import LOWEST_KEY
-
     notes = []
     last = len(times_s) - 1
     for key in range(frames.shape[1]):
