@@ -31,8 +31,8 @@ def main() -> None:
     parser.add_argument("--model", default="linear")
     args = parser.parse_args()
 
-    from mirkit.adapt.fit import ProbeJob, fit_probes
     from mirkit.adapt.config import ProbeConfig
+    from mirkit.adapt.fit import ProbeJob, fit_probes
 
     rng = np.random.default_rng(0)
     labels = rng.integers(0, args.classes, args.clips)

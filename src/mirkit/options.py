@@ -40,6 +40,6 @@ def check_choices(config: object, *, what: str) -> None:
     for field in dataclasses.fields(config):  # type: ignore[arg-type]
         choices = field.metadata.get("choices")
         value = getattr(config, field.name)
-        if choices and value not in choices:
+        if choices and value not in choices and not (value is None and field.default is None):  # None: unset
             raise ConfigError(f"{what}: {field.name}={value!r} must be one of {', '.join(map(repr, choices))} "
                               f"({flag_name(field)} on the command line).")

@@ -12,9 +12,10 @@ import soundfile as sf
 
 from mirkit.data.manifest import read_manifest
 from mirkit.data.suite import build_suite, choose_soundfonts
-from mirkit.data.tasks import KEYS, SUITE_TASKS, TASKS
+from mirkit.data.tasks import SUITE_TASKS, TASKS
 from mirkit.data.validate import validate_suite
 from mirkit.errors import ConfigError
+from mirkit.kinds.labels import KEYS
 from tests.conftest import requires_package
 
 pytestmark = requires_package("tinysoundfont")

@@ -48,8 +48,8 @@ def test_mma_pieces_are_cut_labelled_and_repeatable(home):
 
 
 def test_mma_beats_follow_the_time_signature_mma_wrote(home):
-    from mirkit.kinds.beat import beat_problem
     from mirkit.data.mma import MmaPiece, render_pieces
+    from mirkit.kinds.beat import beat_problem
 
     pieces = [MmaPiece("FrenchWaltz", 120, 0, "major", (0, 3, 4, 0), 6), MmaPiece("68March", 100, 2, "minor", (0, 3, 4, 0), 6),
               MmaPiece("8Beat", 90, 5, "major", (0, 5, 3, 4), 6)]

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from mirkit.adapt.fit import fit_probe
 from mirkit.adapt.config import ProbeConfig
+from mirkit.adapt.fit import fit_probe
 from mirkit.errors import ConfigError
 
 FAST = ProbeConfig(max_epochs=40, patience=5, learning_rates=(1e-2,))

@@ -223,8 +223,7 @@ def test_an_augmented_probe_trains_on_copies_of_the_training_clips_whose_labels_
 
 @pytest.mark.parametrize("task", ["beat", "transcription"])
 def test_a_frame_level_probe_run_is_scored_on_perturbed_audio_as_it_scored_its_test_split(tiny_suite, tmp_path, task):
-    from mirkit.adapt.config import FrameProbeConfig
-    from mirkit.adapt.config import ProbeRunConfig
+    from mirkit.adapt.config import FrameProbeConfig, ProbeRunConfig
     from mirkit.adapt.run import probe_task
     from mirkit.robustness.timed import score_timed_run
 

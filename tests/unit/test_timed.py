@@ -74,8 +74,7 @@ def test_tempo_decoding_searches_the_training_tempo_range():
 
 
 def test_frame_probes_learn_beats_and_chords_on_the_tiny_suite(tiny_suite, tmp_path):
-    from mirkit.adapt.config import FrameProbeConfig
-    from mirkit.adapt.config import ProbeRunConfig
+    from mirkit.adapt.config import FrameProbeConfig, ProbeRunConfig
     from mirkit.adapt.run import probe_task
 
     config = FrameProbeConfig(learning_rates=(1e-2,), max_epochs=40)
@@ -196,10 +195,9 @@ def test_transcription_targets_and_note_decoding_round_trip():
 
 
 def test_transcription_probe_and_basic_pitch_peer_on_the_tiny_suite(tiny_suite, tmp_path):
-    from mirkit.adapt.config import FrameProbeConfig
-    from mirkit.adapt.timed.predict import predict_timed
-    from mirkit.adapt.config import ProbeRunConfig
+    from mirkit.adapt.config import FrameProbeConfig, ProbeRunConfig
     from mirkit.adapt.run import probe_task
+    from mirkit.adapt.timed.predict import predict_timed
     from mirkit.bench.peers import run_peer
     from mirkit.kinds import PEERS
 
@@ -224,8 +222,7 @@ def test_transcription_probe_and_basic_pitch_peer_on_the_tiny_suite(tiny_suite, 
 def test_bad_labels_are_skipped_with_their_reason_and_the_run_goes_on(tiny_suite, tmp_path):
     import shutil
 
-    from mirkit.adapt.config import FrameProbeConfig
-    from mirkit.adapt.config import ProbeRunConfig
+    from mirkit.adapt.config import FrameProbeConfig, ProbeRunConfig
     from mirkit.adapt.run import probe_task
     from mirkit.bench.peers import run_peer
     from mirkit.kinds import PEERS

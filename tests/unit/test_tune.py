@@ -375,8 +375,8 @@ def test_label_changing_augmentations_move_the_labels_by_rule_and_refuse_tasks_w
 
 def test_time_resolved_labels_follow_pitch_shifts_and_speed_changes(tiny_suite, tmp_path, monkeypatch):
     import mirkit.tune.timed_loop
-    from mirkit.kinds import frame_kind
     from mirkit.data.label_rules import relabel_timed, shift_notes, transpose_chords
+    from mirkit.kinds import frame_kind
 
     chords = [[0.0, 1.0, "A:min7"], [1.0, 2.0, "N"], [2.0, 3.0, "C:maj/5"], [3.0, 4.0, "X"]]
     assert transpose_chords(chords, 3) == [[0.0, 1.0, "C:min7"], [1.0, 2.0, "N"], [2.0, 3.0, "D#:maj/5"],

@@ -27,8 +27,8 @@ from torch import nn
 from mirkit.adapt.config import ProbeConfig
 from mirkit.adapt.probe import ProbeHead, ProbeResult, TrainedProbe
 from mirkit.adapt.targets import Targets
-from mirkit.kinds import ClipKind
 from mirkit.errors import ConfigError
+from mirkit.kinds import ClipKind
 
 SPLITS = ("train", "valid", "test")
 

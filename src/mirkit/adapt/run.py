@@ -48,7 +48,7 @@ def probe_task(run: ProbeRunConfig) -> dict[str, object]:
 
 
 def _probe_clip_task(run: ProbeRunConfig, task: TaskFolder) -> dict[str, object]:
-    kind, out, encoder, label = task.clip_kind(), Path(run.out_dir), run.encoder, task.label
+    kind, out, encoder = task.clip_kind(), Path(run.out_dir), run.encoder
     base = run.clip_probe()
     names = _augment_names(task, run.augment, run.augment_copies)
     extract_config = ExtractConfig(encoder=encoder, layers=run.layers, weights_dir=run.weights_dir, device=run.device,

@@ -23,11 +23,11 @@ from pathlib import Path
 
 import numpy as np
 
-from mirkit.data.task_folder import load_task
 from mirkit.boost.data import BoostData, injected_layers, load_injected, load_inputs, training_subset
 from mirkit.boost.models import TASK_MODELS, build_task_model
 from mirkit.boost.train import BoostConfig, Cell, train_cell
 from mirkit.data.label_rules import check_rules
+from mirkit.data.task_folder import load_task
 from mirkit.errors import CheckpointError, ConfigError
 from mirkit.files import atomic_write_bytes, atomic_write_json
 from mirkit.kinds import frame_kind, get_kind

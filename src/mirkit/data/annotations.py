@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 
-from mirkit.data.tasks import PITCH_NAMES
+from mirkit.kinds.labels import PITCH_NAMES
 
 #: interval sets (semitones above the root) and their Harte qualities, longest first
 QUALITIES: tuple[tuple[frozenset[int], str], ...] = (

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from mirkit.data.manifest import stratified_splits
 from mirkit.data.render import Score
-from mirkit.data.tasks import PITCH_NAMES
+from mirkit.kinds.labels import PITCH_NAMES
 
 SATB = ("soprano", "alto", "tenor", "bass")
 ENSEMBLES = ((19, 19, 19, 19), (40, 41, 42, 43), (52, 52, 52, 52), (73, 68, 71, 70), (56, 60, 57, 58), (0, 0, 0, 0))

@@ -24,7 +24,7 @@ from pathlib import Path
 from mirkit.data.chorales import label_from_signature
 from mirkit.data.manifest import stratified_splits
 from mirkit.data.render import Score
-from mirkit.data.tasks import PITCH_NAMES
+from mirkit.kinds.labels import PITCH_NAMES
 
 #: European collections of the Essen corpus in music21 (file stems).
 COLLECTIONS = ("altdeu10", "altdeu20", "ballad10", "ballad20", "ballad30", "ballad40", "ballad50", "ballad60",

@@ -14,7 +14,7 @@ from mirkit.data.annotations import chord_of, merge_segments
 from mirkit.data.manifest import stratified_splits
 from mirkit.data.music import PROGRESSIONS, scale, triad, voice
 from mirkit.data.render import Score
-from mirkit.data.tasks import PITCH_NAMES
+from mirkit.kinds.labels import PITCH_NAMES
 
 KEY_PROGRAMS = (0, 4, 19, 24, 48, 52, 46, 21)
 

@@ -17,8 +17,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from mirkit.data.tasks import PITCH_NAMES
 from mirkit.errors import ConfigError
+from mirkit.kinds.labels import PITCH_NAMES
 
 KEEP = "keep"
 TIME = "time"  # the labels are times: the crop's frame grid is scaled by the speed change instead

@@ -25,7 +25,7 @@ from pathlib import Path
 from mirkit.data.annotations import beat_grid
 from mirkit.data.music import PROGRESSIONS, triad
 from mirkit.data.render import Score
-from mirkit.data.tasks import PITCH_NAMES
+from mirkit.kinds.labels import PITCH_NAMES
 
 #: style family -> grooves of MMA's standard library (the genre task's vocabulary is the families).
 FAMILIES: dict[str, tuple[str, ...]] = {

@@ -27,9 +27,10 @@ from pathlib import Path
 
 from mirkit.data.manifest import ManifestEntry, write_manifest
 from mirkit.data.task_folder import write_task_info
-from mirkit.data.tasks import PITCH_NAMES, TASKS
+from mirkit.data.tasks import TASKS
 from mirkit.errors import ConfigError
 from mirkit.files import sha256_text
+from mirkit.kinds.labels import PITCH_NAMES
 
 
 class DatasetLayoutError(ConfigError):

@@ -16,6 +16,7 @@ from mirkit.data.manifest import read_manifest
 from mirkit.kinds.key import krumhansl_key
 from mirkit.metrics import tempo_accuracy
 
+
 def key_agreement(task_dir: Path, *, source: str | None = None) -> float:
     import librosa
     import soundfile as sf

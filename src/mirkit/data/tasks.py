@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from mirkit.kinds import TaskKind, get_kind
-from mirkit.kinds.labels import KEYS, PITCH_NAMES
+from mirkit.kinds.labels import KEYS
 from mirkit.kinds.onsets import onsets_from_notes
 from mirkit.registry import Registry
 

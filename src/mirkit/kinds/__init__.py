@@ -7,9 +7,19 @@ Importing this package registers every kind and peer. A new kind is one module h
 """
 
 # registration order is listing order (kinds, then peers); tempo first keeps the peers' historic order
-from mirkit.kinds import tempo, key, classification, multilabel, regression  # noqa: F401  (clip level)
-from mirkit.kinds import beat, chords, notes, onsets, separation  # noqa: F401  (frame level, stems)
-from mirkit.kinds import optional_peers  # noqa: F401  (essentia, madmom: when installed)
+from mirkit.kinds import (  # noqa: F401  (clip level)  # noqa: F401  (frame level, stems)
+    beat,
+    chords,
+    classification,
+    key,
+    multilabel,
+    notes,
+    onsets,
+    optional_peers,  # noqa: F401  (essentia, madmom: when installed)
+    regression,
+    separation,
+    tempo,
+)
 from mirkit.kinds.base import (
     KINDS,
     ClipKind,

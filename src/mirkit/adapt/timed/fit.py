@@ -19,9 +19,9 @@ import numpy as np
 import torch
 from torch import nn
 
+from mirkit.adapt.config import FrameProbeConfig
 from mirkit.adapt.fit import standardiser
 from mirkit.adapt.probe import ProbeResult
-from mirkit.adapt.config import FrameProbeConfig
 from mirkit.adapt.timed.heads import FrameHead, StackedFrameHeads
 from mirkit.kinds import FrameKind
 from mirkit.kinds.labels import IGNORE
