@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import json
 from pathlib import Path
 
 import numpy as np
@@ -51,11 +52,46 @@ def requires_package(name: str) -> pytest.MarkDecorator:
                               reason=f"weights tier: the '{name}' wheel is not installed (scripts/setup.sh installs it)")
 
 
-@pytest.fixture(scope="session")
-def tiny_suite(tmp_path_factory) -> Path:
-    """The ``tiny`` benchmark suite (templates, TimGM6mb), built once per session; treat it as read-only."""
-    from mirkit.data.suite import build_suite
+#: a tiny HuBERT shape: random checkpoints of it build in a second
+TINY_HUBERT = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64, conv_dim=[16] * 7,
+                   num_conv_pos_embeddings=16, num_conv_pos_embedding_groups=4)
 
-    root = tmp_path_factory.mktemp("tiny-suite")
-    build_suite(suite="tiny", out_dir=root, soundfonts="timgm6mb", mma="off", renderers="tinysoundfont", progress=False, workers=2)
+
+@pytest.fixture(scope="session")
+def hubert(tmp_path_factory) -> str:
+    """A random HuBERT checkpoint folder of the tiny shape, in the published layout (nothing downloads)."""
+    from mirkit.encoders.hf import init_random_checkpoint
+
+    return str(init_random_checkpoint("hubert-base", out_dir=tmp_path_factory.mktemp("hubert"),
+                                      config_overrides=TINY_HUBERT))
+
+
+def make_corpus(root: Path, *, files: int = 6, seconds: float = 6.0) -> Path:
+    """Harmonic tones with noise at 24 kHz (as `mirkit data corpus` stores them) and their corpus.jsonl."""
+    rng = np.random.default_rng(0)
+    rows = []
+    (root / "audio").mkdir(parents=True, exist_ok=True)
+    for i in range(files):
+        t = np.arange(int(seconds * 24000)) / 24000
+        f0 = 110 * 2 ** (rng.integers(0, 36) / 12)
+        y = 0.2 * np.sin(2 * np.pi * f0 * t) + 0.05 * np.sin(4 * np.pi * f0 * t) + 0.01 * rng.standard_normal(len(t))
+        sf.write(root / "audio" / f"c{i}.flac", y.astype(np.float32), 24000)
+        rows.append({"path": f"audio/c{i}.flac", "duration_s": seconds, "source": "test", "piece": f"test:{i}"})
+    (root / "corpus.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     return root
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory) -> Path:
+    return make_corpus(tmp_path_factory.mktemp("corpus"))
+
+
+@pytest.fixture(scope="module")
+def program():
+    from mirkit.data import fluidsynth
+
+    status: dict[str, str] = {}
+    found = fluidsynth.ensure(status)
+    if found is None:
+        pytest.skip(f"renderer tier: {status['fluidsynth']}")
+    return found

@@ -17,7 +17,7 @@ import torch
 
 from mirkit.pretrain.config import PretrainConfig
 from mirkit.pretrain.run import pretrain
-from tests.unit.test_pretrain import make_corpus
+from tests.conftest import make_corpus
 
 CONFIG = PretrainConfig(preset="tiny", steps=4, batch_size=4, crop_s=2.0, checkpoint_every=2, stats_crops=8,
                         warmup_steps=1, codebook_size=64, dropout=0.0, accumulate=2)

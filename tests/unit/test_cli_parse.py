@@ -42,3 +42,26 @@ def test_building_the_parser_does_not_import_torch():
 def test_tune_options_appear_when_tune_is_parsed():
     args = build_parser().parse_args(["tune", "--method", "dora", "--lora-rank", "2"])
     assert args.method == "dora" and args.lora_rank == 2 and args.max_epochs == 30
+
+
+@pytest.mark.parametrize("argv, config_path", [
+    (["probe", "--task", "t", "--encoder", "e", "--out", "o"], "mirkit.adapt.config:ProbeRunConfig"),
+    (["bench", "--suite", "s", "--out", "o"], "mirkit.bench.config:BenchConfig"),
+])
+def test_probe_and_bench_options_are_their_configs_fields_with_the_same_defaults(argv, config_path):
+    import importlib
+
+    from mirkit.cli.options import cli_fields, config_from_args
+
+    module, name = config_path.split(":")
+    cls = getattr(importlib.import_module(module), name)
+    args = build_parser().parse_args(argv)
+    fields = cli_fields(cls)
+    assert len(fields) >= 8
+    for field, _ in fields:
+        assert getattr(args, field.name) == field.default, field.name
+    fixed = {"task_dir": "t", "encoder": "e", "out_dir": "o"} if argv[0] == "probe" else {"suite_dir": "s", "out_dir": "o"}
+    built = config_from_args(cls, build_parser().parse_args([*argv, "--seeds", "5", "--loudness", "peak"]), **fixed)
+    assert (built.seeds, built.loudness) == (5, "peak")
+    with pytest.raises(SystemExit):  # choices come from the config's fields
+        build_parser().parse_args([*argv, "--loudness", "loud"])

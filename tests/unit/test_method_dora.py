@@ -5,7 +5,6 @@ encoder and merges into the base weights."""
 from __future__ import annotations
 
 import re
-from dataclasses import replace
 
 import torch
 
@@ -13,11 +12,8 @@ from mirkit.cli.main import build_parser
 from mirkit.encoders import load_encoder
 from mirkit.tune import (
     METHODS,
-    TuneConfig,
     apply_method,
     get_method,
-    load_tuned,
-    tune_task,
 )
 
 
@@ -43,21 +39,3 @@ def test_dora_trains_only_its_parameters_and_starts_as_the_frozen_encoder():
     assert all(p.grad is None for n, p in enc.named_parameters() if n not in state.trained)
 
 
-def test_a_dora_run_saves_only_its_tensors_and_merges(tiny_suite, tmp_path):
-    from mirkit.tune.data import load_task_audio
-    from mirkit.tune.inference import predict
-
-    config = replace(TuneConfig(max_epochs=2, batch_size=4, crop_s=1.0), method="dora",
-                     options=get_method("dora").config_cls(lora_rank=2))
-    tune_task(task_dir=tiny_suite / "genre", encoder="tiny-test", out_dir=tmp_path, config=config, seeds=1,
-              progress=False)
-    model, _, _ = load_tuned(tmp_path, seed=0)
-    magnitudes = [p for n, p in model.named_parameters() if "lora_magnitude_vector" in n]
-    assert magnitudes and any(not torch.allclose(m, m.detach().clone().fill_(0)) for m in magnitudes)
-    audio = load_task_audio(tiny_suite / "genre", label="genre", sample_rate=8000, min_duration_s=0.008, progress=False)
-    args = dict(window_samples=8000, min_samples=64, batch_size=4, device=torch.device("cpu"), method="dora")
-    out = predict(model, audio.splits["test"], **args)
-    merged, _, _ = load_tuned(tmp_path, seed=0, merge=True)
-    assert not any("lora_" in n for n, _ in merged.named_parameters())
-    torch.testing.assert_close(torch.from_numpy(predict(merged, audio.splits["test"], **args)), torch.from_numpy(out),
-                               atol=1e-5, rtol=1e-4)

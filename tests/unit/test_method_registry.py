@@ -9,9 +9,11 @@ from pathlib import Path
 
 import pytest
 
+import importlib
+import pkgutil
+
 import mirkit.cli.tune_cmd
-import mirkit.tune.loop
-import mirkit.tune.run
+import mirkit.tune
 from mirkit.cli.main import build_parser
 from mirkit.cli.options import cli_fields
 from mirkit.errors import ConfigError
@@ -19,7 +21,18 @@ from mirkit.options import flag_name
 from mirkit.tune import METHODS, TuneConfig, get_method
 
 
-@pytest.mark.parametrize("module", [mirkit.tune.loop, mirkit.tune.run, mirkit.cli.tune_cmd])
+#: every module of the tune package outside tune/methods (where each method lives), and the tune command
+OUTSIDE_METHODS = [importlib.import_module(f"mirkit.tune.{m.name}") for m in pkgutil.iter_modules(mirkit.tune.__path__)
+                   if m.name != "methods"] + [mirkit.cli.tune_cmd]
+
+
+def test_the_scan_covers_every_module_that_runs_a_method():
+    names = {m.__name__ for m in OUTSIDE_METHODS}
+    assert {"mirkit.tune.loop", "mirkit.tune.run", "mirkit.tune.timed_loop", "mirkit.tune.timed",
+            "mirkit.tune.inference", "mirkit.tune.predict", "mirkit.cli.tune_cmd"} <= names
+
+
+@pytest.mark.parametrize("module", OUTSIDE_METHODS, ids=lambda m: m.__name__)
 def test_no_method_is_named_outside_its_module(module):
     text = Path(module.__file__).read_text()
     code = "\n".join(line for line in text.splitlines() if not line.lstrip().startswith("#"))

@@ -6,11 +6,9 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import replace
-from pathlib import Path
 
 import numpy as np
 import pytest
-import soundfile as sf
 import torch
 
 from mirkit.errors import CheckpointError, ConfigError, TrainingError
@@ -23,26 +21,6 @@ from mirkit.pretrain.teachers import CQT_BINS, cqt_target
 
 TINY = PretrainConfig(preset="tiny", steps=6, batch_size=4, crop_s=2.0, checkpoint_every=2, stats_crops=8,
                       warmup_steps=2, codebook_size=64)
-
-
-def make_corpus(root: Path, *, files: int = 6, seconds: float = 6.0) -> Path:
-    """Harmonic tones with noise at 24 kHz (as `mirkit data corpus` stores them) and their corpus.jsonl."""
-    rng = np.random.default_rng(0)
-    rows = []
-    (root / "audio").mkdir(parents=True, exist_ok=True)
-    for i in range(files):
-        t = np.arange(int(seconds * 24000)) / 24000
-        f0 = 110 * 2 ** (rng.integers(0, 36) / 12)
-        y = 0.2 * np.sin(2 * np.pi * f0 * t) + 0.05 * np.sin(4 * np.pi * f0 * t) + 0.01 * rng.standard_normal(len(t))
-        sf.write(root / "audio" / f"c{i}.flac", y.astype(np.float32), 24000)
-        rows.append({"path": f"audio/c{i}.flac", "duration_s": seconds, "source": "test", "piece": f"test:{i}"})
-    (root / "corpus.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
-    return root
-
-
-@pytest.fixture(scope="module")
-def corpus(tmp_path_factory) -> Path:
-    return make_corpus(tmp_path_factory.mktemp("corpus"))
 
 
 def test_span_mask_covers_about_the_asked_share_in_spans_and_never_padding():
@@ -151,23 +129,6 @@ def test_killed_and_resumed_equals_uninterrupted_and_the_result_is_an_encoder(co
     assert not torch.equal(encoder.mel_mean, torch.zeros_like(encoder.mel_mean))  # statistics were fitted
     out = encoder(torch.randn(1, 16000))
     assert out.hidden[2].shape == (1, 25, 32)
-
-
-def test_the_output_feeds_probe(corpus, tiny_suite, tmp_path):
-    from mirkit.adapt.config import ProbeRunConfig
-    from mirkit.adapt.run import probe_task
-
-    pretrain(corpus=corpus, out_dir=tmp_path / "run", config=replace(TINY, steps=2), progress=False, workers=0,
-             eval_task=tiny_suite / "genre")
-    evals = [json.loads(line) for line in (tmp_path / "run/eval.jsonl").read_text().splitlines()]
-    assert [e["step"] for e in evals] == [2] and 0 <= evals[0]["valid_headline"] <= 1
-    assert not any("test" in key for key in evals[0])  # the test split is never shown while training
-    summary = probe_task(ProbeRunConfig(task_dir=tiny_suite / "genre", encoder=str(tmp_path / "run/final"), out_dir=tmp_path / "probe",
-                         store=tmp_path / "store", seeds=1, progress=False))
-    assert summary["jobs"]["trained"] == 3 and 0 <= summary["layers"]["layer2"]["headline"]["mean"] <= 1
-    # a folder encoder's results are plain files of the run (a path in the name must not make subfolders)
-    results = sorted((tmp_path / "probe/results").rglob("*.json"))
-    assert len(results) == 3 and all(p.parent == tmp_path / "probe/results" for p in results)
 
 
 def test_bad_input_is_refused_with_the_fix(corpus, tmp_path):

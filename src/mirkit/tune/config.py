@@ -10,14 +10,14 @@ from dataclasses import asdict, dataclass, replace
 
 from mirkit.errors import ConfigError
 from mirkit.options import check_choices, option
-from mirkit.tune.methods import MethodConfig, get_method
+from mirkit.tune.methods import DEFAULT_METHOD, MethodConfig, get_method
 
 
 @dataclass(frozen=True)
 class TuneConfig:
     """Training settings of ``mirkit tune``; ``options`` holds the method's own config."""
 
-    method: str = option("probe", cli=False)
+    method: str = option(DEFAULT_METHOD, cli=False)
     options: MethodConfig | None = option(None, cli=False)  # None: the method's defaults (see method_options)
     head: str = option("linear", "the head of `mirkit probe` to train (tcn: the temporal head, time-resolved tasks only)",
                        choices=("linear", "mlp", "tcn"))

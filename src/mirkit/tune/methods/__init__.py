@@ -23,9 +23,11 @@ from mirkit.tune.methods.base import (
 _NOT_METHODS = {"base", "hooks"}
 #: listing order of the built-in methods (cheapest first); any other module here registers after them
 _ORDER = ("probe", "finetune", "adapter", "prompt", "lora", "dora", "ia3", "bitfit", "scratch")
+#: what ``mirkit tune`` trains unless told: the cheapest, a head on the frozen encoder
+DEFAULT_METHOD = _ORDER[0]
 _found = {m.name for m in pkgutil.iter_modules(__path__)} - _NOT_METHODS
 for _name in [n for n in _ORDER if n in _found] + sorted(n for n in _found - set(_ORDER) if not n.startswith("_")):
     importlib.import_module(f"{__name__}.{_name}")
 
-__all__ = ["METHODS", "MethodConfig", "MethodSpec", "MethodState", "apply_method", "get_method",
+__all__ = ["DEFAULT_METHOD", "METHODS", "MethodConfig", "MethodSpec", "MethodState", "apply_method", "get_method",
            "register_method"]
