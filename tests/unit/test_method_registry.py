@@ -4,13 +4,12 @@ method, and every CLI default comes from the library's config dataclasses."""
 from __future__ import annotations
 
 import dataclasses
+import importlib
+import pkgutil
 import re
 from pathlib import Path
 
 import pytest
-
-import importlib
-import pkgutil
 
 import mirkit.cli.tune_cmd
 import mirkit.tune
@@ -19,7 +18,6 @@ from mirkit.cli.options import cli_fields
 from mirkit.errors import ConfigError
 from mirkit.options import flag_name
 from mirkit.tune import METHODS, TuneConfig, get_method
-
 
 #: every module of the tune package outside tune/methods (where each method lives), and the tune command
 OUTSIDE_METHODS = [importlib.import_module(f"mirkit.tune.{m.name}") for m in pkgutil.iter_modules(mirkit.tune.__path__)
