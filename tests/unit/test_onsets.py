@@ -88,3 +88,13 @@ def test_the_suite_derives_the_onsets_task_from_the_transcription_notes(tmp_path
     assert (task.kind.name, task.label, task.name) == ("onsets", "onsets", "onsets")
     with pytest.raises(ConfigError, match="not derived"):
         derive_task(TASKS.get("key"), source_dir=source, out_dir=tmp_path / "x")
+
+
+def test_onset_labels_follow_augmentations_like_the_other_time_labels():
+    from mirkit.data.label_rules import check_rules, relabel_copy, relabel_timed
+
+    check_rules("onsets", "onsets", ("pitch", "stretch", "eq"))  # every augmentation has a rule
+    labels = {"onsets": [0.5, 1.0, 2.0]}
+    same, scale = relabel_timed("onsets", labels, {"semitones": 3.0, "rate": 1.25})
+    assert same == labels and scale == 1.25  # a pitch shift keeps onsets; a speed change scales the frame grid
+    assert relabel_copy("onsets", labels, {"rate": 2.0}, duration_s=0.9) == {"onsets": [0.25, 0.5]}

@@ -7,6 +7,8 @@ import sys
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
+    from mirkit.adapt.config import LOUDNESS
+
     parser = commands.add_parser("extract", help="extract layer-wise features into a feature store")
     parser.add_argument("--encoder", required=True, help="encoder name (see `mirkit encoders`); random:NAME for a twin")
     parser.add_argument("--input", required=True, help="folder (recursive), audio file, or manifest (.jsonl/.txt)")
@@ -28,7 +30,7 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--runtime", default="auto", choices=("auto", "torch", "onnxruntime"),
                         help="what runs the network on the CPU (auto: ONNX Runtime where the encoder supports it, "
                              "musicnn: about 1.5x faster; recorded in the recipe)")
-    parser.add_argument("--loudness", default="none", choices=("none", "peak", "lufs"),
+    parser.add_argument("--loudness", default="none", choices=LOUDNESS,
                         help="one gain per file before the encoder: peak to -1 dBFS, or -23 LUFS (BS.1770, "
                              "limited to a -1 dBFS peak); recorded in the recipe (default none: as decoded)")
     parser.add_argument("--engine", default="local", choices=("local", "ray"),

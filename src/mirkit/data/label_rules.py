@@ -7,7 +7,7 @@ not depend on it: an instrument family under a shift of two semitones, a key und
 A facet without a rule for a task is refused before the run starts: genre and tagging under a speed
 change (the tempo-class tag and the styles' tempo ranges would move) and tasks from dataset adapters.
 
-The time-resolved tasks' labels are times (``beats``, ``chords``, ``notes``): under a speed change
+The time-resolved tasks' labels are times (``beats``, ``chords``, ``notes``, ``onsets``): under a speed change
 (:data:`TIME`) the labels stay and the crop's frame grid is scaled instead (frame ``t`` of a crop
 played ``rate`` times faster shows the music at ``offset + t * rate`` of the original clip); under a
 pitch shift chord roots and note pitches are transposed, beats kept.
@@ -73,6 +73,7 @@ RULES: dict[str, dict[str, Rule | str]] = {
     "beats": {"semitones": KEEP, "rate": TIME},
     "chords": {"semitones": transpose_chords, "rate": TIME},
     "notes": {"semitones": shift_notes, "rate": TIME},
+    "onsets": {"semitones": KEEP, "rate": TIME},
 }
 
 
@@ -120,7 +121,7 @@ def scale_times(labels: dict[str, object], rate: float, *, duration_s: float | N
     copy is cut there) what starts later is dropped and what ends later is cut."""
     end = float("inf") if duration_s is None else duration_s
     out = dict(labels)
-    for name in ("beats", "downbeats"):
+    for name in ("beats", "downbeats", "onsets"):
         if isinstance(out.get(name), list):
             out[name] = [round(float(t) / rate, 6) for t in out[name] if float(t) / rate < end]  # type: ignore[union-attr]
     if isinstance(out.get("chords"), list):
