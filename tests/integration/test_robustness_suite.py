@@ -118,6 +118,7 @@ def test_an_augmented_probe_trains_on_copies_of_the_training_clips_whose_labels_
     assert summary["clips"]["train"] == 2 * summary["augmented_clips"] > 0  # the originals and one copy of each
     folder = tmp_path / "probe/augmented/eq+room+pitch-x1/key"
     copies = read_manifest(folder / "manifest.jsonl")
+    assert (folder / "task.json").read_bytes() == (task / "task.json").read_bytes()  # the copies say their kind too
     originals = {e.path: e for e in read_manifest(task / "manifest.jsonl")}
     assert {e.split for e in copies} == {"train"} and all(e.path.endswith(".flac") for e in copies)
     shifted = [e for e in copies if e.rendering["label_changes"].get("semitones")]

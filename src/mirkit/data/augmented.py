@@ -30,6 +30,7 @@ import numpy as np
 
 from mirkit.audio.loudness import PEAK_DBFS
 from mirkit.data.manifest import labels_for_copy, read_manifest
+from mirkit.data.task_folder import TASK_INFO
 from mirkit.errors import ConfigError
 from mirkit.files import atomic_write_bytes, write_jsonl
 
@@ -115,7 +116,10 @@ def write_augmented_copies(task_dir: Path, out_dir: Path, *, names: tuple[str, .
                          "rendering": {**entry.rendering, "augmented_from": entry.path,
                                        "augmentations_drawn_from": list(names), "label_changes": changes,
                                        "copy": copy, **({"fit_gain": round(fit_gain, 6)} if fit_gain != 1 else {})}})
-    write_jsonl(manifest, rows)
+    info = task_dir / TASK_INFO
+    if info.is_file():  # the copies are the same task: they say their kind as the originals do
+        atomic_write_bytes(folder / TASK_INFO, info.read_bytes())
+    write_jsonl(manifest, rows)  # the manifest last: it marks the folder complete
     return folder
 
 
