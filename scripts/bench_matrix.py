@@ -11,8 +11,7 @@ from __future__ import annotations
 
 import argparse
 
-from mirkit.bench.collect import collect
-from mirkit.bench.report import derived_rows
+from mirkit.bench.collect import collect, derived_rows
 from mirkit.bench.twins import validated_choice
 
 

@@ -29,7 +29,7 @@ def suite(tmp_path_factory):
 def test_bench_runs_resumes_records_failures_and_reports(suite, tmp_path):
     runs = tmp_path / "runs"
     args = ["bench", "--suite", str(suite), "--out", str(runs), "--encoders", "tiny-test,mert-v1-95m",
-            "--tasks", "genre,tempo", "--seeds", "2", "--peers", "librosa-beat,librosa-ks", "--no-progress"]
+            "--tasks", "genre,tempo", "--seeds", "2", "--peers", "librosa-tempo,librosa-ks", "--no-progress"]
     first = _cli(*args)
     assert first.returncode == 0, first.stderr
     # tiny-test: 3 layers + the weighted sum of its equal-width layers, 2 seeds, 2 tasks
@@ -40,8 +40,8 @@ def test_bench_runs_resumes_records_failures_and_reports(suite, tmp_path):
     # the hub encoder has no weights here: recorded with its reason, the rest went on
     failure = json.loads((runs / "failures" / "genre__mert-v1-95m.json").read_text())
     assert failure["name"] == "mert-v1-95m" and "WeightsNotFoundError" in failure["error"]
-    peer = json.loads((runs / "peers" / "tempo__librosa-beat.json").read_text())
-    assert peer["clips"] > 0 and 0 <= peer["test"]["acc2"] <= 1 and "librosa-beat" in first.stdout
+    peer = json.loads((runs / "peers" / "tempo__librosa-tempo.json").read_text())
+    assert peer["clips"] > 0 and 0 <= peer["test"]["acc2"] <= 1 and "librosa-tempo" in first.stdout
     assert not (runs / "peers" / "genre__librosa-ks.json").exists()  # key peers run on key tasks only
 
     mtimes = {p: p.stat().st_mtime_ns for p in results}
@@ -60,8 +60,8 @@ def test_bench_runs_resumes_records_failures_and_reports(suite, tmp_path):
     assert report.returncode == 0, report.stderr
     md = (runs / "report.md").read_text()
     page = (runs / "report.html").read_text()
-    for text in ("## Task: genre", "## Task: tempo", "tiny-test", "librosa-beat", "weighted sum of", "## Cost",
-                 "mert-v1-95m", "WeightsNotFoundError", "Peers run: librosa-beat"):
+    for text in ("## Task: genre", "## Task: tempo", "tiny-test", "librosa-tempo", "weighted sum of", "## Cost",
+                 "mert-v1-95m", "WeightsNotFoundError", "Peers run: librosa-tempo"):
         assert text in md, text
     assert page.count("<table>") >= 4 and "data:image/png;base64," in page
     pngs = sorted((runs / "plots").glob("*.png"))
@@ -88,7 +88,7 @@ def test_unknown_task_or_encoder_is_named(suite, tmp_path):
 def test_bench_runs_frame_level_tasks_with_their_own_seed_count_and_peers(suite, tmp_path):
     runs = tmp_path / "runs"
     args = ["bench", "--suite", str(suite), "--out", str(runs), "--encoders", "logmel", "--tasks", "genre,beat,chords",
-            "--seeds", "2", "--frame-seeds", "1", "--peers", "librosa-beats,chroma-templates", "--no-progress",
+            "--seeds", "2", "--frame-seeds", "1", "--peers", "librosa-beat-track,chroma-templates", "--no-progress",
             "--report"]
     first = _cli(*args)
     assert first.returncode == 0, first.stderr
@@ -97,7 +97,7 @@ def test_bench_runs_frame_level_tasks_with_their_own_seed_count_and_peers(suite,
     record = json.loads(next(runs.glob("tasks/chords/logmel/results/*.json")).read_text())
     assert record["pooling"] == "none" and 0 <= record["test"]["majmin"] <= 1
     assert json.loads((runs / "bench.json").read_text())["frame_seeds"] == 1
-    for peer in ("beat__librosa-beats", "chords__chroma-templates"):
+    for peer in ("beat__librosa-beat-track", "chords__chroma-templates"):
         assert json.loads((runs / "peers" / f"{peer}.json").read_text())["clips"] > 0
     md = (runs / "report.md").read_text()
     for text in ("## Task: beat", "## Task: chords", "every frame at 43.1 fps", "chroma-templates", "downbeat_f_measure"):
@@ -119,16 +119,16 @@ def test_real_tempo_scores_each_beat_probe_and_the_tempo_peers(suite, tmp_path):
     write_manifest(real / "manifest.jsonl", entries)
     runs = tmp_path / "runs"
     done = _cli("bench", "--suite", str(suite), "--out", str(runs), "--encoders", "logmel,mfcc", "--tasks", "beat",
-                "--seeds", "1", "--peers", "librosa-beat", "--real-tempo", str(real), "--no-progress", "--report")
+                "--seeds", "1", "--peers", "librosa-tempo", "--real-tempo", str(real), "--no-progress", "--report")
     assert done.returncode == 0, done.stderr
-    for name in ("logmel", "mfcc", "librosa-beat"):
+    for name in ("logmel", "mfcc", "librosa-tempo"):
         result = json.loads((runs / "real_tempo" / f"{name}.json").read_text())
         assert result["clips"] == len(entries) and 0 <= result["test"]["acc1"] <= result["test"]["acc2"] <= 1
     assert "## Real recordings: tempo (test-only)" in (runs / "report.md").read_text()
     entries[0].split = "train"
     write_manifest(real / "manifest.jsonl", entries)
     refused = _cli("bench", "--suite", str(suite), "--out", str(runs), "--encoders", "logmel,mfcc", "--tasks", "beat",
-                   "--seeds", "1", "--peers", "librosa-beat", "--real-tempo", str(real), "--no-progress")
+                   "--seeds", "1", "--peers", "librosa-tempo", "--real-tempo", str(real), "--no-progress")
     assert refused.returncode == 2 and "test-only" in refused.stderr
 
 
@@ -172,7 +172,7 @@ def test_frame_level_tasks_can_use_the_temporal_head(suite, tmp_path):
 
 def test_worker_processes_give_the_results_one_process_gives(suite, tmp_path):
     common = ["--suite", str(suite), "--encoders", "tiny-test,logmel,mert-v1-95m", "--tasks", "genre,tagging,beat",
-              "--seeds", "2", "--frame-seeds", "1", "--peers", "librosa-beats"]
+              "--seeds", "2", "--frame-seeds", "1", "--peers", "librosa-beat-track"]
     one = _cli("bench", "--out", str(tmp_path / "one"), *common, "--no-progress")
     two = _cli("bench", "--out", str(tmp_path / "two"), *common, "--jobs", "2")
     assert one.returncode == 0 and two.returncode == 0, two.stderr
@@ -180,7 +180,7 @@ def test_worker_processes_give_the_results_one_process_gives(suite, tmp_path):
     assert json.loads((tmp_path / "two" / "failures" / "beat__mert-v1-95m.json").read_text())["name"] == "mert-v1-95m"
     for task in ("genre", "tagging", "beat"):  # every pair's line, printed by the parent as units finish
         assert f"  {task:<10} logmel" in two.stdout
-    assert "peer librosa-beats" in two.stdout
+    assert "peer librosa-beat-track" in two.stdout
     files = sorted(p.relative_to(tmp_path / "one") for p in (tmp_path / "one").glob("tasks/*/*/results/*.json"))
     assert files and files == sorted(p.relative_to(tmp_path / "two") for p in (tmp_path / "two").glob("tasks/*/*/results/*.json"))
     for path in files:  # one thread per worker instead of the default pool: the same probes, up to float order

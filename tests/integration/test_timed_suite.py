@@ -82,10 +82,10 @@ def test_classic_peers_run_on_the_same_test_split(tiny_suite):
     from mirkit.bench.peers import run_peer
     from mirkit.kinds import PEERS, peers_of_kind
 
-    assert [p.name for p in peers_of_kind("beat")] == ["librosa-beats", "essentia-beats", "madmom-beats",
+    assert [p.name for p in peers_of_kind("beat")] == ["librosa-beat-track", "essentia-beats", "madmom-beats",
                                                        "madmom-downbeats"]
     assert [p.name for p in peers_of_kind("chords")] == ["chroma-templates", "madmom-chords"]
-    beats = run_peer(PEERS.get("librosa-beats"), tiny_suite / "beat", progress=False)
+    beats = run_peer(PEERS.get("librosa-beat-track"), tiny_suite / "beat", progress=False)
     chords = run_peer(PEERS.get("chroma-templates"), tiny_suite / "chords", progress=False)
     assert beats["split"] == "test" and 0 < beats["test"]["f_measure"] <= 1
     assert chords["test"]["majmin"] > 0.5, chords["test"]  # rendered triads are what templates find
@@ -142,7 +142,7 @@ def test_bad_labels_are_skipped_with_their_reason_and_the_run_goes_on(tiny_suite
     assert summary["clips"]["test"] == len(test_rows) - 2
     result = json.loads(next((tmp_path / "run" / "results").glob("*.json")).read_text())  # the run went on: a head
     assert summary["jobs"]["trained"] == 1 and 0 < result["test"]["f_measure"] <= 1, result["test"]
-    peer = run_peer(PEERS.get("librosa-beats"), task, progress=False)
+    peer = run_peer(PEERS.get("librosa-beat-track"), task, progress=False)
     assert peer["skipped"] == {"bad_labels": 2} and peer["clips"] == len(test_rows) - 2
 
 

@@ -74,3 +74,18 @@ def test_a_private_numba_cache_takes_what_cache_true_functions_compile(tmp_path)
                          text=True, check=True).stdout.strip()
     assert out.startswith(str(tmp_path / "numba"))
     assert list((tmp_path / "numba").rglob("*.nbi")) and not list(tmp_path.glob("__pycache__/*.nbi"))
+
+
+def test_a_folder_holding_a_manifest_is_read_as_that_manifest(tmp_path, audio_dir):
+    import json
+
+    from mirkit.features.inputs import manifest_of_task_folder, scan_inputs
+
+    task = tmp_path / "beat"  # a suite's task folder: the manifest points at audio in another folder
+    task.mkdir()
+    listed = sorted(audio_dir.glob("*.wav"))[:2]
+    (task / "manifest.jsonl").write_text("".join(json.dumps({"path": f"../audio/{p.name}"}) + "\n" for p in listed))
+    assert scan_inputs(task) == ([], [(str(task / "manifest.jsonl"), "not_audio", scan_inputs(task)[1][0][2])])
+    paths, skipped = scan_inputs(manifest_of_task_folder(task))
+    assert [str(p) for p in paths] == [str(task / ".." / "audio" / p.name) for p in listed] and skipped == []
+    assert manifest_of_task_folder(audio_dir) == audio_dir  # a plain folder is scanned as it is

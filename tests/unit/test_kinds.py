@@ -116,4 +116,4 @@ def test_every_clip_kind_round_trips_its_labels_and_scores_them(name):
 
 def test_every_peer_estimates_a_registered_kind():
     assert all(spec.kind in KINDS for _, spec in PEERS.items())
-    assert {"librosa-onsets", "librosa-beats", "chroma-templates"} <= set(PEERS)
+    assert {"librosa-onsets", "librosa-beat-track", "chroma-templates"} <= set(PEERS)

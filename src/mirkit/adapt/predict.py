@@ -47,9 +47,10 @@ def predict(*, run_dir: str | Path, source: str | Path, store: str | Path, out_p
             progress: bool = True, top_k: int = 5) -> tuple[ExtractReport, int]:
     """Write one prediction per audio file to ``out_path`` (.jsonl or .csv); returns (extract report, rows)."""
     run_dir, out_path = Path(run_dir), Path(out_path)
+    layer_name, model_dirs, record = best_job(run_dir)  # first: a folder that is no run says so
     if out_path.suffix not in (".jsonl", ".csv"):
-        raise ConfigError(f"--out {str(out_path)!r} must end in .jsonl or .csv.")
-    layer_name, model_dirs, record = best_job(run_dir)
+        raise ConfigError(f"--out {str(out_path)!r} must end in .jsonl or .csv (one line per file; "
+                          f"{record.get('task') or 'this'} is a clip-level task).")
     probes = [TrainedProbe.load(d) for d in model_dirs]
     layers = probes[0].layers
     report = extract(source, store=store, progress=progress,

@@ -7,14 +7,16 @@ mean *validation* headline over seeds; its *test* score is what the leaderboard 
 from __future__ import annotations
 
 import json
+import math
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 
 from mirkit.encoders.zoo import get_spec
 from mirkit.errors import ConfigError, UnknownNameError
+from mirkit.kinds import current_name
 
 
 @dataclass
@@ -88,7 +90,7 @@ def collect(runs_dir: str | Path) -> tuple[list[Row], dict[str, object]]:
     rows: list[Row] = []
     for run in sorted((runs / "tasks").glob("*/*")):
         rows.extend(_probe_rows(run))
-    peers = [_read(p) for p in sorted((runs / "peers").glob("*.json"))]
+    peers = _current_peers([_read(p) for p in sorted((runs / "peers").glob("*.json"))])
     for peer in peers:
         test = {k: (float(v), 0.0) for k, v in peer["test"].items()}
         rows.append(Row(task=peer["task"], name=peer["peer"], group="peer", job="-",
@@ -96,8 +98,29 @@ def collect(runs_dir: str | Path) -> tuple[list[Row], dict[str, object]]:
                         valid_headline=float("nan"), train_s=0.0,
                         extract={"wall_s": peer["wall_s"], "clips": peer["clips"], "skipped": peer["skipped"]}))
     context["peers"] = peers
-    context["real_tempo"] = [_read(p) for p in sorted((runs / "real_tempo").glob("*.json"))]
+    real = {}
+    for result in (_read(p) for p in sorted((runs / "real_tempo").glob("*.json"))):
+        if result:  # a peer's result under its current name (one written under an old name gives way to it)
+            name = current_name(str(result["name"])) if result.get("kind") == "peer" else str(result["name"])
+            if name not in real or result["name"] == name:
+                real[name] = {**result, "name": name}
+    context["real_tempo"] = list(real.values())
+    context["plan"]["peers"] = [current_name(n) for n in context["plan"].get("peers", [])]  # type: ignore[index]
     return rows, context
+
+
+def _current_peers(results: list[dict]) -> list[dict]:
+    """Peer results under their current names; a result kept under a peer's old name gives way to one under
+    its new name for the same task (a rerun after the rename)."""
+    out: dict[tuple[str, str], dict] = {}
+    for result in results:
+        if not result:
+            continue
+        name = current_name(str(result["peer"]))
+        key = (str(result["task"]), name)
+        if key not in out or result["peer"] == name:
+            out[key] = {**result, "peer": name}
+    return list(out.values())
 
 
 def best_rows(rows: list[Row]) -> dict[tuple[str, str], Row]:
@@ -110,6 +133,44 @@ def best_rows(rows: list[Row]) -> dict[tuple[str, str], Row]:
         if key not in best or row.valid_headline > best[key].valid_headline:
             best[key] = row
     return best
+
+
+#: clip-level tasks that another task's probes also answer: task -> (source task, metric prefix, headline)
+DERIVED = {"tempo": ("beat", "tempo_", "acc1")}
+
+
+def derived_rows(rows: list[Row], task: str) -> list[Row]:
+    """Rows of ``task`` read off another task's probes: each encoder's beat probe (its layer chosen on the
+    beat task's validation split) decoded to one tempo per clip. The beat task's clips are the tempo
+    task's grooves, so both score the same test clips."""
+    if task not in DERIVED:
+        return []
+    source, prefix, headline = DERIVED[task]
+    found = []
+    for (t, _), r in sorted(best_rows(rows).items()):
+        test = {k.removeprefix(prefix): v for k, v in r.test.items() if k.startswith(prefix)}
+        if t != source or headline not in test:
+            continue
+        found.append(replace(r, task=task, group=f"{r.group}, {source} probe", test={"headline": test[headline], **test},
+                             valid_headline=r.valid.get(prefix + headline, float("nan")),
+                             test_range={k.removeprefix(prefix): v for k, v in r.test_range.items()
+                                         if k.startswith(prefix)}))
+    return found
+
+
+def chosen_row(rows: list[Row], task: str, name: str) -> Row | None:
+    """``name``'s row on ``task`` as the report's tables choose it: among its best single layer, its learned
+    weighting and the rows read off another task's probes (the beat probe's tempo), the one with the best
+    validation headline; a peer's own row."""
+    peer = [r for r in rows if r.task == task and r.name == name and r.group == "peer"]
+    if peer:
+        return peer[0]
+    single = best_rows(rows).get((task, name))
+    candidates = ([single] if single else []) + [r for r in rows if r.task == task and r.name == name
+                                                  and r.job == "weighted"]
+    candidates += [r for r in derived_rows(rows, task) if r.name == name]
+    candidates = [r for r in candidates if not math.isnan(r.valid_headline)]
+    return max(candidates, key=lambda r: r.valid_headline) if candidates else None
 
 
 def _read(path: Path) -> dict:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mirkit.bench.collect import Row, best_rows
+from mirkit.bench.collect import Row, best_rows, chosen_row
 from mirkit.data.tasks import TASKS
 
 
@@ -23,19 +23,28 @@ def metric_name(task: str) -> str:
     return TASKS.get(task).metric if task in TASKS else "headline"
 
 
+
+
+def cell_mark(row: Row) -> str:
+    """``b`` for a row read off the beat probe (tempo), ``w`` for a learned weighting of layers, else nothing."""
+    if "beat probe" in row.group:
+        return "b"
+    return "w" if row.job == "weighted" else ""
+
+
 def heatmap(rows: list[Row], path: Path) -> Path:
-    """Test headline of each encoder's best (validation-selected) layer, and of each peer, per task."""
+    """Test headline of each encoder's row chosen on validation, as the tables choose it (its best single layer,
+    its learned weighting or, for tempo, its beat probe; the cell's mark says which), and of each peer, per task."""
     plt = pyplot()
-    best = best_rows(rows)
     tasks = sorted({r.task for r in rows})
-    names = sorted({name for _, name in best}) + sorted({r.name for r in rows if r.group == "peer"})
+    names = sorted({name for _, name in best_rows(rows)}) + sorted({r.name for r in rows if r.group == "peer"})
     values = np.full((len(names), len(tasks)), np.nan)
+    marks = np.full((len(names), len(tasks)), "", dtype=object)
     for i, name in enumerate(names):
         for j, task in enumerate(tasks):
-            row = best.get((task, name)) or next((r for r in rows if r.group == "peer" and r.task == task
-                                                  and r.name == name), None)
+            row = chosen_row(rows, task, name)
             if row is not None:
-                values[i, j] = row.headline[0]
+                values[i, j], marks[i, j] = row.headline[0], cell_mark(row)
     fig, ax = plt.subplots(figsize=(1.6 + 1.3 * len(tasks), 1.0 + 0.45 * len(names)))
     image = ax.imshow(np.ma.masked_invalid(values), cmap="viridis", vmin=0, vmax=1, aspect="auto")
     ax.set_xticks(range(len(tasks)), [f"{t}\n({metric_name(t)})" for t in tasks], fontsize=8)
@@ -43,10 +52,11 @@ def heatmap(rows: list[Row], path: Path) -> Path:
     for i in range(len(names)):
         for j in range(len(tasks)):
             if not np.isnan(values[i, j]):
-                ax.text(j, i, f"{values[i, j]:.2f}", ha="center", va="center", fontsize=7,
+                ax.text(j, i, f"{values[i, j]:.2f}{marks[i, j]}", ha="center", va="center", fontsize=7,
                         color="white" if values[i, j] < 0.6 else "black")
     fig.colorbar(image, ax=ax, fraction=0.04)
-    ax.set_title("Test score of the best validated layer (peers: as run)", fontsize=9)
+    ax.set_title("Test score of each encoder's row chosen on validation, as in the tables\n"
+                 "(w: learned weighting of layers, b: beat probe's tempo; peers: as run)", fontsize=9)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)

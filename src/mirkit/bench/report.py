@@ -11,37 +11,14 @@ figures, so it reads as one file.
 from __future__ import annotations
 
 import math
-from dataclasses import replace
 from pathlib import Path
 
-from mirkit.bench.collect import Row, best_rows, collect
+from mirkit.bench.collect import Row, best_rows, collect, derived_rows
 from mirkit.bench.plots import heatmap, layer_curves, metric_name
 from mirkit.bench.render import Table, format_mean_std, write_documents
 from mirkit.bench.robustness_report import robustness_blocks
 from mirkit.bench.tune_report import collect_methods, method_blocks
 from mirkit.bench.twins import twin_blocks
-
-#: clip-level tasks that another task's probes also answer: task -> (source task, metric prefix, headline)
-DERIVED = {"tempo": ("beat", "tempo_", "acc1")}
-
-
-def derived_rows(rows: list[Row], task: str) -> list[Row]:
-    """Rows of ``task`` read off another task's probes: each encoder's beat probe (its layer chosen on the
-    beat task's validation split) decoded to one tempo per clip. The beat task's clips are the tempo
-    task's grooves, so both score the same test clips."""
-    if task not in DERIVED:
-        return []
-    source, prefix, headline = DERIVED[task]
-    found = []
-    for (t, _), r in sorted(best_rows(rows).items()):
-        test = {k.removeprefix(prefix): v for k, v in r.test.items() if k.startswith(prefix)}
-        if t != source or headline not in test:
-            continue
-        found.append(replace(r, task=task, group=f"{r.group}, {source} probe", test={"headline": test[headline], **test},
-                             valid_headline=r.valid.get(prefix + headline, float("nan")),
-                             test_range={k.removeprefix(prefix): v for k, v in r.test_range.items()
-                                         if k.startswith(prefix)}))
-    return found
 
 
 def versus_peers(rows: list[Row], task: str) -> str | None:

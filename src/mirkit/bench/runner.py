@@ -31,7 +31,7 @@ from mirkit.data.tasks import TASKS
 from mirkit.encoders.zoo import get_spec
 from mirkit.errors import ConfigError
 from mirkit.files import atomic_write_json, sha256_text
-from mirkit.kinds import PEERS
+from mirkit.kinds import PEERS, current_name
 from mirkit.provenance import provenance
 
 
@@ -94,7 +94,7 @@ def run_bench(config: BenchConfig) -> BenchReport:
     encoders = list(config.encoders or DEFAULT_ENCODERS)
     for name in encoders:
         get_spec(name)
-    peer_names = default_peers() if config.peers is None else list(config.peers)
+    peer_names = default_peers() if config.peers is None else [current_name(n) for n in config.peers]
     for name in peer_names:
         PEERS.get(name)
     ProbeConfig(model=config.model).validate()

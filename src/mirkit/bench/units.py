@@ -19,6 +19,7 @@ from mirkit.data.task_folder import load_task
 from mirkit.encoders.zoo import get_spec
 from mirkit.files import atomic_write_json, safe_stem
 from mirkit.kinds import peers_of_kind
+from mirkit.kinds.peers import RENAMED
 
 
 @dataclass
@@ -84,7 +85,8 @@ def run_peers(config: BenchConfig, task: str, peer_names: list[str]) -> Outcome:
             outcome.peers_missing.append(spec.name)
             continue
         path = out / "peers" / f"{task}__{spec.name}.json"
-        if path.is_file() and not config.force:
+        old = [out / "peers" / f"{task}__{name}.json" for name, new in RENAMED.items() if new == spec.name]
+        if not config.force and (path.is_file() or any(p.is_file() for p in old)):  # done, maybe under an old name
             outcome.peers_run.append(spec.name)
             continue
         try:

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from mirkit.adapt.timed.predict import write_decoded
+from mirkit.adapt.timed.predict import refuse_file_name, write_decoded
 from mirkit.boost.data import align
 from mirkit.boost.models import TASK_MODELS, build_task_model
 from mirkit.boost.run import SYSTEMS, cell_id
@@ -56,6 +56,7 @@ def predict_boosted(*, run_dir: str | Path, source: str | Path, store: str | Pat
 
     run = Path(run_dir)
     meta, cell = best_cell(run, system=system, fraction=fraction)
+    refuse_file_name(out_dir, what="a boost run")
     name = cell_id(system, cell["fraction"], cell["seed"])
     state = load_file(str(run / "models" / name / "weights.safetensors"))
     spec = TASK_MODELS.get(meta["model"])

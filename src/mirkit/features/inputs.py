@@ -36,6 +36,13 @@ def scan_inputs(source: str | Path) -> tuple[list[str], list[tuple[str, str, str
     return paths, skipped
 
 
+def manifest_of_task_folder(source: str | Path) -> Path:
+    """``source``, or the ``manifest.jsonl`` it holds when it is a folder with one (a suite's task folder,
+    whose audio may live in another task's folder: its manifest lists what belongs to it)."""
+    source = Path(source)
+    return source / "manifest.jsonl" if source.is_dir() and (source / "manifest.jsonl").is_file() else source
+
+
 def _read_manifest(manifest: Path) -> list[str]:
     if manifest.suffix == ".jsonl":
         values = []

@@ -32,7 +32,7 @@ from mirkit.kinds.base import (
     kinds_of_level,
     register_kind,
 )
-from mirkit.kinds.peers import PEERS, PeerSpec, peers_of_kind, register_peer
+from mirkit.kinds.peers import PEERS, PeerSpec, current_name, get_peer, peers_of_kind, register_peer
 
 __all__ = ["KINDS", "PEERS", "ClipKind", "FrameKind", "PeerSpec", "StemsKind", "TaskKind", "clip_kind", "frame_kind",
-           "get_kind", "kinds_of_level", "peers_of_kind", "register_kind", "register_peer"]
+           "current_name", "get_kind", "get_peer", "kinds_of_level", "peers_of_kind", "register_kind", "register_peer"]

@@ -125,7 +125,7 @@ def _librosa_beats(spec: PeerSpec) -> Estimator:
         librosa.beat.beat_track(y=y, sr=spec.sample_rate, units="time", trim=False)[1], dtype=float))}
 
 
-register_peer(PeerSpec("librosa-beats", "beat", "librosa", "ISC", 22050, "librosa.beat.beat_track beat times",
+register_peer(PeerSpec("librosa-beat-track", "beat", "librosa", "ISC", 22050, "librosa.beat.beat_track beat times",
                        _librosa_beats))
 
 __all__ = ["BEAT", "BeatKind", "CLIP_SKIP_S", "beat_problem"]

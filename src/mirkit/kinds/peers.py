@@ -7,10 +7,10 @@ returns a function from a mono waveform at ``sample_rate`` to an estimate in the
 frame kind), and the kind scores it (:meth:`~mirkit.kinds.base.ClipKind.score`,
 :meth:`~mirkit.kinds.base.FrameKind.score`). Registered peers (in this order):
 
-- ``librosa-beat`` (tempo): the global tempo of librosa's beat tracker (ISC).
+- ``librosa-tempo`` (tempo): the global tempo of librosa's beat tracker (ISC).
 - ``librosa-ks`` (key): mean CQT chroma correlated with the Krumhansl-Kessler (1982) profiles (ISC).
-- ``librosa-beats`` (beat): the beat times of librosa's dynamic-programming beat tracker (Ellis 2007;
-  no downbeats).
+- ``librosa-beat-track`` (beat): the beat times of librosa's dynamic-programming beat tracker (Ellis
+  2007; no downbeats).
 - ``chroma-templates`` (chords): CQT chroma (librosa) correlated with binary major/minor triad
   templates, low-energy frames as ``N``, smoothed by the same Viterbi decoder as the probes' chords.
 - ``basic-pitch`` (transcription): Spotify's basic-pitch ONNX model through onnxruntime (Apache-2.0;
@@ -20,6 +20,8 @@ frame kind), and the kind scores it (:meth:`~mirkit.kinds.base.ClipKind.score`,
   :mod:`mirkit.kinds.optional_peers`.
 
 No peer is a dependency of mirkit; a peer that is not installed is reported as such, never faked.
+Peers renamed since (:data:`RENAMED`) are read under their new names from old result files, and
+their old names are accepted wherever a peer is named.
 """
 
 from __future__ import annotations
@@ -70,6 +72,18 @@ class PeerSpec:
 
 
 PEERS: Registry[PeerSpec] = Registry("peer", listing_hint="mirkit bench --help")
+#: old name -> current name of renamed peers (``librosa-beat`` estimated a tempo, ``librosa-beats`` beat times)
+RENAMED = {"librosa-beat": "librosa-tempo", "librosa-beats": "librosa-beat-track"}
+
+
+def current_name(name: str) -> str:
+    """A peer's current name (an old name of a renamed peer maps to its new one; others are as given)."""
+    return RENAMED.get(name, name)
+
+
+def get_peer(name: str) -> PeerSpec:
+    """The registered peer ``name`` (old names of renamed peers accepted)."""
+    return PEERS.get(current_name(name))
 
 
 def register_peer(spec: PeerSpec) -> PeerSpec:
@@ -81,4 +95,4 @@ def peers_of_kind(kind: str) -> list[PeerSpec]:
     return [spec for _, spec in PEERS.items() if spec.kind == kind]
 
 
-__all__ = ["Estimator", "PEERS", "PeerSpec", "peers_of_kind", "register_peer"]
+__all__ = ["Estimator", "PEERS", "PeerSpec", "RENAMED", "current_name", "get_peer", "peers_of_kind", "register_peer"]

@@ -62,7 +62,7 @@ def _librosa_tempo(spec: PeerSpec) -> Estimator:
     return lambda y: float(np.atleast_1d(librosa.beat.beat_track(y=y, sr=spec.sample_rate)[0])[0])
 
 
-register_peer(PeerSpec("librosa-beat", "tempo", "librosa", "ISC", 22050, "librosa.beat.beat_track global tempo",
+register_peer(PeerSpec("librosa-tempo", "tempo", "librosa", "ISC", 22050, "librosa.beat.beat_track global tempo",
                        _librosa_tempo))
 
 __all__ = ["TEMPO", "TempoKind"]

@@ -17,7 +17,7 @@ import torch
 
 from mirkit.adapt.predict import best_job
 from mirkit.adapt.timed.heads import FrameHead
-from mirkit.errors import CheckpointError
+from mirkit.errors import CheckpointError, ConfigError
 from mirkit.features.extract import ExtractConfig, ExtractReport, extract
 from mirkit.features.store import FeatureStore
 from mirkit.files import atomic_write_text
@@ -48,6 +48,14 @@ class TrainedFrameHead:
         with torch.no_grad():
             logits = self.model(x)[0]
         return self.kind.activate(logits).numpy()
+
+
+def refuse_file_name(out_dir: str | Path, *, what: str) -> None:
+    """A folder output named like a file (``.jsonl``, ``.csv``) is refused: it would become a folder of that name."""
+    if Path(out_dir).suffix in (".jsonl", ".csv"):
+        raise ConfigError(f"--out {str(out_dir)!r}: {what} writes a folder (predictions.jsonl and per audio file its "
+                          f"events: beats, chords, notes...), not one file; pass a folder name, e.g. "
+                          f"--out {Path(out_dir).with_suffix('')}/.")
 
 
 def write_decoded(out_dir: str | Path, rows: list[dict[str, object]], meta: dict[str, object],
@@ -94,10 +102,13 @@ def decode_files(*, run_dir: str | Path, source: str | Path, store: str | Path,
 
 def predict_timed(*, run_dir: str | Path, source: str | Path, store: str | Path, out_dir: str | Path,
                   progress: bool = True) -> tuple[ExtractReport, int]:
-    """Decode beats/downbeats/tempo, chords or notes for every audio file of ``source`` into ``out_dir``."""
+    """Decode the run's events (beats, chords, notes, onsets...) for every audio file of ``source`` into the
+    folder ``out_dir``; a file-like name (``beats.jsonl``) is refused before any work."""
+    best_job(Path(run_dir))  # first: a folder that is no run says so
+    refuse_file_name(out_dir, what="a frame-level probe run")
     report, rows, meta = decode_files(run_dir=run_dir, source=source, store=store, progress=progress)
     write_decoded(out_dir, rows, meta, frame_kind(str(meta["kind"])))
     return report, len(rows)
 
 
-__all__ = ["TrainedFrameHead", "decode_files", "predict_timed", "write_decoded"]
+__all__ = ["TrainedFrameHead", "decode_files", "predict_timed", "refuse_file_name", "write_decoded"]
