@@ -1,10 +1,10 @@
-"""``predict_timed``: apply a frame-level probe run (beat, chords or transcription) to new audio.
+"""``predict_timed``: apply a frame-level probe run (beat, chords, transcription, onsets...) to new audio.
 
 The layer job with the best mean validation headline is used and its seeds' frame activations are
-averaged, then decoded as in the benchmark. Written into the output folder, per audio file:
-``<name>.beats.txt`` and ``<name>.downbeats.txt`` (one time in seconds per line), ``<name>.lab``
-(``start end label`` per chord segment) or ``<name>.mid`` (the notes, pretty_midi), and one line per
-file in ``predictions.jsonl`` (beats, downbeats and tempo, chord segments, or notes). Bad files are skipped and reported as in extract.
+averaged, then decoded by the task's kind as in the benchmark. Written into the output folder, per
+audio file, what the kind writes (``FrameKind.write_files``: ``<name>.beats.txt`` and
+``<name>.downbeats.txt``, ``<name>.lab``, ``<name>.mid``, ``<name>.onsets.txt``), and one line per file
+in ``predictions.jsonl`` (the decoded events). Bad files are skipped and reported as in extract.
 """
 
 from __future__ import annotations
