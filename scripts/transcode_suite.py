@@ -40,6 +40,8 @@ def transcode_task(src: Path, dst: Path, *, quality: float, done: dict[Path, Pat
         entry.setdefault("rendering", {})["transcoded"] = {"from": source.name, "format": "ogg-vorbis",
                                                            "quality": quality}
         lines.append(json.dumps(entry, sort_keys=True))
+    if (src / "task.json").is_file():  # the copy is the same task: it says its kind as the original does
+        (dst / "task.json").write_bytes((src / "task.json").read_bytes())
     (dst / "manifest.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
     return len(lines)
 
