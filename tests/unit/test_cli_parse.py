@@ -65,3 +65,15 @@ def test_probe_and_bench_options_are_their_configs_fields_with_the_same_defaults
     assert (built.seeds, built.loudness) == (5, "peak")
     with pytest.raises(SystemExit):  # choices come from the config's fields
         build_parser().parse_args([*argv, "--loudness", "loud"])
+
+
+def test_building_the_parser_does_not_import_the_registries_or_numpy():
+    """The choices and help texts of the parser are plain strings: the task-kind, peer and suite registries
+    (and numpy with them) load when a command runs, not on every `mirkit` call."""
+    import subprocess
+    import sys
+
+    code = ("import sys; from mirkit.cli.main import build_parser; build_parser(); "
+            "print(sorted(m for m in ('numpy', 'mirkit.kinds', 'mirkit.data.tasks') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

@@ -17,6 +17,8 @@ CLIP_HEADS = ("linear", "mlp")
 #: per-frame heads, and ``tcn``: a small dilated temporal convolution network over the frozen frames
 FRAME_HEADS = ("linear", "mlp", "tcn")
 LOUDNESS = ("none", "peak", "lufs")
+LOUDNESS_HELP = ("level policy of the features: one gain per file before the encoder, peak to -1 dBFS or -23 LUFS "
+                 "(limited to -1 dBFS peak); kept with the heads, so predict applies it too")
 
 
 @dataclass
@@ -79,9 +81,7 @@ class ProbeRunConfig:
     device: str = option("cpu", "torch device of extraction")
     frame_rate_hz: float | None = option(None, "frames per second for encoders with a free hop (CREPE; default: the "
                                          "encoder's)")
-    loudness: str = option("none", "level policy of the features: one gain per file before the encoder, peak to -1 "
-                           "dBFS or -23 LUFS (limited to -1 dBFS peak); kept with the heads, so predict applies it too",
-                           choices=LOUDNESS)
+    loudness: str = option("none", LOUDNESS_HELP, choices=LOUDNESS)
     augment: str = option("none", "clip-level tasks: augmented copies of the training clips join the training split, "
                           "e.g. eq,room (gain, eq, room, noise keep the label; pitch, stretch move it by rule); "
                           "validation and test are untouched")
@@ -115,4 +115,5 @@ class ProbeRunConfig:
         return probe
 
 
-__all__ = ["CLIP_HEADS", "FRAME_HEADS", "FrameProbeConfig", "LOUDNESS", "ProbeConfig", "ProbeRunConfig"]
+__all__ = ["CLIP_HEADS", "FRAME_HEADS", "FrameProbeConfig", "LOUDNESS", "LOUDNESS_HELP", "ProbeConfig",
+           "ProbeRunConfig"]

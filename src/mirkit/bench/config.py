@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from mirkit.adapt.config import CLIP_HEADS, FRAME_HEADS, LOUDNESS
+from mirkit.adapt.config import CLIP_HEADS, FRAME_HEADS, LOUDNESS, LOUDNESS_HELP
 from mirkit.errors import ConfigError
 from mirkit.options import check_choices, option
 
@@ -52,9 +52,7 @@ class BenchConfig:
     device: str = option("cpu", "torch device of extraction")
     real_tempo: str | None = option(None, "a tempo_real folder (`mirkit data music`): score each encoder's beat probe "
                                     "and the tempo peers on these real recordings (test-only)")
-    loudness: str = option("none", "level policy of the features: one gain per file before the encoder, peak to -1 "
-                           "dBFS or -23 LUFS (limited to -1 dBFS peak); kept with the heads, so predict applies it too",
-                           choices=LOUDNESS)
+    loudness: str = option("none", LOUDNESS_HELP, choices=LOUDNESS)
     jobs: int = option(1, "units (an encoder on a task, or a task's peers) run at once in worker processes, the cores "
                        "split between them; 2 on a 2-core CPU finishes sooner than 1")
     force: bool = option(False, "redo finished jobs")

@@ -12,7 +12,6 @@ def _names(value: str) -> list[str]:
 def add_parser(commands: argparse._SubParsersAction) -> None:
     from mirkit.bench.config import DEFAULT_ENCODERS, BenchConfig
     from mirkit.cli.options import add_options
-    from mirkit.kinds import PEERS
 
     parser = commands.add_parser(
         "bench", help="probe encoders x tasks x layers x seeds on a built suite, plus the peers",
@@ -26,8 +25,8 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
                         help="comma list of the suite's tasks (default: every clip-level task, then the frame-level "
                              "ones)")
     parser.add_argument("--peers", default="default",
-                        help=f"comma list, 'none', or 'default' = every registered peer ({','.join(PEERS)}; those "
-                             "installed run)")
+                        help="comma list, 'none', or 'default' = every registered peer (those installed run; an "
+                             "unknown name is refused with the list)")
     parser.add_argument("--no-weighted", action="store_true", help="skip the learned weighted sum of layers")
     add_options(parser, [BenchConfig])
     parser.add_argument("--report", action="store_true", help="write the report when done")

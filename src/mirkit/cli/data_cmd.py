@@ -6,13 +6,13 @@ import argparse
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
-    from mirkit.data.public import ADAPTERS
-    from mirkit.data.suite import SUITES
-
+    # no choices= read from the registries here: building the parser runs on every `mirkit` call and must
+    # stay light; build_suite and adapt refuse an unknown name, listing the known ones
     parser = commands.add_parser("data", help="build and validate the offline benchmark suite")
     actions = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
     build = actions.add_parser("build", help="render the labelled suite (every task of `mirkit data tasks` that it builds)")
-    build.add_argument("--suite", default="quick", choices=tuple(SUITES))
+    build.add_argument("--suite", default="quick", help="suite size (tiny, quick, standard; an unknown name is "
+                       "refused with the list)")
     build.add_argument("--out", required=True)
     build.add_argument("--seed", type=int, default=0)
     build.add_argument("--soundfonts", default="auto",
@@ -41,7 +41,7 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     music.add_argument("--list", action="store_true", help="list the known packages and exit")
     music.set_defaults(run=run_music)
     adapt = actions.add_parser("adapt", help="manifests for a local copy of a public dataset")
-    adapt.add_argument("name", choices=tuple(ADAPTERS))
+    adapt.add_argument("name", help="the dataset (an unknown name is refused with the list of adapters)")
     adapt.add_argument("--root", required=True, help="the dataset's top folder")
     adapt.add_argument("--out", required=True, help="where to write <task>/manifest.jsonl")
     adapt.add_argument("--audio", help="mtg-jamendo: the audio folder (PATH column is relative to it)")

@@ -7,7 +7,7 @@ import sys
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
-    from mirkit.adapt.config import LOUDNESS
+    from mirkit.adapt.config import LOUDNESS, LOUDNESS_HELP
 
     parser = commands.add_parser("extract", help="extract layer-wise features into a feature store")
     parser.add_argument("--encoder", required=True, help="encoder name (see `mirkit encoders`); random:NAME for a twin")
@@ -31,8 +31,7 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
                         help="what runs the network on the CPU (auto: ONNX Runtime where the encoder supports it, "
                              "musicnn: about 1.5x faster; recorded in the recipe)")
     parser.add_argument("--loudness", default="none", choices=LOUDNESS,
-                        help="one gain per file before the encoder: peak to -1 dBFS, or -23 LUFS (BS.1770, "
-                             "limited to a -1 dBFS peak); recorded in the recipe (default none: as decoded)")
+                        help=f"{LOUDNESS_HELP}; recorded in the recipe (default none: as decoded)")
     parser.add_argument("--engine", default="local", choices=("local", "ray"),
                         help="local: this machine; ray: a Ray Data actor pool (pip install 'mirkit[ray]'), same store")
     parser.add_argument("--address", default=None,

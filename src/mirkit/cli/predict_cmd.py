@@ -7,9 +7,6 @@ import sys
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
-    from mirkit.kinds import KINDS, FrameKind
-
-    files = "; ".join(f"{name}: {kind.files}" for name, kind in KINDS.items() if isinstance(kind, FrameKind))
     parser = commands.add_parser("predict", help="predict labels for new audio with a trained probe run")
     parser.add_argument("--model", required=True, help="a run folder written by `mirkit probe`, `mirkit tune` or "
                         "`mirkit boost`")
@@ -18,7 +15,8 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--out", default="predictions.jsonl",
                         help="predictions file (.jsonl or .csv) for a clip-level run; for a run on a time-resolved "
                              "task (probe, tune or boost) a folder, and a name ending in .jsonl or .csv is refused: "
-                             f"predictions.jsonl and per file ({files})")
+                             "predictions.jsonl and per file what the task's kind writes (NAME.beats.txt and "
+                             "NAME.downbeats.txt, NAME.lab, NAME.mid, NAME.onsets.txt, ...)")
     parser.add_argument("--store", default=None, help="feature store (default: <model>/../features, as probe)")
     parser.add_argument("--device", default="cpu", help="tune runs: where the tuned model runs")
     parser.add_argument("--system", default="boosted", choices=("boosted", "baseline", "twin"),

@@ -22,7 +22,7 @@ from mirkit.data.manifest import SPLITS, ManifestEntry, read_manifest, write_man
 from mirkit.data.tasks import TASKS, TaskSpec
 from mirkit.errors import ConfigError
 from mirkit.files import atomic_write_json
-from mirkit.kinds import ClipKind, FrameKind, TaskKind, get_kind
+from mirkit.kinds import ClipKind, FrameKind, TaskKind, clip_kind, frame_kind, get_kind
 
 TASK_INFO = "task.json"
 
@@ -54,27 +54,11 @@ class TaskFolder:
 
     def clip_kind(self) -> ClipKind:
         """Its kind, which must be clip-level (a clear error names what handles the others)."""
-        if not isinstance(self.kind, ClipKind):
-            raise ConfigError(_wrong_level(self, "clip"))
-        return self.kind
+        return clip_kind(self.kind.name, task=str(self.path))
 
     def frame_kind(self) -> FrameKind:
         """Its kind, which must be frame-level (a clear error names what handles the others)."""
-        if not isinstance(self.kind, FrameKind):
-            raise ConfigError(_wrong_level(self, "frame"))
-        return self.kind
-
-
-def _wrong_level(task: TaskFolder, wanted: str) -> str:
-    kind = task.kind
-    if kind.level == "stems":
-        return (f"{task.path.name!r} is a source-separation task; probes and heads do not separate stems. Train a "
-                f"separation model with `mirkit boost --task {task.path} --model open-unmix --encoder ENC`.")
-    if wanted == "clip":
-        return (f"{task.path.name!r} is a time-resolved task ({kind.name}); clip-level heads do not apply. "
-                "`mirkit probe` and `mirkit tune` give it frame-level heads.")
-    return (f"{task.path.name!r} is a {kind.name} task (one label per clip); frame-level heads do not apply. "
-            "`mirkit probe` and `mirkit tune` give it clip-level heads.")
+        return frame_kind(self.kind.name, task=str(self.path))
 
 
 def write_task_info(task_dir: str | Path, spec: TaskSpec, *, name: str | None = None) -> None:

@@ -220,23 +220,39 @@ def get_kind(name: str) -> TaskKind:
     return KINDS.get(name)
 
 
+def _named(name: str, task: str) -> str:
+    """How a refusal names what it refuses: the task folder when known, else the kind."""
+    return repr(task) if task else f"kind {name!r}"
+
+
+def _stems_refused(name: str, task: str) -> ConfigError:
+    where = task or "TASK"
+    return ConfigError(f"{_named(name, task)} is a source-separation task; probes and heads do not separate "
+                       f"stems. Train a separation model with `mirkit boost --task {where} --model open-unmix "
+                       "--encoder ENC`.")
+
+
 def clip_kind(name: str, *, task: str = "") -> ClipKind:
-    """The clip-level kind ``name``; a frame or stems kind is refused with the command that handles it."""
+    """The clip-level kind ``name``; a frame or stems kind is refused with the command that handles it
+    (``task``: the task folder, named in the message)."""
     kind = get_kind(name)
+    if kind.level == "stems":
+        raise _stems_refused(name, task)
     if not isinstance(kind, ClipKind):
-        what = f"{task!r} is a {name} task" if task else f"kind {name!r} is {kind.level}-level"
-        hint = ("its labels live in time; `mirkit probe` and `mirkit tune` give it frame-level heads" if kind.frame_level
-                else "train a separation model with `mirkit boost --model open-unmix`")
-        raise ConfigError(f"{what}, not a clip-level one: {hint}.")
+        raise ConfigError(f"{_named(name, task)} is a time-resolved task ({name}), not a clip-level one: clip-level "
+                          "heads do not apply; `mirkit probe` and `mirkit tune` give it frame-level heads.")
     return kind
 
 
 def frame_kind(name: str, *, task: str = "") -> FrameKind:
     """The frame-level kind ``name``; another kind is refused, naming the frame-level kinds."""
     kind = get_kind(name)
+    if kind.level == "stems":
+        raise _stems_refused(name, task)
     if not isinstance(kind, FrameKind):
-        what = f"{task!r} is a {name} task" if task else f"kind {name!r} is {kind.level}-level"
-        raise ConfigError(f"{what}; frame-level heads cover {', '.join(kinds_of_level('frame'))}.")
+        raise ConfigError(f"{_named(name, task)} is a {name} task (one label per clip): frame-level heads do not "
+                          f"apply; frame-level heads cover {', '.join(kinds_of_level('frame'))}. `mirkit probe` "
+                          "and `mirkit tune` give it clip-level heads.")
     return kind
 
 

@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from scipy.special import expit
 
 from mirkit.errors import ConfigError
 from mirkit.kinds.base import ClipKind, register_kind
@@ -35,6 +34,8 @@ class TagKind(ClipKind):
         return out
 
     def decode(self, outputs: np.ndarray, classes: Sequence[str]) -> list[object]:
+        from scipy.special import expit  # overflow-free sigmoid of confident logits
+
         return list(expit(outputs))
 
     def headline_batch(self, encoded: np.ndarray, outputs: np.ndarray, classes: Sequence[str]) -> np.ndarray:

@@ -11,7 +11,6 @@ import numpy as np
 import torch
 
 from mirkit.adapt.predict import write_predictions
-from mirkit.adapt.targets import Targets
 from mirkit.adapt.timed.predict import write_decoded
 from mirkit.audio import load
 from mirkit.audio.loudness import apply_loudness
@@ -61,8 +60,7 @@ def predict_tuned(*, run_dir: str | Path, source: str | Path, out_path: str | Pa
                           min_samples=max(1, math.ceil(spec.min_duration_s * spec.sample_rate)),
                           batch_size=int(config["batch_size"]), device=torch.device(device),  # type: ignore[arg-type]
                           method=str(meta["method"]))
-        assert isinstance(targets, Targets)
-        outputs = label_units(outputs, model, targets)
+        outputs = label_units(outputs, model, targets)  # type: ignore[arg-type]  # clip-level: Targets
         for path, output, value in zip(kept, outputs, targets.decode(outputs)):
             rows.append(targets.prediction_row(path, output, value, top_k=top_k))
     write_predictions(out_path, rows, facts)

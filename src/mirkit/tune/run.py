@@ -28,7 +28,7 @@ from mirkit.adapt.config import ProbeConfig
 from mirkit.adapt.targets import Targets
 from mirkit.audio.augment import parse_augment
 from mirkit.data.label_rules import check_rules
-from mirkit.data.task_folder import aggregate, load_task
+from mirkit.data.task_folder import TaskFolder, aggregate, load_task
 from mirkit.encoders import load_encoder
 from mirkit.errors import CheckpointError, ConfigError
 from mirkit.files import atomic_write_json, safe_stem
@@ -107,19 +107,8 @@ def tune_task(*, task_dir: str | Path, encoder: str, out_dir: str | Path, config
     probe_model = build_model(encoder=encoder, config=config, output_dim=1, weights_dir=weights_dir, device="cpu",
                               frame_kind=frames)
     spec = probe_model.encoder.spec
-    min_duration_s = max(spec.min_duration_s, 0.0)
-    decoding: dict[str, object] = {}
-    if frames is not None:
-        audio = load_timed_audio(task_dir, kind=frames, sample_rate=spec.sample_rate, min_duration_s=min_duration_s,
-                                 loudness=config.loudness, progress=progress)
-        targets: Targets | FrameKind = frames
-        classes, dims = list(frames.classes), frames.outputs
-        decoding = frames.decode_context(audio.splits["train"].labels)  # type: ignore[arg-type]
-    else:
-        audio = load_task_audio(task_dir, label=label, sample_rate=spec.sample_rate, min_duration_s=min_duration_s,
-                                loudness=config.loudness, progress=progress)
-        targets = Targets.fit(task.clip_kind().name, audio.splits["train"].labels, task.vocabulary)
-        classes, dims = targets.classes, targets.dims
+    audio, targets, classes, dims, decoding = _task_audio(task, frames, spec, loudness=config.loudness,
+                                                          progress=progress)
     meta = {"format_version": FORMAT_VERSION, "task": task_dir.name, "task_dir": str(task_dir.resolve()),
             "kind": kind.name, "label": label, "encoder": encoder, "name": name, "weights_dir": weights_dir,
             "method": config.method, "config": config.to_dict(), "layers": probe_model.layers, "classes": classes,
@@ -160,6 +149,22 @@ def tune_task(*, task_dir: str | Path, encoder: str, out_dir: str | Path, config
     if dist.is_main:
         atomic_write_json(out / "summary.json", summary)
     return summary
+
+
+def _task_audio(task: TaskFolder, frames: FrameKind | None, spec, *, loudness: str, progress: bool):
+    """The task's decoded clips and their label encoding: ``(audio, targets, classes, dims, decoding)``, where
+    ``targets`` is the frame kind itself or the clip-level :class:`Targets` fitted on the training split and
+    ``decoding`` what a frame kind's decoder learns from the training labels (the beat tempo range)."""
+    min_duration_s = max(spec.min_duration_s, 0.0)
+    if frames is not None:
+        audio = load_timed_audio(task.path, kind=frames, sample_rate=spec.sample_rate, min_duration_s=min_duration_s,
+                                 loudness=loudness, progress=progress)
+        decoding = frames.decode_context(audio.splits["train"].labels)  # type: ignore[arg-type]
+        return audio, frames, list(frames.classes), frames.outputs, decoding
+    audio = load_task_audio(task.path, label=task.label, sample_rate=spec.sample_rate, min_duration_s=min_duration_s,
+                            loudness=loudness, progress=progress)
+    targets = Targets.fit(task.clip_kind().name, audio.splits["train"].labels, task.vocabulary)
+    return audio, targets, targets.classes, targets.dims, {}
 
 
 def config_for_task(config: TuneConfig, kind: TaskKind) -> TuneConfig:
