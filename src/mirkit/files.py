@@ -158,3 +158,8 @@ def read_jsonl(path: str | Path, *, strict: bool = True) -> list[dict]:
     if not Path(path).is_file():
         return []
     return [row for _, row in iter_jsonl(path, strict=strict)]
+
+
+def cache_dir(name: str) -> Path:
+    """``$MIRKIT_CACHE/<name>`` (default ``~/.cache/mirkit/<name>``): what mirkit computes once and reuses."""
+    return Path(os.environ.get("MIRKIT_CACHE", Path.home() / ".cache" / "mirkit")) / name

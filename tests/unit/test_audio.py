@@ -201,3 +201,16 @@ def test_mp3_decodes_as_a_whole_file_read_does(tmp_path):
     assert blocks.shape == whole.shape and np.abs(blocks - whole).max() < 1e-6
     loaded, _ = load(path, sample_rate=None)
     assert np.abs(loaded - whole).max() < 1e-6
+
+
+def test_mel_basis_is_librosa_and_cached(tmp_path, monkeypatch):
+    import librosa
+
+    from mirkit.audio.filters import mel_basis
+
+    monkeypatch.setenv("MIRKIT_CACHE", str(tmp_path))
+    first = mel_basis(sample_rate=16000, n_fft=512, n_mels=96)
+    np.testing.assert_array_equal(first, librosa.filters.mel(sr=16000, n_fft=512, n_mels=96))
+    [saved] = (tmp_path / "filters").glob("mel-16000-512-96-librosa*.npy")
+    np.save(saved, np.full_like(first, 7.0))  # the next call reads the file (no librosa): it returns what is there
+    assert (mel_basis(sample_rate=16000, n_fft=512, n_mels=96) == 7.0).all()

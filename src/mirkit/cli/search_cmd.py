@@ -49,9 +49,10 @@ def _add_query(searches: argparse._SubParsersAction) -> None:
     search.add_argument("--only-artist", default=None, help="filter: results by this artist only")
     search.add_argument("--only-genre", default=None, help="filter: results of this genre only")
     search.add_argument("--json", action="store_true", help="print JSON lines instead of a table")
-    search.add_argument("--text-runtime", choices=("auto", "onnxruntime", "torch"), default="torch",
-                        help="how the query is encoded (default torch: for one query, opening an ONNX Runtime "
-                             "session costs more than it saves; `mirkit serve` uses auto)")
+    search.add_argument("--text-runtime", choices=("auto", "onnxruntime", "torch"), default="auto",
+                        help="how the query is encoded: auto (the ONNX graph and tokenizer that `mirkit index` "
+                             "recorded, without importing torch or transformers; PyTorch when there is none), "
+                             "onnxruntime (required) or torch")
     search.set_defaults(run=run_search)
 
 

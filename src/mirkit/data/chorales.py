@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import random
 import re
 from dataclasses import dataclass
@@ -21,6 +20,7 @@ from pathlib import Path
 
 from mirkit.data.manifest import stratified_splits
 from mirkit.data.render import Score
+from mirkit.files import cache_dir
 from mirkit.kinds.labels import PITCH_NAMES
 
 SATB = ("soprano", "alto", "tenor", "bass")
@@ -38,7 +38,7 @@ class Chorale:
 
 
 def _cache_path() -> Path:
-    return Path(os.environ.get("MIRKIT_CACHE", Path.home() / ".cache" / "mirkit")) / "chorales-v2.json"
+    return cache_dir("chorales-v2.json")
 
 
 def label_from_signature(sharps: int, final_bass_pc: int) -> tuple[int, str] | None:

@@ -27,6 +27,7 @@ import numpy as np
 
 from mirkit.data.render import Score
 from mirkit.errors import ConfigError
+from mirkit.files import cache_dir as mirkit_cache
 
 PACKAGE = "fluidsynth"
 _TICKS_PER_BEAT = 960  # at 120 BPM (the MIDI default): one tick is 1/1920 s
@@ -50,7 +51,7 @@ class Program:
 
 
 def cache_dir() -> Path:
-    return Path(os.environ.get("MIRKIT_CACHE", Path.home() / ".cache" / "mirkit")) / "fluidsynth"
+    return mirkit_cache("fluidsynth")
 
 
 def _cached_program() -> Program | None:

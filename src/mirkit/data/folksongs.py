@@ -15,7 +15,6 @@ Parsing is about 50 ms a song, so parsed songs are cached as JSON (``$MIRKIT_CAC
 from __future__ import annotations
 
 import json
-import os
 import random
 import re
 from dataclasses import dataclass
@@ -24,6 +23,7 @@ from pathlib import Path
 from mirkit.data.chorales import label_from_signature
 from mirkit.data.manifest import stratified_splits
 from mirkit.data.render import Score
+from mirkit.files import cache_dir
 from mirkit.kinds.labels import PITCH_NAMES
 
 #: European collections of the Essen corpus in music21 (file stems).
@@ -46,7 +46,7 @@ class FolkSong:
 
 
 def _cache_path() -> Path:
-    return Path(os.environ.get("MIRKIT_CACHE", Path.home() / ".cache" / "mirkit")) / "essen-v1.json"
+    return cache_dir("essen-v1.json")
 
 
 def _corpus_dir() -> Path:

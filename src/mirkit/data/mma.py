@@ -25,6 +25,7 @@ from pathlib import Path
 from mirkit.data.annotations import beat_grid
 from mirkit.data.music import PROGRESSIONS, triad
 from mirkit.data.render import Score
+from mirkit.files import cache_dir as mirkit_cache
 from mirkit.kinds.labels import PITCH_NAMES
 
 #: style family -> grooves of MMA's standard library (the genre task's vocabulary is the families).
@@ -60,7 +61,7 @@ class MmaPiece:
 
 
 def cache_dir() -> Path:
-    return Path(os.environ.get("MIRKIT_CACHE", Path.home() / ".cache" / "mirkit")) / "mma"
+    return mirkit_cache("mma")
 
 
 def locate() -> Path | None:

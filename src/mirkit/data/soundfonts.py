@@ -13,12 +13,13 @@ from __future__ import annotations
 
 import importlib.util
 import logging
-import os
 import shutil
 import subprocess
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+
+from mirkit.files import cache_dir as mirkit_cache
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +41,7 @@ _SYSTEM_DIRS = (Path("/usr/share/sounds/sf2"), Path("/usr/share/sounds/sf3"), Pa
 
 
 def cache_dir() -> Path:
-    return Path(os.environ.get("MIRKIT_CACHE", Path.home() / ".cache" / "mirkit")) / "soundfonts"
+    return mirkit_cache("soundfonts")
 
 
 def locate(name: str) -> Path | None:

@@ -103,9 +103,9 @@ class LogMelTokens:
     config: MelTransformerConfig
 
     def _register_log_mel(self, config: MelTransformerConfig) -> None:
-        import librosa
+        from mirkit.audio.filters import mel_basis
 
-        mel = librosa.filters.mel(sr=config.sample_rate, n_fft=config.n_fft, n_mels=config.n_mels)
+        mel = mel_basis(sample_rate=config.sample_rate, n_fft=config.n_fft, n_mels=config.n_mels)
         self.register_buffer("mel_basis", torch.from_numpy(mel).float(), persistent=False)  # type: ignore[attr-defined]
         self.register_buffer("window", torch.hann_window(config.n_fft), persistent=False)  # type: ignore[attr-defined]
         self.register_buffer("mel_mean", torch.zeros(config.n_mels))  # type: ignore[attr-defined]

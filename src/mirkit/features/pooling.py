@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import torch
 
@@ -25,6 +27,30 @@ class ItemAccumulator:
         self.windows_expected: int | None = None
         self.windows_done = 0
         self.duration_s = 0.0
+        self.level_power: dict[int, float] = {}  # second -> mean power of the encoder's input (see add_level)
+
+    def add_level(self, wave: np.ndarray, *, start: int, sample_rate: int) -> None:
+        """Record the mean power of each whole second of a window (``start``: its first sample in the file).
+
+        Seconds are aligned to the file, so overlapping windows give the same values; a second that
+        a window holds only part of is measured over that part.
+        """
+        if len(wave) == 0:
+            return
+        first, last = start // sample_rate, (start + len(wave) - 1) // sample_rate
+        edges = np.clip(np.arange(first, last + 2) * sample_rate - start, 0, len(wave))
+        power = np.square(wave, dtype=np.float64)
+        sums = np.add.reduceat(power, edges[:-1]) if len(edges) > 1 else power.sum(keepdims=True)
+        for second, total, begin, end in zip(range(first, last + 1), sums, edges[:-1], edges[1:]):
+            if end > begin and second not in self.level_power:
+                self.level_power[second] = float(total) / (end - begin)
+
+    def level_dbfs(self) -> list[float]:
+        """RMS level of each second in dBFS (-120 for digital silence), 0.1 dB steps."""
+        if not self.level_power:
+            return []
+        count = max(self.level_power) + 1
+        return [round(10 * math.log10(max(self.level_power.get(s, 0.0), 1e-12)), 1) for s in range(count)]
 
     def add(self, layer: int, frames: np.ndarray, *, start_s: float) -> None:
         """Add one window's valid frames ``(n, dim)`` of ``layer``, starting at ``start_s`` in the file."""

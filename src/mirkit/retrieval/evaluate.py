@@ -84,7 +84,7 @@ def hybrid_scores(dense: np.ndarray, queries: Sequence[str], fts: Callable[[str,
                   rows: Sequence[Mapping[str, object]], *, candidates: int = 100) -> np.ndarray:
     """The search engine's fused scores (RRF + name bonus) of the candidate ``rows`` for each query.
 
-    ``fts(query, limit)`` returns track ids best first (LanceDB full-text search over the whole index).
+    ``fts(query, limit)`` returns track ids best first (BM25 full-text search over the whole index, see mirkit.retrieval.snapshot).
     """
     position = {str(row["id"]): i for i, row in enumerate(rows)}
     names = NameIndex(rows)

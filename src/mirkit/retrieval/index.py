@@ -12,8 +12,8 @@ changed files are re-extracted; rows of removed files are deleted. Several folde
 index (one ``mirkit index`` call each); a rescan of one folder only touches rows under it. New rows are committed in
 chunks (each LanceDB ``add`` is one atomic commit), so a crash leaves an index that holds every
 chunk finished before it, and a rerun picks up the rest (features already extracted are reused).
-The full-text index is rebuilt at the end; rows added after it are still found (LanceDB searches
-unindexed rows exhaustively).
+Each scan ends by writing the query snapshot (``LIB/query``, see :mod:`mirkit.retrieval.snapshot`):
+the rows, vectors and BM25 full-text index that searches read without importing LanceDB.
 """
 
 from __future__ import annotations
@@ -33,17 +33,20 @@ from mirkit.errors import ConfigError
 from mirkit.features.store import HashCache
 from mirkit.files import atomic_write_json
 from mirkit.retrieval.library import LibraryFile, scan_library
+from mirkit.retrieval.snapshot import TABLE, invalidate, write_snapshot
 
 log = logging.getLogger(__name__)
 
 INDEX_FORMAT = 1
-TABLE = "tracks"
 CHUNK_FILES = 64
 #: Default layer whose clip-mean is the track's audio vector (others: the middle layer).
 SEARCH_LAYERS = {"musicnn-mtt": 6, "musicnn-msd": 6}
 TAGGER = "musicnn-mtt"  # pseudo-tags from its 50 MagnaTagATune tag logits (layer 7)
 PSEUDO_TAGS_TOP = 5
 PSEUDO_TAGS_MIN_P = 0.1
+#: seconds quieter than this (RMS, dBFS) are silence: their tagger frames give no pseudo-tags, and a
+#: track with no louder second gets none (a quiet piano passage is about -40 dBFS; digital silence -120)
+SILENCE_DBFS = -60.0
 COLUMNS = ("id", "path", "size", "mtime_ns", "title", "artist", "album", "genre", "date", "comment", "licence",
            "split", "duration_s", "tags", "pseudo_tags", "text", "audio", "text_vector")
 
@@ -118,13 +121,6 @@ def open_table(db: str | Path):
     return connection.open_table(TABLE) if TABLE in connection.table_names() else None
 
 
-def read_index_info(db: str | Path) -> dict[str, object]:
-    path = Path(db) / "index.json"
-    if not path.is_file():
-        raise ConfigError(f"{db} is not a mirkit index (no index.json). Build one with `mirkit index MUSIC_DIR --db {db}`.")
-    return json.loads(path.read_text())
-
-
 def index_library(root: str | Path, *, db: str | Path, config: IndexConfig | None = None, progress: bool = True,
                   text_encoder=None, encoder=None, chunk_files: int = CHUNK_FILES) -> IndexReport:
     """Index (or rescan) the audio under ``root`` into the index folder ``db``.
@@ -150,6 +146,11 @@ def index_library(root: str | Path, *, db: str | Path, config: IndexConfig | Non
         from mirkit.encoders.text import load_text_encoder
 
         text_encoder = load_text_encoder()
+    if getattr(text_encoder, "runtime", "torch") == "torch":
+        from mirkit.encoders.onnx_runtime import select_runtime
+
+        # faster text vectors here, and the ONNX card that lets `mirkit search` skip torch and transformers
+        select_runtime(text_encoder, "auto", what="encode track texts")
     info = {"format": INDEX_FORMAT, "encoder": config.encoder, "layer": layer, "weights_dir": config.weights_dir,
             "pseudo_tags": pseudo_tags, "store": str(Path(config.store).resolve()) if config.store else None,
             "text_encoder": text_encoder.name,
@@ -162,6 +163,7 @@ def index_library(root: str | Path, *, db: str | Path, config: IndexConfig | Non
     connection = lancedb.connect(str(db))
     table = connection.open_table(TABLE) if TABLE in connection.table_names() else None
     existing = _existing_rows(table)
+    invalidate(db)  # before the table changes: a scan that dies leaves no stale snapshot behind
     todo, kept_ids = _rescan_plan(root, files, existing, table, report)
     atomic_write_json(db / "index.json", info)
     if todo:
@@ -181,8 +183,7 @@ def index_library(root: str | Path, *, db: str | Path, config: IndexConfig | Non
             hashes.save()
             log.info("indexed %d/%d new or changed files", min(start + chunk_files, len(todo)), len(todo))
     if table is not None:
-        _build_fts(table)
-        report.tracks = table.count_rows()
+        report.tracks = len(write_snapshot(db, table=table).rows)
     report.wall_s = time.perf_counter() - started
     return report
 
@@ -272,15 +273,17 @@ class _Extractor:
         self.encoder = encoder or load_encoder(config.encoder, weights_dir=config.weights_dir, device=config.device)
         self.same = pseudo_tags and config.encoder == TAGGER and config.weights_dir is None
         self.layers = sorted({layer, 7}) if self.same else [layer]
+        # pseudo-tags are read from the tagger's frames, so that silent seconds can be left out
+        self.pooling = "none" if self.same else "mean"
         self.tagger = load_encoder(TAGGER, device=config.device) if pseudo_tags and not self.same else None
         self.tag_names = _mtt_tag_names() if pseudo_tags else []
 
-    def _extract(self, paths: list[str], encoder, layers: list[int], report: IndexReport):
+    def _extract(self, paths: list[str], encoder, layers: list[int], report: IndexReport, *, pooling: str):
         from mirkit.features.extract import ExtractConfig, extract
 
-        config = ExtractConfig(encoder=encoder.spec.name, layers=layers, weights_dir=self.config.weights_dir
-                               if encoder is self.encoder else None, device=self.config.device,
-                               batch_size=self.config.batch_size, num_workers=0)
+        config = ExtractConfig(encoder=encoder.spec.name, layers=layers, pooling=pooling,
+                               weights_dir=self.config.weights_dir if encoder is self.encoder else None,
+                               device=self.config.device, batch_size=self.config.batch_size, num_workers=0)
         # num_workers=0: LanceDB's runtime is not fork-safe, and decoding is cheap next to the encoder
         result = extract(paths, store=self.store, config=config, encoder=encoder, progress=self.progress)
         report.skipped.update(result.skipped)
@@ -289,11 +292,11 @@ class _Extractor:
 
     def rows(self, chunk: list[LibraryFile], *, report: IndexReport, kept_ids: set[str]) -> list[dict[str, object]]:
         paths = [f.path for f in chunk]
-        result, items = self._extract(paths, self.encoder, self.layers, report)
+        result, items = self._extract(paths, self.encoder, self.layers, report, pooling=self.pooling)
         tag_items = items if self.same else None
         if self.tagger is not None:
             ok = [p for p in paths if p in result.item_ids]
-            tag_items = self._extract(ok, self.tagger, [7], report)[1] if ok else None
+            tag_items = self._extract(ok, self.tagger, [7], report, pooling="none")[1] if ok else None
         rows = []
         for f in chunk:
             item_id = result.item_ids.get(f.path)
@@ -322,12 +325,37 @@ def _mtt_tag_names() -> list[str]:
 
 
 def _pseudo_tags(items, item_id: str, names: list[str]) -> list[str]:
+    """The tagger's top tags over the track's audible frames; none for a silent or near-silent track."""
     if not items.has(item_id):
         return []
-    logits = items.read(item_id)[0]["pooled_7"].astype(np.float64)
+    arrays, meta = items.read(item_id)
+    logits = audible_mean(arrays, meta, layer=7)
+    if logits is None:
+        return []
     probabilities = expit(logits)
     order = np.argsort(-probabilities, kind="stable")[:PSEUDO_TAGS_TOP]
     return [names[i] for i in order if probabilities[i] >= PSEUDO_TAGS_MIN_P]
+
+
+def audible_mean(arrays: dict[str, np.ndarray], meta: dict[str, object], *, layer: int) -> np.ndarray | None:
+    """Mean of the layer's frames that overlap a second louder than :data:`SILENCE_DBFS`; None if none do.
+
+    Items without frames or without a level record (older stores) fall back to the clip mean.
+    """
+    level = meta.get("level_dbfs")
+    frames, times = arrays.get(f"frames_{layer}"), arrays.get(f"times_{layer}")
+    if level is None or frames is None or times is None:
+        return arrays[f"pooled_{layer}"].astype(np.float64)
+    loud = np.asarray(level, dtype=np.float64) > SILENCE_DBFS
+    if not loud.any() or len(frames) == 0:
+        return None
+    span_s = float(np.median(np.diff(times))) if len(times) > 1 else float(meta.get("duration_s", 1.0))
+    first = np.clip(np.floor(times).astype(int), 0, len(loud) - 1)
+    last = np.clip(np.ceil(times + span_s).astype(int), first + 1, len(loud))
+    audible = np.array([loud[a:b].any() for a, b in zip(first, last)])
+    if not audible.any():
+        return None
+    return frames[audible].astype(np.float64).mean(axis=0)
 
 
 def rows_to_arrow(rows: list[dict[str, object]]):
@@ -344,12 +372,6 @@ def rows_to_arrow(rows: list[dict[str, object]]):
     arrays.append(pa.FixedSizeListArray.from_arrays(pa.array(text.ravel()), text.shape[1]))
     names = [f.name for f in schema] + ["audio", "text_vector"]
     return pa.Table.from_arrays(arrays, names=names)
-
-
-def _build_fts(table) -> None:
-    from lancedb.index import FTS
-
-    table.create_index("text", config=FTS(), replace=True)
 
 
 def load_tracks(db: str | Path, *, columns: tuple[str, ...] | None = None) -> list[dict[str, object]]:

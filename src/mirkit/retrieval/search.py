@@ -5,7 +5,7 @@ Hybrid ranking (documented fusion): two ranked lists are fused by reciprocal ran
     score(track) = w_dense / (K + rank_dense) + w_text / (K + rank_text),   K = 60,
 
 where ``rank_dense`` is the track's rank by cosine similarity in the dense space (1 = best) and
-``rank_text`` its rank in LanceDB's BM25 full-text search over the metadata (title, artist, album,
+``rank_text`` its rank in a BM25 full-text search over the metadata (:mod:`mirkit.retrieval.snapshot`) (title, artist, album,
 genre, tags, pseudo-tags, comment). A track absent from one list gets no term from it. Only the top
 ``candidates`` of each list take part (default 100, at least 10 x k). RRF needs no score
 calibration between cosine and BM25; content queries ("calm solo piano") are carried by the dense
@@ -39,7 +39,6 @@ log = logging.getLogger(__name__)
 
 MAX_QUERY_CHARS = 500
 MAX_K = 100
-_META = ("id", "path", "title", "artist", "album", "genre", "duration_s", "tags", "pseudo_tags", "licence")
 
 
 @dataclass
@@ -60,49 +59,46 @@ class Hit:
         return asdict(self)
 
 
-def _escape(value: str) -> str:
-    return value.replace("'", "''")
-
-
 class SearchEngine:
     """An open index (and optionally a trained joint model), ready for queries.
 
     Vectors are held in memory (exact search: deterministic and a few ms at 100k tracks on 2 cores);
-    LanceDB serves the rows and the full-text index. ``text_runtime`` picks how queries are encoded:
+    they, the rows and the BM25 index come from the index's query snapshot, so opening an engine
+    imports neither LanceDB nor (without a joint model) torch and transformers: the text encoder
+    is the ONNX graph and tokenizer recorded by an earlier run (:mod:`mirkit.encoders.text_onnx`). ``text_runtime`` picks how queries are encoded:
     ``"auto"`` (ONNX Runtime when it is installed and its embeddings match PyTorch's, else PyTorch),
     ``"onnxruntime"`` (required: an error if it cannot be used) or ``"torch"``.
     """
 
     def __init__(self, db: str | Path, *, model: str | Path | None = None, text_encoder=None,
                  text_runtime: str = "auto") -> None:
-        import torch
+        from mirkit.encoders.spec import RUNTIMES
+        from mirkit.retrieval.snapshot import read_index_info, read_snapshot
 
-        from mirkit.retrieval.index import load_tracks, open_table, read_index_info
-
+        if text_runtime not in RUNTIMES:
+            raise ConfigError(f"text_runtime={text_runtime!r} is not one of {RUNTIMES}.")
         self.db = Path(db)
         self.info = read_index_info(db)
-        self.table = open_table(db)
-        rows = load_tracks(db, columns=_META + ("audio", "text_vector"))
-        self.rows = [{k: row[k] for k in _META} for row in rows]
+        snapshot = read_snapshot(db)  # rows, vectors and the full-text index, without LanceDB
+        self.rows = snapshot.rows
+        self.full_text = snapshot.full_text
         self.row_of = {row["id"]: i for i, row in enumerate(self.rows)}
-        audio = np.asarray([row["audio"] for row in rows], dtype=np.float32)
-        text_vectors = np.asarray([row["text_vector"] for row in rows], dtype=np.float32)
-        if text_encoder is None:
-            from mirkit.encoders.text import load_text_encoder
-
-            text_encoder = load_text_encoder()
-        if text_encoder.revision != self.info.get("text_encoder_revision"):
-            raise ConfigError(f"index {db} was built with text encoder {self.info.get('text_encoder_revision')}, "
-                              f"not {text_encoder.revision}; rebuild the index with this one.")
-        self.text_encoder = text_encoder
+        audio, text_vectors = snapshot.audio, snapshot.text_vectors
+        self._text_runtime = text_runtime
+        self._text_lock = threading.Lock()
+        self._text_encoder = None  # without a joint model, loaded by the first text query (--like needs none)
+        if text_encoder is not None or model is not None:
+            self._text_encoder = self._checked(text_encoder or self._load_text_encoder(text_runtime, with_model=True))
         self.model = None
         self.model_path = str(model) if model else None
         if model is not None:
+            import torch
+
             from mirkit.retrieval.model import load_search_model
 
-            self.model, self.text_encoder = load_search_model(model, index_info=self.info, text_encoder=text_encoder)
+            self.model, self._text_encoder = load_search_model(model, index_info=self.info, text_encoder=self._text_encoder)
             with torch.no_grad():
-                self.audio_space = self.model.embed_audio(torch.from_numpy(audio)).numpy()
+                self.audio_space = self.model.embed_audio(torch.from_numpy(np.array(audio))).numpy()  # a writable copy of the mapped file
             self.dense_space = self.audio_space
         else:
             mean, std = audio.mean(0), audio.std(0)
@@ -111,11 +107,8 @@ class SearchEngine:
             standard = (audio - mean) / std
             self.audio_space = standard / np.maximum(np.linalg.norm(standard, axis=1, keepdims=True), 1e-8)
             self.dense_space = text_vectors
-        from mirkit.encoders.onnx_runtime import RUNTIMES, select_runtime
-
-        if text_runtime not in RUNTIMES:
-            raise ConfigError(f"text_runtime={text_runtime!r} is not one of {RUNTIMES}.")
-        select_runtime(self.text_encoder, text_runtime, what="encode queries here")
+        if self._text_encoder is not None:
+            self._use_runtime(self._text_encoder)
         self._threadpools = None
         self._audio_encoder = None  # loaded on the first query by an audio file, then kept
         self._audio_lock = threading.Lock()
@@ -125,13 +118,50 @@ class SearchEngine:
         self.artists = np.array([str(r["artist"] or "").lower() for r in self.rows])
         self.genres = np.array([str(r["genre"] or "").lower() for r in self.rows])
 
+    @property
+    def text_encoder(self):
+        """The query encoder (loaded on first use when no joint model is given)."""
+        if self._text_encoder is None:
+            with self._text_lock:
+                if self._text_encoder is None:
+                    encoder = self._checked(self._load_text_encoder(self._text_runtime, with_model=False))
+                    self._use_runtime(encoder)
+                    self._text_encoder = encoder
+        return self._text_encoder
+
+    def _checked(self, encoder):
+        if encoder.revision != self.info.get("text_encoder_revision"):
+            raise ConfigError(f"index {self.db} was built with text encoder {self.info.get('text_encoder_revision')}, "
+                              f"not {encoder.revision}; rebuild the index with this one.")
+        return encoder
+
+    def _use_runtime(self, encoder) -> None:
+        if encoder.runtime != "onnxruntime" and self._text_runtime != "torch":
+            from mirkit.encoders.onnx_runtime import select_runtime
+
+            select_runtime(encoder, self._text_runtime, what="encode queries here")
+
+    def _load_text_encoder(self, text_runtime: str, *, with_model: bool):
+        """The index's text encoder: from its ONNX card (no torch, no transformers) when it can, else PyTorch."""
+        if text_runtime != "torch" and not with_model:  # a joint model may adapt the text tower: PyTorch
+            from mirkit.encoders.text_onnx import load_onnx_text_encoder
+
+            encoder, reason = load_onnx_text_encoder(name=str(self.info.get("text_encoder")),
+                                                     revision=str(self.info.get("text_encoder_revision")))
+            if encoder is not None:
+                return encoder
+            log.info("queries are encoded with PyTorch this time: %s", reason)
+        from mirkit.encoders.text import load_text_encoder
+
+        return load_text_encoder()
+
     # --- queries -------------------------------------------------------------------------
     def embed_query(self, query: str) -> np.ndarray:
-        import torch
-
         vector = self.text_encoder.encode([query])
         if self.model is None:
             return vector[0]
+        import torch
+
         with torch.no_grad():
             return self.model.embed_text(torch.from_numpy(vector)).numpy()[0]
 
@@ -177,24 +207,9 @@ class SearchEngine:
         return self._hits(fused, dense, dense_rank, text_ranks, k, pool=pool if len(pool) >= k else None)
 
     def text_ranks(self, query: str, *, limit: int, artist: str | None = None, genre: str | None = None) -> dict[int, int]:
-        """Row index -> 1-based BM25 rank (LanceDB full-text search over the metadata)."""
-        search = self.table.search(query, query_type="fts").select(["id", "_score"]).limit(limit)
-        clauses = [f"lower(artist) = '{_escape(artist.lower())}'" if artist else "",
-                   f"lower(genre) = '{_escape(genre.lower())}'" if genre else ""]
-        where = " AND ".join(c for c in clauses if c)
-        if where:
-            search = search.where(where, prefilter=True)
-        try:
-            found = search.to_arrow().column("id").to_pylist()
-        except Exception as exc:  # a query the full-text parser rejects still gets dense results
-            log.info("full-text search skipped for %r: %s", query, exc)
-            return {}
-        ranks: dict[int, int] = {}
-        for item in found:
-            row = self.row_of.get(item)
-            if row is not None and row not in ranks:
-                ranks[row] = len(ranks) + 1
-        return ranks
+        """Row index -> 1-based BM25 rank (full-text search over the metadata, see mirkit.retrieval.snapshot)."""
+        mask = self._filter(artist, genre) if artist or genre else None
+        return self.full_text.ranks(query, limit=limit, mask=mask)
 
     def like(self, *, track_id: str | None = None, path: str | Path | None = None, k: int = 10,
              artist: str | None = None, genre: str | None = None) -> list[Hit]:
@@ -264,8 +279,6 @@ class SearchEngine:
         return mask
 
     def _file_vector(self, path: Path) -> np.ndarray:
-        import torch
-
         from mirkit.features.extract import ExtractConfig, extract
         from mirkit.features.store import FeatureStore
 
@@ -283,6 +296,8 @@ class SearchEngine:
         features = store.recipe(report.recipe).read(item)[0][f"pooled_{layer}"]
         features = features.astype(np.float32)
         if self.model is not None:
+            import torch
+
             with torch.no_grad():
                 return self.model.embed_audio(torch.from_numpy(features[None]))[0].numpy()
         standard = (features - self.audio_mean) / self.audio_std

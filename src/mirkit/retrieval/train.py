@@ -31,7 +31,7 @@ from mirkit.retrieval.evaluate import (
     hybrid_scores,
     no_label_text,
 )
-from mirkit.retrieval.index import load_tracks, open_table, read_index_info
+from mirkit.retrieval.index import load_tracks
 from mirkit.retrieval.model import (
     JointConfig,
     JointModel,
@@ -39,6 +39,7 @@ from mirkit.retrieval.model import (
     info_nce,
     save_model,
 )
+from mirkit.retrieval.snapshot import read_index_info
 
 log = logging.getLogger(__name__)
 
@@ -290,7 +291,9 @@ def _encode(text_encoder, texts: list[str]) -> torch.Tensor:
 
 
 def _systems(model, text_encoder, audio_t, candidates: list[int], rows, db):
-    table = open_table(db)
+    from mirkit.retrieval.snapshot import read_snapshot
+
+    snapshot = read_snapshot(db)
     with torch.no_grad():
         audio = model.embed_audio(audio_t[candidates]).numpy()
     text_vectors = np.asarray([rows[i]["text_vector"] for i in candidates], dtype=np.float32)
@@ -301,10 +304,8 @@ def _systems(model, text_encoder, audio_t, candidates: list[int], rows, db):
             return model.embed_text(torch.from_numpy(text_encoder.encode(queries))).numpy() @ audio.T
 
     def fts(query: str, limit: int) -> list[str]:
-        try:
-            return [r["id"] for r in table.search(query, query_type="fts").select(["id", "_score"]).limit(limit).to_list()]
-        except Exception:
-            return []
+        ranks = snapshot.full_text.ranks(query, limit=limit)
+        return [str(snapshot.rows[row]["id"]) for row in sorted(ranks, key=ranks.get)]
 
     return {"model": joint,
             "hybrid": lambda queries: hybrid_scores(joint(queries), queries, fts, [rows[i] for i in candidates]),
