@@ -86,6 +86,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--db", required=True, help="index folder from `mirkit index`")
     parser.add_argument("--like", default=None, help="an indexed audio file for query by example")
+    parser.add_argument("--model", default=None, help="also time text queries with this joint model (`mirkit search train`)")
     parser.add_argument("--repeats", type=int, default=5, help="calls per query")
     args = parser.parse_args()
     db = Path(args.db)
@@ -104,6 +105,10 @@ def main() -> None:
         "stderr_lines": sum(len(v["stderr_lines"]) for v in text.values()),
         "calm_solo_piano_top10": [hit["title"] for hit in hits], "silence_rank_in_top10": silent[0] if silent else None,
     }
+    if args.model:
+        with_model = [timed(["search", q, "--db", str(db), "--model", args.model], args.repeats) for q in QUERIES[:2]]
+        result.update({"model_text_median_s": round(statistics.median(v["median_s"] for v in with_model), 3),
+                       "model_text_max_s": round(max(v["max_s"] for v in with_model), 3)})
     if args.like:
         like = timed(["search", "--like", args.like, "--db", str(db), "--json"], args.repeats)
         with tempfile.TemporaryDirectory() as folder:
@@ -114,7 +119,7 @@ def main() -> None:
             result.update({"like_indexed_median_s": like["median_s"], "like_indexed_max_s": like["max_s"],
                            "like_new_file_s": round(new_s, 3), "like_new_extraction_s": round(extraction_s(db, new), 3),
                            "target_like_s": "3.0 + extraction", "stderr_lines": result["stderr_lines"] + len(like["stderr_lines"])})
-    result.update({"cpus": os.cpu_count(), "machine": platform.processor() or platform.machine(),
+    result.update({"bytecode_cache": not os.environ.get("PYTHONDONTWRITEBYTECODE"), "cpus": os.cpu_count(), "machine": platform.processor() or platform.machine(),
                    "python": platform.python_version()})
     print(f"text query: median {result['text_median_s']} s, max {result['text_max_s']} s over {len(QUERIES)} queries x "
           f"{args.repeats} (target 1.5 s); first call {result['first_call_s']} s")

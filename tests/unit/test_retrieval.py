@@ -211,6 +211,11 @@ def test_train_evaluate_save_load(index: Path, tmp_path: Path, text_encoder):
     with torch.no_grad():  # the saved model reproduces the trained one
         again = SearchEngine(index, model=out, text_encoder=text_encoder)
     assert np.allclose(again.audio_space, engine.audio_space)
+    # no text LoRA: a later process encodes queries from the ONNX card (recorded by the first engine)
+    SearchEngine(index, text_encoder=text_encoder, text_runtime="onnxruntime")
+    fast = SearchEngine(index, model=out)
+    assert fast.text_encoder.runtime == "onnxruntime" and type(fast.text_encoder).__name__ == "OnnxTextEncoder"
+    assert [h.id for h in fast.search("noise", k=6, weights=(1.0, 0.0))] == [h.id for h in hits]
 
 
 def test_caption_bank_is_drawn_once_and_feeds_every_step(index: Path, tmp_path: Path, text_encoder, monkeypatch):

@@ -59,6 +59,19 @@ class Hit:
         return asdict(self)
 
 
+def _adapts_text_tower(model: str | Path) -> bool:
+    """Whether a joint model folder carries LoRA weights for the text encoder (then it runs in PyTorch)."""
+    import json
+
+    from mirkit.retrieval.model import CONFIG_FILE
+
+    try:
+        info = json.loads((Path(model) / CONFIG_FILE).read_text())
+    except (OSError, ValueError):
+        return True  # load_search_model reports what is wrong with the folder
+    return int((info.get("train") or {}).get("text_lora_rank") or 0) > 0
+
+
 class SearchEngine:
     """An open index (and optionally a trained joint model), ready for queries.
 
@@ -88,7 +101,8 @@ class SearchEngine:
         self._text_lock = threading.Lock()
         self._text_encoder = None  # without a joint model, loaded by the first text query (--like needs none)
         if text_encoder is not None or model is not None:
-            self._text_encoder = self._checked(text_encoder or self._load_text_encoder(text_runtime, with_model=True))
+            self._text_encoder = self._checked(text_encoder or self._load_text_encoder(
+                text_runtime, adapted=model is not None and _adapts_text_tower(model)))
         self.model = None
         self.model_path = str(model) if model else None
         if model is not None:
@@ -124,7 +138,7 @@ class SearchEngine:
         if self._text_encoder is None:
             with self._text_lock:
                 if self._text_encoder is None:
-                    encoder = self._checked(self._load_text_encoder(self._text_runtime, with_model=False))
+                    encoder = self._checked(self._load_text_encoder(self._text_runtime, adapted=False))
                     self._use_runtime(encoder)
                     self._text_encoder = encoder
         return self._text_encoder
@@ -141,9 +155,9 @@ class SearchEngine:
 
             select_runtime(encoder, self._text_runtime, what="encode queries here")
 
-    def _load_text_encoder(self, text_runtime: str, *, with_model: bool):
+    def _load_text_encoder(self, text_runtime: str, *, adapted: bool):
         """The index's text encoder: from its ONNX card (no torch, no transformers) when it can, else PyTorch."""
-        if text_runtime != "torch" and not with_model:  # a joint model may adapt the text tower: PyTorch
+        if text_runtime != "torch" and not adapted:  # a joint model with text LoRA changes the tower: PyTorch
             from mirkit.encoders.text_onnx import load_onnx_text_encoder
 
             encoder, reason = load_onnx_text_encoder(name=str(self.info.get("text_encoder")),
