@@ -6,6 +6,12 @@
 runtime (b) used on the CPU, e.g. ONNX Runtime; bf16 autocast on CUDA): the ceiling, measured in
 the same run on every device, so (b)/(c) says how much of the ceiling the pipeline reaches.
 
+(b) and (c) alternate for ``--rounds`` rounds (default 3) and their medians are compared: on a
+shared VM either one alone varies by 10-20 % from minute to minute. The JSON also says where (b)'s
+wall time went (decoding, i.e. waiting for windows; the network; writing; the rest), how fast
+decoding runs by itself (d: hash, decode, mix down, resample, window, single-threaded), and the
+batch shapes (b) fed the network.
+
 Prints progress, then one JSON line last. Example:
     python benchmarks/extract_throughput.py --encoder musicnn-mtt --files 40 --duration-s 30
     python benchmarks/extract_throughput.py --encoder random:mert-v1-95m --device cuda --files 200
@@ -18,6 +24,7 @@ import json
 import os
 import platform
 import shutil
+import statistics
 import tempfile
 import time
 from pathlib import Path
@@ -84,6 +91,42 @@ def model_only(encoder, *, device: str, batch_size: int, window_s: float, min_s:
     return repeats * batch_size * window_s / (time.perf_counter() - start)
 
 
+class record_shapes:
+    """Counts the ``(rows, samples)`` shapes the encoder is called with while ``active``."""
+
+    def __init__(self, encoder) -> None:
+        from collections import Counter
+
+        self.counts: Counter = Counter()
+        self.active = True
+        forward = encoder.forward
+
+        def counted(waves, *args, **kwargs):
+            if self.active:
+                self.counts[tuple(waves.shape)] += 1
+            return forward(waves, *args, **kwargs)
+
+        encoder.forward = counted
+
+    def summary(self) -> list[str]:
+        return [f"{count} x {rows}x{samples}" for (rows, samples), count in sorted(self.counts.items())]
+
+
+def decode_only(folder: Path, encoder, config) -> float:
+    """Audio-seconds per second of the input side alone (hash, decode, resample, window), one thread."""
+    from mirkit.features.extract import make_recipe
+    from mirkit.features.loader import Job, WindowStream
+    from mirkit.features.store import FeatureStore
+
+    paths = sorted(str(p) for p in folder.glob("*.wav"))
+    with tempfile.TemporaryDirectory() as store:
+        items = FeatureStore(store).recipe(make_recipe(config, encoder))
+        stream = WindowStream([Job(i, p) for i, p in enumerate(paths)], items.recipe, items)
+        start = time.perf_counter()
+        samples = sum(len(m.wave) for m in stream if hasattr(m, "wave"))
+        return samples / encoder.spec.sample_rate / (time.perf_counter() - start)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--encoder", default="musicnn-mtt")
@@ -91,11 +134,12 @@ def main() -> None:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--files", type=int, default=40)
     parser.add_argument("--duration-s", type=float, default=30.0)
-    parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--batch-size", type=int, default=None, help="(b)'s windows per pass (default: extract's)")
     parser.add_argument("--workers", type=int, default=None)
     parser.add_argument("--runtime", default="auto", choices=("auto", "torch", "onnxruntime"),
                         help="what runs the network in (b) (the naive loop always uses PyTorch)")
     parser.add_argument("--naive-files", type=int, default=None, help="run the naive loop on the first N files only")
+    parser.add_argument("--rounds", type=int, default=3, help="alternations of (b) and (c); medians are reported")
     parser.add_argument("--workdir", default=None)
     args = parser.parse_args()
 
@@ -122,30 +166,47 @@ def main() -> None:
 
     config = ExtractConfig(encoder=args.encoder, weights_dir=args.weights, device=args.device,
                            batch_size=args.batch_size, num_workers=args.workers, runtime=args.runtime)
-    start = time.perf_counter()
-    report = extract(audio, store=work / "store", config=config, encoder=encoder, progress=False)
-    extract_s = time.perf_counter() - start
-    assert report.computed == args.files, report.summary()
-    print(f"(b) mirkit extract: {total_audio_s / extract_s:.1f} audio-s/s  [{report.summary()}]", flush=True)
+    shapes = record_shapes(encoder)
+    cuda = args.device.startswith("cuda")
+    rows = config.rows if cuda else 2  # a CPU pass over 8 long windows takes minutes
+    rounds = []
+    for round_ in range(args.rounds):
+        store = work / f"store{round_}"
+        start = time.perf_counter()
+        report = extract(audio, store=store, config=config, encoder=encoder, progress=False)
+        extract_s = time.perf_counter() - start
+        assert report.computed == args.files, report.summary()
+        shutil.rmtree(store, ignore_errors=True)
+        shapes.active = False  # the shapes of the first round
+        # (c) after (b): on the CPU the encoder now runs the way extract ran it (extract picked the runtime)
+        ceiling = model_only(encoder, device=args.device, batch_size=rows, window_s=encoder.spec.default_window_s)
+        rounds.append({"extract": total_audio_s / extract_s, "model_only": ceiling, "timings": report.timings,
+                       "wall_s": extract_s})
+        print(f"round {round_ + 1}: (b) mirkit extract {total_audio_s / extract_s:.1f} audio-s/s, (c) network alone "
+              f"{ceiling:.1f} audio-s/s ({encoder.runtime}{', bf16' if cuda else ', fp32'})", flush=True)
+    median = sorted(rounds, key=lambda r: r["extract"])[len(rounds) // 2]
+    extract_s, report_timings = median["wall_s"], median["timings"]
+    ceiling = statistics.median(r["model_only"] for r in rounds)
+    decode = decode_only(audio, encoder, config)
+    print(f"(d) decoding alone (one thread): {decode:.1f} audio-s/s", flush=True)
 
     result = {
         "benchmark": "extract_throughput", "encoder": args.encoder, "device": args.device,
-        "files": args.files, "duration_s": args.duration_s, "batch_size": args.batch_size,
+        "files": args.files, "duration_s": args.duration_s, "batch_size": config.rows,
         "runtime": encoder.runtime,
         "naive_audio_s_per_s": round(naive_audio_s / naive_s, 2),
         "extract_audio_s_per_s": round(total_audio_s / extract_s, 2),
         "speedup": round((total_audio_s / extract_s) / (naive_audio_s / naive_s), 2),
-        "extract_timings_s": {k: round(v, 2) for k, v in report.timings.items()},
+        "rounds": [{"extract": round(r["extract"], 1), "model_only": round(r["model_only"], 1)} for r in rounds],
+        "extract_timings_s": {k: round(v, 2) for k, v in report_timings.items()},
+        "extract_shares": {k.removesuffix("_s"): round(v / extract_s, 3) for k, v in report_timings.items() if v > 0},
+        "batch_shapes": shapes.summary(),
+        "decode_only_audio_s_per_s": round(decode, 1),
         "workers": config.num_workers if config.num_workers is not None else default_workers(args.device),
         "machine": f"{platform.machine()} {os.cpu_count()} cpu, torch {torch.__version__}, "
                    f"torch threads {torch.get_num_threads()}"
                    + (f", {torch.cuda.get_device_name()}" if args.device.startswith("cuda") else ""),
     }
-    # (c) after (b): on the CPU the encoder now runs the way extract ran it (extract picked the runtime)
-    cuda = args.device.startswith("cuda")
-    rows = args.batch_size if cuda else min(args.batch_size, 2)  # a CPU pass over 8 long windows takes minutes
-    ceiling = model_only(encoder, device=args.device, batch_size=rows, window_s=encoder.spec.default_window_s)
-    print(f"(c) network alone ({encoder.runtime}{', bf16' if cuda else ', fp32'}): {ceiling:.1f} audio-s/s", flush=True)
     result["model_only_audio_s_per_s"] = round(ceiling, 1)
     result["model_only"] = {"runtime": encoder.runtime, "precision": "bf16" if cuda else "fp32", "batch_size": rows,
                             "window_s": round(encoder.spec.default_window_s, 3)}

@@ -214,3 +214,17 @@ def test_mel_basis_is_librosa_and_cached(tmp_path, monkeypatch):
     [saved] = (tmp_path / "filters").glob("mel-16000-512-96-librosa*.npy")
     np.save(saved, np.full_like(first, 7.0))  # the next call reads the file (no librosa): it returns what is there
     assert (mel_basis(sample_rate=16000, n_fft=512, n_mels=96) == 7.0).all()
+
+
+@pytest.mark.parametrize("channels,policy", [(1, "mean"), (2, "mean"), (3, "mean"), (2, "first")])
+def test_16_bit_files_decode_to_the_same_bits_as_libsndfile_floats(tmp_path, channels, policy):
+    from mirkit.audio.io import iter_decoded_blocks, mix_down
+
+    rng = np.random.default_rng(channels)
+    samples = rng.integers(-32768, 32767, size=(70_000, channels), dtype=np.int16)  # more than one block
+    path = tmp_path / "pcm16.wav"
+    sf.write(path, samples, 22050, subtype="PCM_16")
+    fast = np.concatenate([block for _, block in iter_decoded_blocks(path, channel_policy=policy)])
+    reference = mix_down(sf.read(path, dtype="float32", always_2d=True)[0], channel_policy=policy)
+    assert fast.dtype == np.float32
+    np.testing.assert_array_equal(fast.view(np.uint32), reference.view(np.uint32))

@@ -90,3 +90,30 @@ def test_errors_file_survives_a_torn_line(tmp_path):
     with open(items.errors_path, "a") as handle:
         handle.write('{"item": "b", "rea')
     assert [e["item"] for e in items.errors()] == ["a"]
+
+
+def test_batches_ramp_up_then_stay_full():
+    import torch
+
+    from mirkit.features.loader import Batcher, WindowMessage
+
+    batcher = Batcher(4, exact_length=False)
+    sizes = []
+    for i in range(13):
+        message = WindowMessage(job=i, index=0, start=0, wave=torch.zeros(10), last=True)
+        sizes += [len(batch) for batch in batcher.add(message)]
+    sizes += [len(batch) for batch in batcher.flush()]
+    assert sizes == [1, 2, 4, 4, 2]  # the model starts on the first window; no window is lost
+
+
+def test_default_batch_and_workers_follow_the_device(monkeypatch):
+    from mirkit.features import loader
+    from mirkit.features.extract import CPU_BATCH, GPU_BATCH, ExtractConfig
+
+    assert ExtractConfig(encoder="tiny-test").rows == CPU_BATCH
+    assert ExtractConfig(encoder="tiny-test", device="cuda").rows == GPU_BATCH
+    assert ExtractConfig(encoder="tiny-test", batch_size=3).rows == 3
+    monkeypatch.setattr(loader, "cores", lambda: 2)
+    assert loader.default_workers("cpu") == 0  # two cores: decoding between batches beats a competing process
+    monkeypatch.setattr(loader, "cores", lambda: 8)
+    assert loader.default_workers("cpu") == 4 and loader.default_workers("cuda") == 6

@@ -99,6 +99,21 @@ def mix_down(block: np.ndarray, *, channel_policy: str) -> np.ndarray:
     raise ConfigError(f"channel_policy={channel_policy!r} is not one of {CHANNEL_POLICIES}.")
 
 
+_INT16_SCALE = np.float32(1.0 / 32768.0)
+
+
+def _mix_down_int16(block: np.ndarray, *, channel_policy: str) -> np.ndarray:
+    """:func:`mix_down` of an int16 block, with libsndfile's float scaling (x / 32768) per channel first."""
+    channels = block.shape[1] if channel_policy == "mean" else 1
+    mono = block[:, 0].astype(np.float32)
+    mono *= _INT16_SCALE
+    for channel in range(1, channels):
+        mono += block[:, channel].astype(np.float32) * _INT16_SCALE
+    if channels > 1:
+        mono /= np.float32(channels)
+    return mono
+
+
 def iter_decoded_blocks(
     path: str | Path, *, channel_policy: str = "mean", block_frames: int = _BLOCK_FRAMES
 ) -> Iterator[tuple[int, np.ndarray]]:
@@ -119,18 +134,24 @@ def iter_decoded_blocks(
         raise _decode_error(path, exc) from exc
     if handle.format == "MP3":
         block_frames = max(block_frames, _MP3_BLOCK_FRAMES)
+    # 16-bit files are read as integers and scaled here: libsndfile's own int16 -> float32 conversion
+    # is about 6x slower, and x / 32768 is exact in float32, so the samples are the same bits
+    pcm16 = handle.subtype == "PCM_16"
     with handle:
         sample_rate = int(handle.samplerate)
         if sample_rate <= 0:
             raise AudioDecodeError(f"{str(path)!r} declares sample rate {sample_rate} Hz; expected a positive rate.")
         while True:
             try:
-                block = handle.read(block_frames, dtype="float32", always_2d=True)
+                block = handle.read(block_frames, dtype="int16" if pcm16 else "float32", always_2d=True)
             except Exception as exc:
                 raise _decode_error(path, exc) from exc
             if len(block) == 0:
                 return
-            yield sample_rate, mix_down(block, channel_policy=channel_policy)
+            if pcm16:
+                yield sample_rate, _mix_down_int16(block, channel_policy=channel_policy)
+            else:
+                yield sample_rate, mix_down(block, channel_policy=channel_policy)
 
 
 def _iter_pyav_blocks(path: str | Path, *, channel_policy: str) -> Iterator[tuple[int, np.ndarray]]:

@@ -18,7 +18,8 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
                         help="mean: clip vectors; none: frame-level features too")
     parser.add_argument("--weights", help="load the encoder's weights from this directory")
     parser.add_argument("--device", default="cpu", help="cpu or cuda")
-    parser.add_argument("--batch-size", type=int, default=8, help="windows per forward pass")
+    parser.add_argument("--batch-size", type=int, default=None,
+                        help="windows per forward pass (default: 4 on the CPU, 8 on a GPU)")
     parser.add_argument("--workers", type=int, default=None, help="decoding processes (default: cores-1, max 4, on CPU; cores-2 on GPU)")
     parser.add_argument("--window-s", type=float, default=None, help="analysis window (default: the encoder's)")
     parser.add_argument("--hop-s", type=float, default=None, help="hop between windows (default: window)")

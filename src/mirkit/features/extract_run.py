@@ -135,7 +135,7 @@ class ExtractionRun:
         self.accumulators: dict[int, ItemAccumulator] = {}
         self.ended: set[int] = set()  # failed, stored or duplicate jobs: their windows are dropped
         self.on_device: list[_Batch] = []  # batches whose pooled sums are still on the way to the host
-        self.batcher = Batcher(config.batch_size, exact_length=recipe.batching == "exact-length")
+        self.batcher = Batcher(config.rows, exact_length=recipe.batching == "exact-length")
         pool = self.hooks.pool_on_device
         self.pool_on_device = (pool if pool is not None else self.device.type != "cpu") and not recipe.frames
         self.timings = RunTimings()
@@ -153,7 +153,7 @@ class ExtractionRun:
             messages = iter(loader)  # starts the workers; the device warms up while they decode
             if self.device.type == "cuda":
                 started = time.perf_counter()
-                self._warm_up(rows=min(self.config.batch_size, len(self.plan.jobs)))
+                self._warm_up(rows=min(self.config.rows, len(self.plan.jobs)))
                 self.timings.warmup_s += time.perf_counter() - started
             while True:
                 waited = time.perf_counter()

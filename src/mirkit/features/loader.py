@@ -94,11 +94,17 @@ def cores() -> int:
 
 
 def default_workers(device: str) -> int:
-    """Decoding processes: up to 4 on CPU (the model needs the cores), all but two when a GPU
-    does the model's work (one decoding core keeps up with only a few hundred audio-s/s)."""
+    """Decoding processes: none on a CPU with two cores or fewer, up to 4 on bigger CPUs, all but two
+    when a GPU does the model's work (one decoding core keeps up with only a few hundred audio-s/s).
+
+    On two cores the model's two threads use both: a decoding process preempts one of them, and the
+    other waits for it at every parallel step, so overlapping cost more than it saved (measured with
+    ``benchmarks/extract_throughput.py``: musicnn 0.68 of the network's own speed with one worker,
+    0.86 decoding between batches). With no workers the main process decodes the next window itself.
+    """
     count = cores()
     if device.startswith("cpu"):
-        return min(4, max(1, count - 1))
+        return 0 if count <= 2 else min(4, count - 1)
     return max(1, min(count - 2, 32))
 
 
@@ -209,18 +215,25 @@ class WindowStream(IterableDataset):
 
 
 class Batcher:
-    """Groups window records into batches; equal lengths only when padding is not invariant."""
+    """Groups window records into batches; equal lengths only when padding is not invariant.
+
+    The first batches ramp up (1, 2, 4, ... windows up to ``batch_size``): the model starts on the
+    first decoded window instead of idling until a whole batch is decoded (0.25 s of a 4 s CPU run
+    with 8 windows of 30 s).
+    """
 
     def __init__(self, batch_size: int, *, exact_length: bool) -> None:
         self.batch_size = batch_size
         self.exact_length = exact_length
         self.pending: dict[int, list[WindowMessage]] = {}
+        self.limit = 1  # the size of the next batch while ramping up
 
     def add(self, record: WindowMessage) -> Iterator[list[WindowMessage]]:
         key = len(record.wave) if self.exact_length else 0
         group = self.pending.setdefault(key, [])
         group.append(record)
-        if len(group) >= self.batch_size:
+        if len(group) >= min(self.limit, self.batch_size):
+            self.limit *= 2
             yield self.pending.pop(key)
         elif sum(len(g) for g in self.pending.values()) >= 4 * self.batch_size:
             yield self.pending.pop(max(self.pending, key=lambda k: len(self.pending[k])))
