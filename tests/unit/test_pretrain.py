@@ -321,3 +321,21 @@ def test_a_resumed_run_may_change_its_length_and_records_it(corpus, tmp_path):
     assert history == list(range(1, 9))
     # the cosine now ends at step 8: the last step's learning rate is near zero, not the 6-step schedule's
     assert json.loads((tmp_path / "history.jsonl").read_text().splitlines()[-1])["lr"] < 0.2 * TINY.learning_rate
+
+
+def test_logfreq_front_end_resolves_semitones_and_pretrains(corpus, tmp_path):
+    from mirkit.audio.filters import logfreq_basis
+    from mirkit.encoders import load_encoder
+
+    basis = logfreq_basis(sample_rate=16000, n_fft=4096, n_bins=96, fmin_hz=32.70319566257483, bins_per_octave=12)
+    assert basis.shape == (96, 2049) and np.allclose(basis.sum(axis=1), 1.0, atol=1e-5)
+    t = np.arange(4096) / 16000
+    for semitone in (9, 21, 45, 46, 80):  # A1, A2, A4, A#4, G#7 above C1
+        tone = np.sin(2 * np.pi * 32.70319566257483 * 2 ** (semitone / 12) * t) * np.hanning(4096)
+        assert int(np.argmax(basis @ np.abs(np.fft.rfft(tone)) ** 2)) == semitone
+    report = pretrain(corpus=corpus, out_dir=tmp_path / "run", config=replace(TINY, preset="tiny-logfreq", steps=2,
+                      checkpoint_every=2), progress=False, workers=0)
+    assert report is not None and report.steps == 2
+    encoder = load_encoder(str(tmp_path / "run/final"))
+    assert encoder.config.frontend == "logfreq" and encoder.spec.layers[0].frame_rate_hz == 25.0
+    assert encoder(torch.randn(1, 32000)).hidden[1].shape == (1, 50, 32)  # 2 s at 25 tokens/s

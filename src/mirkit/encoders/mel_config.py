@@ -14,6 +14,7 @@ from pathlib import Path
 from mirkit.encoders.spec import EncoderSpec, LayerSpec
 from mirkit.errors import CheckpointError, ConfigError
 
+FRONTENDS = ("mel", "logfreq")
 SPEC_FILE = "mirkit-encoder.json"
 WEIGHTS_FILE = "model.safetensors"
 FORMAT_VERSION = 1
@@ -26,7 +27,7 @@ class MelTransformerConfig:
     sample_rate: int = 16000
     n_fft: int = 400  # 25 ms
     hop: int = 160  # 10 ms: 100 frames/s
-    n_mels: int = 80
+    n_mels: int = 80  # bands of the front end (mel bands, or log-frequency bins with frontend="logfreq")
     stack: int = 4  # frames per token: 25 tokens/s
     dim: int = 256
     layers: int = 4
@@ -34,9 +35,24 @@ class MelTransformerConfig:
     ffn: int = 1024
     dropout: float = 0.1
     pos_kernel: int = 31  # depthwise convolution over tokens (1.24 s at 25 tokens/s)
+    #: "mel": librosa's Slaney mel filterbank; "logfreq": triangular filters at ``bins_per_octave``
+    #: log-spaced centres from ``fmin_hz`` (a constant-Q-like spectrogram that resolves semitones
+    #: where the STFT does: use a long ``n_fft``, e.g. 4096 at 16 kHz resolves 3.9 Hz)
+    frontend: str = "mel"
+    fmin_hz: float = 32.70319566257483  # C1
+    bins_per_octave: int = 12
 
     def validate(self) -> None:
-        positive = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "dropout"}
+        if self.frontend not in FRONTENDS:
+            raise ConfigError(f"frontend={self.frontend!r} must be one of {', '.join(FRONTENDS)}.")
+        if self.frontend == "logfreq":
+            top = self.fmin_hz * 2 ** ((self.n_mels - 1) / self.bins_per_octave)
+            if not 0 < self.fmin_hz < top < self.sample_rate / 2:
+                raise ConfigError(f"{self.n_mels} log-frequency bins at {self.bins_per_octave} per octave from "
+                                  f"{self.fmin_hz:g} Hz reach {top:.0f} Hz, above the Nyquist frequency "
+                                  f"({self.sample_rate / 2:g} Hz); use fewer bins or a higher sample rate.")
+        positive = {f.name: getattr(self, f.name) for f in fields(self)
+                    if f.name not in ("dropout", "frontend", "fmin_hz")}
         bad = [f"{k}={v}" for k, v in positive.items() if not (isinstance(v, int) and v >= 1)]
         if bad or not 0 <= self.dropout < 1:
             raise ConfigError(f"mel transformer settings out of range: {', '.join(bad) or f'dropout={self.dropout}'} "
@@ -61,6 +77,14 @@ MEL_PRESETS: dict[str, MelTransformerConfig] = {
     "tiny": MelTransformerConfig(n_mels=32, dim=32, layers=2, heads=2, ffn=64, pos_kernel=5),
     "small": MelTransformerConfig(dim=256, layers=4, heads=4, ffn=1024),
     "base": MelTransformerConfig(dim=384, layers=8, heads=6, ffn=1536),
+    # mirkit-base's front end (issue #33): 96 semitone bins from C1 (32.7 Hz) to B8 over a 4096-point
+    # STFT (256 ms, 3.9 Hz bins) with a 20 ms hop, 2 frames per token: 25 tokens/s
+    "tiny-logfreq": MelTransformerConfig(n_fft=1024, hop=320, n_mels=60, stack=2, dim=32, layers=2, heads=2, ffn=64,
+                                         pos_kernel=5, frontend="logfreq", fmin_hz=65.40639132514966),
+    "small-logfreq": MelTransformerConfig(n_fft=4096, hop=320, n_mels=96, stack=2, dim=256, layers=4, heads=4,
+                                          ffn=1024, frontend="logfreq"),
+    "base-logfreq": MelTransformerConfig(n_fft=4096, hop=320, n_mels=96, stack=2, dim=384, layers=8, heads=6,
+                                         ffn=1536, frontend="logfreq"),
 }
 
 

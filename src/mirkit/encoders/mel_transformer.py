@@ -103,9 +103,13 @@ class LogMelTokens:
     config: MelTransformerConfig
 
     def _register_log_mel(self, config: MelTransformerConfig) -> None:
-        from mirkit.audio.filters import mel_basis
+        from mirkit.audio.filters import logfreq_basis, mel_basis
 
-        mel = mel_basis(sample_rate=config.sample_rate, n_fft=config.n_fft, n_mels=config.n_mels)
+        if config.frontend == "logfreq":
+            mel = logfreq_basis(sample_rate=config.sample_rate, n_fft=config.n_fft, n_bins=config.n_mels,
+                                fmin_hz=config.fmin_hz, bins_per_octave=config.bins_per_octave)
+        else:
+            mel = mel_basis(sample_rate=config.sample_rate, n_fft=config.n_fft, n_mels=config.n_mels)
         self.register_buffer("mel_basis", torch.from_numpy(mel).float(), persistent=False)  # type: ignore[attr-defined]
         self.register_buffer("window", torch.hann_window(config.n_fft), persistent=False)  # type: ignore[attr-defined]
         self.register_buffer("mel_mean", torch.zeros(config.n_mels))  # type: ignore[attr-defined]
