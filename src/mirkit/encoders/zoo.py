@@ -68,6 +68,15 @@ for _capacity, _dims in (("tiny", [128, 16, 16, 16, 256, 256]), ("full", [1024, 
         description=f"CREPE-{_capacity} monophonic pitch CNN, 10 ms frames",
     ))
 
+# --- basic-pitch (the ONNX model in the basic-pitch wheel): note and onset posteriors ------------
+register_encoder(EncoderSpec(
+    name="basic-pitch", family="basic-pitch", source="basic-pitch 0.4.0 wheel, saved_models/icassp_2022/nmp.onnx "
+    "(Bittner et al. 2022)", sample_rate=22050, layers=_layers([("note", 88), ("onset", 88)], 22050 / 256),
+    licence="Apache-2.0", weights_kind="wheel", weights_ref="basic_pitch", builder="mirkit.encoders.basic_pitch:build",
+    min_duration_s=0.1, default_window_s=30.0,
+    description="basic-pitch's polyphonic note and onset posteriors, 88 keys (a distillation teacher)",
+))
+
 # --- handcrafted baselines ---------------------------------------------------------------------
 for _kind, _dim, _what in (("logmel", 128, "log-mel spectrogram, 128 bands"), ("mfcc", 20, "20 MFCCs"),
                            ("chroma", 12, "CQT chroma, 12 pitch classes"), ("cqt", 84, "log-CQT, 84 semitone bins")):

@@ -36,6 +36,10 @@ class PretrainConfig:
     mask_prob: float = option(0.8, "masking probability (MERT 0.8)")
     mask_span: int = option(5, "masked span length in tokens (MERT 5)")
     cqt_weight: float = option(1.0, "weight of MERT's CQT reconstruction loss on masked tokens (0: off)")
+    distill: str = option("", "distillation teachers and their loss weights, e.g. basic-pitch-note=1,crepe=0.5,"
+                          "musicnn-tags=1 (teachers: basic-pitch-note, basic-pitch-onset, crepe, musicnn-tags, "
+                          "musicnn-penultimate, chroma; their outputs are computed once through the feature store)")
+    teacher_store: str | None = option(None, "feature store of the teachers' outputs (default CORPUS/teachers)")
     mix_prob: float = option(0.5, "in-batch noise mixing probability (MERT 0.5; 0: off)")
     steps: int = option(1000, "optimizer steps")
     batch_size: int = option(8, "crops per micro-batch")
@@ -79,6 +83,17 @@ class PretrainConfig:
             bad.append(f"batch_size={self.batch_size} (in-batch mixing needs 2 or more; or --mix-prob 0)")
         if bad:
             raise ConfigError(f"pretrain settings out of range: {', '.join(bad)}.")
+        if self.distill:
+            from mirkit.pretrain.distill import parse_distill
+
+            parse_distill(self.distill)
+
+    @property
+    def teachers(self) -> dict[str, float]:
+        """``--distill`` as ``{teacher: weight}`` (empty without distillation)."""
+        from mirkit.pretrain.distill import parse_distill
+
+        return parse_distill(self.distill) if self.distill else {}
 
     def to_dict(self) -> dict[str, object]:
         return asdict(self)

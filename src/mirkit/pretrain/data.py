@@ -46,11 +46,14 @@ def read_corpus(corpus_dir: str | Path) -> list[CorpusFile]:
 
 
 class CropDataset(torch.utils.data.Dataset):
-    """Item ``i``: ``(wave (crop samples,), valid samples, cqt (tokens, bins))``; short files are zero-padded."""
+    """Item ``i``: ``(wave (crop samples,), valid samples, cqt (tokens, bins), distill (tokens, dims),
+    present (tokens, teachers))``; short files are zero-padded. Without teachers ``distill`` and
+    ``present`` have no columns."""
 
     def __init__(self, files: list[CorpusFile], *, sample_rate: int, crop_s: float, seed: int, token_hop: int,
-                 tokens_per_crop: int, cqt: bool = True, attempts: int = 8) -> None:
+                 tokens_per_crop: int, cqt: bool = True, attempts: int = 8, teachers=None) -> None:
         self.files, self.sample_rate, self.seed = files, sample_rate, seed
+        self.teachers = teachers  # a mirkit.pretrain.distill.TeacherTargets, or None
         self.crop = int(round(crop_s * sample_rate))
         self.token_hop, self.tokens, self.cqt, self.attempts = token_hop, tokens_per_crop, cqt, attempts
         weights = np.asarray([f.duration_s for f in files], dtype=np.float64)
@@ -59,7 +62,7 @@ class CropDataset(torch.utils.data.Dataset):
     def __len__(self) -> int:
         return 2 ** 62  # indices are positions in an endless stream of crops
 
-    def __getitem__(self, index: int) -> tuple[torch.Tensor, int, torch.Tensor]:
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, int, torch.Tensor, torch.Tensor, torch.Tensor]:
         from mirkit.audio import load
 
         rng = np.random.default_rng([self.seed, index])
@@ -79,7 +82,14 @@ class CropDataset(torch.utils.data.Dataset):
         wave[: len(piece)] = piece
         target = (cqt_target(piece, sample_rate=self.sample_rate, hop=self.token_hop, tokens=self.tokens)
                   if self.cqt else np.zeros((self.tokens, CQT_BINS), dtype=np.float32))
-        return torch.from_numpy(wave), len(piece), torch.from_numpy(target)
+        if self.teachers is not None:
+            distill, present = self.teachers.crop(file.path, start_s=offset / self.sample_rate, tokens=self.tokens,
+                                                  token_rate_hz=self.sample_rate / self.token_hop)
+            present[len(piece) // self.token_hop:] = False  # padding past the file's end teaches nothing
+        else:
+            distill, present = np.zeros((self.tokens, 0), np.float32), np.zeros((self.tokens, 0), bool)
+        return (torch.from_numpy(wave), len(piece), torch.from_numpy(target), torch.from_numpy(distill),
+                torch.from_numpy(present))
 
 
 class StreamSampler(torch.utils.data.Sampler):

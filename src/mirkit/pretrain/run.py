@@ -93,7 +93,9 @@ def pretrain(*, corpus: str | Path, out_dir: str | Path, config: PretrainConfig,
         _claim(out, config, corpus=Path(corpus), resume=resume)
     dist.barrier()  # the others read the state only once run.json is settled
     workers = workers if workers is not None else min(2, max(0, (torch.get_num_threads() or 1) - 1))
-    trainer = Pretrainer(config, files, out, device=device, workers=workers, progress=progress, dist=dist)
+    teachers = _teachers(config, files, corpus=Path(corpus), progress=progress and dist.is_main, dist=dist)
+    trainer = Pretrainer(config, files, out, device=device, workers=workers, progress=progress, dist=dist,
+                         teachers=teachers)
     trainer.start(resume=resume == "auto")
     batch = config.batch_size
     first = trainer.step_index * config.accumulate
@@ -137,6 +139,28 @@ def pretrain(*, corpus: str | Path, out_dir: str | Path, config: PretrainConfig,
                           skipped_steps=trainer.skipped_steps, wall_s=wall_s,
                           audio_s_per_s=audio_s / max(wall_s, 1e-9), last=last,
                           input_wait_share=wait_s / max(wall_s, 1e-9), processes=dist.world_size)
+
+
+def _teachers(config: PretrainConfig, files, *, corpus: Path, progress: bool, dist):
+    """The ``--distill`` teachers' outputs for every corpus file (extracted once into the teacher store by
+    process 0; the others then find them there), with the ``mse`` teachers' statistics fitted."""
+    if not config.distill:
+        return None
+    from mirkit.pretrain.distill import TeacherTargets, cache_teachers, teacher_store
+
+    store = teacher_store(corpus, config.teacher_store)
+    paths = [f.path for f in files]
+    names = list(config.teachers)
+    sources = None
+    if dist.is_main:
+        log.info("distillation targets of %s for %d corpus files (computed once, in %s)", ", ".join(names), len(paths), store)
+        sources = cache_teachers(paths, names=names, store=store, progress=progress)
+    dist.barrier()
+    if sources is None:  # the other processes: everything is stored now, so this only reads the hash cache
+        sources = cache_teachers(paths, names=names, store=store, progress=False)
+    targets = TeacherTargets(names, sources, store)
+    targets.fit_statistics(paths[:: max(1, len(paths) // 64)])  # the same files in every process and on resume
+    return targets
 
 
 def probe_checkpoint(folder: Path, task_dir: Path, out: Path, *, step: int) -> dict[str, object]:

@@ -43,7 +43,7 @@ def build_model(config: PretrainConfig) -> MaskedPredictionModel:
     else:
         quantizer = CodecQuantizer(str(config.codec_weights), sample_rate=backbone.sample_rate,
                                    token_rate_hz=frames.token_rate_hz)
-    return MaskedPredictionModel(backbone, quantizer)
+    return MaskedPredictionModel(backbone, quantizer, teachers=config.teachers)
 
 
 class Pretrainer:
@@ -51,7 +51,7 @@ class Pretrainer:
     (micro-batches -> one optimizer step), ``checkpoint``, ``finish``."""
 
     def __init__(self, config: PretrainConfig, files: list[CorpusFile], out: Path, *, device: str = "cpu",
-                 workers: int = 2, progress: bool = True, dist: Distributed | None = None) -> None:
+                 workers: int = 2, progress: bool = True, dist: Distributed | None = None, teachers=None) -> None:
         config.validate()
         self.config, self.files, self.out, self.progress = config, files, out, progress
         self.dist = dist if dist is not None else Distributed()
@@ -66,7 +66,8 @@ class Pretrainer:
         self.tokens_per_crop = int(backbone.frames.config.token_lengths(int(round(config.crop_s * backbone.sample_rate))))
         self.dataset = CropDataset(files, sample_rate=backbone.sample_rate, crop_s=config.crop_s, seed=config.seed,
                                    token_hop=backbone.token_hop, tokens_per_crop=self.tokens_per_crop,
-                                   cqt=config.cqt_weight > 0)
+                                   cqt=config.cqt_weight > 0, teachers=teachers)
+        self.teachers = teachers  # TeacherTargets (``--distill``), or None
         trainable = [p for n, p in self.model.named_parameters() if p.requires_grad]
         self.optimizer = torch.optim.AdamW(trainable, lr=config.learning_rate, betas=(0.9, 0.98), eps=1e-6,
                                            weight_decay=config.weight_decay)
@@ -157,9 +158,10 @@ class Pretrainer:
             whole.append(stacked.reshape(-1, *part.shape[1:]))
         return whole
 
-    def _micro_batch(self, batch_number: int, waves, lengths, cqt) -> tuple[torch.Tensor, dict[str, float]]:
+    def _micro_batch(self, batch_number: int, waves, lengths, cqt, distill, present) -> tuple[torch.Tensor, dict[str, float]]:
         config, backbone = self.config, self.model.backbone
         waves, lengths, cqt = waves.to(self.device), lengths.to(self.device), cqt.to(self.device)
+        distill, present = distill.to(self.device), present.to(self.device)
         codes, valid = self._targets(waves, lengths)
         all_waves, all_lengths, all_valid = self._whole_batch(waves, lengths, valid)
         generator = torch.Generator().manual_seed(config.seed * 1_000_003 + batch_number)
@@ -169,7 +171,8 @@ class Pretrainer:
                                 generator=generator)
         mine = self.dist.share(len(all_waves))
         with torch.autocast("cuda", dtype=torch.bfloat16, enabled=self.device.type == "cuda"):
-            loss, metrics = self.net(mixed[mine], lengths, mask[mine], codes, cqt, cqt_weight=config.cqt_weight)
+            loss, metrics = self.net(mixed[mine], lengths, mask[mine], codes, cqt, cqt_weight=config.cqt_weight,
+                                     distill=distill, present=present)
         return loss / config.accumulate, metrics
 
     def _agree(self, loss: torch.Tensor, masked_tokens: float) -> tuple[bool, torch.Tensor, float]:
@@ -192,6 +195,7 @@ class Pretrainer:
         codebooks = range(self.model.quantizer.codebooks)
         keys = ["masked_tokens", "ce", *(f"{m}{c}" for c in codebooks for m in ("acc", "ppl"))]
         keys += ["cqt_mse"] if self.config.cqt_weight > 0 else []
+        keys += [f"distill_{name}" for name in self.config.teachers]
         values = torch.tensor([totals.get(k, 0.0) for k in keys], dtype=torch.float64, device=self.device)
         torch.distributed.all_reduce(values)
         return dict(zip(keys, values.tolist()))
@@ -204,11 +208,11 @@ class Pretrainer:
         self.optimizer.zero_grad(set_to_none=True)
         totals: dict[str, float] = {}
         finite = True
-        for index, (batch_number, (waves, lengths, cqt)) in enumerate(micro_batches):
+        for index, (batch_number, (waves, lengths, cqt, distill, present)) in enumerate(micro_batches):
             # under DDP, gradients are averaged over processes once, on the last micro-batch
             deferred = self.dist.active and index < config.accumulate - 1
             with self.net.no_sync() if deferred else contextlib.nullcontext():  # type: ignore[operator]
-                loss, metrics = self._micro_batch(batch_number, waves, lengths, cqt)
+                loss, metrics = self._micro_batch(batch_number, waves, lengths, cqt, distill, present)
                 finite, loss, share = self._agree(loss, metrics.get("masked_tokens", 0.0))
                 if not finite:
                     break
@@ -245,7 +249,8 @@ class Pretrainer:
         config = self.config
         description = (f"mirkit {config.arch}/{config.preset if config.init is None else config.init} pretrained {self.step_index} steps with {config.targets} "
                        f"targets" + (f" + CQT (weight {config.cqt_weight:g})" if config.cqt_weight else "")
-                       + (f", in-batch mixing {config.mix_prob:g}" if config.mix_prob else ""))
+                       + (f", in-batch mixing {config.mix_prob:g}" if config.mix_prob else "")
+                       + (f", distilled from {config.distill}" if config.distill else ""))
         return self.model.backbone.save(folder, name=f"{self.out.name}/{folder.name}",
                                         source=f"mirkit pretrain, run {self.out}", licence=LICENCE,
                                         description=description,
