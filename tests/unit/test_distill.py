@@ -12,7 +12,14 @@ import torch
 
 from mirkit.errors import ConfigError
 from mirkit.pretrain.config import PretrainConfig
-from mirkit.pretrain.distill import TEACHERS, TeacherSpec, TeacherTargets, cache_teachers, parse_distill, register_teacher
+from mirkit.pretrain.distill import (
+    TEACHERS,
+    TeacherSpec,
+    TeacherTargets,
+    cache_teachers,
+    parse_distill,
+    register_teacher,
+)
 from mirkit.pretrain.run import pretrain
 
 TINY = PretrainConfig(preset="tiny", steps=4, batch_size=4, crop_s=2.0, checkpoint_every=2, stats_crops=8,
