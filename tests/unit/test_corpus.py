@@ -124,3 +124,26 @@ def test_a_failed_tool_run_is_retried_on_the_next_build(tmp_path, monkeypatch):
     # not marked done: the second build tried again (workers are processes: the skip records count the calls)
     assert [json.loads(line)["reason"] for line in (tmp_path / "skipped.jsonl").read_text().splitlines()] == \
         ["mma_failed", "mma_failed"]
+
+
+def test_variation_and_renderers_vary_what_the_corpus_hears(tmp_path, monkeypatch, program):
+    import soundfile as sf
+
+    from mirkit.data import corpus_render
+
+    monkeypatch.setattr(corpus_render, "GENERATED_PIECES", 6)
+    monkeypatch.setattr(corpus_render, "GENERATED_PIECE_S", (6.0, 8.0))
+    plain = build_corpus(out_dir=tmp_path / "plain", hours=0.001, sources=["generated"], workers=1,
+                         soundfonts="timgm6mb", progress=False)
+    varied = build_corpus(out_dir=tmp_path / "varied", hours=0.001, sources=["generated"], workers=1,
+                          soundfonts="timgm6mb", renderers="tinysoundfont,fluidsynth", variation=True, progress=False)
+    rows = [json.loads(line) for line in (tmp_path / "varied" / "corpus.jsonl").read_text().splitlines()]
+    assert {r["rendering"]["renderer"] for r in rows} == {"tinysoundfont", "fluidsynth"}
+    assert all(-30.0 <= r["rendering"]["variation"]["peak_dbfs"] <= -1.0 for r in rows)
+    for row in rows[:4]:  # each piece peaks at its drawn level
+        audio, _ = sf.read(tmp_path / "varied" / row["path"], dtype="float32")
+        peak_db = 20 * np.log10(np.abs(audio).max())
+        assert abs(peak_db - row["rendering"]["variation"]["peak_dbfs"]) < 1.0  # Vorbis moves peaks a little
+    assert varied["rendering"]["variation"] and set(varied["rendering"]["renderers_used"]) == {"tinysoundfont", "fluidsynth"}
+    assert plain["rendering"] == {"renderers_asked": ["tinysoundfont"], "variation": False,
+                                  "renderers_used": {"tinysoundfont": plain["chunks"]}}

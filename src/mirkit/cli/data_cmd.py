@@ -60,6 +60,11 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
                         help="also drop every piece of this suite (repeatable)")
     corpus.add_argument("--soundfonts", default="auto",
                         help="auto: the suite's training soundfonts (never its test one), or a list, e.g. musescore")
+    corpus.add_argument("--renderers", default="tinysoundfont",
+                        help="synthesisers drawn per rendered piece: tinysoundfont, auto (plus FluidSynth when it is "
+                             "here) or a comma list")
+    corpus.add_argument("--variation", choices=("on", "off"), default="off",
+                        help="on: the suite's level, spectral tilt and room on every rendered piece")
     corpus.add_argument("--seed", type=int, default=0)
     corpus.add_argument("--workers", type=int, default=None)
     corpus.add_argument("--no-progress", action="store_true")
@@ -159,7 +164,8 @@ def run_corpus(args: argparse.Namespace) -> int:
                                                                         if s.strip()],
                            packages=args.packages.split(",") if args.packages else None, add=args.add,
                            seed=args.seed, exclude_suites=args.exclude_suite, workers=args.workers,
-                           soundfonts=args.soundfonts, progress=not args.no_progress)
+                           soundfonts=args.soundfonts, renderers=args.renderers, variation=args.variation == "on",
+                           progress=not args.no_progress)
     by = ", ".join(f"{k} {v} h" for k, v in summary["hours_by_source"].items())
     print(f"Corpus {args.out}: {summary['hours']} h ({by}), {summary['pieces']} pieces in {summary['chunks']} chunks, "
           f"{summary['gb']} GB, {summary['duplicates_dropped']} duplicates dropped, built in {summary['build_s']} s. "

@@ -38,7 +38,7 @@ from collections import Counter
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from pathlib import Path
 
-from mirkit.data.corpus_render import SAMPLE_RATE, CorpusJob, run_job
+from mirkit.data.corpus_render import SAMPLE_RATE, CorpusJob, Synthesis, run_job
 from mirkit.errors import ConfigError
 from mirkit.files import append_jsonl, atomic_write_json, read_jsonl, write_jsonl
 
@@ -193,16 +193,20 @@ def suite_pieces(suite_dir: Path) -> set[str]:
 def build_corpus(*, out_dir: str | Path, hours: float | None = None, sources: list[str] | None = None,
                  packages: list[str] | None = None, add: list[str | Path] | None = None, seed: int = 0,
                  exclude_suites: list[str | Path] | None = None, workers: int | None = None,
-                 soundfonts: str = "auto", progress: bool = True) -> dict[str, object]:
+                 soundfonts: str = "auto", renderers: str = "tinysoundfont", variation: bool = False,
+                 progress: bool = True) -> dict[str, object]:
     """Build (or continue) a corpus in ``out_dir``; returns the summary also written to ``corpus.json``.
 
     ``soundfonts``: ``auto`` renders with the suite's training soundfonts (never its test one), or a
-    comma list (e.g. ``musescore`` for MIT-licensed timbres only).
+    comma list (e.g. ``musescore`` for MIT-licensed timbres only). ``renderers``: ``tinysoundfont``,
+    ``auto`` (plus FluidSynth when it is here) or a comma list, one drawn per rendered piece.
+    ``variation``: the suite's level, tilt and room on every rendered piece.
     """
     from tqdm.auto import tqdm
 
     from mirkit.data.library import MUSIC_PACKAGES
     from mirkit.data.suite import choose_soundfonts
+    from mirkit.data.suite_render import choose_renderers
 
     if hours is not None and hours <= 0:
         raise ConfigError(f"hours={hours} must be positive (or leave it out for every piece).")
@@ -218,6 +222,9 @@ def build_corpus(*, out_dir: str | Path, hours: float | None = None, sources: li
     else:  # exactly the user's list (names checked); the suite renders its test splits with FluidR3 when present
         choose_soundfonts(soundfonts)
         train_soundfonts, test_soundfont = [n.strip() for n in soundfonts.split(",") if n.strip()], "fluidr3"
+    status: dict[str, str] = {}
+    synthesis = Synthesis(tuple(train_soundfonts), renderers=tuple(choose_renderers(renderers, status)),
+                          variation=variation, seed=seed)
     parts = out / "parts"
     done = {p.stem for p in parts.glob("*.jsonl")} if parts.is_dir() else set()
     # a licence is the source's, not the rendering's: finished pieces take the job's current statement
@@ -242,7 +249,7 @@ def build_corpus(*, out_dir: str | Path, hours: float | None = None, sources: li
                     job = next(queue, None)
                 if job is None:
                     break
-                pending[pool.submit(run_job, job, str(out), train_soundfonts)] = job
+                pending[pool.submit(run_job, job, str(out), synthesis)] = job
             if not pending:
                 break
             finished, _ = wait(pending, return_when=FIRST_COMPLETED)
@@ -259,7 +266,7 @@ def build_corpus(*, out_dir: str | Path, hours: float | None = None, sources: li
                 bar.n = round(builtin_s / 3600, 2)
                 bar.refresh()
     return _finish(out, jobs, rows, seed=seed, started=started, soundfonts=(train_soundfonts, test_soundfont),
-                   package_status=package_status, excluded=len(excluded))
+                   package_status=package_status, excluded=len(excluded), synthesis=synthesis)
 
 
 def _new_audio_s(row: dict, seen: dict[str, str]) -> float:
@@ -270,7 +277,8 @@ def _new_audio_s(row: dict, seen: dict[str, str]) -> float:
 
 
 def _finish(out: Path, jobs: list[CorpusJob], rows: list[dict], *, seed: int, started: float,
-            soundfonts: tuple[list[str], str], package_status: dict[str, str], excluded: int) -> dict[str, object]:
+            soundfonts: tuple[list[str], str], package_status: dict[str, str], excluded: int,
+            synthesis: Synthesis) -> dict[str, object]:
     """Drop duplicate pieces, write ``corpus.jsonl`` in job order and ``corpus.json``."""
     order = {job.piece: i for i, job in enumerate(jobs)}  # an MMA batch's pieces are "<batch>:<i>"
     rows.sort(key=lambda r: (order.get(r["piece"], order.get(r["piece"].rsplit(":", 1)[0], len(order))), r["piece"],
@@ -294,6 +302,9 @@ def _finish(out: Path, jobs: list[CorpusJob], rows: list[dict], *, seed: int, st
                "suite_pieces_excluded": excluded,
                "soundfonts": {"used": soundfonts[0], "suite_test": soundfonts[1],
                               "suite_test_used": soundfonts[1] in soundfonts[0]},
+               "rendering": {"renderers_asked": list(synthesis.renderers), "variation": synthesis.variation,
+                             "renderers_used": dict(Counter(str((r.get("rendering") or {}).get("renderer", "decoded"))
+                                                            for r in kept))},
                "excluded_collections": EXCLUDED_MUSIC21, "debian_packages": package_status,
                "build_s": round(time.perf_counter() - started, 1)}
     atomic_write_json(out / "corpus.json", summary)

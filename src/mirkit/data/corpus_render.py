@@ -33,6 +33,42 @@ ENSEMBLES = ((52, 52, 53, 52, 53, 52), (48, 48, 42, 43, 49, 48), (19, 20, 19, 19
 
 
 @dataclass(frozen=True)
+class Synthesis:
+    """How rendered pieces (scores, MMA, generated) sound: soundfonts, renderers and the suite's variation.
+
+    Per piece, a renderer is drawn from ``renderers`` and a soundfont from ``soundfonts``; with
+    ``variation`` the piece then gets the suite's level, spectral tilt and (half the time) room
+    (:func:`mirkit.data.suite_render.draw_variation`, a pure function of ``seed`` and the piece id).
+    """
+
+    soundfonts: tuple[str, ...]
+    renderers: tuple[str, ...] = ("tinysoundfont",)
+    variation: bool = False
+    seed: int = 0
+
+    def render(self, score, *, rng: random.Random, piece: str) -> tuple[np.ndarray, dict[str, object]]:
+        """``(audio at SAMPLE_RATE, what was drawn)`` for one score."""
+        soundfont = rng.choice(self.soundfonts)
+        # one renderer draws nothing, so corpora built before renderers were a choice render the same
+        renderer = rng.choice(self.renderers) if len(self.renderers) > 1 else self.renderers[0]
+        if renderer == "fluidsynth":
+            from mirkit.data import fluidsynth
+            from mirkit.data import soundfonts as sf_lib
+
+            audio = fluidsynth.render_scores([score], soundfont=sf_lib.locate(soundfont), sample_rate=SAMPLE_RATE)[0]
+        else:
+            audio = _renderer(soundfont).render(score)
+        drawn: dict[str, object] = {"renderer": renderer, "soundfont": soundfont}
+        if self.variation:
+            from mirkit.data.suite_render import apply_variation, draw_variation
+
+            variation = draw_variation(f"corpus\0{piece}", seed=self.seed)
+            audio = apply_variation(audio, variation, sample_rate=SAMPLE_RATE).astype(np.float32)
+            drawn["variation"] = variation
+        return audio, drawn
+
+
+@dataclass(frozen=True)
 class CorpusJob:
     """One piece to render or decode. ``text`` holds ABC for Essen songs (one file holds many)."""
 
@@ -78,14 +114,14 @@ def _score_notes(job: CorpusJob):
         return pretty_midi.PrettyMIDI(str(midi))
 
 
-def _render(job: CorpusJob, soundfonts: list[str]) -> tuple[np.ndarray, dict[str, object]]:
+def _render(job: CorpusJob, synthesis: Synthesis) -> tuple[np.ndarray, dict[str, object]]:
     from mirkit.data.render import Score
 
     with warnings.catch_warnings(record=True) as caught:  # music21 warns about overfull measures and the like
         warnings.simplefilter("always")
         midi = _score_notes(job)
     rng = random.Random(job.piece)
-    ensemble, soundfont = rng.choice(ENSEMBLES), rng.choice(soundfonts)
+    ensemble = rng.choice(ENSEMBLES)
     duration = min(MAX_RENDER_S, midi.get_end_time() + 1.0)
     score = Score(duration_s=duration)
     tracks = [i for i in midi.instruments if not i.is_drum and i.notes][:15]
@@ -94,8 +130,8 @@ def _render(job: CorpusJob, soundfonts: list[str]) -> tuple[np.ndarray, dict[str
         score.programs[channel] = ensemble[channel % len(ensemble)]
         for note in instrument.notes:
             score.add(channel, note.pitch, note.start, note.end - note.start, min(110, max(50, note.velocity)))
-    audio = _renderer(soundfont).render(score)
-    return audio, {"renderer": "tinysoundfont", "soundfont": soundfont, "programs": sorted(set(score.programs.values())),
+    audio, drawn = synthesis.render(score, rng=rng, piece=job.piece)
+    return audio, {**drawn, "programs": sorted(set(score.programs.values())),
                    **({"parser_warnings": len(caught)} if caught else {})}
 
 
@@ -116,7 +152,7 @@ def _captured_stderr():
             lines += [line for line in sink.read().decode(errors="replace").splitlines() if line.strip()]
 
 
-def _render_mma_batch(job: CorpusJob, out_dir: str, soundfonts: list[str]) -> tuple[list[dict], dict | None]:
+def _render_mma_batch(job: CorpusJob, out_dir: str, synthesis: Synthesis) -> tuple[list[dict], dict | None]:
     """One MMA call for a batch of grooves, each rendered and written as its own piece."""
     from mirkit.data import mma as mma_lib
 
@@ -131,16 +167,14 @@ def _render_mma_batch(job: CorpusJob, out_dir: str, soundfonts: list[str]) -> tu
         return [], {"piece": job.piece, "reason": "mma_failed", "message": str(exc)[:300]}
     rows = []
     for i, (plan, (score, bpm, _)) in enumerate(zip(plans, rendered)):
-        soundfont = rng.choice(soundfonts)
-        audio = _renderer(soundfont).render(score)
         piece = CorpusJob("mma", f"{job.piece}:{i:02d}", job.path, job.licence, "mma")
+        audio, drawn = synthesis.render(score, rng=rng, piece=piece.piece)
         rows += _write_chunks(piece, audio, Path(out_dir), digest=_audio_digest(audio), rendering={
-            "renderer": "tinysoundfont", "soundfont": soundfont, "groove": plan.groove, "bpm": round(bpm, 2),
-            "programs": sorted(set(score.programs.values()))})
+            **drawn, "groove": plan.groove, "bpm": round(bpm, 2), "programs": sorted(set(score.programs.values()))})
     return rows, None
 
 
-def _render_generated_batch(job: CorpusJob, out_dir: str, soundfonts: list[str]) -> tuple[list[dict], dict | None]:
+def _render_generated_batch(job: CorpusJob, out_dir: str, synthesis: Synthesis) -> tuple[list[dict], dict | None]:
     """A batch of :func:`mirkit.data.harmony.corpus_piece` pieces, each written as its own piece."""
     from mirkit.data.harmony import corpus_piece
 
@@ -148,26 +182,24 @@ def _render_generated_batch(job: CorpusJob, out_dir: str, soundfonts: list[str])
     rows = []
     for i in range(GENERATED_PIECES):
         score, drawn = corpus_piece(rng, duration_s=rng.uniform(*GENERATED_PIECE_S))
-        soundfont = rng.choice(soundfonts)
-        audio = _renderer(soundfont).render(score)
         piece = CorpusJob("generated", f"{job.piece}:{i:02d}", job.path, job.licence, "generated")
-        rows += _write_chunks(piece, audio, Path(out_dir), digest=_audio_digest(audio),
-                              rendering={"renderer": "tinysoundfont", "soundfont": soundfont, **drawn})
+        audio, rendered = synthesis.render(score, rng=rng, piece=piece.piece)
+        rows += _write_chunks(piece, audio, Path(out_dir), digest=_audio_digest(audio), rendering={**rendered, **drawn})
     return rows, None
 
 
-def run_job(job: CorpusJob, out_dir: str, soundfonts: list[str]) -> tuple[list[dict], dict | None]:
+def run_job(job: CorpusJob, out_dir: str, synthesis: Synthesis) -> tuple[list[dict], dict | None]:
     """Render or decode one piece (an MMA job: a batch of pieces) into chunks; ``(rows, None)`` or
     ``([], skip record)``."""
     from mirkit.audio import load
 
     if job.kind == "mma":
-        return _render_mma_batch(job, out_dir, soundfonts)
+        return _render_mma_batch(job, out_dir, synthesis)
     if job.kind == "generated":
-        return _render_generated_batch(job, out_dir, soundfonts)
+        return _render_generated_batch(job, out_dir, synthesis)
     try:
         if job.kind == "score":
-            audio, rendering = _render(job, soundfonts)
+            audio, rendering = _render(job, synthesis)
         else:
             with _captured_stderr() as messages:  # libmpg123 prints recoverable frame errors straight to fd 2
                 audio, _ = load(job.path, sample_rate=SAMPLE_RATE)
