@@ -10,6 +10,14 @@ Variants (all with the reference's preset, steps, batch and seed):
 - ``hours-10``: the first ~10 h of the corpus only (a sub-corpus whose manifest points at the same files);
 - ``random``: no pretraining at all (the random-init twin of the same architecture), the floor.
 
+Issue #33 (mirkit-base) adds, each against ``reference`` at the same budget:
+
+- ``logfreq``: the log-frequency front end (``--preset small-logfreq``: 96 semitone bins over a
+  4096-point STFT) instead of the 80-band log-mel;
+- ``distill``: the log-mel reference plus the distillation teachers of ``--distill``;
+- ``base``: both (mirkit-base's recipe);
+- ``base-no-real``: ``base`` on the corpus without its real recordings (source ``debian``).
+
 Each variant's run folder is resumable (rerun the script to continue); its final encoder is probed
 with `mirkit probe` (all layers, linear, ``--seeds``) on each task and the best layer *chosen on the
 validation split* is reported with its test mean +- std. Prints the table and a JSON line last.
@@ -28,17 +36,24 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-VARIANTS = ("reference", "kmeans", "no-cqt", "no-mix", "hours-10", "random")
+VARIANTS = ("reference", "kmeans", "no-cqt", "no-mix", "hours-10", "random", "logfreq", "distill", "base",
+            "base-no-real")
+#: mirkit-base's teachers and weights (``--distill``'s default)
+BASE_TEACHERS = "basic-pitch-note=1,basic-pitch-onset=1,crepe=1,musicnn-tags=1,musicnn-penultimate=0.5,chroma=1"
+REAL_SOURCES = ("debian", "user")
 
 
-def sub_corpus(corpus: Path, out: Path, *, hours: float) -> Path:
-    """A corpus folder holding the first ``hours`` of ``corpus``'s manifest (same audio, linked)."""
+def sub_corpus(corpus: Path, out: Path, *, hours: float | None = None, drop_sources: tuple[str, ...] = ()) -> Path:
+    """A corpus folder holding the first ``hours`` of ``corpus``'s manifest without ``drop_sources``
+    (same audio, linked)."""
     from mirkit.files import atomic_write_json, read_jsonl, write_jsonl
 
     rows, total = [], 0.0
     for row in read_jsonl(corpus / "corpus.jsonl"):
-        if total >= hours * 3600:
+        if hours is not None and total >= hours * 3600:
             break
+        if row.get("source") in drop_sources:
+            continue
         rows.append(row)
         total += float(row["duration_s"])
     out.mkdir(parents=True, exist_ok=True)
@@ -46,11 +61,13 @@ def sub_corpus(corpus: Path, out: Path, *, hours: float) -> Path:
         os.symlink((corpus / "audio").resolve(), out / "audio")
     write_jsonl(out / "corpus.jsonl", rows)
     summary = json.loads((corpus / "corpus.json").read_text())
-    atomic_write_json(out / "corpus.json", {**summary, "hours": round(total / 3600, 2), "subset_of": str(corpus)})
+    atomic_write_json(out / "corpus.json", {**summary, "hours": round(total / 3600, 2), "subset_of": str(corpus),
+                                            "sources_dropped": list(drop_sources)})
     return out
 
 
-def run_variant(name: str, *, corpus: Path, out: Path, steps: int, preset: str, progress: bool) -> tuple[str, dict]:
+def run_variant(name: str, *, corpus: Path, out: Path, steps: int, preset: str, distill: str,
+                progress: bool) -> tuple[str, dict]:
     """``(encoder name, facts)`` of a variant: pretrain it (resumable) unless it is the random floor."""
     from mirkit.pretrain.config import PretrainConfig
     from mirkit.pretrain.run import pretrain
@@ -58,12 +75,22 @@ def run_variant(name: str, *, corpus: Path, out: Path, steps: int, preset: str, 
     base = PretrainConfig(preset=preset, steps=steps, checkpoint_every=max(50, steps // 10))
     if name == "random":
         return "random:" + str(out / "reference" / "final"), {"pretrained": False}
+    logfreq = f"{preset}-logfreq"
+    # the teachers' outputs are computed once per corpus and shared by every variant that distils
+    teachers = dict(distill=distill, teacher_store=str(out / "teachers"))
     config = {"reference": base, "kmeans": replace(base, targets="kmeans"), "no-cqt": replace(base, cqt_weight=0.0),
-              "no-mix": replace(base, mix_prob=0.0), "hours-10": base}[name]
-    source = sub_corpus(corpus, out / "corpus-10h", hours=10.0) if name == "hours-10" else corpus
+              "no-mix": replace(base, mix_prob=0.0), "hours-10": base, "logfreq": replace(base, preset=logfreq),
+              "distill": replace(base, **teachers), "base": replace(base, preset=logfreq, **teachers),
+              "base-no-real": replace(base, preset=logfreq, **teachers)}[name]
+    source = corpus
+    if name == "hours-10":
+        source = sub_corpus(corpus, out / "corpus-10h", hours=10.0)
+    elif name == "base-no-real":
+        source = sub_corpus(corpus, out / "corpus-no-real", drop_sources=REAL_SOURCES)
     started = time.perf_counter()
     report = pretrain(corpus=source, out_dir=out / name, config=config, progress=progress)
-    facts = {"pretrained": True, "targets": config.targets, "cqt_weight": config.cqt_weight, "mix_prob": config.mix_prob,
+    facts = {"pretrained": True, "preset": config.preset, "targets": config.targets, "distill": config.distill,
+             "cqt_weight": config.cqt_weight, "mix_prob": config.mix_prob,
              "corpus_hours": json.loads((source / "corpus.json").read_text())["hours"],
              "wall_s": round(time.perf_counter() - started, 1),
              "last": report.last if report is not None else None}
@@ -108,6 +135,7 @@ def main() -> None:
     parser.add_argument("--tasks", default="key,genre,instrument,pitch,tagging,tempo")
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--variants", default=",".join(VARIANTS))
+    parser.add_argument("--distill", default=BASE_TEACHERS, help="teachers of the distill/base variants")
     parser.add_argument("--no-progress", action="store_true")
     args = parser.parse_args()
     variants = [v.strip() for v in args.variants.split(",") if v.strip()]
@@ -120,7 +148,7 @@ def main() -> None:
     tasks = [t.strip() for t in args.tasks.split(",") if t.strip()]
     for name in variants:
         encoder, facts = run_variant(name, corpus=args.corpus, out=args.out, steps=args.steps, preset=args.preset,
-                                     progress=not args.no_progress)
+                                     distill=args.distill, progress=not args.no_progress)
         scores = probe_scores(encoder, suite=args.suite, tasks=tasks, seeds=args.seeds, out=args.out / "probes" / name,
                               store=args.out / "features", progress=not args.no_progress)
         rows.append({"variant": name, "encoder": encoder, **facts, "scores": scores})

@@ -46,26 +46,41 @@ class Synthesis:
     variation: bool = False
     seed: int = 0
 
-    def render(self, score, *, rng: random.Random, piece: str) -> tuple[np.ndarray, dict[str, object]]:
-        """``(audio at SAMPLE_RATE, what was drawn)`` for one score."""
+    def draw(self, rng: random.Random) -> tuple[str, str]:
+        """``(renderer, soundfont)`` of one piece."""
         soundfont = rng.choice(self.soundfonts)
         # one renderer draws nothing, so corpora built before renderers were a choice render the same
         renderer = rng.choice(self.renderers) if len(self.renderers) > 1 else self.renderers[0]
-        if renderer == "fluidsynth":
-            from mirkit.data import fluidsynth
-            from mirkit.data import soundfonts as sf_lib
+        return renderer, soundfont
 
-            audio = fluidsynth.render_scores([score], soundfont=sf_lib.locate(soundfont), sample_rate=SAMPLE_RATE)[0]
-        else:
-            audio = _renderer(soundfont).render(score)
-        drawn: dict[str, object] = {"renderer": renderer, "soundfont": soundfont}
-        if self.variation:
-            from mirkit.data.suite_render import apply_variation, draw_variation
+    def render(self, score, *, rng: random.Random, piece: str) -> tuple[np.ndarray, dict[str, object]]:
+        """``(audio at SAMPLE_RATE, what was drawn)`` for one score."""
+        return self.render_all([(score, *self.draw(rng), piece)])[0]
 
-            variation = draw_variation(f"corpus\0{piece}", seed=self.seed)
-            audio = apply_variation(audio, variation, sample_rate=SAMPLE_RATE).astype(np.float32)
-            drawn["variation"] = variation
-        return audio, drawn
+    def render_all(self, drawn: list[tuple[object, str, str, str]]) -> list[tuple[np.ndarray, dict[str, object]]]:
+        """``(score, renderer, soundfont, piece)`` each -> ``(audio, what was drawn)``; the FluidSynth scores of
+        one soundfont are rendered in one program run (its start and soundfont load cost 1-5 s)."""
+        from mirkit.data import fluidsynth
+        from mirkit.data import soundfonts as sf_lib
+
+        audio: dict[int, np.ndarray] = {}
+        for soundfont in sorted({s for _, r, s, _ in drawn if r == "fluidsynth"}):
+            batch = [i for i, (_, r, s, _) in enumerate(drawn) if r == "fluidsynth" and s == soundfont]
+            clips = fluidsynth.render_scores([drawn[i][0] for i in batch], soundfont=sf_lib.locate(soundfont),
+                                             sample_rate=SAMPLE_RATE)
+            audio.update(zip(batch, clips))
+        out = []
+        for i, (score, renderer, soundfont, piece) in enumerate(drawn):
+            wave = audio[i] if i in audio else _renderer(soundfont).render(score)
+            info: dict[str, object] = {"renderer": renderer, "soundfont": soundfont}
+            if self.variation:
+                from mirkit.data.suite_render import apply_variation, draw_variation
+
+                variation = draw_variation(f"corpus\0{piece}", seed=self.seed)
+                wave = apply_variation(wave, variation, sample_rate=SAMPLE_RATE).astype(np.float32)
+                info["variation"] = variation
+            out.append((wave, info))
+        return out
 
 
 @dataclass(frozen=True)
@@ -165,10 +180,11 @@ def _render_mma_batch(job: CorpusJob, out_dir: str, synthesis: Synthesis) -> tup
                                          seed=int(sha256_text(job.piece)[:6], 16))
     except RuntimeError as exc:
         return [], {"piece": job.piece, "reason": "mma_failed", "message": str(exc)[:300]}
+    pieces = [CorpusJob("mma", f"{job.piece}:{i:02d}", job.path, job.licence, "mma") for i in range(len(plans))]
+    audios = synthesis.render_all([(score, *synthesis.draw(rng), piece.piece)
+                                   for piece, (score, _, _) in zip(pieces, rendered)])
     rows = []
-    for i, (plan, (score, bpm, _)) in enumerate(zip(plans, rendered)):
-        piece = CorpusJob("mma", f"{job.piece}:{i:02d}", job.path, job.licence, "mma")
-        audio, drawn = synthesis.render(score, rng=rng, piece=piece.piece)
+    for piece, plan, (score, bpm, _), (audio, drawn) in zip(pieces, plans, rendered, audios):
         rows += _write_chunks(piece, audio, Path(out_dir), digest=_audio_digest(audio), rendering={
             **drawn, "groove": plan.groove, "bpm": round(bpm, 2), "programs": sorted(set(score.programs.values()))})
     return rows, None
@@ -179,11 +195,13 @@ def _render_generated_batch(job: CorpusJob, out_dir: str, synthesis: Synthesis) 
     from mirkit.data.harmony import corpus_piece
 
     rng = random.Random(job.piece)
-    rows = []
-    for i in range(GENERATED_PIECES):
+    planned = []
+    for i in range(GENERATED_PIECES):  # the same draws, in the same order, as corpora built before
         score, drawn = corpus_piece(rng, duration_s=rng.uniform(*GENERATED_PIECE_S))
         piece = CorpusJob("generated", f"{job.piece}:{i:02d}", job.path, job.licence, "generated")
-        audio, rendered = synthesis.render(score, rng=rng, piece=piece.piece)
+        planned.append((piece, drawn, (score, *synthesis.draw(rng), piece.piece)))
+    rows = []
+    for (piece, drawn, _), (audio, rendered) in zip(planned, synthesis.render_all([p[2] for p in planned])):
         rows += _write_chunks(piece, audio, Path(out_dir), digest=_audio_digest(audio), rendering={**rendered, **drawn})
     return rows, None
 
