@@ -34,6 +34,8 @@ def _features(kind: str, y: np.ndarray) -> np.ndarray:
         # librosa assumes 0 cents and warns. That case is expected here, so the warning is not shown.
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message="Trying to estimate tuning from empty frequency set")
+            # the last window of a file may be shorter than the lowest octave's FFT (librosa pads it)
+            warnings.filterwarnings("ignore", message="n_fft=.* is too large for input signal")
             out = librosa.feature.chroma_cqt(y=y, sr=SAMPLE_RATE, hop_length=HOP, bins_per_octave=12)
     elif kind == "cqt":
         cqt = np.abs(librosa.cqt(y, sr=SAMPLE_RATE, hop_length=HOP, n_bins=84, bins_per_octave=12))
