@@ -147,12 +147,9 @@ def open_session(model: nn.Module, example: dict[str, torch.Tensor], *, output_n
     if not path.is_file():
         log.info("exporting %s to %s (once)", type(model).__name__, path)
         export_onnx(model, example, path, output_names=output_names, dynamic_axes=dynamic_axes, wrap=wrap)
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = threads or torch.get_num_threads()
-    options.inter_op_num_threads = 1
-    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    options.add_session_config_entry("session.intra_op.allow_spinning", "0")  # leave idle cores to other threads
-    options.log_severity_level = 3
+    from mirkit.encoders.text_onnx import cpu_session_options
+
+    options = cpu_session_options(threads or torch.get_num_threads())
     session = OnnxSession(ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"]), model,
                           path=path)
     difference = float(check(session))

@@ -33,6 +33,20 @@ MAX_TOKENS = 128  # captions and queries are short; MiniLM accepts 256 (TextEnco
 PROBES = ("a", "calm solo piano", "Café del Mar — ambient, 120 BPM!", "music like the opening of a film score " * 20)
 
 
+def cpu_session_options(threads: int):
+    """ONNX Runtime settings of every mirkit CPU session: ``threads`` intra-op threads that sleep when idle
+    (they leave the cores to other work), full graph optimisation, warnings off."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    options.log_severity_level = 3
+    return options
+
+
 def card_path(*, name: str, revision: str) -> Path:
     key = hashlib.sha256(f"{name}\0{revision}".encode()).hexdigest()[:24]
     return cache_dir("onnx") / "text" / f"{key}.json"
@@ -138,11 +152,6 @@ def load_onnx_text_encoder(*, name: str, revision: str, threads: int = 2) -> tup
         from tokenizers import Tokenizer
     except ImportError as exc:
         return None, f"{exc} (pip install onnxruntime tokenizers)"
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = threads
-    options.inter_op_num_threads = 1
-    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    options.log_severity_level = 3
-    session = ort.InferenceSession(card["onnx"], options, providers=["CPUExecutionProvider"])
+    session = ort.InferenceSession(card["onnx"], cpu_session_options(threads), providers=["CPUExecutionProvider"])
     tokenizer = Tokenizer.from_file(card["tokenizer"])
     return OnnxTextEncoder(session, tokenizer, name=name, revision=revision, dim=int(card["dim"])), None
