@@ -216,6 +216,15 @@ def test_train_evaluate_save_load(index: Path, tmp_path: Path, text_encoder):
     fast = SearchEngine(index, model=out)
     assert fast.text_encoder.runtime == "onnxruntime" and type(fast.text_encoder).__name__ == "OnnxTextEncoder"
     assert [h.id for h in fast.search("noise", k=6, weights=(1.0, 0.0))] == [h.id for h in hits]
+    # and a command-line query with the model needs no torch: the audio side is cached in the snapshot
+    import subprocess
+    import sys
+
+    script = ("import json, sys\nfrom mirkit.cli.main import main\n"
+              f"sys.argv = ['mirkit', 'search', 'noise', '--db', {str(index)!r}, '--model', {str(out)!r}, '--json']\n"
+              "code = main()\nprint(json.dumps([code, sorted(m for m in ('torch', 'transformers') if m in sys.modules)]))\n")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and json.loads(done.stdout.strip().splitlines()[-1]) == [0, []], done.stderr
 
 
 def test_caption_bank_is_drawn_once_and_feeds_every_step(index: Path, tmp_path: Path, text_encoder, monkeypatch):

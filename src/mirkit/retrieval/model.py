@@ -18,10 +18,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from mirkit.errors import CheckpointError
+from mirkit.retrieval.joint_space import CONFIG_FILE, MODEL_FILE, check_model_info, read_model_info
 
-MODEL_FILE = "model.safetensors"
-CONFIG_FILE = "search_model.json"
 MAX_LOGIT_SCALE = math.log(100.0)
 LORA_TARGETS = ["query", "value"]  # MiniLM attention projections that text LoRA adapts
 
@@ -100,10 +98,7 @@ def load_model(path: str | Path) -> tuple[JointModel, dict[str, object], dict[st
     from safetensors.torch import load_file
 
     folder = Path(path)
-    if not (folder / CONFIG_FILE).is_file() or not (folder / MODEL_FILE).is_file():
-        raise CheckpointError(f"{folder} is not a search model (expected {CONFIG_FILE} and {MODEL_FILE}); "
-                              "train one with `mirkit search train --db LIB --out MODEL`.")
-    info = json.loads((folder / CONFIG_FILE).read_text())
+    info = read_model_info(folder)
     model = JointModel(JointConfig(**info["joint"]))
     tensors = load_file(str(folder / MODEL_FILE))
     text_state = {k.removeprefix("text_encoder."): v for k, v in tensors.items() if k.startswith("text_encoder.")}
@@ -124,13 +119,7 @@ def apply_text_lora(text_encoder, rank: int):
 def load_search_model(path: str | Path, *, index_info: dict[str, object], text_encoder):
     """The joint model saved in ``path`` and the text encoder it expects (LoRA applied when trained)."""
     model, info, text_state = load_model(path)
-    for key in ("encoder", "layer"):
-        if info["index"].get(key) != index_info.get(key):
-            raise CheckpointError(f"search model {path} was trained on {key}={info['index'].get(key)!r} features, but the "
-                                  f"index has {key}={index_info.get(key)!r}; use a model trained on this index.")
-    if info.get("text_encoder_revision") != text_encoder.revision:
-        raise CheckpointError(f"search model {path} expects text encoder {info.get('text_encoder_revision')}, "
-                              f"not {text_encoder.revision}.")
+    check_model_info(path, info, index_info=index_info, text_revision=text_encoder.revision)
     if text_state:
         from peft import set_peft_model_state_dict
 

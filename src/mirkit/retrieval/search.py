@@ -34,6 +34,7 @@ import numpy as np
 
 from mirkit.errors import ConfigError, UnknownNameError
 from mirkit.retrieval.fusion import NameIndex, rrf_fuse
+from mirkit.retrieval.joint_space import adapts_text_tower
 
 log = logging.getLogger(__name__)
 
@@ -59,17 +60,15 @@ class Hit:
         return asdict(self)
 
 
-def _adapts_text_tower(model: str | Path) -> bool:
-    """Whether a joint model folder carries LoRA weights for the text encoder (then it runs in PyTorch)."""
-    import json
+def _joint_audio(folder: Path, audio: np.ndarray) -> np.ndarray:
+    """The audio tower of the joint model in ``folder`` over ``audio`` (PyTorch)."""
+    import torch
 
-    from mirkit.retrieval.model import CONFIG_FILE
+    from mirkit.retrieval.model import load_model
 
-    try:
-        info = json.loads((Path(model) / CONFIG_FILE).read_text())
-    except (OSError, ValueError):
-        return True  # load_search_model reports what is wrong with the folder
-    return int((info.get("train") or {}).get("text_lora_rank") or 0) > 0
+    model = load_model(folder)[0]
+    with torch.no_grad():
+        return model.embed_audio(torch.from_numpy(np.array(audio, dtype=np.float32))).numpy()
 
 
 class SearchEngine:
@@ -99,13 +98,22 @@ class SearchEngine:
         audio, text_vectors = snapshot.audio, snapshot.text_vectors
         self._text_runtime = text_runtime
         self._text_lock = threading.Lock()
-        self._text_encoder = None  # without a joint model, loaded by the first text query (--like needs none)
-        if text_encoder is not None or model is not None:
-            self._text_encoder = self._checked(text_encoder or self._load_text_encoder(
-                text_runtime, adapted=model is not None and _adapts_text_tower(model)))
-        self.model = None
+        self._text_encoder = None  # without LoRA on the text tower, loaded by the first text query (--like needs none)
+        adapted = model is not None and adapts_text_tower(model)
+        if text_encoder is not None or adapted:
+            self._text_encoder = self._checked(text_encoder or self._load_text_encoder(text_runtime, adapted=adapted))
+        self.model = None  # a torch JointModel: models with LoRA on the text encoder, or a query by a new file
+        self.joint = None  # the query side of a model without text LoRA, in numpy (mirkit.retrieval.joint_space)
         self.model_path = str(model) if model else None
-        if model is not None:
+        if model is not None and not adapted:
+            from mirkit.retrieval.joint_space import JointSpace
+            from mirkit.retrieval.snapshot import FOLDER
+
+            self.joint = JointSpace.load(model, snapshot_dir=self.db / FOLDER, audio=audio, index_info=self.info,
+                                         text_revision=str(self.info.get("text_encoder_revision")),
+                                         embed_audio=_joint_audio)
+            self.audio_space = self.dense_space = self.joint.audio_space
+        elif model is not None:
             import torch
 
             from mirkit.retrieval.model import load_search_model
@@ -172,6 +180,8 @@ class SearchEngine:
     # --- queries -------------------------------------------------------------------------
     def embed_query(self, query: str) -> np.ndarray:
         vector = self.text_encoder.encode([query])
+        if self.joint is not None:
+            return self.joint.embed_text(vector)[0]
         if self.model is None:
             return vector[0]
         import torch
@@ -309,9 +319,13 @@ class SearchEngine:
         item = report.item_ids[str(path)]
         features = store.recipe(report.recipe).read(item)[0][f"pooled_{layer}"]
         features = features.astype(np.float32)
-        if self.model is not None:
+        if self.model_path is not None:
             import torch
 
+            if self.model is None:  # a model without text LoRA: its audio tower is loaded for the first new file
+                from mirkit.retrieval.model import load_model
+
+                self.model = load_model(self.model_path)[0]
             with torch.no_grad():
                 return self.model.embed_audio(torch.from_numpy(features[None]))[0].numpy()
         standard = (features - self.audio_mean) / self.audio_std
