@@ -91,6 +91,14 @@ def model_only(encoder, *, device: str, batch_size: int, window_s: float, min_s:
     return repeats * batch_size * window_s / (time.perf_counter() - start)
 
 
+def first_files(audio: Path, folder: Path, count: int) -> Path:
+    """A folder holding copies of the first ``count`` files of ``audio`` (the naive loop's input)."""
+    folder.mkdir(exist_ok=True)
+    for path in sorted(audio.glob("*.wav"))[:count]:
+        shutil.copy(path, folder / path.name)
+    return folder
+
+
 class record_shapes:
     """Counts the ``(rows, samples)`` shapes the encoder is called with while ``active``."""
 
@@ -127,6 +135,30 @@ def decode_only(folder: Path, encoder, config) -> float:
         return samples / encoder.spec.sample_rate / (time.perf_counter() - start)
 
 
+def alternate(audio: Path, work: Path, *, encoder, config, rounds: int, files: int, audio_s: float, rows: int,
+              shapes: record_shapes) -> list[dict]:
+    """(b) then (c), ``rounds`` times; the batch shapes are those of the first (b)."""
+    from mirkit.features.extract import extract
+
+    cuda = config.device.startswith("cuda")
+    found = []
+    for round_ in range(rounds):
+        store = work / f"store{round_}"
+        start = time.perf_counter()
+        report = extract(audio, store=store, config=config, encoder=encoder, progress=False)
+        extract_s = time.perf_counter() - start
+        assert report.computed == files, report.summary()
+        shutil.rmtree(store, ignore_errors=True)
+        shapes.active = False
+        # (c) after (b): on the CPU the encoder now runs the way extract ran it (extract picked the runtime)
+        ceiling = model_only(encoder, device=config.device, batch_size=rows, window_s=encoder.spec.default_window_s)
+        found.append({"extract": audio_s / extract_s, "model_only": ceiling, "timings": report.timings,
+                      "wall_s": extract_s})
+        print(f"round {round_ + 1}: (b) mirkit extract {audio_s / extract_s:.1f} audio-s/s, (c) network alone "
+              f"{ceiling:.1f} audio-s/s ({encoder.runtime}{', bf16' if cuda else ', fp32'})", flush=True)
+    return found
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--encoder", default="musicnn-mtt")
@@ -144,7 +176,7 @@ def main() -> None:
     args = parser.parse_args()
 
     from mirkit.encoders import load_encoder
-    from mirkit.features.extract import ExtractConfig, extract
+    from mirkit.features.extract import ExtractConfig
     from mirkit.features.loader import default_workers
 
     work = Path(args.workdir or tempfile.mkdtemp(prefix="mirkit-bench-"))
@@ -153,14 +185,9 @@ def main() -> None:
     encoder = load_encoder(args.encoder, weights_dir=args.weights, device=args.device)
     print(f"{args.files} files x {args.duration_s:g} s, encoder {args.encoder} on {args.device}", flush=True)
 
-    naive_dir = audio
-    naive_audio_s = total_audio_s
+    naive_dir, naive_audio_s = audio, total_audio_s
     if args.naive_files:
-        naive_dir = work / "naive-audio"
-        naive_dir.mkdir(exist_ok=True)
-        for path in sorted(audio.glob("*.wav"))[: args.naive_files]:
-            shutil.copy(path, naive_dir / path.name)
-        naive_audio_s = args.naive_files * args.duration_s
+        naive_dir, naive_audio_s = first_files(audio, work / "naive-audio", args.naive_files), args.naive_files * args.duration_s
     naive_s = naive(naive_dir, work / "naive-out", encoder=encoder, device=args.device)
     print(f"(a) naive loop: {naive_audio_s / naive_s:.1f} audio-s/s", flush=True)
 
@@ -169,21 +196,8 @@ def main() -> None:
     shapes = record_shapes(encoder)
     cuda = args.device.startswith("cuda")
     rows = config.rows if cuda else 2  # a CPU pass over 8 long windows takes minutes
-    rounds = []
-    for round_ in range(args.rounds):
-        store = work / f"store{round_}"
-        start = time.perf_counter()
-        report = extract(audio, store=store, config=config, encoder=encoder, progress=False)
-        extract_s = time.perf_counter() - start
-        assert report.computed == args.files, report.summary()
-        shutil.rmtree(store, ignore_errors=True)
-        shapes.active = False  # the shapes of the first round
-        # (c) after (b): on the CPU the encoder now runs the way extract ran it (extract picked the runtime)
-        ceiling = model_only(encoder, device=args.device, batch_size=rows, window_s=encoder.spec.default_window_s)
-        rounds.append({"extract": total_audio_s / extract_s, "model_only": ceiling, "timings": report.timings,
-                       "wall_s": extract_s})
-        print(f"round {round_ + 1}: (b) mirkit extract {total_audio_s / extract_s:.1f} audio-s/s, (c) network alone "
-              f"{ceiling:.1f} audio-s/s ({encoder.runtime}{', bf16' if cuda else ', fp32'})", flush=True)
+    rounds = alternate(audio, work, encoder=encoder, config=config, rounds=args.rounds, files=args.files,
+                       audio_s=total_audio_s, rows=rows, shapes=shapes)
     median = sorted(rounds, key=lambda r: r["extract"])[len(rounds) // 2]
     extract_s, report_timings = median["wall_s"], median["timings"]
     ceiling = statistics.median(r["model_only"] for r in rounds)

@@ -152,25 +152,26 @@ def test_transcription_labels_are_the_rendered_notes(suite):
     assert np.abs(y[onset : onset + rate // 10]).max() > 0.01  # sound where the first note starts
 
 
-def test_chorales_share_a_split_per_tune(suite):
-    entries = [e for e in read_manifest(suite / "key" / "manifest.jsonl") if e.source == "music21:bach-chorale"]
+def _key_entries_with_one_split_per_piece(suite, source: str, what: str):
+    """The key task's entries from ``source``, after checking that each piece sits in one split."""
+    entries = [e for e in read_manifest(suite / "key" / "manifest.jsonl") if e.source == source]
     if not entries:
-        pytest.skip("music21 is not installed, so the suite has no chorales (scripts/setup.sh installs it)")
+        pytest.skip(f"music21 is not installed, so the suite has no {what} (scripts/setup.sh installs it)")
     splits: dict[str, set[str]] = {}
     for entry in entries:
         splits.setdefault(entry.piece, set()).add(entry.split)
     assert all(len(s) == 1 for s in splits.values())
+    return entries
+
+
+def test_chorales_share_a_split_per_tune(suite):
+    entries = _key_entries_with_one_split_per_piece(suite, "music21:bach-chorale", "chorales")
     assert all(e.labels["key"] in KEYS for e in entries)
 
 
 def test_folk_songs_share_a_split_per_tune_and_the_cache_grows(suite, tmp_path, monkeypatch):
-    entries = [e for e in read_manifest(suite / "key" / "manifest.jsonl") if e.source == "music21:essen-folksong"]
-    if not entries:
-        pytest.skip("music21 is not installed, so the suite has no folk songs (scripts/setup.sh installs it)")
-    splits: dict[str, set[str]] = {}
-    for entry in entries:
-        splits.setdefault(entry.piece, set()).add(entry.split)
-    assert all(len(s) == 1 for s in splits.values()) and all(e.labels["key"] in KEYS for e in entries)
+    entries = _key_entries_with_one_split_per_piece(suite, "music21:essen-folksong", "folk songs")
+    assert all(e.labels["key"] in KEYS for e in entries)
     from mirkit.data import folksongs
 
     monkeypatch.setenv("MIRKIT_CACHE", str(tmp_path))

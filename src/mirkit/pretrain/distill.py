@@ -170,24 +170,36 @@ class TeacherTargets:
         column = 0
         for t, spec in enumerate(self.specs):
             item_id = self.items[spec.source_key].get(path)
+            times = None
             if item_id is not None:
                 arrays, _ = self._read(spec.source_key, item_id)
                 frames, times = arrays[f"frames_{spec.layer}"], arrays[f"times_{spec.layer}"]
-                if len(times):
-                    nearest = np.clip(np.searchsorted(times, centres), 1, len(times) - 1) if len(times) > 1 else \
-                        np.zeros(tokens, dtype=int)
-                    if len(times) > 1:
-                        left = nearest - 1
-                        nearest = np.where(np.abs(times[left] - centres) <= np.abs(times[nearest] - centres), left, nearest)
-                    step = float(np.median(np.diff(times))) if len(times) > 1 else 1.0 / token_rate_hz
-                    close = np.abs(times[nearest] - centres) <= max(step, 1.0 / token_rate_hz)
-                    values = frames[nearest].astype(np.float32)
-                    if spec.name in self.stats:
-                        mean, std = self.stats[spec.name]
-                        values = (values - mean) / std
-                    elif spec.name == "chroma":
-                        values = values / np.maximum(values.max(axis=1, keepdims=True), 1e-8)
-                    out[:, column:column + spec.dim] = np.where(close[:, None], values, 0.0)
-                    present[:, t] = close
+            if times is not None and len(times):
+                nearest, close = _nearest_frames(times, centres, min_step_s=1.0 / token_rate_hz)
+                out[:, column:column + spec.dim] = np.where(close[:, None], self._scaled(spec, frames[nearest]), 0.0)
+                present[:, t] = close
             column += spec.dim
         return out, present
+
+    def _scaled(self, spec: TeacherSpec, values: np.ndarray) -> np.ndarray:
+        """Targets as the loss wants them: standardised (``mse``), max-normalised (chroma) or as they are."""
+        values = values.astype(np.float32)
+        if spec.name in self.stats:
+            mean, std = self.stats[spec.name]
+            return (values - mean) / std
+        if spec.name == "chroma":
+            return values / np.maximum(values.max(axis=1, keepdims=True), 1e-8)
+        return values
+
+
+def _nearest_frames(times: np.ndarray, centres: np.ndarray, *, min_step_s: float) -> tuple[np.ndarray, np.ndarray]:
+    """Index of the frame nearest each centre, and whether it lies within one frame step (at least ``min_step_s``)."""
+    if len(times) == 1:
+        nearest = np.zeros(len(centres), dtype=int)
+        step = min_step_s
+    else:
+        right = np.clip(np.searchsorted(times, centres), 1, len(times) - 1)
+        left = right - 1
+        nearest = np.where(np.abs(times[left] - centres) <= np.abs(times[right] - centres), left, right)
+        step = float(np.median(np.diff(times)))
+    return nearest, np.abs(times[nearest] - centres) <= max(step, min_step_s)

@@ -22,6 +22,7 @@ accent-folded, split into words (one letter or digit is a word: "Song 7"), Engli
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
@@ -66,10 +67,11 @@ class FullText:
         self.count = count
 
     @staticmethod
+    @functools.lru_cache(maxsize=1)
     def _stemmer():
         import Stemmer
 
-        return Stemmer.Stemmer("english")
+        return Stemmer.Stemmer("english")  # built once per process, not per query
 
     @classmethod
     def tokens(cls, texts: list[str], *, return_ids: bool):
