@@ -98,9 +98,9 @@ def default_workers(device: str) -> int:
     when a GPU does the model's work (one decoding core keeps up with only a few hundred audio-s/s).
 
     On two cores the model's two threads use both: a decoding process preempts one of them, and the
-    other waits for it at every parallel step, so overlapping cost more than it saved (measured with
-    ``benchmarks/extract_throughput.py``: musicnn 0.68 of the network's own speed with one worker,
-    0.86 decoding between batches). With no workers the main process decodes the next window itself.
+    other waits for it at every parallel step, so overlapping cost more than it saved (2026-12-07, 2-core
+    VM: musicnn 0.68 of the network's own speed with one worker, 0.86 decoding between batches;
+    ``benchmarks/extract_throughput.py --workers 1`` against the default measures it again). With no workers the main process decodes the next window itself.
     """
     count = cores()
     if device.startswith("cpu"):
