@@ -12,6 +12,7 @@ from collections.abc import Callable, Sequence
 
 from mirkit import __version__
 from mirkit.cli import (
+    analyze_cmd,
     bench_cmd,
     boost_cmd,
     cache_cmd,
@@ -28,8 +29,8 @@ from mirkit.cli import (
 )
 from mirkit.errors import ConfigError, MirkitError, UnknownNameError
 
-_GROUPS = (encoders_cmd, extract_cmd, cache_cmd, data_cmd, probe_cmd, tune_cmd, boost_cmd, pretrain_cmd, predict_cmd,
-           bench_cmd, robustness_cmd, search_cmd, demo_cmd)
+_GROUPS = (analyze_cmd, encoders_cmd, extract_cmd, cache_cmd, data_cmd, probe_cmd, tune_cmd, boost_cmd, pretrain_cmd,
+           predict_cmd, bench_cmd, robustness_cmd, search_cmd, demo_cmd)
 
 
 class MirkitParser(argparse.ArgumentParser):
