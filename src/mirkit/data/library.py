@@ -98,8 +98,11 @@ def _duration_s(path: Path) -> float:
             frames += len(block)
 
 
-def fretsonfire_song(folder: Path, out_path: Path) -> tuple[float, dict[str, str]]:
-    """Mix a Fretsonfire song's stems into ``out_path`` (FLAC); return (chart tempo in BPM, song.ini tags)."""
+def fretsonfire_song(folder: Path, out_path: Path) -> tuple[dict[str, object], dict[str, str]]:
+    """Mix a Fretsonfire song's stems into ``out_path`` (FLAC); return (labels, song.ini tags). The labels are the
+    chart tempo in BPM (``bpm``) and its beats and downbeats aligned to the mix (:mod:`mirkit.data.chart_beats`)."""
+    from mirkit.data.chart_beats import chart_beats
+
     import configparser
 
     import pretty_midi
@@ -125,7 +128,8 @@ def fretsonfire_song(folder: Path, out_path: Path) -> tuple[float, dict[str, str
     ini = configparser.ConfigParser(interpolation=None)
     ini.read(folder / "song.ini", encoding="utf-8")
     info = dict(ini["song"]) if ini.has_section("song") else {}
-    return float(np.round(tempi[0], 3)), {"title": info.get("name", folder.name), "artist": info.get("artist", "")}
+    labels = {"bpm": float(np.round(tempi[0], 3)), **chart_beats(folder, mix.mean(axis=1), sample_rate=rate)}
+    return labels, {"title": info.get("name", folder.name), "artist": info.get("artist", "")}
 
 
 def collect(root: Path, package: str, extracted: Path, *, min_track_s: float = MIN_TRACK_S) -> list[Track]:
@@ -140,9 +144,9 @@ def collect(root: Path, package: str, extracted: Path, *, min_track_s: float = M
     fof_dirs = sorted({p.parent for p in extracted.rglob("notes.mid")})
     for folder in fof_dirs:
         out = root / "fretsonfire" / f"{package}-{folder.name}.flac"
-        bpm, info = fretsonfire_song(folder, out)
+        labels, info = fretsonfire_song(folder, out)
         tracks.append(Track(str(out.relative_to(root)), info["title"], info["artist"], package, "", "", "", package,
-                            licence, _duration_s(out), labels={"bpm": bpm}, split="test"))
+                            licence, _duration_s(out), labels=labels, split="test"))
     for archive in sorted(extracted.rglob("*.pk3")):  # game data zips (nexuiz, ufoai) hold the music
         _unpack_audio(archive, archive.parent / (archive.stem + "-pk3"))
     for path in sorted(extracted.rglob("*")):
@@ -212,7 +216,7 @@ def _write_real_tempo(root: Path, songs: list[Track]) -> None:
 
     folder = root / "tempo_real"
     folder.mkdir(exist_ok=True)
-    entries = [ManifestEntry(path=str(Path("..") / t.path), split="test", labels={"bpm": t.labels["bpm"]},
+    entries = [ManifestEntry(path=str(Path("..") / t.path), split="test", labels=dict(t.labels),
                              duration_s=t.duration_s, source=f"debian:{t.package}", licence=t.licence,
                              piece=Path(t.path).stem, rendering={"kind": "real recording (stems mixed)"},
                              sha256=file_sha256(root / t.path)) for t in songs]
