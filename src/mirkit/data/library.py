@@ -101,12 +101,12 @@ def _duration_s(path: Path) -> float:
 def fretsonfire_song(folder: Path, out_path: Path) -> tuple[dict[str, object], dict[str, str]]:
     """Mix a Fretsonfire song's stems into ``out_path`` (FLAC); return (labels, song.ini tags). The labels are the
     chart tempo in BPM (``bpm``) and its beats and downbeats aligned to the mix (:mod:`mirkit.data.chart_beats`)."""
-    from mirkit.data.chart_beats import chart_beats
-
     import configparser
 
     import pretty_midi
     import soundfile as sf
+
+    from mirkit.data.chart_beats import chart_beats
 
     _, tempi = pretty_midi.PrettyMIDI(str(folder / "notes.mid")).get_tempo_changes()
     if len(tempi) == 0 or np.ptp(tempi) > 0.5:
