@@ -192,7 +192,7 @@ def print_table(task: str, analyzer: dict, peers: dict, columns: list[str]) -> l
     print("|---|" + "---|" * len(columns))
     cells = [f"{analyzer['columns'][c]['mean']:.3f} [{analyzer['columns'][c]['min']:.3f}, "
              f"{analyzer['columns'][c]['max']:.3f}]" for c in columns]
-    print(f"| mirkit analyze | " + " | ".join(cells) + " |")
+    print("| mirkit analyze | " + " | ".join(cells) + " |")
     for name, by_column in peers.items():
         print(f"| {name} | " + " | ".join(f"{by_column[c]['score']:.3f}" for c in columns) + " |")
     outcomes = []
