@@ -4,6 +4,10 @@ An instrument is a (GM program, soundfont) pair, and splits are by instrument: p
 training soundfonts are divided between train and valid; every program on the test soundfont
 (never used for train) forms the test split, so the test set holds unseen instruments. With a
 single soundfont, each family's programs are divided three ways instead (test programs unseen).
+
+Each note has its own pitch (the family's playable range), velocity (the whole range, 20-127: soft notes
+sound different, not only quieter) and length (:data:`HOLDS_S`: staccato to sustained), so a head
+learns the instrument rather than one way of playing it (issue #34).
 """
 
 from __future__ import annotations
@@ -27,7 +31,9 @@ FAMILY_PROGRAMS: dict[str, tuple[tuple[int, ...], tuple[int, int]]] = {
     "synth_lead": ((80, 81, 82, 83, 84, 85, 86, 87), (40, 84)),
 }
 NOTE_S = 3.0
-HOLD_S = 2.5
+#: how long a note is held, staccato to sustained (the clip is NOTE_S long: the release rings on)
+HOLDS_S = (0.15, 0.4, 1.0, 2.5)
+VELOCITY_RANGE = (20, 127)
 
 
 def plan_notes(*, per_instrument: int, train_soundfonts: list[str], test_soundfont: str, seed: int) -> list[dict]:
@@ -48,14 +54,16 @@ def plan_notes(*, per_instrument: int, train_soundfonts: list[str], test_soundfo
         for program, soundfont, split in pairs:
             for k in range(per_instrument):
                 pitch = rng.randint(low, high)
-                velocity = rng.choice((75, 100, 127))
+                velocity = rng.randint(*VELOCITY_RANGE)
+                hold_s = rng.choice(HOLDS_S)
                 score = Score(duration_s=NOTE_S, programs={0: program})
-                score.add(0, pitch, 0.0, HOLD_S, velocity)
+                score.add(0, pitch, 0.0, hold_s, velocity)
                 instrument = f"{soundfont}-p{program:03d}"
                 jobs.append({
                     "name": f"{family}/{instrument}-n{pitch:03d}-v{velocity:03d}-{k}", "score": score,
                     "soundfont": soundfont, "split": split, "piece": instrument,
-                    "labels": {"family": family, "pitch": str(pitch), "program": program, "velocity": velocity},
+                    "labels": {"family": family, "pitch": str(pitch), "program": program, "velocity": velocity,
+                               "hold_s": hold_s},
                     "source": "generated:single-note",
                 })
     return jobs

@@ -30,6 +30,7 @@ from mirkit.data.harmony import plan_keys, plan_transcription
 from mirkit.data.inputs import external_inputs, input_differences
 from mirkit.data.manifest import ManifestEntry, file_sha256, write_manifest
 from mirkit.data.notes import plan_notes
+from mirkit.data.tunes import plan_tune_keys
 from mirkit.data.render import RENDER_SAMPLE_RATE
 from mirkit.data.stems import stem_labels
 from mirkit.data.suite_render import (
@@ -66,7 +67,7 @@ class SuiteSize:
 SUITES = {
     "tiny": SuiteSize(1, 24, 24, 12, 2, 4.0, 4.0, 12, 8, 10, 24),  # for tests
     "quick": SuiteSize(2, 192, 192, 64, 2, 5.0, 5.0, 120, 32, 40, 96),
-    "standard": SuiteSize(12, 2400, 2400, 1200, 3, 10.0, 10.0, 1200, None, 1000, 320),
+    "standard": SuiteSize(24, 2400, 2400, 1200, 3, 10.0, 10.0, 1200, None, 1000, 320),
 }
 
 
@@ -148,6 +149,8 @@ def plan_suite(size: SuiteSize, *, train: list[str], test: str, seed: int,
     keys = plan_keys(pieces=size.key_pieces, keys_per_piece=size.keys_per_piece, duration_s=size.key_duration_s,
                      train_soundfonts=train, test_soundfont=test, seed=seed + 3)
     status = status if status is not None else {}
+    keys += plan_tune_keys(pieces=size.key_pieces // 2, keys_per_piece=size.keys_per_piece,
+                           duration_s=size.key_duration_s, train_soundfonts=train, test_soundfont=test, seed=seed + 9)
     keys += _chorale_jobs(size, train=train, test=test, seed=seed + 5, status=status)
     keys += _folksong_jobs(size, train=train, test=test, seed=seed + 6, status=status)
     transcription = plan_transcription(pieces=size.transcription_pieces, duration_s=size.key_duration_s,
