@@ -30,7 +30,6 @@ from mirkit.data.harmony import plan_keys, plan_transcription
 from mirkit.data.inputs import external_inputs, input_differences
 from mirkit.data.manifest import ManifestEntry, file_sha256, write_manifest
 from mirkit.data.notes import plan_notes
-from mirkit.data.tunes import plan_tune_keys
 from mirkit.data.render import RENDER_SAMPLE_RATE
 from mirkit.data.stems import stem_labels
 from mirkit.data.suite_render import (
@@ -42,6 +41,7 @@ from mirkit.data.suite_render import (
 )
 from mirkit.data.task_folder import derive_task, write_task_info
 from mirkit.data.tasks import SUITE_TASKS, TASKS
+from mirkit.data.tunes import plan_tune_keys
 from mirkit.errors import ConfigError
 from mirkit.files import atomic_write_bytes
 
