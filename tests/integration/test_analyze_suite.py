@@ -112,3 +112,29 @@ def test_bad_requests_fail_before_any_work(bundle, songs, tmp_path):
     with pytest.raises(ConfigError, match="'notes' has no head in .*retrain it"):
         Bundle.load(partial).entry("notes")
     assert not (tmp_path / "o").exists()
+
+
+def test_the_index_keeps_the_analysis_and_search_filters_and_sorts_by_it(bundle, songs, tmp_path):
+    from mirkit.encoders.text import tiny_text_encoder
+    from mirkit.retrieval.analysis_fields import parse_where
+    from mirkit.retrieval.index import IndexConfig, index_library
+    from mirkit.retrieval.search import SearchEngine
+
+    db = tmp_path / "lib"
+    config = IndexConfig(encoder="tiny-test", pseudo_tags=False, analysis_heads=str(bundle))
+    report = index_library(songs, db=db, config=config, progress=False, text_encoder=tiny_text_encoder())
+    assert report.analysis == {"analysed": 3, "kept": 0, "skipped": 0} and "3 analysed" in report.summary()
+    engine = SearchEngine(db, text_encoder=tiny_text_encoder())
+    assert all(r["key"] and r["tempo_bpm"] and r["instrument"] and r["chords"] for r in engine.rows)
+    key = engine.rows[0]["key"]
+    same_key = engine.browse(where=parse_where(key), k=10)
+    assert [h.key for h in same_key] == [key] * sum(r["key"] == key for r in engine.rows)
+    by_tempo = engine.browse(where=parse_where("1-1000 BPM"), sort="tempo", k=10)
+    assert len(by_tempo) == 3 and [h.tempo_bpm for h in by_tempo] == sorted(h.tempo_bpm for h in by_tempo)
+    found = engine.search("song", where=parse_where(key), k=10)
+    assert found and {h.key for h in found} == {key}
+    instrument = engine.rows[0]["instruments"][0]
+    assert all(instrument in engine.rows[engine.row_of[h.id]]["instruments"]
+               for h in engine.browse(where=parse_where(instrument), k=10))
+    again = index_library(songs, db=db, config=config, progress=False, text_encoder=tiny_text_encoder())
+    assert again.analysis == {"analysed": 0, "kept": 3, "skipped": 0}  # a rescan analyses only what changed

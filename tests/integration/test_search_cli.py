@@ -19,10 +19,10 @@ def _cli(*args: str) -> subprocess.CompletedProcess:
 def test_index_search_train_cli(tmp_path):
     music = make_library(tmp_path / "music", n=8)
     db = str(tmp_path / "lib")
-    indexed = _cli("index", str(music), "--db", db, "--encoder", "tiny-test", "--no-pseudo-tags", "--no-progress")
+    indexed = _cli("index", str(music), "--db", db, "--encoder", "tiny-test", "--no-pseudo-tags", "--no-analysis", "--no-progress")
     assert indexed.returncode == 0, indexed.stderr
     assert "16 tracks (added 16" in indexed.stdout and "not_audio 1" in indexed.stdout  # the manifest
-    rescan = _cli("index", str(music), "--db", db, "--encoder", "tiny-test", "--no-pseudo-tags", "--no-progress")
+    rescan = _cli("index", str(music), "--db", db, "--encoder", "tiny-test", "--no-pseudo-tags", "--no-analysis", "--no-progress")
     assert "unchanged 16" in rescan.stdout
     found = _cli("search", "Noise Song 3 by Beta", "--db", db, "--k", "3", "--json")
     assert found.returncode == 0, found.stderr

@@ -46,3 +46,20 @@ def test_summary_row_counts_events_and_leaves_missing_tasks_empty():
     row = summary_row(result, "s.json")
     assert (row["key"], row["tempo_bpm"], row["beats"], row["downbeats"]) == ("D minor", 120.0, 3, 1)
     assert (row["instrument"], row["instrument_score"], row["chords"], row["notes"]) == ("reed", 0.7, None, None)
+
+
+def test_filters_are_read_as_a_user_writes_them_and_mask_rows():
+    from mirkit.retrieval.analysis_fields import TrackFilter, parse_where
+
+    where = parse_where("D minor, 110-130 BPM, piano")
+    assert where == TrackFilter(tonic="D", mode="minor", bpm_min=110.0, bpm_max=130.0, instrument="keyboard")
+    assert parse_where("Bb") == TrackFilter(tonic="A#") and parse_where("f# maj").mode == "major"
+    assert parse_where("120 bpm").bpm_min == pytest.approx(115.2) and not parse_where("  ")
+    rows = [{"key": "D minor", "tempo_bpm": 120.0, "instruments": ["keyboard", "string"]},
+            {"key": "D major", "tempo_bpm": 120.0, "instruments": ["keyboard"]},
+            {"key": "D minor", "tempo_bpm": 90.0, "instruments": ["keyboard"]},
+            {"key": None, "tempo_bpm": None, "instruments": None}]
+    assert where.mask(rows).tolist() == [True, False, False, False]
+    assert parse_where("D").mask(rows).tolist() == [True, True, True, False]
+    with pytest.raises(ConfigError, match="'loud' is not a key .* a tempo .* or an instrument"):
+        parse_where("D minor, loud")

@@ -19,7 +19,7 @@ from mirkit.retrieval.captions import CaptionConfig, CaptionSampler, parse_ratio
 from mirkit.retrieval.index import IndexConfig, index_library, load_tracks
 
 RATE = 8000
-CONFIG = IndexConfig(encoder="tiny-test", pseudo_tags=False)
+CONFIG = IndexConfig(encoder="tiny-test", pseudo_tags=False, analysis=False)  # analysis: test_analyze_suite
 
 
 def _clip(kind: str, i: int) -> np.ndarray:
@@ -129,7 +129,8 @@ def test_rescan_with_other_settings_is_refused(index: Path, library: Path, text_
 
     other = 0 if default_layer("tiny-test") else 1
     with pytest.raises(ConfigError, match="layer"):
-        index_library(library, db=index, config=IndexConfig(encoder="tiny-test", layer=other, pseudo_tags=False),
+        index_library(library, db=index, config=IndexConfig(encoder="tiny-test", layer=other, pseudo_tags=False,
+                                                                             analysis=False),
                       progress=False, text_encoder=text_encoder)
 
 

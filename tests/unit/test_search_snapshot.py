@@ -20,7 +20,7 @@ from mirkit.encoders.text import tiny_text_encoder
 from mirkit.retrieval.index import SILENCE_DBFS, IndexConfig, audible_mean, index_library
 from tests.unit.test_retrieval import make_library
 
-CONFIG = IndexConfig(encoder="tiny-test", pseudo_tags=False)
+CONFIG = IndexConfig(encoder="tiny-test", pseudo_tags=False, analysis=False)  # analysis: test_analyze_suite
 
 
 @pytest.fixture(scope="module")
@@ -155,7 +155,7 @@ def test_a_silent_track_gets_no_pseudo_tags(tmp_path: Path, text_encoder):
     sf.write(library / "silence.flac", np.zeros(8 * rate, np.float32), rate)
     sf.write(library / "hiss.flac", (1e-5 * np.random.default_rng(0).standard_normal(8 * rate)).astype(np.float32), rate)
     sf.write(library / "organ.flac", (0.3 * np.sign(np.sin(2 * np.pi * 220 * t))).astype(np.float32), rate)
-    index_library(library, db=tmp_path / "lib", config=IndexConfig(), progress=False, text_encoder=text_encoder)
+    index_library(library, db=tmp_path / "lib", config=IndexConfig(analysis=False), progress=False, text_encoder=text_encoder)
     tags = {Path(str(r["path"])).stem: list(r["pseudo_tags"]) for r in load_tracks(tmp_path / "lib")}
     assert tags["silence"] == [] and tags["hiss"] == []  # -100 dBFS noise is silence too
     assert tags["organ"]  # an audible track keeps its tags

@@ -29,6 +29,10 @@ def _add_index(commands: argparse._SubParsersAction) -> None:
     index.add_argument("--batch-size", type=int, default=8)
     index.add_argument("--no-pseudo-tags", action="store_true", help="do not add musicnn tag predictions as words")
     index.add_argument("--store", default=None, help="feature store folder (default: DB/features)")
+    index.add_argument("--no-analysis", action="store_true", help="do not analyse key, tempo, chords and instrument "
+                       "(the shipped heads of `mirkit analyze`; search filters need them)")
+    index.add_argument("--heads", default=None, help="analysis bundle for key, tempo, chords and instrument "
+                       "(default: the heads shipped with mirkit)")
     index.add_argument("--strict", action="store_true", help="exit 1 when any file was skipped")
     index.add_argument("--no-progress", action="store_true")
     index.set_defaults(run=run_index)
@@ -48,6 +52,10 @@ def _add_query(searches: argparse._SubParsersAction) -> None:
     search.add_argument("--artist", default=None, help="more like this artist (tracks by other artists)")
     search.add_argument("--only-artist", default=None, help="filter: results by this artist only")
     search.add_argument("--only-genre", default=None, help="filter: results of this genre only")
+    search.add_argument("--where", default=None, help="filter by the tracks' analysis, e.g. \"D minor, 110-130 BPM, "
+                        "piano\" (key, tempo range, instrument family); with no query, lists the matching tracks")
+    search.add_argument("--sort", default="title", choices=("title", "tempo", "key", "duration"),
+                        help="order of the tracks listed by --where without a query")
     search.add_argument("--json", action="store_true", help="print JSON lines instead of a table")
     search.add_argument("--text-runtime", choices=("auto", "onnxruntime", "torch"), default="auto",
                         help="how the query is encoded: auto (the ONNX graph and tokenizer that `mirkit index` "
@@ -95,7 +103,8 @@ def run_index(args: argparse.Namespace) -> int:
     from mirkit.retrieval.index import IndexConfig, index_library
 
     config = IndexConfig(encoder=args.encoder, layer=args.layer, weights_dir=args.weights, device=args.device,
-                         batch_size=args.batch_size, pseudo_tags=not args.no_pseudo_tags, store=args.store)
+                         batch_size=args.batch_size, pseudo_tags=not args.no_pseudo_tags, store=args.store,
+                         analysis=not args.no_analysis, analysis_heads=args.heads)
     report = index_library(args.folder, db=args.db, config=config, progress=not args.no_progress)
     print(report.summary())
     return 1 if args.strict and report.skipped else 0
@@ -103,22 +112,30 @@ def run_index(args: argparse.Namespace) -> int:
 
 def run_search(args: argparse.Namespace) -> int:
     from mirkit.errors import ConfigError
+    from mirkit.retrieval.analysis_fields import parse_where
     from mirkit.retrieval.search import SearchEngine
 
+    where = parse_where(args.where)  # a filter that cannot be read fails before the index is opened
     modes = [m for m in (args.query, args.like, args.artist) if m]
-    if len(modes) != 1:
-        raise ConfigError("give exactly one of QUERY, --like FILE_OR_ID or --artist NAME "
-                          "(to train a model: `mirkit search train --db LIB --out MODEL`).")
+    if len(modes) > 1 or (not modes and not where):
+        raise ConfigError("give exactly one of QUERY, --like FILE_OR_ID or --artist NAME, or --where alone to list "
+                          "tracks by key, tempo and instrument (to train a model: `mirkit search train --db LIB "
+                          "--out MODEL`).")
     engine = SearchEngine(args.db, model=args.model, text_runtime=args.text_runtime)
+    if where and not any(row.get("key") or row.get("tempo_bpm") for row in engine.rows):
+        raise ConfigError(f"index {args.db} has no analysis to filter by; rescan it with `mirkit index MUSIC --db "
+                          f"{args.db}` (without --no-analysis).")
     if args.query:
-        hits = engine.search(args.query, k=args.k, artist=args.only_artist, genre=args.only_genre)
+        hits = engine.search(args.query, k=args.k, artist=args.only_artist, genre=args.only_genre, where=where)
     elif args.like:
         from pathlib import Path
 
         target = {"path": args.like} if Path(args.like).exists() else {"track_id": args.like}
-        hits = engine.like(k=args.k, artist=args.only_artist, genre=args.only_genre, **target)
-    else:
+        hits = engine.like(k=args.k, artist=args.only_artist, genre=args.only_genre, where=where, **target)
+    elif args.artist:
         hits = engine.like_artist(args.artist, k=args.k)
+    else:
+        hits = engine.browse(where=where, sort=args.sort, k=args.k, artist=args.only_artist, genre=args.only_genre)
     if args.json:
         for hit in hits:
             print(json.dumps(hit.to_dict()))
@@ -126,7 +143,9 @@ def run_search(args: argparse.Namespace) -> int:
     for rank, hit in enumerate(hits, start=1):
         who = f" — {hit.artist}" if hit.artist else ""
         album = f" [{hit.album}]" if hit.album else ""
-        print(f"{rank:>3}. {hit.score:.4f}  {hit.title}{who}{album}  ({hit.id})")
+        facts = ", ".join(x for x in (hit.key, f"{hit.tempo_bpm:.0f} BPM" if hit.tempo_bpm else None, hit.instrument)
+                          if x)
+        print(f"{rank:>3}. {hit.score:.4f}  {hit.title}{who}{album}{f'  <{facts}>' if facts else ''}  ({hit.id})")
     if not hits:
         print("no results")
     return 0

@@ -62,6 +62,8 @@ class IndexConfig:
     batch_size: int = 8
     pseudo_tags: bool = True  # musicnn-mtt tag predictions as words for search and captions
     store: str | None = None  # feature store folder (default LIB/features)
+    analysis: bool = True  # key, tempo, chords and instrument of every track (mirkit.retrieval.analysis_fields)
+    analysis_heads: str | None = None  # an analysis bundle (default: the heads shipped with mirkit)
 
 
 @dataclass
@@ -75,10 +77,14 @@ class IndexReport:
     skipped: Counter = field(default_factory=Counter)
     errors_path: str = ""
     wall_s: float = 0.0
+    analysis: dict[str, int] | None = None
 
     def summary(self) -> str:
         line = (f"Index {self.db}: {self.tracks:,} tracks (added {self.added:,}, updated {self.updated:,}, "
                 f"removed {self.removed:,}, unchanged {self.unchanged:,}) in {self.wall_s:.1f} s.")
+        if self.analysis is not None:
+            line += (f" Analysis (key, tempo, chords, instrument): {self.analysis['analysed']:,} analysed, "
+                     f"{self.analysis['kept']:,} kept, {self.analysis['skipped']:,} skipped.")
         if self.skipped:
             reasons = ", ".join(f"{reason} {count}" for reason, count in self.skipped.most_common())
             line += f" Skipped {sum(self.skipped.values()):,}: {reasons}."
@@ -182,6 +188,13 @@ def index_library(root: str | Path, *, db: str | Path, config: IndexConfig | Non
                 table = _commit_rows(connection, table, rows, text_encoder)
             hashes.save()
             log.info("indexed %d/%d new or changed files", min(start + chunk_files, len(todo)), len(todo))
+    if table is not None and config.analysis:
+        from mirkit.retrieval.analysis_fields import analyze_index
+
+        tracks = table.search().select(["id", "path", "mtime_ns"]).limit(None).to_list()
+        report.analysis = analyze_index(db, [(t["id"], t["path"], int(t["mtime_ns"])) for t in tracks],
+                                        store=config.store or db / "features", heads=config.analysis_heads,
+                                        progress=progress)
     if table is not None:
         report.tracks = len(write_snapshot(db, table=table).rows)
     report.wall_s = time.perf_counter() - started

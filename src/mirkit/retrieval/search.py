@@ -33,6 +33,7 @@ from pathlib import Path
 import numpy as np
 
 from mirkit.errors import ConfigError, UnknownNameError
+from mirkit.retrieval.analysis_fields import TrackFilter
 from mirkit.retrieval.fusion import NameIndex, rrf_fuse
 from mirkit.retrieval.joint_space import adapts_text_tower
 
@@ -40,6 +41,17 @@ log = logging.getLogger(__name__)
 
 MAX_QUERY_CHARS = 500
 MAX_K = 100
+SORTS = ("title", "tempo", "key", "duration")
+
+
+def _key_order(key: object) -> tuple[int, int]:
+    """Keys in circle-of-fifths order, majors before minors; tracks without a key last."""
+    from mirkit.kinds.labels import PITCH_NAMES
+
+    if not key:
+        return (99, 99)
+    tonic, mode = str(key).split()
+    return (0 if mode == "major" else 1, (PITCH_NAMES.index(tonic) * 7) % 12)
 
 
 @dataclass
@@ -55,6 +67,10 @@ class Hit:
     dense_rank: int | None = None
     text_rank: int | None = None
     tags: list[str] | None = None
+    key: str | None = None
+    tempo_bpm: float | None = None
+    instrument: str | None = None
+    chords: list[str] | None = None
 
     def to_dict(self) -> dict[str, object]:
         return asdict(self)
@@ -190,33 +206,37 @@ class SearchEngine:
             return self.model.embed_text(torch.from_numpy(vector)).numpy()[0]
 
     def search(self, query: str, *, k: int = 10, artist: str | None = None, genre: str | None = None,
-               candidates: int = 100, weights: tuple[float, float] = (1.0, 1.0)) -> list[Hit]:
-        """Hybrid text search (see the module docstring for the fusion)."""
+               candidates: int = 100, weights: tuple[float, float] = (1.0, 1.0),
+               where: TrackFilter | None = None) -> list[Hit]:
+        """Hybrid text search (see the module docstring for the fusion); ``where`` filters by the tracks' analysis."""
         query = self._check_query(query, k)
         n = max(candidates, 10 * k)
         # the full-text search needs no embedding: run it while the query is encoded
-        text = self._pool.submit(self.text_ranks, query, limit=n, artist=artist, genre=genre) if weights[1] > 0 else None
+        text = (self._pool.submit(self.text_ranks, query, limit=n, artist=artist, genre=genre, where=where)
+                if weights[1] > 0 else None)
         vector = self.embed_query(query)
         return self.search_embedded(query, vector, k=k, artist=artist, genre=genre, candidates=candidates,
-                                    weights=weights, text_ranks=text if text is not None else {})
+                                    weights=weights, text_ranks=text if text is not None else {}, where=where)
 
     def search_embedded(self, query: str, vector: np.ndarray, *, k: int = 10, artist: str | None = None,
                         genre: str | None = None, candidates: int = 100,
                         weights: tuple[float, float] = (1.0, 1.0),
-                        text_ranks: dict[int, int] | Future | None = None) -> list[Hit]:
+                        text_ranks: dict[int, int] | Future | None = None,
+                        where: TrackFilter | None = None) -> list[Hit]:
         """:meth:`search` with the query already embedded (``vector`` in the dense space).
 
         ``text_ranks`` may be a future of :meth:`text_ranks` still running: it is awaited only after
         the dense product, so the two overlap.
         """
-        mask = self._filter(artist, genre) if artist or genre else None  # None: every track (skips three passes)
+        mask = self._filter(artist, genre, where) if artist or genre or where else None  # None: every track
         with self._blas_one_thread():  # spinning BLAS threads would starve torch's query encoder on few cores
             dense = self.dense_space @ vector
         if mask is not None:
             dense = np.where(mask, dense, -np.inf)
         n = max(candidates, 10 * k)
         if text_ranks is None:
-            text_ranks = self.text_ranks(query, limit=n, artist=artist, genre=genre) if weights[1] > 0 else {}
+            text_ranks = (self.text_ranks(query, limit=n, artist=artist, genre=genre, where=where)
+                          if weights[1] > 0 else {})
         elif isinstance(text_ranks, Future):
             text_ranks = text_ranks.result()
         fused, dense_rank = rrf_fuse(dense if mask is None else np.where(mask, dense, -1e9), text_ranks, candidates=n,
@@ -230,13 +250,14 @@ class SearchEngine:
                           np.fromiter([*text_ranks, *named], dtype=np.int64, count=len(text_ranks) + len(named)))
         return self._hits(fused, dense, dense_rank, text_ranks, k, pool=pool if len(pool) >= k else None)
 
-    def text_ranks(self, query: str, *, limit: int, artist: str | None = None, genre: str | None = None) -> dict[int, int]:
+    def text_ranks(self, query: str, *, limit: int, artist: str | None = None, genre: str | None = None,
+                   where: TrackFilter | None = None) -> dict[int, int]:
         """Row index -> 1-based BM25 rank (full-text search over the metadata, see mirkit.retrieval.snapshot)."""
-        mask = self._filter(artist, genre) if artist or genre else None
+        mask = self._filter(artist, genre, where) if artist or genre or where else None
         return self.full_text.ranks(query, limit=limit, mask=mask)
 
     def like(self, *, track_id: str | None = None, path: str | Path | None = None, k: int = 10,
-             artist: str | None = None, genre: str | None = None) -> list[Hit]:
+             artist: str | None = None, genre: str | None = None, where: TrackFilter | None = None) -> list[Hit]:
         """Query by example: tracks whose audio is closest to an indexed track or to an audio file."""
         self._check_k(k)
         if (track_id is None) == (path is None):
@@ -248,7 +269,7 @@ class SearchEngine:
         else:
             vector, exclude = self._file_vector(Path(path)), set()
         scores = self.audio_space @ vector
-        mask = self._filter(artist, genre)
+        mask = self._filter(artist, genre, where)
         for row in exclude:
             mask[row] = False
         scores = np.where(mask, scores, -np.inf)
@@ -294,8 +315,27 @@ class SearchEngine:
             raise ConfigError(f"the query has {len(query)} characters; at most {MAX_QUERY_CHARS} are allowed.")
         return query
 
-    def _filter(self, artist: str | None, genre: str | None) -> np.ndarray:
-        mask = np.ones(len(self.rows), dtype=bool)
+    def browse(self, *, where: TrackFilter | None = None, sort: str = "title", k: int = 10, artist: str | None = None,
+               genre: str | None = None) -> list[Hit]:
+        """Tracks matching the filters without a query, sorted by ``sort`` (title, tempo, key or duration)."""
+        self._check_k(k)
+        if sort not in SORTS:
+            raise ConfigError(f"sort={sort!r} must be one of {', '.join(SORTS)}.")
+        rows = np.flatnonzero(self._filter(artist, genre, where))
+
+        def order(row: int):
+            meta = self.rows[row]
+            value = {"title": str(meta["title"] or "").lower(), "tempo": meta.get("tempo_bpm") or 1e9,
+                     "key": _key_order(meta.get("key")), "duration": float(meta["duration_s"])}[sort]
+            return value, str(meta["id"])
+
+        chosen = sorted(rows.tolist(), key=order)[:k]
+        scores = np.full(len(self.rows), -np.inf)
+        scores[chosen] = -np.arange(len(chosen), dtype=float)
+        return self._hits(scores, np.full(len(self.rows), np.nan), None, {}, k, pool=np.array(chosen, dtype=np.int64))
+
+    def _filter(self, artist: str | None, genre: str | None, where: TrackFilter | None = None) -> np.ndarray:
+        mask = where.mask(self.rows) if where else np.ones(len(self.rows), dtype=bool)
         if artist:
             mask &= self.artists == artist.strip().lower()
         if genre:
@@ -354,7 +394,9 @@ class SearchEngine:
                             dense_score=round(float(dense[position]), 6) if np.isfinite(dense[position]) else None,
                             dense_rank=int(dense_rank[position]) or None if dense_rank is not None else None,
                             text_rank=text_ranks.get(row),
-                            tags=list(meta["tags"] or []) or list(meta["pseudo_tags"] or [])))
+                            tags=list(meta["tags"] or []) or list(meta["pseudo_tags"] or []),
+                            key=meta.get("key"), tempo_bpm=meta.get("tempo_bpm"), instrument=meta.get("instrument"),
+                            chords=meta.get("chords")))
         return hits
 
     def audio_path(self, track_id: str) -> Path:

@@ -35,6 +35,8 @@ import numpy as np
 
 from mirkit.errors import ConfigError
 from mirkit.files import atomic_write_json
+from mirkit.retrieval.analysis_fields import FIELDS as ANALYSIS_FIELDS
+from mirkit.retrieval.analysis_fields import read_analysis
 
 log = logging.getLogger(__name__)
 
@@ -142,6 +144,10 @@ def write_snapshot(db: str | Path, *, table=None) -> Snapshot:
     order = np.argsort(np.asarray(data.column("id").to_pylist(), dtype=object), kind="stable")
     data = data.take(order)
     meta = data.select(list(META)).to_pylist()
+    analysis = read_analysis(db)  # key, tempo, chords, instrument per track (absent: not analysed)
+    for row in meta:
+        fields = analysis.get(str(row["id"]), {})
+        row.update({name: fields.get(name) for name in ANALYSIS_FIELDS})
     audio = _vectors(data.column("audio"))
     text_vectors = _vectors(data.column("text_vector"))
     full_text = FullText.build([str(t or "") for t in data.column("text").to_pylist()])

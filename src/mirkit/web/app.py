@@ -1,6 +1,7 @@
 """FastAPI app: one search page plus a small JSON API over an open :class:`SearchEngine`.
 
-Routes: ``GET /`` the page; ``GET /api/search?q=&k=&artist=&genre=``; ``GET /api/like/{id}?k=``;
+Routes: ``GET /`` the page; ``GET /api/search?q=&k=&artist=&genre=&where=``; ``GET /api/like/{id}?k=&where=``;
+``GET /api/browse?where=&sort=&k=`` (tracks by key, tempo and instrument, without a query);
 ``GET /api/artist?name=&k=``; ``GET /api/facets`` (artists and genres for the filters);
 ``GET /audio/{id}`` the audio of an indexed track.
 
@@ -17,6 +18,7 @@ import re
 from importlib.resources import files
 
 from mirkit.errors import ConfigError, UnknownNameError
+from mirkit.retrieval.analysis_fields import parse_where
 from mirkit.retrieval.search import MAX_K, MAX_QUERY_CHARS, SearchEngine
 
 _ID = re.compile(r"^[0-9a-f]{32}$")
@@ -41,14 +43,22 @@ def create_app(engine: SearchEngine):
 
     @app.get("/api/search")
     def search(q: str = Query(..., min_length=1, max_length=MAX_QUERY_CHARS), k: int = Query(10, ge=1, le=MAX_K),
-               artist: str | None = Query(None, max_length=200), genre: str | None = Query(None, max_length=200)):
-        return hits(lambda: engine.search(q, k=k, artist=artist or None, genre=genre or None))
+               artist: str | None = Query(None, max_length=200), genre: str | None = Query(None, max_length=200),
+               where: str | None = Query(None, max_length=200)):
+        return hits(lambda: engine.search(q, k=k, artist=artist or None, genre=genre or None, where=parse_where(where)))
 
     @app.get("/api/like/{track_id}")
-    def like(track_id: str, k: int = Query(10, ge=1, le=MAX_K)):
+    def like(track_id: str, k: int = Query(10, ge=1, le=MAX_K), where: str | None = Query(None, max_length=200)):
         if not _ID.match(track_id):
             raise HTTPException(status_code=404, detail="unknown track id")
-        return hits(lambda: engine.like(track_id=track_id, k=k))
+        return hits(lambda: engine.like(track_id=track_id, k=k, where=parse_where(where)))
+
+    @app.get("/api/browse")
+    def browse(where: str = Query(..., min_length=1, max_length=200), k: int = Query(10, ge=1, le=MAX_K),
+               sort: str = Query("title", max_length=20), artist: str | None = Query(None, max_length=200),
+               genre: str | None = Query(None, max_length=200)):
+        return hits(lambda: engine.browse(where=parse_where(where), sort=sort, k=k, artist=artist or None,
+                                          genre=genre or None))
 
     @app.get("/api/artist")
     def artist(name: str = Query(..., min_length=1, max_length=200), k: int = Query(10, ge=1, le=MAX_K)):
