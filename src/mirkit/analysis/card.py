@@ -46,7 +46,8 @@ def write_model_card(bundle: Bundle) -> str:
         "## Training data",
         "",
         f"Suite `{suite.get('suite')}` built by `mirkit data build` (rendered offline: generated progressions, Bach",
-        "chorales, Essen folk songs, MMA grooves, single notes and piano/ensemble pieces; the test split is rendered",
+        "chorales, Essen folk songs, generated tunes, MMA grooves, single notes and piano/ensemble pieces; the test "
+        "split is rendered",
         f"with a soundfont no training clip uses). Soundfonts: {_fonts(suite.get('soundfonts'))}.",
         f"Level policy of every head's features: `{info['loudness']}`. Seeds per head: {info['seeds']} (their outputs",
         "are averaged). Task manifests (sha256): "
@@ -76,9 +77,12 @@ def write_model_card(bundle: Bundle) -> str:
               for name in encoders]
     lines += ["", "## Outputs", ""]
     lines += [f"- `{t}`: {ANALYSIS_TASKS.get(t).description}" for t in bundle.tasks]
+    encoders = ",".join(f"{t}=" + "+".join(c["encoder"] for c in info["tasks"][t]["candidates"]) for t in bundle.tasks)
     lines += ["", "## Reproduce", "", "```bash",
               f"mirkit data build --suite {suite.get('suite')} --out SUITE",
-              f"mirkit analyze train --suite SUITE --out HEADS --seeds {info['seeds']} --frame-head {info['frame_head']}",
+              f"mirkit analyze train --suite SUITE --out HEADS --work HEADS.work --seeds {info['seeds']} "
+              f"--frame-head {info['frame_head']} --loudness {info['loudness']} \\",
+              f"    --encoders {encoders}",
               "```", ""]
     text = "\n".join(lines)
     atomic_write_text(bundle.path / "MODEL_CARD.md", text)
