@@ -87,10 +87,6 @@ class HeadEntry:
     frame_rate_hz: float | None
     scores: dict
 
-    @property
-    def folder_name(self) -> str:
-        return self.task
-
 
 @dataclass(frozen=True)
 class Bundle:

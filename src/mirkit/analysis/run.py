@@ -166,7 +166,7 @@ def analyze_paths(paths: list[str], *, bundle: Bundle, tasks: list[str], store: 
             continue
         ids = [extracted.item_ids[p] for p in done]
         for p, item in zip(done, ids):
-            results[p].setdefault("duration_s", round(float(items.read(item)[1].get("duration_s", 0.0)), 3))
+            results[p].setdefault("duration_s", round(float(items.read_meta(item).get("duration_s", 0.0)), 3))
         frame_tasks = [t for t in group_tasks if heads[t].frame]
         per_layer = {k: items.read_frames(k, ids) for k in sorted({k for t in frame_tasks for k in heads[t].layers})}
         for task in group_tasks:

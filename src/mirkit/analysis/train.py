@@ -16,6 +16,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
+
 from mirkit.adapt.config import ProbeRunConfig
 from mirkit.adapt.predict import best_job
 from mirkit.analysis.bundle import ANALYSIS_TASKS, BUNDLE_FILE, FORMAT_VERSION, Bundle, parse_tasks
@@ -96,12 +98,11 @@ def _row(run_dir: Path, encoder: str) -> dict[str, object]:
     """A candidate's chosen job: its validation mean and its test mean, std and range over seeds."""
     name, model_dirs, record = best_job(run_dir, include_weighted=False)
     records = [json.loads((run_dir / "results" / f"{d.name}.json").read_text()) for d in model_dirs]
-    tests = [float(r["test"]["headline"]) for r in records]
-    valids = [float(r["valid"]["headline"]) for r in records]
-    return {"encoder": encoder, "job": name, "valid": sum(valids) / len(valids),
-            "test": {"mean": sum(tests) / len(tests), "min": min(tests), "max": max(tests),
-                     "std": (sum((t - sum(tests) / len(tests)) ** 2 for t in tests) / len(tests)) ** 0.5,
-                     "seeds": len(tests)},
+    tests = np.array([float(r["test"]["headline"]) for r in records])
+    valid = float(np.mean([float(r["valid"]["headline"]) for r in records]))
+    return {"encoder": encoder, "job": name, "valid": valid,
+            "test": {"mean": float(tests.mean()), "min": float(tests.min()), "max": float(tests.max()),
+                     "std": float(tests.std()), "seeds": len(tests)},
             "metric": record.get("metric") or "headline", "model_dirs": model_dirs, "record": record}
 
 
@@ -114,10 +115,9 @@ def _copy_head(row: dict, dest: Path) -> None:
         run_dir = model_dir.parent.parent
         shutil.copy2(run_dir / "results" / f"{model_dir.name}.json", dest / "results" / f"{model_dir.name}.json")
         shutil.copytree(model_dir, dest / "models" / model_dir.name)
-    for name in ("summary.json",):
-        source = row["model_dirs"][0].parent.parent / name
-        if source.is_file():
-            shutil.copy2(source, dest / name)
+    summary = row["model_dirs"][0].parent.parent / "summary.json"
+    if summary.is_file():
+        shutil.copy2(summary, dest / "summary.json")
 
 
 def _suite_facts(suite_dir: Path, tasks: list[str]) -> dict[str, object]:

@@ -175,6 +175,16 @@ class RecipeStore:
         meta = json.loads(arrays.pop("meta").tobytes().decode())
         return arrays, meta
 
+    def read_meta(self, item_id: str) -> dict[str, object]:
+        """An item's meta (path, duration, ...) without reading its arrays."""
+        path = self.item_path(item_id)
+        try:
+            with np.load(path) as data:
+                return json.loads(data["meta"].tobytes().decode())
+        except (OSError, ValueError, KeyError, zipfile.BadZipFile, EOFError) as exc:
+            raise StoreError(f"item file {path} is corrupt ({exc}). Run `mirkit cache verify --repair` "
+                             "and extract again.") from exc
+
     def read_pooled(self, layer: int, item_ids: Sequence[str]) -> np.ndarray:
         """All items' pooled vectors of one layer as one ``(len(item_ids), dim)`` array.
 
